@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from .aperture import Aperture
 from .colour import linear_to_srgb, luminance, srgb_to_linear
 from .layers import LayerAssignment, layer_radii, scale_for_radius
-from .optics import ThinLens
+from .optics import ThinLens, sensor_diagonal_mm
 
 ProgressFn = Callable[[int, int], None]
 
@@ -213,6 +213,9 @@ def render_single(
         if s > 1:
             blurred = F.interpolate(blurred.unsqueeze(0), scale_factor=s, mode="bilinear", align_corners=False).squeeze(0)
         blurred = blurred[:, :h, :w].clamp_min(0)
+        # FFT round-off leaves ~1e-7 light where there is no coverage; drop it so that colour and
+        # coverage stay consistent (otherwise normalisation would amplify the round-off)
+        blurred.mul_((blurred[3:4] > 1e-5).to(dt))
 
         region = acc[:, y0:y1, x0:x1]
         region.mul_(1.0 - blurred[3:4].clamp(0, 1)).add_(blurred)
@@ -279,8 +282,7 @@ def render_bokeh(
         coc = ln.coc_px(depth_m[i], H, W).to(image.device)
         cocs[i] = coc
         ppm = ln.pixels_per_mm(H, W)
-        acceptable = settings.in_focus_coc_fraction * math.hypot(H, W) / ppm * ppm  # = diag/1500 in px
-        acceptable = max(acceptable, 1.0)
+        acceptable = max(settings.in_focus_coc_fraction * sensor_diagonal_mm(ln.sensor) * ppm, 1.0)
         masks[i] = (1.0 - (coc.abs() - acceptable) / acceptable).clamp(0, 1)
         radius = _nearer_wins(coc * 0.5)
         lin = srgb_to_linear(image[i].permute(2, 0, 1).to(torch.float32))

@@ -11,7 +11,8 @@ cd "$ROOT"
 PY="${PYTHON:-python3}"
 VENV="$ROOT/.venv"
 HORDE_VERSION="2.22.2"
-STAMP_VERSION="2"   # bump when the pinned set below changes
+# the venv is rebuilt when any requirements file (or this pin set) changes
+STAMP_VERSION="torch2.14.1-$(cat "$ROOT/requirements.txt" "$ROOT/scripts/requirements-host.txt" "$ROOT/scripts/requirements-test.txt" | sha256sum | cut -c1-16)"
 
 log() { printf '[provision] %s\n' "$*" >&2; }
 
@@ -23,12 +24,12 @@ VPY="$VENV/bin/python"
 
 if [ "$(cat "$VENV/.portraitos-stamp" 2>/dev/null)" != "$STAMP_VERSION" ]; then
   log "installing Python packages (first run takes a few minutes)"
-  "$VPY" -m pip install --quiet --upgrade pip
+  export PIP_DISABLE_PIP_VERSION_CHECK=1
   # torch/torchvision: this pin is served from local disk on the development machines.
-  "$VPY" -m pip install --quiet torch==2.14.1 torchvision==0.29.1
-  "$VPY" -m pip install --quiet -r "$ROOT/scripts/requirements-host.txt"
-  "$VPY" -m pip install --quiet -r "$ROOT/requirements.txt"
-  "$VPY" -m pip install --quiet -r "$ROOT/scripts/requirements-test.txt"
+  "$VPY" -m pip install --quiet --no-warn-script-location torch==2.14.1 torchvision==0.29.1
+  "$VPY" -m pip install --quiet --no-warn-script-location -r "$ROOT/scripts/requirements-host.txt"
+  "$VPY" -m pip install --quiet --no-warn-script-location -r "$ROOT/requirements.txt"
+  "$VPY" -m pip install --quiet --no-warn-script-location -r "$ROOT/scripts/requirements-test.txt"
   echo "$STAMP_VERSION" > "$VENV/.portraitos-stamp"
 fi
 

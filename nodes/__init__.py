@@ -1,0 +1,14 @@
+"""ComfyUI nodes of PortraitOS: thin adapters over ``engine``."""
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .depth_load import DepthLoad
+from .lens_bokeh import LensBokeh
+
+NODES: list[type[io.ComfyNode]] = [DepthLoad, LensBokeh]
+
+
+class PortraitOSExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(NODES)

@@ -1,0 +1,40 @@
+"""Glue between the engine and ComfyUI's runtime: devices, progress bars and interruption."""
+from __future__ import annotations
+
+from typing import Callable
+
+import comfy.model_management as mm
+import comfy.utils
+
+
+def compute_device():
+    """The torch device ComfyUI computes on (GPU when present, ``--cpu`` honoured)."""
+    return mm.get_torch_device()
+
+
+def output_device():
+    """Where node outputs live between nodes."""
+    return mm.intermediate_device()
+
+
+def progress_callback(total: int) -> Callable[[int, int], None]:
+    """A ``(done, total)`` callback driving a ComfyUI progress bar (shown on the node, sent over /ws)."""
+    bar = comfy.utils.ProgressBar(total)
+
+    def update(done: int, new_total: int) -> None:
+        bar.update_absolute(done, new_total)
+
+    return update
+
+
+def check_interrupt() -> None:
+    """Raise ComfyUI's interruption exception if the user pressed Cancel."""
+    mm.throw_exception_if_processing_interrupted()
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, mm.OOM_EXCEPTION) if hasattr(mm, "OOM_EXCEPTION") else "out of memory" in str(exc).lower()
+
+
+def free_memory() -> None:
+    mm.soft_empty_cache()

@@ -1,0 +1,224 @@
+"""Locating, loading and serving the real ComfyUI used by the tests.
+
+ComfyUI comes from ``scripts/provision.sh`` (``.comfyui/``) or from ``COMFYUI_DIR``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACK_NAME = "PortraitOS"
+
+
+def comfyui_dir() -> Path:
+    env = os.environ.get("COMFYUI_DIR")
+    if env:
+        return Path(env).resolve()
+    recorded = REPO / ".comfyui-path"
+    if recorded.is_file():
+        return Path(recorded.read_text().strip())
+    return REPO / ".comfyui"
+
+
+def require_comfyui() -> Path:
+    d = comfyui_dir()
+    if not (d / "main.py").is_file():
+        raise RuntimeError(f"ComfyUI not found at {d}: run `bash scripts/provision.sh` first (or set COMFYUI_DIR)")
+    link = d / "custom_nodes" / PACK_NAME
+    if not link.exists():
+        raise RuntimeError(f"{link} missing: run `bash scripts/provision.sh` to link the pack into ComfyUI")
+    return d
+
+
+_loaded = None
+
+
+def load_in_process(input_dir: Path, output_dir: Path):
+    """Import ComfyUI in this process, load only this pack through ComfyUI's own loader.
+
+    Returns ComfyUI's ``nodes`` module (``nodes.NODE_CLASS_MAPPINGS`` holds the loaded classes).
+    """
+    global _loaded
+    if _loaded is not None:
+        import folder_paths
+
+        folder_paths.set_input_directory(str(input_dir))
+        folder_paths.set_output_directory(str(output_dir))
+        return _loaded
+    d = require_comfyui()
+    sys.path.insert(0, str(d))
+    from comfy.cli_args import args
+
+    args.cpu = True
+    args.disable_all_custom_nodes = True
+    args.whitelist_custom_nodes = [PACK_NAME]
+    import folder_paths
+
+    folder_paths.set_input_directory(str(input_dir))
+    folder_paths.set_output_directory(str(output_dir))
+    import nodes
+
+    asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
+    _loaded = nodes
+    return nodes
+
+
+def pack_module():
+    """The pack as ComfyUI imported it (its ``engine`` and ``nodes`` submodules are the live ones)."""
+    init = (REPO / "__init__.py").resolve()
+    for name, mod in list(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if "custom_nodes" in name and f and Path(f).resolve() == init:
+            return mod
+    raise RuntimeError("PortraitOS was not loaded by ComfyUI")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ComfyServer:
+    """A live ComfyUI server subprocess on 127.0.0.1, driven over HTTP and /ws."""
+
+    def __init__(self, workdir: Path, python: str = sys.executable):
+        self.dir = require_comfyui()
+        self.workdir = workdir
+        self.input_dir = workdir / "input"
+        self.output_dir = workdir / "output"
+        self.input_dir.mkdir(parents=True, exist_ok=True)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        (workdir / "user").mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.python = python
+        self.proc: subprocess.Popen | None = None
+        self.log_path = workdir / "comfyui.log"
+
+    def start(self, timeout: float = 180.0) -> "ComfyServer":
+        cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
+               "--input-directory", str(self.input_dir), "--output-directory", str(self.output_dir),
+               "--temp-directory", str(self.workdir), "--user-directory", str(self.workdir / "user"),
+               "--database-url", "sqlite:///:memory:",
+               "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_NAME, "--disable-auto-launch"]
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                self.get_json("/system_stats")
+                return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"ComfyUI did not answer within {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=20)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def log_tail(self, n: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    # --- HTTP helpers -------------------------------------------------------------------
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.base + path, timeout=30) as r:
+            return r.read()
+
+    def get_json(self, path: str):
+        return json.loads(self.get(path))
+
+    def post_json(self, path: str, payload) -> tuple[int, dict]:
+        req = urllib.request.Request(self.base + path, data=json.dumps(payload).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                body = r.read()
+                return r.status, json.loads(body) if body else {}
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"{}")
+
+    def upload(self, name: str, data: bytes, kind: str = "image") -> dict:
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
+                f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + \
+               f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue\r\n--{boundary}--\r\n".encode()
+        req = urllib.request.Request(self.base + "/upload/image", data=body, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())
+
+    def run_prompt(self, graph: dict, timeout: float = 300.0) -> tuple[dict, list[dict]]:
+        """Queue an API-format graph, follow /ws until it finishes; return (history entry, ws messages)."""
+        import websocket  # websocket-client
+
+        client_id = uuid.uuid4().hex
+        ws = websocket.create_connection(f"ws://127.0.0.1:{self.port}/ws?clientId={client_id}", timeout=timeout)
+        try:
+            status, resp = self.post_json("/prompt", {"prompt": graph, "client_id": client_id})
+            if status != 200:
+                raise PromptRejected(status, resp)
+            pid = resp["prompt_id"]
+            messages = []
+            deadline = time.time() + timeout
+            while time.time() < deadline:
+                raw = ws.recv()
+                if isinstance(raw, bytes):
+                    continue  # binary preview frames
+                msg = json.loads(raw)
+                messages.append(msg)
+                data = msg.get("data", {})
+                if data.get("prompt_id") not in (None, pid):
+                    continue
+                if msg["type"] in ("execution_success", "execution_error", "execution_interrupted"):
+                    break
+                if msg["type"] == "executing" and data.get("node") is None and data.get("prompt_id") == pid:
+                    break
+            else:
+                raise TimeoutError(f"prompt {pid} did not finish in {timeout}s")
+        finally:
+            ws.close()
+        # the history entry is stored right after the final message; poll briefly for it
+        for _ in range(200):
+            hist = self.get_json(f"/history/{pid}")
+            if pid in hist:
+                return hist[pid], messages
+            time.sleep(0.05)
+        raise TimeoutError(f"prompt {pid} finished but has no /history entry; last messages: {messages[-3:]}")
+
+
+class PromptRejected(Exception):
+    def __init__(self, status: int, body: dict):
+        super().__init__(f"/prompt answered {status}: {json.dumps(body)[:2000]}")
+        self.status = status
+        self.body = body

@@ -1,0 +1,70 @@
+"""The pack loaded by ComfyUI's own loader in this process; nodes executed through their V3 classes."""
+import numpy as np
+import pytest
+import torch
+
+from comfy_host import pack_module
+from engine.depth import DepthMap
+
+
+def test_loader_registers_every_node(comfy_nodes):
+    for name in ("DepthLoad", "LensBokeh"):
+        assert name in comfy_nodes.NODE_CLASS_MAPPINGS, f"{name} not registered by ComfyUI's loader"
+    info = comfy_nodes.NODE_CLASS_MAPPINGS["LensBokeh"].INPUT_TYPES()
+    req = info["required"]
+    for key in ("image", "depth", "focal_length_mm", "f_number", "focus_distance_m", "sensor",
+                "aperture_blades", "blade_rotation_deg", "blade_curvature", "highlight_threshold", "highlight_boost"):
+        assert key in req
+    assert set(info["optional"]) == {"focus_mask", "lighting"}
+    assert req["f_number"][1]["default"] == pytest.approx(1.8)
+    assert req["focal_length_mm"][1]["default"] == pytest.approx(85.0)
+
+
+def test_depth_load_reads_npy_and_previews(comfy_nodes, comfy_dirs):
+    input_dir, _ = comfy_dirs
+    d = np.full((24, 32), 5.0, dtype=np.float32)
+    d[:, :16] = 2.0
+    np.save(input_dir / "two_planes.npy", d)
+    cls = comfy_nodes.NODE_CLASS_MAPPINGS["DepthLoad"]
+    assert "two_planes.npy" in cls.INPUT_TYPES()["required"]["depth"][1]["options"]
+    out = cls.execute(depth="two_planes.npy", scale=1.0)
+    depth, preview = out.args
+    assert isinstance(depth, pack_module().engine.depth.DepthMap)
+    assert depth.metres.shape == (1, 24, 32)
+    assert torch.allclose(depth.metres[0], torch.from_numpy(d))
+    assert preview.shape == (1, 24, 32, 3)
+    assert preview[0, 0, 0, 0] > 0.99 and preview[0, 0, -1, 0] < 0.01  # near = white, far = black
+
+
+def test_depth_load_scale_and_hostile_names(comfy_nodes, comfy_dirs):
+    input_dir, _ = comfy_dirs
+    np.save(input_dir / "mm.npy", np.full((8, 8), 2500.0, dtype=np.float32))
+    cls = comfy_nodes.NODE_CLASS_MAPPINGS["DepthLoad"]
+    depth, _ = cls.execute(depth="mm.npy", scale=0.001).args
+    assert torch.allclose(depth.metres, torch.full((1, 8, 8), 2.5))
+    for bad in ("../../etc/passwd", "/etc/passwd", "missing.npy", ""):
+        msg = cls.validate_inputs(depth=bad, scale=1.0)
+        assert isinstance(msg, str) and msg, bad
+
+
+def test_lens_bokeh_executes_in_process(comfy_nodes):
+    cls = comfy_nodes.NODE_CLASS_MAPPINGS["LensBokeh"]
+    img = torch.rand(2, 48, 64, 3)
+    depth = torch.full((1, 48, 64), 6.0)
+    depth[:, 12:36, 20:44] = 2.0
+    out = cls.execute(image=img, depth=DepthMap(depth), focal_length_mm=85.0, f_number=1.8, focus_distance_m=2.0)
+    image, coc, in_focus, focus = out.args
+    assert image.shape == (2, 48, 64, 3) and coc.shape == (2, 48, 64) and in_focus.shape == (2, 48, 64)
+    assert focus == pytest.approx(2.0)
+    assert bool(torch.isfinite(image).all())
+    # the in-focus block is untouched (up to sRGB round trip), the background is blurred
+    assert torch.allclose(image[:, 16:32, 24:40], img[:, 16:32, 24:40], atol=2e-3)
+    assert image[:, :8].std() < img[:, :8].std() * 0.7
+    assert float(in_focus[0, 24, 32]) == 1.0 and float(in_focus[0, 2, 2]) == 0.0
+    assert "text" in out.ui.as_dict()
+
+
+def test_lens_bokeh_rejects_focus_inside_focal_length(comfy_nodes):
+    cls = comfy_nodes.NODE_CLASS_MAPPINGS["LensBokeh"]
+    msg = cls.validate_inputs(focal_length_mm=85.0, focus_distance_m=0.05)
+    assert isinstance(msg, str) and "focal length" in msg
