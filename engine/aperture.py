@@ -54,15 +54,18 @@ class Aperture:
         shape = (1 - self.curvature) * (math.cos(math.pi / n) / torch.cos(local)) + self.curvature
         return float(0.5 * (shape**2).mean() * 2 * math.pi)
 
-    def kernel(self, radius_px: float, dtype=torch.float32, device=None) -> torch.Tensor:
+    def kernel(self, radius_px: float, edge_px: float = 0.0, dtype=torch.float32, device=None) -> torch.Tensor:
         """The aperture image for a CoC of radius ``radius_px`` (area-equivalent), normalised to sum 1.
 
+        ``edge_px``: width of a linear ramp centred on the boundary (0 = only pixel anti-aliasing).
+        The renderer sets it to its layer spacing, so that mixing two neighbouring layer discs moves
+        the half-intensity edge continuously between them instead of stacking two hard rims.
         Returns ``[K,K]`` with K odd. A radius below 0.5 px gives the 1×1 identity kernel.
         """
         if radius_px < 0.5:
             return torch.ones(1, 1, dtype=dtype, device=device)
         extent = radius_px * (math.sqrt(math.pi / self._unit_area()) if self.blades else 1.0)
-        half = int(math.ceil(extent + 1.0))
+        half = int(math.ceil(extent + 1.0 + edge_px / 2))
         ss = _SUPERSAMPLE
         offs = (torch.arange(ss, dtype=torch.float64) + 0.5) / ss - 0.5
         grid = torch.arange(-half, half + 1, dtype=torch.float64)
@@ -71,7 +74,11 @@ class Aperture:
         yy, xx = torch.meshgrid(ys, xs, indexing="ij")
         rr = torch.sqrt(xx * xx + yy * yy)
         theta = torch.atan2(-yy, xx)  # image y points down; angles counter-clockwise on screen
-        inside = (rr <= radius_px * self.boundary_radius(theta)).to(torch.float64)
+        boundary = radius_px * self.boundary_radius(theta)
+        if edge_px > 0:
+            inside = ((boundary - rr) / edge_px + 0.5).clamp(0.0, 1.0)
+        else:
+            inside = (rr <= boundary).to(torch.float64)
         k = inside.view(2 * half + 1, ss, 2 * half + 1, ss).mean(dim=(1, 3))
         k = k / k.sum()
         return k.to(dtype=dtype, device=device)

@@ -48,7 +48,7 @@ class HighlightRebuild:
     """
 
     threshold: float = 0.9
-    boost: float = 4.0
+    boost: float = 8.0
     colour: Optional[tuple[float, float, float]] = None
     exponent: float = 2.0
 
@@ -65,6 +65,8 @@ class RenderSettings:
     layer_step_px: float = 1.0       # layer spacing near focus (px of CoC radius)
     layer_growth: float = 0.06       # relative spacing of large layer radii
     coverage_floor: float = 0.02     # below this coverage a pixel is left unnormalised (nothing there)
+    occlusion_gap_px: float = 1.0    # a layer occludes what lies behind it when nearer by more than
+    occlusion_gap_ratio: float = 0.1  # gap = gap_px + ratio·|radius behind| (fully at 2·gap); closer layers add up as one surface
     in_focus_coc_fraction: float = 1.0 / 1500.0  # acceptable CoC: sensor diagonal / 1500 (0.029 mm FF)
 
 
@@ -131,7 +133,7 @@ def rebuild_highlights(lin: torch.Tensor, blur_weight: torch.Tensor, hl: Highlig
 
 
 def _push_pull_fill(rgb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Fill pixels of ``rgb [3,H,W]`` with low ``weight [H,W]`` (0..1) from their surroundings.
+    """Fill pixels of ``rgb [C,H,W]`` with low ``weight [H,W]`` (0..1) from their surroundings.
 
     Classic push–pull: a weighted image pyramid down to a few pixels, then back up, each level
     taking its own weighted colour where weight is high and the coarser estimate elsewhere.
@@ -175,10 +177,11 @@ def render_single(
     radii = layer_radii(max_r, settings.layer_step_px, settings.layer_growth).to(dev)
     assign = LayerAssignment(radius, radii)
     order = sorted(assign.used(), key=lambda i: -float(radii[i]))  # far (most positive) to near
-    acc = torch.zeros(4, H, W, dtype=dt, device=dev)      # premultiplied linear RGB + coverage
+    # premultiplied linear RGB, coverage, coverage-weighted signed radius of what has been laid down
+    acc = torch.zeros(5, H, W, dtype=dt, device=dev)
     floor = settings.coverage_floor
     filled_for_foreground = False
-    kernels: dict[float, torch.Tensor] = {}
+    kernels: dict[tuple[float, float], torch.Tensor] = {}
 
     for step, k in enumerate(order):
         if check_interrupt is not None:
@@ -206,9 +209,14 @@ def render_single(
         if s > 1:
             layer = F.avg_pool2d(layer.unsqueeze(0), s).squeeze(0)
         rho = abs(rk) / s
-        key = round(rho, 4)
+        # ramp the disc edge over the local layer spacing (in this scale's pixels): neighbouring
+        # layers then blend into a disc whose edge sits at the pixel's own radius
+        lo_r = float(radii[max(k - 1, 0)])
+        hi_r = float(radii[min(k + 1, len(radii) - 1)])
+        edge = max(abs(hi_r - lo_r) / 2.0, 1.0) / s if abs(rk) >= 0.5 else 0.0
+        key = (round(rho, 4), round(edge, 4))
         if key not in kernels:
-            kernels[key] = aperture.kernel(rho, dtype=dt, device=dev)
+            kernels[key] = aperture.kernel(rho, edge, dtype=dt, device=dev)
         blurred = fft_convolve_same(layer, kernels[key])
         if s > 1:
             blurred = F.interpolate(blurred.unsqueeze(0), scale_factor=s, mode="bilinear", align_corners=False).squeeze(0)
@@ -218,14 +226,37 @@ def render_single(
         blurred.mul_((blurred[3:4] > 1e-5).to(dt))
 
         region = acc[:, y0:y1, x0:x1]
-        region.mul_(1.0 - blurred[3:4].clamp(0, 1)).add_(blurred)
-        cov = region[3].clone()
-        region[:3].div_(cov.clamp_min(floor))
-        region[3] = (cov / floor).clamp(max=1.0)
+        _composite(region, blurred, rk, settings)
         if progress is not None:
             progress(step + 1, len(order))
 
     return acc[:3] / acc[3].clamp_min(1e-6)
+
+
+def _composite(region: torch.Tensor, blurred: torch.Tensor, rk: float, settings: RenderSettings) -> None:
+    """Lay one blurred layer (``blurred [4,h,w]``: premultiplied RGB + coverage, radius ``rk``) over ``region [5,h,w]``.
+
+    Per pixel, the occlusion weight o says whether this layer is really in front of what has been
+    laid down there (its radius smaller by more than the gap) or part of the same surface. Where it
+    occludes, what lies behind is first normalised by its coverage (holes left by nearer pixels are
+    filled from the background around them) and then covered ``over``; where it does not, light adds
+    up (a continuous surface split into layers must not dim or brighten at the layer seams).
+    """
+    floor = settings.coverage_floor
+    cov = region[3]
+    behind_r = region[4] / cov.clamp_min(1e-6)
+    gap = settings.occlusion_gap_px + settings.occlusion_gap_ratio * behind_r.abs()
+    o = ((behind_r - rk - gap) / gap).clamp(0, 1) * (cov > 1e-5).to(cov.dtype)
+    # fill holes behind an occluding layer: blend towards the coverage-normalised content
+    scale = 1.0 + o * (1.0 / cov.clamp_min(floor) - 1.0)
+    region[:3].mul_(scale)
+    region[4].mul_(scale)
+    region[3] = cov * scale
+    a = blurred[3]
+    keep = 1.0 - o * a.clamp(0, 1)
+    region[:3].mul_(keep).add_(blurred[:3])
+    region[3].mul_(keep).add_(a)
+    region[4].mul_(keep).add_(a * rk)
 
 
 def _fill_behind_foreground(acc: torch.Tensor, assign: LayerAssignment, k: int, radius: torch.Tensor, max_r: float) -> None:
@@ -246,8 +277,13 @@ def _fill_behind_foreground(acc: torch.Tensor, assign: LayerAssignment, k: int, 
     y0, y1 = max(0, int(ys[0]) - m), min(H, int(ys[-1]) + 1 + m)
     x0, x1 = max(0, int(xs[0]) - m), min(W, int(xs[-1]) + 1 + m)
     region = acc[:, y0:y1, x0:x1]
+    cov = region[3].clamp_min(1e-6)
+    colour = region[:3] / cov
+    mean_r = region[4] / cov
     behind = (1.0 - front[y0:y1, x0:x1]) * region[3].clamp(0, 1)
-    region[:3] = _push_pull_fill(region[:3], behind)
+    filled = _push_pull_fill(torch.cat([colour, mean_r.unsqueeze(0)]), behind)
+    region[:3] = filled[:3]
+    region[4] = filled[3]
     region[3] = 1.0
 
 

@@ -14,7 +14,7 @@ import torch
 
 def layer_radii(max_abs_radius: float, step_px: float = 1.0, growth: float = 0.06) -> torch.Tensor:
     """Sorted signed layer radii covering ±``max_abs_radius`` (includes 0)."""
-    pos = [0.0]
+    pos = [0.0, step_px]
     while pos[-1] < max_abs_radius:
         pos.append(pos[-1] + max(step_px, growth * pos[-1]))
     pos_t = torch.tensor(pos, dtype=torch.float32)

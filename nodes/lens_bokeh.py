@@ -43,7 +43,7 @@ class LensBokeh(io.ComfyNode):
                                tooltip="0 = straight blades, 1 = round"),
                 io.Float.Input("highlight_threshold", default=0.9, min=0.0, max=1.0, step=0.01,
                                tooltip="Display luminance above which pixels are treated as light sources"),
-                io.Float.Input("highlight_boost", default=4.0, min=0.0, max=100.0, step=0.1,
+                io.Float.Input("highlight_boost", default=8.0, min=0.0, max=100.0, step=0.1,
                                tooltip="Extra brightness of clipped highlights before blurring (0 = off)"),
                 io.Mask.Input("focus_mask", optional=True, tooltip="Focus on what this mask marks"),
                 Lighting.Input("lighting", optional=True, tooltip="From LightingTint: colours rebuilt highlights"),
@@ -68,7 +68,7 @@ class LensBokeh(io.ComfyNode):
     @classmethod
     def execute(cls, image, depth: DepthMap, focal_length_mm=85.0, f_number=1.8, focus_distance_m=0.0,
                 sensor=DEFAULT_SENSOR, aperture_blades=0, blade_rotation_deg=0.0, blade_curvature=0.0,
-                highlight_threshold=0.9, highlight_boost=4.0, focus_mask=None,
+                highlight_threshold=0.9, highlight_boost=8.0, focus_mask=None,
                 lighting: LightingSetup | None = None) -> io.NodeOutput:
         if not isinstance(getattr(depth, "metres", None), torch.Tensor):
             raise TypeError("depth must be a DEPTH from a PortraitOS depth node (DepthLoad / DepthEstimate)")

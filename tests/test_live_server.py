@@ -1,0 +1,90 @@
+"""A real ComfyUI server subprocess driven over its HTTP API and websocket."""
+import io
+import json
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from comfy_host import PromptRejected
+from samples import write_motorcycle
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((REPO / "workflows" / "api").glob("*.json"))
+
+
+def test_object_info_lists_nodes_with_inputs(comfy_server):
+    info = comfy_server.get_json("/object_info")
+    for node in ("DepthLoad", "LensBokeh"):
+        assert node in info, f"{node} missing from /object_info"
+    lb = info["LensBokeh"]
+    assert lb["category"] == "PortraitOS"
+    assert set(lb["input"]["optional"]) == {"focus_mask", "lighting"}
+    assert lb["input"]["required"]["depth"][0] == "DEPTH"
+    assert lb["output"] == ["IMAGE", "MASK", "MASK", "FLOAT"]
+    assert info["DepthLoad"]["output"][0] == "DEPTH"
+
+
+def _view(server, img_ref) -> np.ndarray:
+    q = urllib.parse.urlencode({k: img_ref[k] for k in ("filename", "subfolder", "type")})
+    return np.asarray(Image.open(io.BytesIO(server.get(f"/view?{q}"))).convert("RGB"))
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
+def test_shipped_workflows_run_over_http(comfy_server, workflow):
+    write_motorcycle(comfy_server.input_dir)
+    graph = json.loads(workflow.read_text())
+    hist, messages = comfy_server.run_prompt(graph)
+    assert hist["status"]["status_str"] == "success", hist["status"]
+    types = [m["type"] for m in messages]
+    assert "execution_start" in types
+    progress = [m["data"] for m in messages if m["type"] == "progress"]
+    assert progress and progress[-1]["value"] == progress[-1]["max"], "LensBokeh sends progress over /ws"
+    saved = [img for out in hist["outputs"].values() for img in out.get("images", [])]
+    assert len(saved) == 1
+    result = _view(comfy_server, saved[0])
+    source = np.asarray(Image.open(comfy_server.input_dir / "motorcycle.png").convert("RGB"))
+    assert result.shape == source.shape
+    # the far shelves (top right) are blurred: less fine detail than the source
+    def detail(a):
+        g = a[:150, 450:].astype(np.float32).mean(-1)
+        return np.abs(np.diff(g, axis=1)).mean()
+    assert detail(result) < 0.75 * detail(source)
+    text = [t for out in hist["outputs"].values() for t in out.get("text", [])]
+    assert any("focus:" in t for t in text)
+
+
+def test_bad_inputs_get_clear_errors(comfy_server):
+    write_motorcycle(comfy_server.input_dir)
+    graph = json.loads((REPO / "workflows" / "api" / "lens_bokeh_85mm_f1.8.json").read_text())
+    hostile = json.loads(json.dumps(graph))
+    hostile["2"]["inputs"]["depth"] = "../../etc/passwd"
+    with pytest.raises(PromptRejected) as e:
+        comfy_server.run_prompt(hostile)
+    assert e.value.status == 400
+    assert "DepthLoad" in json.dumps(e.value.body) or "depth" in json.dumps(e.value.body)
+
+    too_close = json.loads(json.dumps(graph))
+    too_close["3"]["inputs"]["focus_distance_m"] = 0.05
+    with pytest.raises(PromptRejected) as e:
+        comfy_server.run_prompt(too_close)
+    assert "focal length" in json.dumps(e.value.body)
+
+
+def test_nan_depth_is_cleaned_not_propagated(comfy_server):
+    write_motorcycle(comfy_server.input_dir)
+    d = np.load(comfy_server.input_dir / "motorcycle_depth.npy")
+    d[100:140, 100:200] = np.nan
+    d[300:310, :] = -1.0
+    d[0:5, 0:5] = 0.0
+    np.save(comfy_server.input_dir / "dirty_depth.npy", d)
+    graph = json.loads((REPO / "workflows" / "api" / "lens_bokeh_85mm_f1.8.json").read_text())
+    graph["2"]["inputs"]["depth"] = "dirty_depth.npy"
+    hist, _ = comfy_server.run_prompt(graph)
+    assert hist["status"]["status_str"] == "success"
+    img = [i for o in hist["outputs"].values() for i in o.get("images", [])][0]
+    arr = _view(comfy_server, img)
+    assert arr.shape[:2] == d.shape and arr.mean() > 20
+    assert "replaced" in comfy_server.log_tail(20000)
