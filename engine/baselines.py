@@ -61,15 +61,17 @@ def brute_force_scatter(image: torch.Tensor, coc_px: torch.Tensor, aperture: Ape
     """Exact per-pixel scatter in linear light. ``image [H,W,3]`` sRGB → ``[H,W,3]`` sRGB.
 
     Pixels are grouped by radius rounded to ``radius_step`` px; each group's light is spread with
-    its own disc by direct spatial summation (conv2d), so cost grows with R².
+    its own disc by direct spatial summation (conv2d), so cost grows with R². The result is
+    divided by the scattered weight, so borders keep their brightness.
     """
     lin = srgb_to_linear(image).permute(2, 0, 1)
     r = (coc_px.abs() * 0.5 / radius_step).round() * radius_step
-    out = torch.zeros_like(lin)
+    out = torch.zeros(4, *lin.shape[1:], dtype=lin.dtype)
     for rv in torch.unique(r).tolist():
         m = (r == rv).to(lin.dtype)
         k = aperture.kernel(rv)
-        src = (lin * m).unsqueeze(1)
+        src = torch.cat([lin * m, m.unsqueeze(0)]).unsqueeze(1)
         half = k.shape[-1] // 2
         out += F.conv2d(src, k.flip(0, 1).view(1, 1, *k.shape), padding=half).squeeze(1)
-    return linear_to_srgb(out).permute(1, 2, 0)
+    # divide by the scattered weight: image borders keep their brightness
+    return linear_to_srgb(out[:3] / out[3:].clamp_min(1e-6)).permute(1, 2, 0)

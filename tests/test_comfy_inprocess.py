@@ -68,3 +68,22 @@ def test_lens_bokeh_rejects_focus_inside_focal_length(comfy_nodes):
     cls = comfy_nodes.NODE_CLASS_MAPPINGS["LensBokeh"]
     msg = cls.validate_inputs(focal_length_mm=85.0, focus_distance_m=0.05)
     assert isinstance(msg, str) and "focal length" in msg
+
+
+def test_editor_workflows_match_the_api_graphs(comfy_nodes):
+    """workflows/*.json (editor format) queue exactly the graphs in workflows/api/ (regenerate with
+    scripts/build_workflows.py)."""
+    import json
+    from pathlib import Path
+
+    from workflow_format import ui_to_api
+
+    repo = Path(__file__).resolve().parents[1]
+    apis = sorted((repo / "workflows" / "api").glob("*.json"))
+    assert len(apis) >= 3
+    m = comfy_nodes.NODE_CLASS_MAPPINGS
+    for api in apis:
+        ui_path = repo / "workflows" / api.name
+        assert ui_path.is_file(), f"missing editor workflow for {api.name}"
+        ui = json.loads(ui_path.read_text())
+        assert ui_to_api(ui, lambda t: m[t].INPUT_TYPES()) == json.loads(api.read_text()), api.name

@@ -88,3 +88,20 @@ def test_nan_depth_is_cleaned_not_propagated(comfy_server):
     arr = _view(comfy_server, img)
     assert arr.shape[:2] == d.shape and arr.mean() > 20
     assert "replaced" in comfy_server.log_tail(20000)
+
+
+def test_workflows_appear_in_the_template_browser(comfy_server):
+    templates = comfy_server.get_json("/workflow_templates")
+    assert "PortraitOS" in templates
+    names = set(templates["PortraitOS"])
+    assert {"lens_bokeh_85mm_f1.8", "lens_bokeh_85mm_f1.2", "lens_bokeh_85mm_f2.8"} <= names
+    wf = json.loads(comfy_server.get("/api/workflow_templates/PortraitOS/lens_bokeh_85mm_f1.8.json"))
+    assert any(n["type"] == "LensBokeh" for n in wf["nodes"])
+
+
+def test_editor_extension_is_served(comfy_server):
+    exts = comfy_server.get_json("/extensions")
+    ours = [e for e in exts if "PortraitOS" in e]
+    assert ours, exts
+    js = comfy_server.get(ours[0]).decode()
+    assert "registerExtension" in js and "LensBokeh" in js
