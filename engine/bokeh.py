@@ -42,7 +42,7 @@ ProgressFn = Callable[[int, int], None]
 class HighlightRebuild:
     """How clipped highlights are rebuilt before blurring.
 
-    threshold: display-referred luminance (0..1) above which a pixel counts as a highlight.
+    threshold: display-referred value (brightest channel, 0..1) above which a pixel counts as a highlight.
     boost: extra gain at full clipping (a clipped pixel becomes up to ``1 + boost`` times brighter).
     colour: optional linear RGB (luminance 1) that highlights take (from a LIGHTING), else their own.
     """
@@ -111,24 +111,24 @@ def fft_convolve_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 def rebuild_highlights(lin: torch.Tensor, blur_weight: torch.Tensor, hl: HighlightRebuild) -> torch.Tensor:
     """Brighten clipped highlights of linear ``lin [3,H,W]`` where ``blur_weight [H,W]`` (0..1) says out of focus.
 
-    Gain = 1 + boost·((Y' − t)/(1 − t))^p on display-referred luminance Y' above threshold t. With a
-    highlight colour the rebuilt light takes that chromaticity (intensity follows the gain).
+    A pixel is a highlight by its brightest channel in display terms, V' = max(R', G', B') (a light
+    clipped in one channel is clipped all the same). Gain = 1 + boost·((V' − t)/(1 − t))^p above the
+    threshold t. With a highlight colour the rebuilt light takes that chromaticity, keeping its
+    luminance; the intensity follows the gain.
     """
     if not hl.enabled:
         return lin
-    y_lin = luminance(lin, dim=0)
-    y_disp = linear_to_srgb(y_lin)
+    v_disp = linear_to_srgb(lin.amax(dim=0))
     t = hl.threshold
-    excess = ((y_disp - t) / (1.0 - t)).clamp(0.0, 1.0) ** hl.exponent
-    amount = excess * blur_weight
-    gain = 1.0 + hl.boost * amount
+    over = ((v_disp - t) / (1.0 - t)).clamp(0.0, 1.0)
+    gain = 1.0 + hl.boost * over ** hl.exponent * blur_weight
     if hl.colour is None:
         return lin * gain
     col = torch.tensor(hl.colour, dtype=lin.dtype, device=lin.device).view(3, 1, 1)
     col = col / luminance(col.view(1, 3), dim=-1).clamp_min(1e-6)
     # blend towards the illuminant's chromaticity by how far into the highlight range the pixel is
-    mix = (((y_disp - t) / (1.0 - t)).clamp(0.0, 1.0) * blur_weight).unsqueeze(0)
-    tinted = y_lin.unsqueeze(0) * col
+    mix = (over * blur_weight).unsqueeze(0)
+    tinted = luminance(lin, dim=0).unsqueeze(0) * col
     return ((1 - mix) * lin + mix * tinted) * gain
 
 

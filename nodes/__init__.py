@@ -5,8 +5,9 @@ from comfy_api.latest import ComfyExtension, io
 
 from .depth_load import DepthLoad
 from .lens_bokeh import LensBokeh
+from .lighting_tint import LightingTint
 
-NODES: list[type[io.ComfyNode]] = [DepthLoad, LensBokeh]
+NODES: list[type[io.ComfyNode]] = [DepthLoad, LensBokeh, LightingTint]
 
 
 class PortraitOSExtension(ComfyExtension):

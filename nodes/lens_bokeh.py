@@ -42,7 +42,7 @@ class LensBokeh(io.ComfyNode):
                 io.Float.Input("blade_curvature", default=0.0, min=0.0, max=1.0, step=0.05,
                                tooltip="0 = straight blades, 1 = round"),
                 io.Float.Input("highlight_threshold", default=0.9, min=0.0, max=1.0, step=0.01,
-                               tooltip="Display luminance above which pixels are treated as light sources"),
+                               tooltip="Display value (brightest channel) above which pixels are treated as light sources"),
                 io.Float.Input("highlight_boost", default=8.0, min=0.0, max=100.0, step=0.1,
                                tooltip="Extra brightness of clipped highlights before blurring (0 = off)"),
                 io.Mask.Input("focus_mask", optional=True, tooltip="Focus on what this mask marks"),

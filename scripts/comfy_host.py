@@ -69,6 +69,10 @@ def load_in_process(input_dir: Path, output_dir: Path):
 
     folder_paths.set_input_directory(str(input_dir))
     folder_paths.set_output_directory(str(output_dir))
+    # as ComfyUI's main.py does: its top-level ``utils`` package is imported before ``nodes``, which
+    # puts ``comfy/`` first on sys.path (where another ``utils`` module lives)
+    import utils.extra_config  # noqa: F401
+    import utils.install_util  # noqa: F401
     import nodes
 
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))

@@ -8,7 +8,7 @@ from engine.depth import DepthMap
 
 
 def test_loader_registers_every_node(comfy_nodes):
-    for name in ("DepthLoad", "LensBokeh"):
+    for name in ("DepthLoad", "LensBokeh", "LightingTint"):
         assert name in comfy_nodes.NODE_CLASS_MAPPINGS, f"{name} not registered by ComfyUI's loader"
     info = comfy_nodes.NODE_CLASS_MAPPINGS["LensBokeh"].INPUT_TYPES()
     req = info["required"]

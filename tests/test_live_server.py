@@ -17,7 +17,7 @@ WORKFLOWS = sorted((REPO / "workflows" / "api").glob("*.json"))
 
 def test_object_info_lists_nodes_with_inputs(comfy_server):
     info = comfy_server.get_json("/object_info")
-    for node in ("DepthLoad", "LensBokeh"):
+    for node in ("DepthLoad", "LensBokeh", "LightingTint"):
         assert node in info, f"{node} missing from /object_info"
     lb = info["LensBokeh"]
     assert lb["category"] == "PortraitOS"
@@ -25,6 +25,9 @@ def test_object_info_lists_nodes_with_inputs(comfy_server):
     assert lb["input"]["required"]["depth"][0] == "DEPTH"
     assert lb["output"] == ["IMAGE", "MASK", "MASK", "FLOAT"]
     assert info["DepthLoad"]["output"][0] == "DEPTH"
+    lt = info["LightingTint"]
+    assert lt["output"] == ["IMAGE", "LIGHTING"]
+    assert "warm cinematic" in lt["input"]["required"]["preset"][1]["options"]
 
 
 def _view(server, img_ref) -> np.ndarray:

@@ -1,0 +1,176 @@
+"""Lighting setups: presets, re-lighting a photo with a key and an ambient illuminant, and the
+LIGHTING value that tells LensBokeh what colour rebuilt highlights take.
+
+Images are ``[B,H,W,3]`` sRGB 0..1; all processing is in linear light. The photo is assumed white
+balanced for D65; a key light of another CCT is applied as a Bradford adaptation from D65 to that
+illuminant (a 3200 K key warms, a 6500 K key leaves neutral greys neutral).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from .colour import linear_to_srgb, luminance, srgb_to_linear
+from .illuminants import D65_XY, bradford_matrix, cct_to_xy, estimate_illuminant_xy, xy_to_cct, xy_to_linear_rgb
+from .lighting_setup import LightingSetup
+
+
+@dataclass(frozen=True)
+class LightingPreset:
+    name: str
+    key_cct_k: float
+    ambient_cct_k: float
+    key_tint: float = 0.0          # green (+) / magenta (−)
+    ambient_tint: float = 0.0
+    intensity: float = 1.0         # exposure multiplier on the key
+    ambient_level: float = 1.0     # exposure multiplier on the ambient (background)
+    contrast: float = 1.0          # around mid grey 0.18
+    highlight_intensity: float = 1.0  # LensBokeh highlight gain multiplier
+    description: str = ""
+
+
+PRESETS: dict[str, LightingPreset] = {p.name: p for p in [
+    LightingPreset("warm cinematic", 3200, 7500, 0.0, -0.1, 1.0, 0.8, 1.1, 1.25,
+                   "tungsten key, teal-leaning ambient, a touch more contrast"),
+    LightingPreset("cool studio", 6500, 6500, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0,
+                   "daylight-balanced strobes, neutral"),
+    LightingPreset("golden hour", 2900, 5200, 0.05, 0.0, 1.05, 0.9, 1.05, 1.4,
+                   "low warm sun as rim/back light, soft daylight fill"),
+    LightingPreset("soft window", 5000, 5600, 0.0, 0.0, 1.0, 0.95, 0.9, 0.9,
+                   "north-window daylight, low contrast"),
+    LightingPreset("neon night", 4500, 9000, -1.5, 0.5, 1.0, 0.7, 1.15, 1.6,
+                   "magenta key, cyan ambient"),
+    LightingPreset("auto", 0, 0, description="estimate the scene's illuminant and keep it"),
+]}
+DEFAULT_PRESET = "cool studio"
+
+
+@dataclass(frozen=True)
+class LightingParams:
+    """A preset with the user's overrides applied (0 temperature = keep the preset's)."""
+
+    preset: str = DEFAULT_PRESET
+    key_temperature_k: float = 0.0
+    ambient_temperature_k: float = 0.0
+    tint: float = 0.0
+    intensity: float = 1.0
+    contrast: float = 1.0
+    key_direction_deg: float = 0.0
+    key_strength: float = 0.0
+    strength: float = 1.0
+
+
+def resolve_setup(params: LightingParams, image: Optional[torch.Tensor] = None) -> tuple[LightingPreset, LightingSetup]:
+    """The preset after overrides and the LIGHTING value it produces (``auto`` needs ``image``)."""
+    if params.preset not in PRESETS:
+        raise ValueError(f"unknown lighting preset {params.preset!r}; choose one of {sorted(PRESETS)}")
+    p = PRESETS[params.preset]
+    meta = {}
+    if p.name == "auto":
+        if image is None:
+            raise ValueError("the auto preset needs an image to estimate the illuminant from")
+        xy = estimate_illuminant_xy(srgb_to_linear(image[..., :3]))
+        cct = float(min(max(xy_to_cct(*xy), 1700.0), 20000.0))
+        p = replace(p, key_cct_k=cct, ambient_cct_k=cct)
+        meta["estimated_xy"] = [round(xy[0], 4), round(xy[1], 4)]
+    if params.key_temperature_k > 0:
+        p = replace(p, key_cct_k=params.key_temperature_k)
+    if params.ambient_temperature_k > 0:
+        p = replace(p, ambient_cct_k=params.ambient_temperature_k)
+    p = replace(p, key_tint=p.key_tint + params.tint, ambient_tint=p.ambient_tint + params.tint,
+                intensity=p.intensity * params.intensity, contrast=p.contrast * params.contrast)
+    key_xy = cct_to_xy(p.key_cct_k, p.key_tint)
+    amb_xy = cct_to_xy(p.ambient_cct_k, p.ambient_tint)
+    key_rgb = xy_to_linear_rgb(*key_xy)
+    setup = LightingSetup(
+        name=p.name, key_cct_k=round(p.key_cct_k, 1), ambient_cct_k=round(p.ambient_cct_k, 1),
+        key_rgb=key_rgb, ambient_rgb=xy_to_linear_rgb(*amb_xy), highlight_rgb=key_rgb,
+        highlight_intensity=p.highlight_intensity * p.intensity,
+        meta={"key_xy": [round(v, 5) for v in key_xy], "ambient_xy": [round(v, 5) for v in amb_xy], **meta})
+    return p, setup
+
+
+def subject_weight_from_depth(depth_m: torch.Tensor) -> torch.Tensor:
+    """A soft subject mask ``[B,H,W]`` from metric depth: nearer than the split between the near and
+    far clusters of disparity (two-means), with a soft transition."""
+    out = torch.empty_like(depth_m)
+    for i in range(depth_m.shape[0]):
+        disp = 1.0 / depth_m[i].clamp_min(1e-3)
+        lo, hi = float(disp.min()), float(disp.max())
+        if hi - lo < 1e-6:
+            out[i] = 1.0
+            continue
+        t = (lo + hi) / 2
+        for _ in range(20):
+            near, far = disp[disp >= t], disp[disp < t]
+            if near.numel() == 0 or far.numel() == 0:
+                break
+            t_new = 0.5 * (float(near.mean()) + float(far.mean()))
+            if abs(t_new - t) < 1e-6:
+                break
+            t = t_new
+        width = 0.05 * (hi - lo)
+        out[i] = ((disp - t) / width + 0.5).clamp(0, 1)
+    return out
+
+
+def relight(image: torch.Tensor, params: LightingParams, depth_m: Optional[torch.Tensor] = None,
+            subject_mask: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, LightingSetup]:
+    """Apply a lighting setup to ``image [B,H,W,3]``; returns the new image and its LIGHTING.
+
+    Key illuminant on the subject (``subject_mask``, else from ``depth_m``, else everywhere),
+    ambient on the background. ``key_strength`` > 0 adds a directional (Lambert) key from depth normals.
+    """
+    preset, setup = resolve_setup(params, image)
+    b, H, W, _ = image.shape
+    lin = srgb_to_linear(image[..., :3]).to(torch.float32)
+    if preset.name == "auto":
+        return image[..., :3].clone(), setup
+    key_m = bradford_matrix(D65_XY, tuple(setup.meta["key_xy"])).to(lin.device)
+    amb_m = bradford_matrix(D65_XY, tuple(setup.meta["ambient_xy"])).to(lin.device)
+    key = lin @ key_m.T * preset.intensity
+    amb = lin @ amb_m.T * preset.ambient_level
+    if subject_mask is not None:
+        w = subject_mask.to(lin.dtype)
+        if w.dim() == 2:
+            w = w.unsqueeze(0)
+        if w.shape[1:] != (H, W):
+            w = F.interpolate(w.unsqueeze(1), size=(H, W), mode="bilinear", align_corners=False).squeeze(1)
+        w = w.expand(b, H, W) if w.shape[0] == 1 else w
+    elif depth_m is not None:
+        d = depth_m if depth_m.shape[1:] == (H, W) else F.interpolate(
+            depth_m.unsqueeze(1), size=(H, W), mode="nearest").squeeze(1)
+        w = subject_weight_from_depth(d.expand(b, H, W) if d.shape[0] == 1 else d)
+        if params.key_strength > 0:
+            shade = lambert_shading(d.expand(b, H, W) if d.shape[0] == 1 else d, params.key_direction_deg)
+            key = key * (1 - params.key_strength + params.key_strength * shade).unsqueeze(-1)
+    else:
+        w = torch.ones(b, H, W, dtype=lin.dtype, device=lin.device)
+    out = w.unsqueeze(-1) * key + (1 - w.unsqueeze(-1)) * amb
+    if preset.contrast != 1.0:
+        y = luminance(out).clamp_min(1e-6)
+        y_new = 0.18 * (y / 0.18) ** preset.contrast
+        # compress only above mid grey so that the contrast curve does not clip midtones
+        y_new = torch.where(y > 0.18, 0.18 + (1 - 0.18) * torch.tanh((y_new - 0.18) / (1 - 0.18)), y_new)
+        out = out * (y_new / y).unsqueeze(-1)
+    out = params.strength * out + (1 - params.strength) * lin
+    return linear_to_srgb(out).to(image.dtype), setup
+
+
+def lambert_shading(depth_m: torch.Tensor, direction_deg: float, elevation_deg: float = 35.0) -> torch.Tensor:
+    """Lambert factor (0..~1.3, 1 for a surface facing the camera head-on) of a key light from
+    ``direction_deg`` (0 = from the right, 90 = from above) at ``elevation_deg`` off the view axis."""
+    z = depth_m.unsqueeze(1)
+    scale = depth_m.mean(dim=(1, 2), keepdim=True).unsqueeze(1) / max(depth_m.shape[-1], 1) * 2.0
+    gx = (F.pad(z, (1, 1, 0, 0), mode="replicate")[..., 2:] - F.pad(z, (1, 1, 0, 0), mode="replicate")[..., :-2]) / 2
+    gy = (F.pad(z, (0, 0, 1, 1), mode="replicate")[..., 2:, :] - F.pad(z, (0, 0, 1, 1), mode="replicate")[..., :-2, :]) / 2
+    n = torch.cat([-gx / scale, gy / scale, -torch.ones_like(z)], 1)  # facing the camera: (0,0,-1)
+    n = n / n.norm(dim=1, keepdim=True)
+    a, e = math.radians(direction_deg), math.radians(elevation_deg)
+    light = torch.tensor([math.cos(a) * math.sin(e), math.sin(a) * math.sin(e), -math.cos(e)], dtype=n.dtype)
+    lam = (n * light.view(1, 3, 1, 1)).sum(1).clamp_min(0)
+    return (lam / math.cos(e)).squeeze(1)
