@@ -67,6 +67,8 @@ class RenderSettings:
     coverage_floor: float = 0.02     # below this coverage a pixel is left unnormalised (nothing there)
     occlusion_gap_px: float = 1.0    # a layer occludes what lies behind it when nearer by more than
     occlusion_gap_ratio: float = 0.1  # gap = gap_px + ratio·|radius behind| (fully at 2·gap); closer layers add up as one surface
+    edge_exclusion_fraction: float = 1 / 400  # far-side pixels this close (× long side, ≥ 1 px) to a nearer surface
+                                              # hold mixed colours: they are filled, not scattered
     in_focus_coc_fraction: float = 1.0 / 1500.0  # acceptable CoC: sensor diagonal / 1500 (0.029 mm FF)
 
 
@@ -154,6 +156,20 @@ def _push_pull_fill(rgb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return est
 
 
+def _unmixed_source_weight(radius: torch.Tensor, settings: RenderSettings) -> torch.Tensor:
+    """0 for pixels just behind a depth edge (a nearer surface within a few px), else 1.
+
+    Such pixels mix the subject's colour (hair, anti-aliased edges) with the background's; scattered
+    with the background's large blur they would draw a ghost of the subject around it. Left out,
+    the hole they leave is filled from the clean background around them.
+    """
+    H, W = radius.shape
+    k = max(1, round(settings.edge_exclusion_fraction * max(H, W)))
+    nearest = -F.max_pool2d(-radius.view(1, 1, H, W), 2 * k + 1, stride=1, padding=k).view(H, W)
+    gap = settings.occlusion_gap_px + settings.occlusion_gap_ratio * radius.abs()
+    return (radius - nearest <= 2 * gap).to(radius.dtype)
+
+
 def _nearer_wins(radius: torch.Tensor) -> torch.Tensor:
     """3×3 minimum of the signed radius (nearer = smaller): edge pixels join the nearer surface."""
     return -F.max_pool2d(-radius.view(1, 1, *radius.shape), 3, stride=1, padding=1).view(radius.shape)
@@ -176,6 +192,7 @@ def render_single(
     max_r = float(radius.abs().max())
     radii = layer_radii(max_r, settings.layer_step_px, settings.layer_growth).to(dev)
     assign = LayerAssignment(radius, radii)
+    source = _unmixed_source_weight(radius, settings)
     order = sorted(assign.used(), key=lambda i: -float(radii[i]))  # far (most positive) to near
     # premultiplied linear RGB, coverage, coverage-weighted signed radius of what has been laid down
     acc = torch.zeros(5, H, W, dtype=dt, device=dev)
@@ -202,7 +219,7 @@ def render_single(
         h, w = y1 - y0, x1 - x0
         hp, wp = -(-h // s) * s, -(-w // s) * s  # padded to a multiple of the scale
 
-        a = assign.weight(k, y0, y1, x0, x1)
+        a = assign.weight(k, y0, y1, x0, x1) * source[y0:y1, x0:x1]
         layer = torch.cat([lin[:, y0:y1, x0:x1] * a, a.unsqueeze(0)], dim=0)
         if (hp, wp) != (h, w):
             layer = F.pad(layer, (0, wp - w, 0, hp - h))

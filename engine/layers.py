@@ -13,8 +13,12 @@ import torch
 
 
 def layer_radii(max_abs_radius: float, step_px: float = 1.0, growth: float = 0.06) -> torch.Tensor:
-    """Sorted signed layer radii covering ±``max_abs_radius`` (includes 0)."""
-    pos = [0.0, step_px]
+    """Sorted signed layer radii covering ±``max_abs_radius`` (includes 0).
+
+    Half-pixel steps up to 2 px: a sub-pixel circle of confusion must stay nearly sharp, and a
+    blend of the sharp layer with a 1 px disc would soften it too much.
+    """
+    pos = [0.0, 0.5, 1.0, 1.5, 2.0]
     while pos[-1] < max_abs_radius:
         pos.append(pos[-1] + max(step_px, growth * pos[-1]))
     pos_t = torch.tensor(pos, dtype=torch.float32)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from .colour import linear_to_srgb, luminance, srgb_to_linear
 from .illuminants import D65_XY, bradford_matrix, cct_to_xy, estimate_illuminant_xy, xy_to_cct, xy_to_linear_rgb
 from .lighting_setup import LightingSetup
+from .subject_matte import subject_weight_from_depth
 
 
 @dataclass(frozen=True)
@@ -92,30 +93,6 @@ def resolve_setup(params: LightingParams, image: Optional[torch.Tensor] = None) 
         highlight_intensity=p.highlight_intensity * p.intensity,
         meta={"key_xy": [round(v, 5) for v in key_xy], "ambient_xy": [round(v, 5) for v in amb_xy], **meta})
     return p, setup
-
-
-def subject_weight_from_depth(depth_m: torch.Tensor) -> torch.Tensor:
-    """A soft subject mask ``[B,H,W]`` from metric depth: nearer than the split between the near and
-    far clusters of disparity (two-means), with a soft transition."""
-    out = torch.empty_like(depth_m)
-    for i in range(depth_m.shape[0]):
-        disp = 1.0 / depth_m[i].clamp_min(1e-3)
-        lo, hi = float(disp.min()), float(disp.max())
-        if hi - lo < 1e-6:
-            out[i] = 1.0
-            continue
-        t = (lo + hi) / 2
-        for _ in range(20):
-            near, far = disp[disp >= t], disp[disp < t]
-            if near.numel() == 0 or far.numel() == 0:
-                break
-            t_new = 0.5 * (float(near.mean()) + float(far.mean()))
-            if abs(t_new - t) < 1e-6:
-                break
-            t = t_new
-        width = 0.05 * (hi - lo)
-        out[i] = ((disp - t) / width + 0.5).clamp(0, 1)
-    return out
 
 
 def relight(image: torch.Tensor, params: LightingParams, depth_m: Optional[torch.Tensor] = None,

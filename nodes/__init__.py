@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .depth_estimate import DepthEstimate
 from .depth_load import DepthLoad
 from .lens_bokeh import LensBokeh
 from .lighting_tint import LightingTint
 
-NODES: list[type[io.ComfyNode]] = [DepthLoad, LensBokeh, LightingTint]
+NODES: list[type[io.ComfyNode]] = [DepthEstimate, DepthLoad, LensBokeh, LightingTint]
 
 
 class PortraitOSExtension(ComfyExtension):

@@ -12,6 +12,11 @@ def compute_device():
     return mm.get_torch_device()
 
 
+def offload_device():
+    """Where idle models wait (system RAM unless ComfyUI keeps everything on the GPU)."""
+    return mm.unet_offload_device()
+
+
 def output_device():
     """Where node outputs live between nodes."""
     return mm.intermediate_device()

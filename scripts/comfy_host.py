@@ -99,7 +99,7 @@ def free_port() -> int:
 class ComfyServer:
     """A live ComfyUI server subprocess on 127.0.0.1, driven over HTTP and /ws."""
 
-    def __init__(self, workdir: Path, python: str = sys.executable):
+    def __init__(self, workdir: Path, python: str = sys.executable, model_folders: dict[str, Path] | None = None):
         self.dir = require_comfyui()
         self.workdir = workdir
         self.input_dir = workdir / "input"
@@ -112,6 +112,7 @@ class ComfyServer:
         self.python = python
         self.proc: subprocess.Popen | None = None
         self.log_path = workdir / "comfyui.log"
+        self.model_folders = model_folders or {}
 
     def start(self, timeout: float = 180.0) -> "ComfyServer":
         cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
@@ -119,6 +120,11 @@ class ComfyServer:
                "--temp-directory", str(self.workdir), "--user-directory", str(self.workdir / "user"),
                "--database-url", "sqlite:///:memory:",
                "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_NAME, "--disable-auto-launch"]
+        if self.model_folders:
+            cfg = self.workdir / "extra_model_paths.yaml"
+            lines = ["portraitos_extra:"] + [f"    {k}: {Path(v).resolve()}" for k, v in self.model_folders.items()]
+            cfg.write_text("\n".join(lines) + "\n")
+            cmd += ["--extra-model-paths-config", str(cfg)]
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=self.dir, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)

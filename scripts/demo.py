@@ -16,9 +16,9 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from comfy_host import ComfyServer  # noqa: E402
-from samples import write_motorcycle  # noqa: E402
+from samples import write_astronaut, write_motorcycle  # noqa: E402
 
-DEFAULT_WORKFLOW = REPO / "workflows" / "api" / "lens_bokeh_85mm_f1.8.json"
+DEFAULT_WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8.json"
 
 
 def main() -> int:
@@ -29,6 +29,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="portraitos-demo-") as tmp:
         server = ComfyServer(Path(tmp))
         write_motorcycle(server.input_dir)
+        write_astronaut(server.input_dir)
         t0 = time.time()
         server.start()
         try:

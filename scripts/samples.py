@@ -1,5 +1,7 @@
 """Sample inputs that ship inside registry packages, written as files ComfyUI can load.
 
+``astronaut``: a portrait (``skimage.data.astronaut``), for the selfie-to-portrait workflows.
+
 ``motorcycle``: Middlebury 2014 Motorcycle (``skimage.data.stereo_motorcycle``), a real photo with
 ground-truth disparity, converted to metric depth with its published calibration for the
 down-sampled images (f = 994.978 px, baseline 193.001 mm, principal point offset 31.086 px):
@@ -32,6 +34,16 @@ def fill_from_nearest(depth: np.ndarray) -> np.ndarray:
         return depth
     idx = ndimage.distance_transform_edt(bad, return_distances=False, return_indices=True)
     return depth[tuple(idx)]
+
+
+def write_astronaut(folder: Path) -> str:
+    """Write ``astronaut.png`` (``skimage.data.astronaut``, a head-and-shoulders portrait) into ``folder``."""
+    from PIL import Image
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(data.astronaut()).save(folder / "astronaut.png")
+    return "astronaut.png"
 
 
 def write_motorcycle(folder: Path) -> tuple[str, str]:

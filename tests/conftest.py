@@ -27,7 +27,11 @@ def comfy_nodes(comfy_dirs):
 @pytest.fixture(scope="session")
 def comfy_server(tmp_path_factory):
     """A live ComfyUI server with only this pack enabled; always stopped at the end."""
-    server = ComfyServer(tmp_path_factory.mktemp("comfy_server"))
+    work = tmp_path_factory.mktemp("comfy_server")
+    models = {"depth": work / "models" / "depth", "depthanything": work / "models" / "depthanything"}
+    for p in models.values():
+        p.mkdir(parents=True)
+    server = ComfyServer(work, model_folders=models)
     server.start()
     try:
         yield server

@@ -1,4 +1,6 @@
 """The pack loaded by ComfyUI's own loader in this process; nodes executed through their V3 classes."""
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -87,3 +89,41 @@ def test_editor_workflows_match_the_api_graphs(comfy_nodes):
         assert ui_path.is_file(), f"missing editor workflow for {api.name}"
         ui = json.loads(ui_path.read_text())
         assert ui_to_api(ui, lambda t: m[t].INPUT_TYPES()) == json.loads(api.read_text()), api.name
+
+
+def test_depth_estimate_lists_and_loads_models_through_the_node(comfy_nodes, tmp_path):
+    """Tiny networks saved into registered model folders are listed, loaded by the node's real code path,
+    cached between runs and left on the offload device."""
+    import folder_paths
+    from safetensors.torch import save_file
+    from tiny_depth_models import save_hf_folder, tiny_depth_anything, tiny_depth_pro, to_original_layout
+
+    depth_dir, da_dir = tmp_path / "depth", tmp_path / "depthanything"
+    da_dir.mkdir(parents=True)
+    model = tiny_depth_anything()
+    save_hf_folder(model, depth_dir / "tiny-da", 518)
+    save_hf_folder(tiny_depth_pro(), depth_dir / "tiny-pro", 256)
+    save_file(to_original_layout(model), str(da_dir / "depth_anything_v2_vits_tiny.safetensors"))
+    folder_paths.add_model_folder_path("depth", str(depth_dir))
+    folder_paths.add_model_folder_path("depthanything", str(da_dir))
+
+    cls = comfy_nodes.NODE_CLASS_MAPPINGS["DepthEstimate"]
+    options = cls.INPUT_TYPES()["required"]["model"][1]["options"]
+    assert options[0] == "portrait prior (no weights)"
+    for name in ("depth/tiny-da", "depth/tiny-pro", "depthanything/depth_anything_v2_vits_tiny.safetensors"):
+        assert name in options
+    img = torch.rand(2, 64, 96, 3)
+    node_mod = sys.modules[cls.__module__]
+    outs = {}
+    for name in ("depth/tiny-da", "depthanything/depth_anything_v2_vits_tiny.safetensors", "depth/tiny-pro"):
+        depth, preview, mask = cls.execute(image=img, model=name, subject_distance_m=2.0, background_distance_m=6.0).args
+        assert depth.metres.shape == (2, 64, 96) and preview.shape == (2, 64, 96, 3) and mask.shape == (2, 64, 96)
+        assert bool(torch.isfinite(depth.metres).all()) and float(depth.metres.min()) > 0
+        net = node_mod._cache[(name, "fp32")]
+        assert next(net.model.parameters()).device == node_mod.runtime.offload_device()
+        again = cls.execute(image=img, model=name, subject_distance_m=2.0, background_distance_m=6.0).args[0]
+        assert node_mod._cache[(name, "fp32")] is net                 # cached, not reloaded
+        assert torch.equal(again.metres, depth.metres)                # deterministic
+        outs[name] = depth.metres
+    assert torch.allclose(outs["depth/tiny-da"], outs["depthanything/depth_anything_v2_vits_tiny.safetensors"], rtol=1e-4)
+    assert cls.validate_inputs(model="depth/missing-model").startswith("depth model folder")

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from comfy_host import PromptRejected
-from samples import write_motorcycle
+from samples import write_astronaut, write_motorcycle
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / "workflows" / "api").glob("*.json"))
@@ -38,7 +38,9 @@ def _view(server, img_ref) -> np.ndarray:
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.stem)
 def test_shipped_workflows_run_over_http(comfy_server, workflow):
     write_motorcycle(comfy_server.input_dir)
+    write_astronaut(comfy_server.input_dir)
     graph = json.loads(workflow.read_text())
+    photo = next(n["inputs"]["image"] for n in graph.values() if n["class_type"] == "LoadImage")
     hist, messages = comfy_server.run_prompt(graph)
     assert hist["status"]["status_str"] == "success", hist["status"]
     types = [m["type"] for m in messages]
@@ -48,11 +50,13 @@ def test_shipped_workflows_run_over_http(comfy_server, workflow):
     saved = [img for out in hist["outputs"].values() for img in out.get("images", [])]
     assert len(saved) == 1
     result = _view(comfy_server, saved[0])
-    source = np.asarray(Image.open(comfy_server.input_dir / "motorcycle.png").convert("RGB"))
+    source = np.asarray(Image.open(comfy_server.input_dir / photo).convert("RGB"))
     assert result.shape == source.shape
-    # the far shelves (top right) are blurred: less fine detail than the source
+    # the background (motorcycle: far shelves top right; astronaut: wall top right) is blurred
+    region = (slice(0, 150), slice(450, None)) if photo == "motorcycle.png" else (slice(20, 80), slice(400, 500))
+
     def detail(a):
-        g = a[:150, 450:].astype(np.float32).mean(-1)
+        g = a[region].astype(np.float32).mean(-1)
         return np.abs(np.diff(g, axis=1)).mean()
     assert detail(result) < 0.75 * detail(source)
     text = [t for out in hist["outputs"].values() for t in out.get("text", [])]
@@ -108,3 +112,41 @@ def test_editor_extension_is_served(comfy_server):
     assert ours, exts
     js = comfy_server.get(ours[0]).decode()
     assert "registerExtension" in js and "LensBokeh" in js
+
+
+def test_portrait_from_one_selfie_over_http(comfy_server):
+    """The product path with no downloaded weights: photo -> DepthEstimate (portrait prior) -> LensBokeh."""
+    from samples import write_astronaut
+
+    write_astronaut(comfy_server.input_dir)
+    graph = json.loads((REPO / "workflows" / "api" / "portrait_warm_cinematic_85mm_f1.8.json").read_text())
+    hist, messages = comfy_server.run_prompt(graph)
+    assert hist["status"]["status_str"] == "success", hist["status"]
+    text = " ".join(t for out in hist["outputs"].values() for t in out.get("text", []))
+    assert "portrait prior" in text and "(eyes)" in text            # focused on the eyes the prior found
+    img = _view(comfy_server, [i for o in hist["outputs"].values() for i in o.get("images", [])][0])
+    src = np.asarray(Image.open(comfy_server.input_dir / "astronaut.png").convert("RGB")).astype(np.float32)
+    face_out, face_in = img[100:150, 200:250].astype(np.float32), src[100:150, 200:250]
+    bg_detail = np.abs(np.diff(img[20:80, 400:500].astype(np.float32), axis=1)).mean()
+    assert bg_detail < 0.6 * np.abs(np.diff(src[20:80, 400:500], axis=1)).mean()   # background blurred
+    assert face_out[..., 0].mean() > face_out[..., 2].mean() + 20                  # warm key on the face
+    assert np.abs(np.diff(face_out, axis=1)).mean() > 0.8 * np.abs(np.diff(face_in, axis=1)).mean()  # face sharp
+
+
+def test_depth_estimate_with_a_model_file_over_http(comfy_server):
+    from tiny_depth_models import save_hf_folder, tiny_depth_anything
+    from samples import write_astronaut
+
+    write_astronaut(comfy_server.input_dir)
+    save_hf_folder(tiny_depth_anything(), comfy_server.model_folders["depth"] / "tiny-da-live", 98)
+    info = comfy_server.get_json("/object_info/DepthEstimate")["DepthEstimate"]
+    assert "depth/tiny-da-live" in info["input"]["required"]["model"][1]["options"]
+    graph = json.loads((REPO / "workflows" / "api" / "portrait_85mm_f1.8.json").read_text())
+    graph["2"]["inputs"]["model"] = "depth/tiny-da-live"
+    hist, _ = comfy_server.run_prompt(graph)
+    assert hist["status"]["status_str"] == "success", hist["status"]
+    missing = json.loads(json.dumps(graph))
+    missing["2"]["inputs"]["model"] = "depth/not-installed"
+    with pytest.raises(PromptRejected) as e:
+        comfy_server.run_prompt(missing)
+    assert "not-installed" in json.dumps(e.value.body)
