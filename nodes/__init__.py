@@ -5,10 +5,11 @@ from comfy_api.latest import ComfyExtension, io
 
 from .depth_estimate import DepthEstimate
 from .depth_load import DepthLoad
+from .identity_loader import IdentityLoader
 from .lens_bokeh import LensBokeh
 from .lighting_tint import LightingTint
 
-NODES: list[type[io.ComfyNode]] = [DepthEstimate, DepthLoad, LensBokeh, LightingTint]
+NODES: list[type[io.ComfyNode]] = [DepthEstimate, DepthLoad, IdentityLoader, LensBokeh, LightingTint]
 
 
 class PortraitOSExtension(ComfyExtension):

@@ -122,7 +122,8 @@ class ComfyServer:
                "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_NAME, "--disable-auto-launch"]
         if self.model_folders:
             cfg = self.workdir / "extra_model_paths.yaml"
-            lines = ["portraitos_extra:"] + [f"    {k}: {Path(v).resolve()}" for k, v in self.model_folders.items()]
+            lines = ["portraitos_extra:", "    is_default: true"] + [
+                f"    {k}: {Path(v).resolve()}" for k, v in self.model_folders.items()]
             cfg.write_text("\n".join(lines) + "\n")
             cmd += ["--extra-model-paths-config", str(cfg)]
         self._log = open(self.log_path, "wb")

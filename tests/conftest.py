@@ -28,7 +28,7 @@ def comfy_nodes(comfy_dirs):
 def comfy_server(tmp_path_factory):
     """A live ComfyUI server with only this pack enabled; always stopped at the end."""
     work = tmp_path_factory.mktemp("comfy_server")
-    models = {"depth": work / "models" / "depth", "depthanything": work / "models" / "depthanything"}
+    models = {name: work / "models" / name for name in ("depth", "depthanything", "identities", "insightface")}
     for p in models.values():
         p.mkdir(parents=True)
     server = ComfyServer(work, model_folders=models)

@@ -127,3 +127,29 @@ def test_depth_estimate_lists_and_loads_models_through_the_node(comfy_nodes, tmp
         outs[name] = depth.metres
     assert torch.allclose(outs["depth/tiny-da"], outs["depthanything/depth_anything_v2_vits_tiny.safetensors"], rtol=1e-4)
     assert cls.validate_inputs(model="depth/missing-model").startswith("depth model folder")
+
+
+def test_identity_loader_creates_then_loads_by_name(comfy_nodes, tmp_path):
+    import folder_paths
+    from skimage import data
+    from tiny_face_models import build_pack
+
+    build_pack(tmp_path / "insightface")
+    folder_paths.add_model_folder_path("insightface", str(tmp_path / "insightface"), is_default=True)
+    folder_paths.add_model_folder_path("identities", str(tmp_path / "identities"), is_default=True)
+    cls = comfy_nodes.NODE_CLASS_MAPPINGS["IdentityLoader"]
+    req = cls.INPUT_TYPES()["required"]
+    assert "tinypack" in req["face_model"][1]["options"]
+    assert req["mode"][1]["options"] == ["create", "update", "load"]
+    img = torch.from_numpy(data.astronaut()).float()[None] / 255
+    ident, crop, preview = cls.execute(mode="create", name="astro", face_model="tinypack", image=img).args
+    assert (tmp_path / "identities" / "astro.safetensors").is_file()
+    assert crop.shape == (1, 224, 224, 3) and preview.shape == (1, 512, 512, 3)
+    assert "astro" in cls.INPUT_TYPES()["required"]["stored_identity"][1]["options"]
+    loaded = cls.execute(mode="load", stored_identity="astro").args[0]
+    assert torch.equal(loaded.embedding, ident.embedding)
+    assert isinstance(cls.validate_inputs(mode="create", name="../evil"), str)
+    with pytest.raises(Exception, match="already exists"):
+        cls.execute(mode="create", name="astro", face_model="tinypack", image=img)
+    twice = cls.execute(mode="update", name="astro", face_model="tinypack", image=img).args[0]
+    assert twice.count == 2

@@ -150,3 +150,37 @@ def test_depth_estimate_with_a_model_file_over_http(comfy_server):
     with pytest.raises(PromptRejected) as e:
         comfy_server.run_prompt(missing)
     assert "not-installed" in json.dumps(e.value.body)
+
+
+def test_identity_created_in_one_prompt_loads_by_name_in_the_next(comfy_server):
+    from samples import write_astronaut
+    from tiny_face_models import build_pack
+
+    write_astronaut(comfy_server.input_dir)
+    build_pack(comfy_server.model_folders["insightface"])
+    info = comfy_server.get_json("/object_info/IdentityLoader")["IdentityLoader"]
+    req = info["input"]["required"]
+    assert "tinypack" in req["face_model"][1]["options"] and req["mode"][1]["options"] == ["create", "update", "load"]
+    assert info["output"] == ["IDENTITY", "IMAGE", "IMAGE"]
+    create = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "astronaut.png"}},
+        "2": {"class_type": "IdentityLoader", "inputs": {"mode": "create", "name": "live-astro", "stored_identity": "(none stored yet)",
+              "face_model": "tinypack", "provider": "CPU", "face_index": -1, "image": ["1", 0]}},
+        "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 1]}},
+    }
+    stored = comfy_server.get_json("/object_info/IdentityLoader")["IdentityLoader"]["input"]["required"]["stored_identity"][1]["options"]
+    create["2"]["inputs"]["stored_identity"] = stored[0]
+    hist, _ = comfy_server.run_prompt(create)
+    assert hist["status"]["status_str"] == "success", hist["status"]
+    assert (comfy_server.model_folders["identities"] / "live-astro.safetensors").is_file()
+    stored = comfy_server.get_json("/object_info/IdentityLoader")["IdentityLoader"]["input"]["required"]["stored_identity"][1]["options"]
+    assert "live-astro" in stored
+    load = {
+        "2": {"class_type": "IdentityLoader", "inputs": {"mode": "load", "name": "x", "stored_identity": "live-astro",
+              "face_model": "tinypack", "provider": "CPU", "face_index": -1}},
+        "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 1]}},
+    }
+    hist, _ = comfy_server.run_prompt(load)
+    assert hist["status"]["status_str"] == "success", hist["status"]
+    text = " ".join(t for o in hist["outputs"].values() for t in o.get("text", []))
+    assert "live-astro" in text and "loaded" in text
