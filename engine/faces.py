@@ -34,6 +34,9 @@ class Face:
 def _cascade(name: str):
     import cv2
 
+    if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+        raise RuntimeError(f"OpenCV {cv2.__version__} has no Haar cascades (OpenCV 5 moved them out); "
+                           "install opencv-python-headless<5: pip install -r requirements.txt")
     path = os.path.join(cv2.data.haarcascades, name)
     c = cv2.CascadeClassifier(path)
     if c.empty():

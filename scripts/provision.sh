@@ -16,6 +16,11 @@ STAMP_VERSION="torch2.14.1-$(cat "$ROOT/requirements.txt" "$ROOT/scripts/require
 
 log() { printf '[provision] %s\n' "$*" >&2; }
 
+if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.portraitos-stamp" 2>/dev/null)" != "$STAMP_VERSION" ]; then
+  # requirements changed: start clean so no package left behind by an older pin shadows a new one
+  log "requirements changed: rebuilding $VENV"
+  rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   "$PY" -m venv "$VENV"
