@@ -16,7 +16,7 @@ import torch
 from .depth import ASSUMED, CALIBRATED, ESTIMATED, DepthMap
 from .depth_models import DepthNetwork, predict
 from .depth_refine import calibrate_disparity, joint_bilateral_upsample, upsample
-from .faces import distance_from_face, find_faces
+from .faces import distance_from_face, find_faces_scaled
 from .optics import DEFAULT_SENSOR, sensor_diagonal_mm
 from .portrait_prior import NAME as PRIOR_NAME
 from .portrait_prior import portrait_prior
@@ -104,7 +104,7 @@ def _with_network(img: torch.Tensor, net: DepthNetwork, settings: EstimateSettin
         disp = upsample(low_disp, (H, W))[0]
     values = 1.0 / disp.clamp_min(1e-4) if pred.metric else disp
     meta: dict[str, Any] = {"model": net.name, "kind": net.kind, "metric_output": pred.metric}
-    faces = find_faces((img.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy())
+    faces = find_faces_scaled((img.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy())
     face = faces[0] if faces else None
     if face is not None and face.eyes:
         meta["eye_xy"] = [[float(x) / (W - 1), float(y) / (H - 1)] for x, y in face.eyes]

@@ -69,6 +69,22 @@ def find_faces(rgb: np.ndarray) -> list[Face]:
     return faces
 
 
+def find_faces_scaled(rgb: np.ndarray, max_side: int = 1024) -> list[Face]:
+    """:func:`find_faces` on a copy no larger than ``max_side``, in the full image's coordinates."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    if s == 1.0:
+        return find_faces(rgb)
+    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    out = []
+    for f in find_faces(small):
+        box = tuple(int(round(v / s)) for v in f.box)
+        out.append(Face(box, tuple((x / s, y / s) for x, y in f.eyes)))
+    return out
+
+
 def distance_from_face(face: Face, focal_length_mm: float, pixels_per_mm: float) -> tuple[float, str]:
     """Camera-to-face distance in metres from the face's size in the frame (thin lens ≈ pinhole).
 
