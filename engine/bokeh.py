@@ -165,7 +165,10 @@ def _unmixed_source_weight(radius: torch.Tensor, settings: RenderSettings) -> to
     """
     H, W = radius.shape
     k = max(1, round(settings.edge_exclusion_fraction * max(H, W)))
-    nearest = -F.max_pool2d(-radius.view(1, 1, H, W), 2 * k + 1, stride=1, padding=k).view(H, W)
+    # separable minimum filter: a (2k+1)² window costs 2·(2k+1) per pixel, not (2k+1)²
+    neg = -radius.view(1, 1, H, W)
+    neg = F.max_pool2d(neg, (1, 2 * k + 1), stride=1, padding=(0, k))
+    nearest = -F.max_pool2d(neg, (2 * k + 1, 1), stride=1, padding=(k, 0)).view(H, W)
     gap = settings.occlusion_gap_px + settings.occlusion_gap_ratio * radius.abs()
     return (radius - nearest <= 2 * gap).to(radius.dtype)
 
