@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -60,7 +59,6 @@ def speed() -> None:
         print(f"{label} {w}x{h}: portrait prior {tp:.2f} s / {mp / 2**20:.0f} MB peak growth; tiny DA-V2 + JBU "
               f"{tn:.2f} s / {mn / 2**20:.0f} MB; tiny DA-V2 + bilinear (baseline) {tr:.2f} s / {mr / 2**20:.0f} MB; "
               f"refinement costs {tn / tr:.1f}x the baseline")
-        del img
 
 
 if __name__ == "__main__":

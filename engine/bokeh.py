@@ -199,7 +199,6 @@ def render_single(
     order = sorted(assign.used(), key=lambda i: -float(radii[i]))  # far (most positive) to near
     # premultiplied linear RGB, coverage, coverage-weighted signed radius of what has been laid down
     acc = torch.zeros(5, H, W, dtype=dt, device=dev)
-    floor = settings.coverage_floor
     filled_for_foreground = False
     kernels: dict[tuple[float, float], torch.Tensor] = {}
 

@@ -1,4 +1,4 @@
-"""Depth layers in circle-of-confusion space and the soft assignment of pixels to them.
+"""Depth layers in circle-of-confusion space and the soft (linear) assignment of pixels to them.
 
 A pixel of signed CoC radius r (pixels; > 0 behind the focus plane, < 0 in front) is shared
 between the two layer radii that bracket it, with linear weights, so blur grows smoothly with
@@ -23,27 +23,6 @@ def layer_radii(max_abs_radius: float, step_px: float = 1.0, growth: float = 0.0
         pos.append(pos[-1] + max(step_px, growth * pos[-1]))
     pos_t = torch.tensor(pos, dtype=torch.float32)
     return torch.cat([-pos_t.flip(0)[:-1], pos_t])
-
-
-def soft_assignment(radius: torch.Tensor, radii: torch.Tensor, k: int) -> torch.Tensor:
-    """Weight (0..1) of layer ``k`` for each pixel of signed CoC radius ``radius`` (any shape).
-
-    Tent function peaking at ``radii[k]`` and reaching 0 at the neighbouring layer radii; the
-    weights of all layers sum to 1 for every pixel inside the covered range.
-    """
-    rk = float(radii[k])
-    w = torch.zeros_like(radius)
-    if k > 0:
-        lo = float(radii[k - 1])
-        w = torch.where((radius >= lo) & (radius <= rk), (radius - lo) / (rk - lo), w)
-    else:
-        w = torch.where(radius <= rk, torch.ones_like(radius), w)
-    if k < len(radii) - 1:
-        hi = float(radii[k + 1])
-        w = torch.where((radius > rk) & (radius <= hi), (hi - radius) / (hi - rk), w)
-    else:
-        w = torch.where(radius > rk, torch.ones_like(radius), w)
-    return w
 
 
 class LayerAssignment:
@@ -99,20 +78,6 @@ class LayerAssignment:
         """Per-pixel total weight of layers with index ≤ ``k`` (radius ≤ radii[k], i.e. nearer)."""
         return torch.where(self.upper <= k, torch.ones_like(self.frac),
                            torch.where(self.upper == k + 1, 1.0 - self.frac, torch.zeros_like(self.frac)))
-
-
-def occupied_layers(radius: torch.Tensor, radii: torch.Tensor) -> list[int]:
-    """Indices of the layers that receive any weight from ``radius``."""
-    idx = torch.bucketize(radius.reshape(-1).contiguous(), radii.to(radius.device))
-    used = torch.unique(idx).tolist()
-    out: set[int] = set()
-    n = len(radii)
-    for i in used:
-        # value lies in (radii[i-1], radii[i]]: shared by layers i-1 and i
-        for j in (i - 1, i):
-            if 0 <= j < n:
-                out.add(j)
-    return sorted(out)
 
 
 def scale_for_radius(radius_px: float, base_radius_px: float) -> int:

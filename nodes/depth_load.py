@@ -5,7 +5,6 @@ import hashlib
 import os
 
 import folder_paths
-import torch
 from comfy_api.latest import io
 
 from ..engine.depth import MEASURED, DepthMap, clean_depth

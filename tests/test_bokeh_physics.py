@@ -1,13 +1,12 @@
 """LensBokeh's engine measured against thin-lens physics (no ComfyUI involved)."""
 import math
-import warnings
 
 import pytest
 import torch
 
 from engine.aperture import Aperture
-from engine.bokeh import HighlightRebuild, RenderSettings, render_bokeh
-from engine.colour import linear_to_srgb, luminance, srgb_to_linear
+from engine.bokeh import HighlightRebuild, render_bokeh
+from engine.colour import srgb_to_linear
 from engine.lens_pipeline import LensSettings, render_lens_bokeh
 from engine.optics import ThinLens
 

@@ -1,10 +1,6 @@
 """DepthEstimate: the weight-free portrait prior, real model loading on tiny networks, refinement and
 calibration measured against ground truth, bad input."""
-import math
-import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F

@@ -22,7 +22,6 @@ def build_detector(path: Path, image_hw: tuple[int, int], box: tuple[float, floa
                    kps: np.ndarray) -> Path:
     """Detector whose outputs decode to ``box`` (x0, y0, x1, y1) and ``kps`` ``[5,2]`` in the
     coordinates of an image of size ``image_hw`` (as InsightFace letterboxes it into 640×640)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     h, w = image_hw
@@ -65,6 +64,13 @@ def build_detector(path: Path, image_hw: tuple[int, int], box: tuple[float, floa
     graph = helper.make_graph(nodes, "det_tiny", [helper.make_tensor_value_info("input.1", TensorProto.FLOAT,
                                                                                [1, 3, DET_SIZE, DET_SIZE])],
                               outputs, inits)
+    return _save(graph, path)
+
+
+def _save(graph, path: Path) -> Path:
+    import onnx
+    from onnx import helper
+
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -74,7 +80,6 @@ def build_detector(path: Path, image_hw: tuple[int, int], box: tuple[float, floa
 
 
 def build_recognition(path: Path, seed: int = 0) -> Path:
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -88,12 +93,7 @@ def build_recognition(path: Path, seed: int = 0) -> Path:
                               [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])],
                               [helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 512])],
                               [numpy_helper.from_array(proj, "proj")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    return path
+    return _save(graph, path)
 
 
 # the astronaut's face in skimage.data.astronaut() (512×512): box and five keypoints
