@@ -62,7 +62,10 @@ def _read_npy(path: Path) -> np.ndarray:
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as e:
-        raise DepthFileError(f"{path.name}: not a plain numeric .npy array ({e}); pickled objects are refused") from None
+        if "pickle" in str(e):
+            raise DepthFileError(f"{path.name}: holds Python objects; pickled .npy files are refused, save a "
+                                 "plain float array (np.save of a float32 array)") from None
+        raise DepthFileError(f"{path.name}: cannot read as .npy, truncated or not an .npy file ({e})") from None
     except Exception as e:  # truncated or not an .npy at all
         raise DepthFileError(f"{path.name}: cannot read as .npy ({type(e).__name__}: {e})") from None
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):

@@ -1,8 +1,8 @@
 """Auto focus: which distance the lens focuses at when the user leaves it to the camera.
 
-Order of preference: the user's focus mask; a face/eye position carried in the depth map's
-metadata (``eye_xy`` in relative 0..1 coordinates, set by depth estimators that find a face);
-otherwise the nearest large region near the centre of the frame.
+Order of preference: the user's focus mask; the eyes, from the depth map's metadata (``eye_xy`` in
+relative 0..1 coordinates, set by DepthEstimate) or found in the image; otherwise the nearest large
+region near the centre of the frame.
 """
 from __future__ import annotations
 
@@ -12,15 +12,18 @@ import torch
 
 
 def auto_focus_distance(depth_m: torch.Tensor, mask: Optional[torch.Tensor] = None,
-                        meta: Optional[dict[str, Any]] = None) -> tuple[float, str]:
+                        meta: Optional[dict[str, Any]] = None, image: Optional[torch.Tensor] = None) -> tuple[float, str]:
     """Focus distance in metres for one depth map ``[H,W]`` and how it was chosen.
 
-    mask: ``[H,W]`` 0..1 (focus on what it marks, weighted median of depth).
+    mask: ``[H,W]`` 0..1 (focus on what it marks, weighted median of depth). image: ``[H,W,3]``
+    0..1, searched for a face when the depth's metadata names no eyes.
     """
     H, W = depth_m.shape
     if mask is not None and float(mask.sum()) > 0.5:
         return _weighted_median(depth_m, mask.to(depth_m.dtype)), "focus mask"
     eyes = (meta or {}).get("eye_xy")
+    if not eyes and image is not None:
+        eyes = _eyes_in(image)
     if eyes:
         vals = []
         for x, y in eyes:
@@ -37,6 +40,23 @@ def auto_focus_distance(depth_m: torch.Tensor, mask: Optional[torch.Tensor] = No
     cut = torch.quantile(centre, 0.3)
     near = centre[centre <= cut]
     return float(near.median()), "nearest central region"
+
+
+def _eyes_in(image: torch.Tensor) -> list[list[float]]:
+    """Relative eye positions of the largest face in ``image [H,W,3]`` (empty if none, or no OpenCV)."""
+    try:
+        from .faces import find_faces_scaled
+    except ImportError:
+        return []
+    H, W = image.shape[:2]
+    rgb = (image[..., :3].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    try:
+        faces = find_faces_scaled(rgb)
+    except (ImportError, RuntimeError):
+        return []
+    if not faces or not faces[0].eyes:
+        return []
+    return [[float(x) / max(W - 1, 1), float(y) / max(H - 1, 1)] for x, y in faces[0].eyes]
 
 
 def _weighted_median(values: torch.Tensor, weights: torch.Tensor) -> float:

@@ -92,7 +92,8 @@ def render_lens_bokeh(
     for i in range(b):
         s = lens.focus_distance_m
         if s <= 0:
-            s, why = auto_focus_distance(depth_m[i], None if focus_mask is None else focus_mask[i], depth_meta)
+            s, why = auto_focus_distance(depth_m[i], None if focus_mask is None else focus_mask[i], depth_meta,
+                                         image=image[i])
             how.append(why)
         else:
             how.append("manual")

@@ -272,3 +272,15 @@ def test_auto_focus_uses_mask_then_nearest_centre():
     mask[0, :10, :10] = 1
     out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0), focus_mask=mask)
     assert out.focus_distance_m[0] == pytest.approx(7.0)
+
+
+def test_auto_focus_finds_the_eyes_in_the_image():
+    """With depth from a file (no eye positions), auto focus looks for a face in the photo itself."""
+    from skimage import data
+
+    img = torch.from_numpy(data.astronaut()).float()[None] / 255
+    depth = torch.full((1, 512, 512), 6.0)
+    depth[0, 90:115, 190:260] = 2.2                 # the eye band
+    depth[0, 300:400, 100:400] = 1.5                # something nearer, lower in the frame
+    out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0))
+    assert out.focus_how == ["eyes"] and out.focus_distance_m[0] == pytest.approx(2.2)
