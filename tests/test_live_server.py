@@ -115,17 +115,22 @@ def test_editor_extension_is_served(comfy_server):
 
 
 def test_portrait_from_one_selfie_over_http(comfy_server):
-    """The product path with no downloaded weights: photo -> DepthEstimate (portrait prior) -> LensBokeh."""
-    from samples import write_astronaut
+    """The product path with no downloaded weights: photo uploaded over HTTP -> DepthEstimate (portrait
+    prior) -> LightingTint -> LensBokeh."""
+    from skimage import data
 
-    write_astronaut(comfy_server.input_dir)
+    buf = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(buf, format="PNG")
+    uploaded = comfy_server.upload("selfie_upload.png", buf.getvalue())
+    assert uploaded["name"] == "selfie_upload.png"
     graph = json.loads((REPO / "workflows" / "api" / "portrait_warm_cinematic_85mm_f1.8.json").read_text())
+    graph["1"]["inputs"]["image"] = "selfie_upload.png"
     hist, messages = comfy_server.run_prompt(graph)
     assert hist["status"]["status_str"] == "success", hist["status"]
     text = " ".join(t for out in hist["outputs"].values() for t in out.get("text", []))
     assert "portrait prior" in text and "(eyes)" in text            # focused on the eyes the prior found
     img = _view(comfy_server, [i for o in hist["outputs"].values() for i in o.get("images", [])][0])
-    src = np.asarray(Image.open(comfy_server.input_dir / "astronaut.png").convert("RGB")).astype(np.float32)
+    src = data.astronaut().astype(np.float32)
     face_out, face_in = img[100:150, 200:250].astype(np.float32), src[100:150, 200:250]
     bg_detail = np.abs(np.diff(img[20:80, 400:500].astype(np.float32), axis=1)).mean()
     assert bg_detail < 0.6 * np.abs(np.diff(src[20:80, 400:500], axis=1)).mean()   # background blurred
