@@ -221,8 +221,10 @@ def render_single(
         h, w = y1 - y0, x1 - x0
         hp, wp = -(-h // s) * s, -(-w // s) * s  # padded to a multiple of the scale
 
-        a = assign.weight(k, y0, y1, x0, x1) * source[y0:y1, x0:x1]
-        layer = torch.cat([lin[:, y0:y1, x0:x1] * a, a.unsqueeze(0)], dim=0)
+        src = source[y0:y1, x0:x1]
+        a = assign.weight(k, y0, y1, x0, x1) * src
+        a_occ = assign.occluding_weight(k, y0, y1, x0, x1) * src
+        layer = torch.cat([lin[:, y0:y1, x0:x1] * a, a.unsqueeze(0), a_occ.unsqueeze(0)], dim=0)
         if (hp, wp) != (h, w):
             layer = F.pad(layer, (0, wp - w, 0, hp - h))
         if s > 1:
@@ -242,7 +244,7 @@ def render_single(
         blurred = blurred[:, :h, :w].clamp_min(0)
         # FFT round-off leaves ~1e-7 light where there is no coverage; drop it so that colour and
         # coverage stay consistent (otherwise normalisation would amplify the round-off)
-        blurred.mul_((blurred[3:4] > 1e-5).to(dt))
+        blurred[:4].mul_((blurred[3:4] > 1e-5).to(dt))
 
         region = acc[:, y0:y1, x0:x1]
         _composite(region, blurred, rk, settings)
@@ -253,7 +255,10 @@ def render_single(
 
 
 def _composite(region: torch.Tensor, blurred: torch.Tensor, rk: float, settings: RenderSettings) -> None:
-    """Lay one blurred layer (``blurred [4,h,w]``: premultiplied RGB + coverage, radius ``rk``) over ``region [5,h,w]``.
+    """Lay one blurred layer over ``region [5,h,w]``.
+
+    ``blurred [5,h,w]``: premultiplied RGB, coverage, and the occluding coverage (the layer's pixels
+    with their whole weight, see ``LayerAssignment.occluding_weight``); ``rk`` the layer's radius.
 
     Per pixel, the occlusion weight o says whether this layer is really in front of what has been
     laid down there (its radius smaller by more than the gap) or part of the same surface. Where it
@@ -272,7 +277,7 @@ def _composite(region: torch.Tensor, blurred: torch.Tensor, rk: float, settings:
     region[4].mul_(scale)
     region[3] = cov * scale
     a = blurred[3]
-    keep = 1.0 - o * a.clamp(0, 1)
+    keep = 1.0 - o * blurred[4].clamp(0, 1)
     region[:3].mul_(keep).add_(blurred[:3])
     region[3].mul_(keep).add_(a)
     region[4].mul_(keep).add_(a * rk)

@@ -74,6 +74,17 @@ class LayerAssignment:
         zero = torch.zeros((), dtype=fr.dtype, device=fr.device)
         return torch.where(up == k, fr, zero) + torch.where(up == k + 1, 1.0 - fr, zero)
 
+    def occluding_weight(self, k: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        """Layer ``k``'s weight plus the share its pixels give the next nearer layer ``k - 1``.
+
+        A pixel split between layers k−1 and k is one surface: what lies behind it must be hidden
+        by its whole coverage, not by each half in turn (which would let a quarter through).
+        """
+        up = self.upper[y0:y1, x0:x1]
+        fr = self.frac[y0:y1, x0:x1]
+        zero = torch.zeros((), dtype=fr.dtype, device=fr.device)
+        return torch.where(up == k, torch.ones_like(fr), zero) + torch.where(up == k + 1, 1.0 - fr, zero)
+
     def weight_at_or_in_front(self, k: int) -> torch.Tensor:
         """Per-pixel total weight of layers with index ≤ ``k`` (radius ≤ radii[k], i.e. nearer)."""
         return torch.where(self.upper <= k, torch.ones_like(self.frac),

@@ -284,3 +284,19 @@ def test_auto_focus_finds_the_eyes_in_the_image():
     depth[0, 300:400, 100:400] = 1.5                # something nearer, lower in the frame
     out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0))
     assert out.focus_how == ["eyes"] and out.focus_distance_m[0] == pytest.approx(2.2)
+
+
+def test_slightly_defocused_subject_hides_the_background_behind_its_edge():
+    """A subject between two layer radii (here CoC radius ≈ 0.3 px) is one surface: the blurred
+    background behind its edge must not show through the two halves."""
+    lens = ThinLens(85, 1.4, 2.0)
+    h, w = 200, 300
+    img = torch.full((1, h, w, 3), 0.9)
+    depth = torch.full((1, h, w), 10.0)
+    img[0, 60:140, 100:200] = 0.1
+    depth[0, 60:140, 100:200] = 2.03
+    out = render_bokeh(img, depth, lens, highlights=NO_HL)
+    r = abs(float(out.coc_px[0, 100, 150])) / 2
+    assert 0.1 < r < 0.5
+    band = out.image[0, 62:138, 102:114]            # inside the subject, within the background's blur reach
+    assert float(band.max()) < 0.13, float(band.max())
