@@ -1,6 +1,7 @@
 """IdentityLoader: one selfie (or a few) becomes a stored identity, reusable by name forever."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -120,8 +121,19 @@ class IdentityLoader(io.ComfyNode):
         if image is None:
             raise IdentityError(f"mode {mode!r} needs a selfie on the image input")
         name = sanitize_name(name)
-        if mode == "update" and find_by_name(folder, name) is None:
+        existing = find_by_name(folder, name)
+        if mode == "update" and existing is None:
             raise IdentityError(f"there is no stored identity {name!r} to update; use mode 'create'")
+        if mode == "create" and existing is not None:
+            # queueing the same workflow again is not an error: same photos and pack -> the stored identity
+            stored = load_identity(existing)
+            hashes = [hashlib.sha256(np.ascontiguousarray(_rgb_uint8(image[i])).tobytes()).hexdigest()
+                      for i in range(image.shape[0])]
+            if stored.meta.get("source_sha256") == hashes and stored.meta.get("model_pack") == face_model:
+                return io.NodeOutput(stored, _crop(stored), stored.tensors["crop_224"].float() / 255,
+                                     ui=ui.PreviewText(_describe(stored, "already stored from these photos")))
+            raise IdentityError(f"identity {name!r} already exists ({existing}) with other photos; use mode "
+                                "'update' to add these photos, or choose another name")
         pack = _pack(face_model, provider)
         records, warnings, previews = [], [], []
         bar = runtime.progress_callback(image.shape[0])

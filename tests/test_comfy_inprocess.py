@@ -149,7 +149,9 @@ def test_identity_loader_creates_then_loads_by_name(comfy_nodes, tmp_path):
     loaded = cls.execute(mode="load", stored_identity="astro").args[0]
     assert torch.equal(loaded.embedding, ident.embedding)
     assert isinstance(cls.validate_inputs(mode="create", name="../evil"), str)
+    same = cls.execute(mode="create", name="astro", face_model="tinypack", image=img).args[0]
+    assert torch.equal(same.embedding, ident.embedding)              # re-queued: the stored identity
     with pytest.raises(Exception, match="already exists"):
-        cls.execute(mode="create", name="astro", face_model="tinypack", image=img)
+        cls.execute(mode="create", name="astro", face_model="tinypack", image=img.flip(2))
     twice = cls.execute(mode="update", name="astro", face_model="tinypack", image=img).args[0]
     assert twice.count == 2
