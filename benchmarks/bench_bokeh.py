@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_bokeh.py            # all cases (about 3–5 minutes on 2 CPU cores)
     .venv/bin/python benchmarks/bench_bokeh.py --quick    # small sizes only
+    .venv/bin/python benchmarks/bench_bokeh.py --device cuda   # on a GPU (times include a warm-up run)
 
 Speed: a synthetic portrait (head at 2 m with relief, background at 8 m with lights), 85 mm,
 focus 2 m. Memory: peak resident set growth during the call, sampled every 2 ms.
@@ -32,8 +33,16 @@ from engine.reference import (psnr, render_pinhole, render_reference, scene_dept
 from scenes import portrait_scene  # noqa: E402
 
 
+DEVICE = torch.device("cpu")
+
+
+def _sync() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
+
+
 def measure(fn, repeat: int = 1):
-    """(best seconds, peak RSS growth in bytes, result) of ``fn()``."""
+    """(best seconds, peak RSS growth in bytes, result) of ``fn()``; on CUDA the peak is GPU memory."""
     proc = psutil.Process(os.getpid())
     best = float("inf")
     peak_growth = 0
@@ -50,9 +59,15 @@ def measure(fn, repeat: int = 1):
 
         t = threading.Thread(target=sample, daemon=True)
         t.start()
+        if DEVICE.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        _sync()
         t0 = time.perf_counter()
         result = fn()
+        _sync()
         dt = time.perf_counter() - t0
+        if DEVICE.type == "cuda":
+            peak[0] = base + torch.cuda.max_memory_allocated()
         stop.set()
         t.join()
         best = min(best, dt)
@@ -63,13 +78,16 @@ def measure(fn, repeat: int = 1):
 def speed_cases(h: int, w: int, report: dict, label: str, gaussian: bool = True, repeat: int = 1):
     img, depth = portrait_scene(h, w)
     row = {}
+    if DEVICE.type == "cuda":
+        img, depth = img.to(DEVICE), depth.to(DEVICE)
+        render_lens_bokeh(img, depth, LensSettings(85, 1.2, 2.0), device=DEVICE)  # warm-up
     for n in (2.8, 1.8, 1.2):
-        t, mem, res = measure(lambda: render_lens_bokeh(img, depth, LensSettings(85, n, 2.0)), repeat)
+        t, mem, res = measure(lambda: render_lens_bokeh(img, depth, LensSettings(85, n, 2.0), device=DEVICE), repeat)
         row[f"f/{n}"] = {"seconds": round(t, 3), "peak_mb": round(mem / 2**20), "max_coc_px": round(float(res.coc_px.abs().max()), 1)}
         del res
     row["f/1.2 ÷ f/2.8 time"] = round(row["f/1.2"]["seconds"] / row["f/2.8"]["seconds"], 3)
     if gaussian:
-        coc = ThinLens(85, 1.2, 2.0).coc_px(depth[0], h, w)
+        coc = ThinLens(85, 1.2, 2.0).coc_px(depth[0], h, w).to(img.device)
         tg, memg, _ = measure(lambda: gaussian_layered_blur(img[0], coc), 1)
         row["gaussian layered baseline"] = {"seconds": round(tg, 3), "peak_mb": round(memg / 2**20)}
         row["LensBokeh f/1.2 ÷ gaussian time"] = round(row["f/1.2"]["seconds"] / tg, 3)
@@ -104,9 +122,12 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_bokeh.json"))
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
-    report = {"device": "cpu", "threads": torch.get_num_threads(), "torch": torch.__version__}
+    report = {"device": str(DEVICE), "threads": torch.get_num_threads(), "torch": torch.__version__}
     quality_cases(report, 160 if args.quick else 320, 240 if args.quick else 480, 64 if args.quick else 128)
     speed_cases(540, 960, report, "960x540", repeat=2)
     if not args.quick:

@@ -28,7 +28,7 @@ def gaussian_blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``[C,H,W]`` with reflected borders."""
     if sigma < 0.3:
         return img
-    k = _gaussian_kernel1d(sigma)
+    k = _gaussian_kernel1d(sigma).to(img.device, img.dtype)
     half = k.numel() // 2
     x = img.unsqueeze(1)  # [C,1,H,W]
     x = F.pad(x, (half, half, 0, 0), mode="reflect" if half < img.shape[-1] else "replicate")
