@@ -19,6 +19,11 @@ def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
     return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(0.0031308) ** (1.0 / 2.4) - 0.055)
 
 
+def to_uint8_rgb(image: torch.Tensor):
+    """IMAGE-style ``[...,H,W,C]`` float 0..1 (C ≥ 3) to a uint8 RGB numpy array (for OpenCV, hashing)."""
+    return (image[..., :3].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+
+
 def luminance(rgb_linear: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Relative luminance Y of linear RGB along ``dim`` (the channel axis)."""
     w = torch.tensor(LUMA_WEIGHTS, dtype=rgb_linear.dtype, device=rgb_linear.device)

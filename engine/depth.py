@@ -112,9 +112,12 @@ def resize_depth_edge_aware(depth_m: torch.Tensor, guide: torch.Tensor) -> torch
         best = None
         cands = [(y0, x0, (1 - fy) * (1 - fx)), (y0, x1, (1 - fy) * fx), (y1, x0, fy * (1 - fx)), (y1, x1, fy * fx)]
         bilinear = torch.zeros(H, W, dtype=torch.float32, device=depth_m.device)
+        lo = hi = None
         for yy, xx, wgt in cands:
             d = disp[i][yy][:, xx]
             bilinear += wgt * d
+            lo = d if lo is None else torch.minimum(lo, d)
+            hi = d if hi is None else torch.maximum(hi, d)
             col = g_small[i][:, yy][:, :, xx]
             cost = ((col - g[i]) ** 2).sum(0) + 1e-4 * (1 - wgt)  # ties -> nearest sample
             if best_cost is None:
@@ -124,8 +127,6 @@ def resize_depth_edge_aware(depth_m: torch.Tensor, guide: torch.Tensor) -> torch
                 best_cost = torch.where(take, cost, best_cost)
                 best = torch.where(take, d, best)
         # where the four samples agree (smooth region), bilinear disparity is exact enough and smoother
-        lo = torch.stack([disp[i][yy][:, xx] for yy, xx, _ in cands]).amin(0)
-        hi = torch.stack([disp[i][yy][:, xx] for yy, xx, _ in cands]).amax(0)
         edge = (hi - lo) > 0.05 * hi
         out[i] = 1.0 / torch.where(edge, best, bilinear)
     return out

@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
+from .colour import to_uint8_rgb
 from .depth import ASSUMED, CALIBRATED, ESTIMATED, DepthMap
 from .depth_models import DepthNetwork, predict
 from .depth_refine import calibrate_disparity, joint_bilateral_upsample, upsample
@@ -104,7 +105,7 @@ def _with_network(img: torch.Tensor, net: DepthNetwork, settings: EstimateSettin
         disp = upsample(low_disp, (H, W))[0]
     values = 1.0 / disp.clamp_min(1e-4) if pred.metric else disp
     meta: dict[str, Any] = {"model": net.name, "kind": net.kind, "metric_output": pred.metric}
-    faces = find_faces_scaled((img.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy())
+    faces = find_faces_scaled(to_uint8_rgb(img))
     face = faces[0] if faces else None
     if face is not None and face.eyes:
         meta["eye_xy"] = [[float(x) / (W - 1), float(y) / (H - 1)] for x, y in face.eyes]

@@ -10,6 +10,8 @@ from typing import Any, Optional
 
 import torch
 
+from .colour import to_uint8_rgb
+
 
 def auto_focus_distance(depth_m: torch.Tensor, mask: Optional[torch.Tensor] = None,
                         meta: Optional[dict[str, Any]] = None, image: Optional[torch.Tensor] = None) -> tuple[float, str]:
@@ -49,7 +51,7 @@ def _eyes_in(image: torch.Tensor) -> list[list[float]]:
     except ImportError:
         return []
     H, W = image.shape[:2]
-    rgb = (image[..., :3].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    rgb = to_uint8_rgb(image)
     try:
         faces = find_faces_scaled(rgb)
     except (ImportError, RuntimeError):

@@ -147,7 +147,7 @@ def _render_in_bands(image, depth_m, lenses, aperture, highlights, settings, pro
         while y < H:
             y1 = min(H, y + band)
             a0, a1 = max(0, y - halo), min(H, y1 + halo)
-            part = render_bokeh(image[i:i + 1, a0:a1], depth_m[i:i + 1, a0:a1], [_band_lens(lenses[i], H, W, a1 - a0)],
+            part = render_bokeh(image[i:i + 1, a0:a1], depth_m[i:i + 1, a0:a1], [_band_lens(lenses[i], H, W)],
                                 aperture, highlights, settings, None, check_interrupt)
             out[i, y:y1] = part.image[0, y - a0:y1 - a0]
             coc[i, y:y1] = part.coc_px[0, y - a0:y1 - a0]
@@ -158,7 +158,7 @@ def _render_in_bands(image, depth_m, lenses, aperture, highlights, settings, pro
     return BokehResult(out, coc, inf, [ln.focus_distance_m for ln in lenses])
 
 
-def _band_lens(lens: ThinLens, full_h: int, full_w: int, band_h: int) -> ThinLens:
+def _band_lens(lens: ThinLens, full_h: int, full_w: int) -> ThinLens:
     ppm = lens.pixels_per_mm(full_h, full_w)
     return _FixedPitchLens(lens.focal_length_mm, lens.f_number, lens.focus_distance_m, lens.sensor, ppm)
 

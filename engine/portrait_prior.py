@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .colour import to_uint8_rgb
 from .depth_refine import guided_refine
 from .faces import Face, distance_from_face, find_faces
 
@@ -33,7 +34,7 @@ def portrait_prior(image: torch.Tensor, pixels_per_mm: float, focal_length_mm: f
     H, W, _ = image.shape
     scale = min(1.0, WORK_SIDE / max(H, W))
     h, w = max(8, round(H * scale)), max(8, round(W * scale))
-    rgb_full = (image[..., :3].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    rgb_full = to_uint8_rgb(image)
     rgb = cv2.resize(rgb_full, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else rgb_full
     faces = find_faces(rgb)
     meta: dict[str, Any] = {"model": NAME, "faces_found": len(faces)}

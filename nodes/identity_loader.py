@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from comfy_api.latest import io, ui
 
+from ..engine.colour import to_uint8_rgb
 from ..engine.face_analysis import PROVIDERS, FacePack, analyse, draw_preview, load_pack
 from ..engine.identity import (IdentityError, Identity, build_identity, find_by_name, identity_path, list_identities,
                                load_identity, merge, save_identity, sanitize_name)
@@ -58,8 +59,8 @@ def _pack(name: str, provider: str) -> FacePack:
 
 
 def _rgb_uint8(image: torch.Tensor) -> np.ndarray:
-    img = image[..., :3] if image.shape[-1] >= 3 else image.expand(*image.shape[:-1], 3)
-    return (img.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    img = image if image.shape[-1] >= 3 else image.expand(*image.shape[:-1], 3)
+    return to_uint8_rgb(img)
 
 
 class IdentityLoader(io.ComfyNode):
