@@ -2,7 +2,17 @@
 
 ComfyUI loads this file; nodes are registered through the V3 entry point below (no
 NODE_CLASS_MAPPINGS, which would make ComfyUI ignore the entry point).
+
+Layout: ``engine/`` is plain torch (no ComfyUI), ``nodes/`` thin ComfyUI adapters over it,
+``validation/`` the reference renderer and metrics used by tests and benchmarks (not by the nodes).
+The pack is importable as ``portraitos`` wherever it lives: ComfyUI names a custom node's module after
+its folder path, so the package registers itself under that one stable name, and ComfyUI, tests and
+benchmarks all reach the same ``portraitos.engine`` (one class per type in a process).
 """
+
+import sys
+
+sys.modules.setdefault("portraitos", sys.modules[__name__])
 
 WEB_DIRECTORY = "./js"
 

@@ -6,8 +6,9 @@
 
 Speed: a synthetic portrait (head at 2 m with relief, background at 8 m with lights), 85 mm,
 focus 2 m. Memory: peak resident set growth during the call, sampled every 2 ms.
-Quality: PSNR against the exact thin-lens ray-traced reference (``engine.reference``).
+Quality: PSNR against the exact thin-lens ray-traced reference (``validation.reference``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,16 +23,21 @@ import psutil
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "benchmarks"))
+import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
 
-from engine.baselines import brute_force_scatter, gaussian_layered_blur  # noqa: E402
-from engine.lens_pipeline import LensSettings, render_lens_bokeh  # noqa: E402
-from engine.optics import ThinLens  # noqa: E402
-from engine.reference import (psnr, render_pinhole, render_reference, scene_depth_gradient,  # noqa: E402
-                              scene_point_lights, to_photo)
-from scenes import portrait_scene  # noqa: E402
-
+from portraitos.engine.lens import LensSettings, ThinLens, render_lens_bokeh  # noqa: E402
+from portraitos.validation.baselines import brute_force_scatter, gaussian_layered_blur  # noqa: E402
+from portraitos.validation.metrics import psnr  # noqa: E402
+from portraitos.validation.reference import (  # noqa: E402
+    render_pinhole,
+    render_reference,
+    scene_depth_gradient,
+    scene_point_lights,
+    to_photo,
+)
+from portraitos.validation.scenes import portrait_scene  # noqa: E402
 
 DEVICE = torch.device("cpu")
 
@@ -83,7 +89,11 @@ def speed_cases(h: int, w: int, report: dict, label: str, gaussian: bool = True,
         render_lens_bokeh(img, depth, LensSettings(85, 1.2, 2.0), device=DEVICE)  # warm-up
     for n in (2.8, 1.8, 1.2):
         t, mem, res = measure(lambda: render_lens_bokeh(img, depth, LensSettings(85, n, 2.0), device=DEVICE), repeat)
-        row[f"f/{n}"] = {"seconds": round(t, 3), "peak_mb": round(mem / 2**20), "max_coc_px": round(float(res.coc_px.abs().max()), 1)}
+        row[f"f/{n}"] = {
+            "seconds": round(t, 3),
+            "peak_mb": round(mem / 2**20),
+            "max_coc_px": round(float(res.coc_px.abs().max()), 1),
+        }
         del res
     row["f/1.2 ÷ f/2.8 time"] = round(row["f/1.2"]["seconds"] / row["f/2.8"]["seconds"], 3)
     if gaussian:
@@ -107,12 +117,23 @@ def quality_cases(report: dict, h: int, w: int, samples: int):
         t_g, _, gauss = measure(lambda: gaussian_layered_blur(photo, coc))
         t_bf, _, brute = measure(lambda: brute_force_scatter(photo, coc))
         out[name] = {
-            "size": f"{w}x{h}", "max_coc_px": round(float(coc.abs().max()), 1),
-            "psnr_db": {"LensBokeh": round(psnr(res.image[0], ref), 2), "gaussian layered": round(psnr(gauss, ref), 2),
-                        "brute-force scatter": round(psnr(brute, ref), 2), "unblurred input": round(psnr(photo, ref), 2)},
-            "seconds": {"LensBokeh": round(t_lb, 3), "gaussian layered": round(t_g, 3), "brute-force scatter": round(t_bf, 3)},
+            "size": f"{w}x{h}",
+            "max_coc_px": round(float(coc.abs().max()), 1),
+            "psnr_db": {
+                "LensBokeh": round(psnr(res.image[0], ref), 2),
+                "gaussian layered": round(psnr(gauss, ref), 2),
+                "brute-force scatter": round(psnr(brute, ref), 2),
+                "unblurred input": round(psnr(photo, ref), 2),
+            },
+            "seconds": {
+                "LensBokeh": round(t_lb, 3),
+                "gaussian layered": round(t_g, 3),
+                "brute-force scatter": round(t_bf, 3),
+            },
         }
-        out[name]["LensBokeh − gaussian dB"] = round(out[name]["psnr_db"]["LensBokeh"] - out[name]["psnr_db"]["gaussian layered"], 2)
+        out[name]["LensBokeh − gaussian dB"] = round(
+            out[name]["psnr_db"]["LensBokeh"] - out[name]["psnr_db"]["gaussian layered"], 2
+        )
         out[name]["brute-force ÷ LensBokeh time"] = round(t_bf / t_lb, 2)
         print(name, json.dumps(out[name]), flush=True)
     report["quality vs ray-traced reference (85 mm f/1.4, focus 2 m)"] = out

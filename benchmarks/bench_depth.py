@@ -8,6 +8,7 @@
   random weights: network cost is not representative, the full-resolution work is) on the
   astronaut portrait resized to 1080p, 4K and 8K; bilinear upsampling as the baseline.
 """
+
 from __future__ import annotations
 
 import sys
@@ -17,19 +18,19 @@ import torch
 import torch.nn.functional as F
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "scripts"))
+import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
+
+sys.path.insert(0, str(REPO / "benchmarks"))
 sys.path.insert(0, str(REPO / "tests"))
 
 from bench_bokeh import measure  # noqa: E402
-from skimage import data  # noqa: E402
-
-from engine.depth_estimation import EstimateSettings, estimate_depth  # noqa: E402
-from engine.depth_models import DepthNetwork  # noqa: E402
-from engine.depth_refine import edge_error, joint_bilateral_upsample, upsample  # noqa: E402
 from samples import fill_from_nearest, motorcycle_depth_m  # noqa: E402
+from skimage import data  # noqa: E402
 from tiny_depth_models import tiny_depth_anything  # noqa: E402
+
+from portraitos.engine.depth import DepthNetwork, EstimateSettings, estimate_depth, joint_bilateral_upsample, upsample  # noqa: E402
+from portraitos.validation.metrics import edge_error  # noqa: E402
 
 
 def refinement_quality() -> None:
@@ -41,9 +42,11 @@ def refinement_quality() -> None:
     guide = torch.from_numpy(left).float()[None] / 255
     tb, _, plain = measure(lambda: upsample(low, (H, W))[0])
     tj, _, ref = measure(lambda: joint_bilateral_upsample(low, guide)[0])
-    print(f"motorcycle 741x500, truth ÷8 + blur: disparity error near depth edges {edge_error(plain, t):.4f} "
-          f"(bilinear) -> {edge_error(ref, t):.4f} (guided JBU); whole frame {float((plain - t).abs().mean()):.4f} "
-          f"-> {float((ref - t).abs().mean()):.4f} 1/m; time {tj * 1000:.0f} ms vs {tb * 1000:.1f} ms")
+    print(
+        f"motorcycle 741x500, truth ÷8 + blur: disparity error near depth edges {edge_error(plain, t):.4f} "
+        f"(bilinear) -> {edge_error(ref, t):.4f} (guided JBU); whole frame {float((plain - t).abs().mean()):.4f} "
+        f"-> {float((ref - t).abs().mean()):.4f} 1/m; time {tj * 1000:.0f} ms vs {tb * 1000:.1f} ms"
+    )
 
 
 def speed() -> None:
@@ -51,14 +54,18 @@ def speed() -> None:
     net = DepthNetwork("tiny-da", "depth_anything", False, tiny_depth_anything(), 518)
     for label, (h, w) in (("1080p", (1080, 1920)), ("4K", (2160, 3840)), ("8K", (4320, 7680))):
         img = F.interpolate(astro, size=(h, h), mode="bilinear", align_corners=False)
-        img = F.pad(img, ((w - h) // 2, (w - h) - (w - h) // 2, 0, 0), mode="replicate").permute(0, 2, 3, 1).contiguous()
+        img = (
+            F.pad(img, ((w - h) // 2, (w - h) - (w - h) // 2, 0, 0), mode="replicate").permute(0, 2, 3, 1).contiguous()
+        )
         s = EstimateSettings(background_distance_m=6.0)
         tp, mp, _ = measure(lambda: estimate_depth(img, s))
         tn, mn, _ = measure(lambda: estimate_depth(img, s, net))
         tr, mr, _ = measure(lambda: estimate_depth(img, EstimateSettings(refine_edges=False), net))
-        print(f"{label} {w}x{h}: portrait prior {tp:.2f} s / {mp / 2**20:.0f} MB peak growth; tiny DA-V2 + JBU "
-              f"{tn:.2f} s / {mn / 2**20:.0f} MB; tiny DA-V2 + bilinear (baseline) {tr:.2f} s / {mr / 2**20:.0f} MB; "
-              f"refinement costs {tn / tr:.1f}x the baseline")
+        print(
+            f"{label} {w}x{h}: portrait prior {tp:.2f} s / {mp / 2**20:.0f} MB peak growth; tiny DA-V2 + JBU "
+            f"{tn:.2f} s / {mn / 2**20:.0f} MB; tiny DA-V2 + bilinear (baseline) {tr:.2f} s / {mr / 2**20:.0f} MB; "
+            f"refinement costs {tn / tr:.1f}x the baseline"
+        )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Loading a stored identity by name, against reading the same file's raw bytes in the same process.
 
-    .venv/bin/python benchmarks/bench_identity.py
+.venv/bin/python benchmarks/bench_identity.py
 """
+
 from __future__ import annotations
 
 import sys
@@ -10,15 +11,17 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
+
 sys.path.insert(0, str(REPO / "tests"))
 
 import numpy as np  # noqa: E402
 from skimage import data  # noqa: E402
-
-from engine.face_analysis import analyse, load_pack  # noqa: E402
-from engine.identity import build_identity, identity_path, load_identity, save_identity  # noqa: E402
 from tiny_face_models import build_pack  # noqa: E402
+
+from portraitos.engine.faces import analyse, load_pack  # noqa: E402
+from portraitos.engine.identity import build_identity, identity_path, load_identity, save_identity  # noqa: E402
 
 
 def best_ms(fn, n=50) -> float:

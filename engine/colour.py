@@ -1,4 +1,5 @@
 """sRGB transfer functions and luminance. Tensors ``[..., 3]`` (channels last) unless noted."""
+
 from __future__ import annotations
 
 import torch

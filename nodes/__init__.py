@@ -1,4 +1,5 @@
 """ComfyUI nodes of PortraitOS: thin adapters over ``engine``."""
+
 from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io

@@ -1,4 +1,5 @@
 """DepthLoad: read a metric depth map from ComfyUI's input folder."""
+
 from __future__ import annotations
 
 import hashlib
@@ -7,8 +8,17 @@ import os
 import folder_paths
 from comfy_api.latest import io
 
-from ..engine.depth import MEASURED, DepthMap, clean_depth
-from ..engine.depth_io import DEPTH_EXTENSIONS, DepthFileError, depth_preview, read_depth_file, resolve_inside
+from portraitos.engine.depth import (
+    DEPTH_EXTENSIONS,
+    MEASURED,
+    DepthFileError,
+    DepthMap,
+    clean_depth,
+    depth_preview,
+    read_depth_file,
+)
+from portraitos.engine.depth.files import resolve_inside
+
 from .types import CATEGORY, Depth
 
 
@@ -31,11 +41,19 @@ class DepthLoad(io.ComfyNode):
             display_name="Depth Load (metric)",
             category=CATEGORY,
             description="Load a metric depth map (metres from the lens) from the input folder: "
-                        ".npy float array, OpenEXR (Z channel) or 16-bit grayscale PNG.",
+            ".npy float array, OpenEXR (Z channel) or 16-bit grayscale PNG.",
             inputs=[
-                io.Combo.Input("depth", options=files, tooltip="File in ComfyUI's input folder (.npy, .exr, 16-bit .png)"),
-                io.Float.Input("scale", default=1.0, min=1e-6, max=1e6, step=0.001,
-                               tooltip="Metres per stored unit (e.g. 0.001 for a PNG in millimetres)"),
+                io.Combo.Input(
+                    "depth", options=files, tooltip="File in ComfyUI's input folder (.npy, .exr, 16-bit .png)"
+                ),
+                io.Float.Input(
+                    "scale",
+                    default=1.0,
+                    min=1e-6,
+                    max=1e6,
+                    step=0.001,
+                    tooltip="Metres per stored unit (e.g. 0.001 for a PNG in millimetres)",
+                ),
             ],
             outputs=[
                 Depth.Output(display_name="depth"),
@@ -44,7 +62,7 @@ class DepthLoad(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, depth: str, scale: float = 1.0) -> bool | str:
+    def validate_inputs(cls, depth: str) -> bool | str:
         try:
             resolve_inside(folder_paths.get_input_directory(), depth)
         except DepthFileError as e:
@@ -64,7 +82,7 @@ class DepthLoad(io.ComfyNode):
         return f"{h.hexdigest()}:{scale}"
 
     @classmethod
-    def execute(cls, depth: str, scale: float = 1.0) -> io.NodeOutput:
+    def execute(cls, depth: str, scale: float) -> io.NodeOutput:
         path = resolve_inside(folder_paths.get_input_directory(), depth)
         metres = clean_depth(read_depth_file(path, scale), what=f"depth file {depth!r}").unsqueeze(0)
         dm = DepthMap(metres, MEASURED, {"file": depth, "scale": scale})

@@ -1,18 +1,16 @@
 """LensBokeh: thin-lens background separation rendered by scattering light over the aperture."""
+
 from __future__ import annotations
 
 import logging
 import warnings
 
-import torch
 from comfy_api.latest import io, ui
 
-from ..engine.aperture import Aperture
-from ..engine.bokeh import HighlightRebuild
-from ..engine.depth import DepthMap
-from ..engine.lens_pipeline import LensSettings, render_lens_bokeh
-from ..engine.lighting_setup import LightingSetup
-from ..engine.optics import DEFAULT_SENSOR, SENSORS
+from portraitos.engine.depth import DepthMap
+from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS, Aperture, LensSettings, highlights_under, render_lens_bokeh
+from portraitos.engine.lighting import LightingSetup
+
 from . import runtime
 from .types import CATEGORY, Depth, Lighting
 
@@ -27,30 +25,56 @@ class LensBokeh(io.ComfyNode):
             display_name="Lens Bokeh (optical)",
             category=CATEGORY,
             description="Background separation as a real lens renders it: thin-lens circle of confusion from "
-                        "focal length, f-number and focus distance; light scattered over an aperture-shaped disc "
-                        "in linear light; clipped highlights rebuilt; correct occlusion.",
+            "focal length, f-number and focus distance; light scattered over an aperture-shaped disc "
+            "in linear light; clipped highlights rebuilt; correct occlusion.",
             inputs=[
                 io.Image.Input("image"),
                 Depth.Input("depth", tooltip="Metric depth in metres (DepthLoad or DepthEstimate)"),
                 io.Float.Input("focal_length_mm", default=85.0, min=10.0, max=400.0, step=1.0),
                 io.Float.Input("f_number", default=1.8, min=0.7, max=32.0, step=0.1),
-                io.Float.Input("focus_distance_m", default=0.0, min=0.0, max=1000.0, step=0.01,
-                               tooltip="0 = auto: focus mask, else the eyes, else the nearest central region"),
+                io.Float.Input(
+                    "focus_distance_m",
+                    default=0.0,
+                    min=0.0,
+                    max=1000.0,
+                    step=0.01,
+                    tooltip="0 = auto: focus mask, else the eyes, else the nearest central region",
+                ),
                 io.Combo.Input("sensor", options=list(SENSORS), default=DEFAULT_SENSOR),
                 io.Int.Input("aperture_blades", default=0, min=0, max=16, tooltip="0 = circular; 3..16 blades"),
                 io.Float.Input("blade_rotation_deg", default=0.0, min=-180.0, max=180.0, step=1.0),
-                io.Float.Input("blade_curvature", default=0.0, min=0.0, max=1.0, step=0.05,
-                               tooltip="0 = straight blades, 1 = round"),
-                io.Float.Input("highlight_threshold", default=0.9, min=0.0, max=1.0, step=0.01,
-                               tooltip="Display value (brightest channel) above which pixels are treated as light sources"),
-                io.Float.Input("highlight_boost", default=8.0, min=0.0, max=100.0, step=0.1,
-                               tooltip="Extra brightness of clipped highlights before blurring (0 = off)"),
+                io.Float.Input(
+                    "blade_curvature",
+                    default=0.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.05,
+                    tooltip="0 = straight blades, 1 = round",
+                ),
+                io.Float.Input(
+                    "highlight_threshold",
+                    default=0.9,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Display value (brightest channel) above which pixels are treated as light sources",
+                ),
+                io.Float.Input(
+                    "highlight_boost",
+                    default=8.0,
+                    min=0.0,
+                    max=100.0,
+                    step=0.1,
+                    tooltip="Extra brightness of clipped highlights before blurring (0 = off)",
+                ),
                 io.Mask.Input("focus_mask", optional=True, tooltip="Focus on what this mask marks"),
                 Lighting.Input("lighting", optional=True, tooltip="From LightingTint: colours rebuilt highlights"),
             ],
             outputs=[
                 io.Image.Output(display_name="image"),
-                io.Mask.Output(display_name="coc_px", tooltip="Signed CoC diameter in pixels (+ behind focus, - in front)"),
+                io.Mask.Output(
+                    display_name="coc_px", tooltip="Signed CoC diameter in pixels (+ behind focus, - in front)"
+                ),
                 io.Mask.Output(display_name="in_focus"),
                 io.Float.Output(display_name="focus_distance_m"),
             ],
@@ -59,37 +83,57 @@ class LensBokeh(io.ComfyNode):
     @classmethod
     def validate_inputs(cls, focal_length_mm=85.0, focus_distance_m=0.0, aperture_blades=0, **_) -> bool | str:
         if focus_distance_m and focus_distance_m > 0 and focus_distance_m * 1000.0 <= focal_length_mm:
-            return (f"focus_distance_m {focus_distance_m} m is not farther than the focal length "
-                    f"({focal_length_mm} mm); set a larger distance or 0 for auto focus")
+            return (
+                f"focus_distance_m {focus_distance_m} m is not farther than the focal length "
+                f"({focal_length_mm} mm); set a larger distance or 0 for auto focus"
+            )
         if aperture_blades in (1, 2):
             return "aperture_blades must be 0 (circular) or 3..16"
         return True
 
     @classmethod
-    def execute(cls, image, depth: DepthMap, focal_length_mm=85.0, f_number=1.8, focus_distance_m=0.0,
-                sensor=DEFAULT_SENSOR, aperture_blades=0, blade_rotation_deg=0.0, blade_curvature=0.0,
-                highlight_threshold=0.9, highlight_boost=8.0, focus_mask=None,
-                lighting: LightingSetup | None = None) -> io.NodeOutput:
-        if not isinstance(getattr(depth, "metres", None), torch.Tensor):
-            raise TypeError("depth must be a DEPTH from a PortraitOS depth node (DepthLoad / DepthEstimate)")
-        colour = None
-        boost = highlight_boost
-        if lighting is not None:
-            colour = tuple(lighting.highlight_rgb)
-            boost = highlight_boost * lighting.highlight_intensity
+    def execute(
+        cls,
+        image,
+        depth: DepthMap,
+        focal_length_mm,
+        f_number,
+        focus_distance_m,
+        sensor,
+        aperture_blades,
+        blade_rotation_deg,
+        blade_curvature,
+        highlight_threshold,
+        highlight_boost,
+        focus_mask=None,
+        lighting: LightingSetup | None = None,
+    ) -> io.NodeOutput:
         lens = LensSettings(focal_length_mm, f_number, focus_distance_m, sensor)
         aperture = Aperture(aperture_blades, blade_rotation_deg, blade_curvature)
-        highlights = HighlightRebuild(highlight_threshold, boost, colour)
+        highlights = highlights_under(lighting, highlight_threshold, highlight_boost)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = render_lens_bokeh(
-                image, depth.metres, lens, aperture, highlights, focus_mask=focus_mask, depth_meta=depth.meta,
-                device=runtime.compute_device(), progress=runtime.progress_callback(1000),
-                check_interrupt=runtime.check_interrupt)
+                image,
+                depth.metres,
+                lens,
+                aperture,
+                highlights,
+                focus_mask=focus_mask,
+                depth_meta=depth.meta,
+                device=runtime.compute_device(),
+                progress=runtime.progress_callback(1000),
+                check_interrupt=runtime.check_interrupt,
+            )
         for w in caught:
             log.warning("LensBokeh: %s", w.message)
         dev = runtime.output_device()
         focus = result.focus_distance_m
         text = ", ".join(f"{d:.3g} m ({how})" for d, how in zip(focus, result.focus_how))
-        return io.NodeOutput(result.image.to(dev), result.coc_px.to(dev), result.in_focus.to(dev), float(focus[0]),
-                             ui=ui.PreviewText(f"focus: {text}"))
+        return io.NodeOutput(
+            result.image.to(dev),
+            result.coc_px.to(dev),
+            result.in_focus.to(dev),
+            float(focus[0]),
+            ui=ui.PreviewText(f"focus: {text}"),
+        )

@@ -1,9 +1,11 @@
 """LightingTint: a lighting setup for the portrait that also sets the colour of the bokeh."""
+
 from __future__ import annotations
 
 from comfy_api.latest import io, ui
 
-from ..engine.lighting import DEFAULT_PRESET, PRESETS, LightingParams, relight
+from portraitos.engine.lighting import DEFAULT_PRESET, PRESETS, LightingParams, relight
+
 from . import runtime
 from .types import CATEGORY, Depth, Lighting
 
@@ -16,22 +18,40 @@ class LightingTint(io.ComfyNode):
             display_name="Lighting Tint",
             category=CATEGORY,
             description="Re-light the portrait with a key and an ambient illuminant (chromatic adaptation in "
-                        "linear light) and output a LIGHTING that colours LensBokeh's highlights.",
+            "linear light) and output a LIGHTING that colours LensBokeh's highlights.",
             inputs=[
                 io.Image.Input("image"),
-                io.Combo.Input("preset", options=list(PRESETS), default=DEFAULT_PRESET,
-                               tooltip="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())),
-                io.Float.Input("key_temperature_k", default=0.0, min=0.0, max=20000.0, step=50.0,
-                               tooltip="0 = the preset's"),
-                io.Float.Input("ambient_temperature_k", default=0.0, min=0.0, max=20000.0, step=50.0,
-                               tooltip="0 = the preset's"),
+                io.Combo.Input(
+                    "preset",
+                    options=list(PRESETS),
+                    default=DEFAULT_PRESET,
+                    tooltip="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()),
+                ),
+                io.Float.Input(
+                    "key_temperature_k", default=0.0, min=0.0, max=20000.0, step=50.0, tooltip="0 = the preset's"
+                ),
+                io.Float.Input(
+                    "ambient_temperature_k", default=0.0, min=0.0, max=20000.0, step=50.0, tooltip="0 = the preset's"
+                ),
                 io.Float.Input("tint", default=0.0, min=-1.0, max=1.0, step=0.01, tooltip="magenta (−) … green (+)"),
                 io.Float.Input("intensity", default=1.0, min=0.0, max=4.0, step=0.01),
                 io.Float.Input("contrast", default=1.0, min=0.5, max=2.0, step=0.01),
-                io.Float.Input("key_direction_deg", default=0.0, min=-180.0, max=180.0, step=1.0,
-                               tooltip="Where the key comes from: 0 = right, 90 = above (needs depth)"),
-                io.Float.Input("key_strength", default=0.0, min=0.0, max=1.0, step=0.01,
-                               tooltip="Directional key shading from depth normals (0 = off)"),
+                io.Float.Input(
+                    "key_direction_deg",
+                    default=0.0,
+                    min=-180.0,
+                    max=180.0,
+                    step=1.0,
+                    tooltip="Where the key comes from: 0 = right, 90 = above (needs depth)",
+                ),
+                io.Float.Input(
+                    "key_strength",
+                    default=0.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Directional key shading from depth normals (0 = off)",
+                ),
                 io.Float.Input("strength", default=1.0, min=0.0, max=1.0, step=0.01),
                 Depth.Input("depth", optional=True, tooltip="Key on the subject, ambient on the background"),
                 io.Mask.Input("subject_mask", optional=True),
@@ -40,11 +60,32 @@ class LightingTint(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, image, preset=DEFAULT_PRESET, key_temperature_k=0.0, ambient_temperature_k=0.0, tint=0.0,
-                intensity=1.0, contrast=1.0, key_direction_deg=0.0, key_strength=0.0, strength=1.0,
-                depth=None, subject_mask=None) -> io.NodeOutput:
-        params = LightingParams(preset, key_temperature_k, ambient_temperature_k, tint, intensity, contrast,
-                                key_direction_deg, key_strength, strength)
+    def execute(
+        cls,
+        image,
+        preset,
+        key_temperature_k,
+        ambient_temperature_k,
+        tint,
+        intensity,
+        contrast,
+        key_direction_deg,
+        key_strength,
+        strength,
+        depth=None,
+        subject_mask=None,
+    ) -> io.NodeOutput:
+        params = LightingParams(
+            preset,
+            key_temperature_k,
+            ambient_temperature_k,
+            tint,
+            intensity,
+            contrast,
+            key_direction_deg,
+            key_strength,
+            strength,
+        )
         dev = runtime.compute_device()
         metres = None if depth is None else depth.metres.to(dev)
         mask = None if subject_mask is None else subject_mask.to(dev)

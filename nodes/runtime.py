@@ -1,7 +1,8 @@
 """Glue between the engine and ComfyUI's runtime: devices, progress bars and interruption."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import comfy.model_management as mm
 import comfy.utils
@@ -35,10 +36,6 @@ def progress_callback(total: int) -> Callable[[int, int], None]:
 def check_interrupt() -> None:
     """Raise ComfyUI's interruption exception if the user pressed Cancel."""
     mm.throw_exception_if_processing_interrupted()
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, mm.OOM_EXCEPTION) if hasattr(mm, "OOM_EXCEPTION") else "out of memory" in str(exc).lower()
 
 
 def free_memory() -> None:

@@ -9,6 +9,7 @@ IDENTITY  a stored face identity (embedding, landmarks, crops, metadata), see Id
 
 IMAGE and MASK are ComfyUI's own: ``[B,H,W,C]`` float 0..1 and ``[B,H,W]`` float 0..1.
 """
+
 from comfy_api.latest import io
 
 Depth = io.Custom("DEPTH")

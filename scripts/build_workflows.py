@@ -1,7 +1,8 @@
 """Regenerate the editor workflows ``workflows/*.json`` from the API graphs in ``workflows/api/``.
 
-    .venv/bin/python scripts/build_workflows.py
+.venv/bin/python scripts/build_workflows.py
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,7 @@ def main() -> int:
         nodes = load_in_process(Path(tmp) / "in", Path(tmp) / "out")
         m = nodes.NODE_CLASS_MAPPINGS
         for api in sorted((REPO / "workflows" / "api").glob("*.json")):
-            ui = api_to_ui(json.loads(api.read_text()), lambda t: m[t].INPUT_TYPES(),
-                           lambda t: list(m[t].RETURN_TYPES))
+            ui = api_to_ui(json.loads(api.read_text()), lambda t: m[t].INPUT_TYPES(), lambda t: list(m[t].RETURN_TYPES))
             dest = REPO / "workflows" / api.name
             dest.write_text(json.dumps(ui, indent=1) + "\n")
             print(f"wrote {dest.relative_to(REPO)}")

@@ -2,6 +2,7 @@
 
 ComfyUI comes from ``scripts/provision.sh`` (``.comfyui/``) or from ``COMFYUI_DIR``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -72,6 +73,7 @@ def load_in_process(input_dir: Path, output_dir: Path):
     # puts ``comfy/`` first on sys.path (where another ``utils`` module lives)
     import utils.extra_config  # noqa: F401
     import utils.install_util  # noqa: F401
+
     import nodes
 
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=True, init_api_nodes=False))
@@ -79,14 +81,18 @@ def load_in_process(input_dir: Path, output_dir: Path):
     return nodes
 
 
-def pack_module():
-    """The pack as ComfyUI imported it (its ``engine`` and ``nodes`` submodules are the live ones)."""
-    init = (REPO / "__init__.py").resolve()
-    for name, mod in list(sys.modules.items()):
-        f = getattr(mod, "__file__", None)
-        if "custom_nodes" in name and f and Path(f).resolve() == init:
-            return mod
-    raise RuntimeError("PortraitOS was not loaded by ComfyUI")
+def run_node(cls, **inputs):
+    """Execute a loaded V3 node class as a prompt would: every required widget input not given takes
+    the default its schema declares (what the editor puts into a new node)."""
+    required = cls.INPUT_TYPES().get("required", {})
+    for name, spec in required.items():
+        if name in inputs or len(spec) < 2:
+            continue
+        if "default" in spec[1]:
+            inputs[name] = spec[1]["default"]
+        elif spec[1].get("options"):
+            inputs[name] = spec[1]["options"][0]  # a combo without default shows its first option
+    return cls.execute(**inputs)
 
 
 def free_port() -> int:
@@ -113,21 +119,41 @@ class ComfyServer:
         self.log_path = workdir / "comfyui.log"
         self.model_folders = model_folders or {}
 
-    def start(self, timeout: float = 180.0) -> "ComfyServer":
-        cmd = [self.python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--input-directory", str(self.input_dir), "--output-directory", str(self.output_dir),
-               "--temp-directory", str(self.workdir), "--user-directory", str(self.workdir / "user"),
-               "--database-url", "sqlite:///:memory:",
-               "--disable-all-custom-nodes", "--whitelist-custom-nodes", PACK_NAME, "--disable-auto-launch"]
+    def start(self, timeout: float = 180.0) -> ComfyServer:
+        cmd = [
+            self.python,
+            "main.py",
+            "--cpu",
+            "--listen",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--input-directory",
+            str(self.input_dir),
+            "--output-directory",
+            str(self.output_dir),
+            "--temp-directory",
+            str(self.workdir),
+            "--user-directory",
+            str(self.workdir / "user"),
+            "--database-url",
+            "sqlite:///:memory:",
+            "--disable-all-custom-nodes",
+            "--whitelist-custom-nodes",
+            PACK_NAME,
+            "--disable-auto-launch",
+        ]
         if self.model_folders:
             cfg = self.workdir / "extra_model_paths.yaml"
             lines = ["portraitos_extra:", "    is_default: true"] + [
-                f"    {k}: {Path(v).resolve()}" for k, v in self.model_folders.items()]
+                f"    {k}: {Path(v).resolve()}" for k, v in self.model_folders.items()
+            ]
             cfg.write_text("\n".join(lines) + "\n")
             cmd += ["--extra-model-paths-config", str(cfg)]
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=self.dir, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.dir, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -169,8 +195,12 @@ class ComfyServer:
         return json.loads(self.get(path))
 
     def post_json(self, path: str, payload) -> tuple[int, dict]:
-        req = urllib.request.Request(self.base + path, data=json.dumps(payload).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+        req = urllib.request.Request(
+            self.base + path,
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as r:
                 body = r.read()
@@ -180,11 +210,21 @@ class ComfyServer:
 
     def upload(self, name: str, data: bytes, kind: str = "image") -> dict:
         boundary = uuid.uuid4().hex
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"{name}\"\r\n"
-                f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + \
-               f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"overwrite\"\r\n\r\ntrue\r\n--{boundary}--\r\n".encode()
-        req = urllib.request.Request(self.base + "/upload/image", data=body, method="POST",
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        body = (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\n'.encode()
+            + f"true\r\n--{boundary}--\r\n".encode()
+        )
+        req = urllib.request.Request(
+            self.base + "/upload/image",
+            data=body,
+            method="POST",
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
         with urllib.request.urlopen(req, timeout=60) as r:
             return json.loads(r.read())
 

@@ -2,6 +2,7 @@
 
 Run through ``bash scripts/demo.sh`` (which provisions first). Writes ``out/`` and always stops the server.
 """
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ ground-truth disparity, converted to metric depth with its published calibration
 down-sampled images (f = 994.978 px, baseline 193.001 mm, principal point offset 31.086 px):
 Z = baseline · f / (d + dx). Pixels without ground truth are filled from the nearest measured pixel.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

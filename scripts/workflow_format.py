@@ -4,9 +4,11 @@ The API format (``workflows/api/*.json``) is what the HTTP API runs and is the s
 the UI format (``workflows/*.json``) is what users open in the editor and what ComfyUI's template
 browser lists. Widget order comes from each node's ``INPUT_TYPES()``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 SOCKETLESS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
 
@@ -61,18 +63,38 @@ def api_to_ui(graph: dict, input_types: InputTypes, output_types: Callable[[str]
                 entry["shape"] = 7  # optional socket
             sockets.append(entry)
         node_inputs[nid] = sockets
-        nodes.append({
-            "id": int(nid), "type": node["class_type"], "pos": [x, 120], "size": [320, 260],
-            "flags": {}, "order": len(nodes), "mode": 0, "inputs": sockets, "outputs": [],
-            "properties": {"Node name for S&R": node["class_type"]}, "widgets_values": widgets,
-        })
+        nodes.append(
+            {
+                "id": int(nid),
+                "type": node["class_type"],
+                "pos": [x, 120],
+                "size": [320, 260],
+                "flags": {},
+                "order": len(nodes),
+                "mode": 0,
+                "inputs": sockets,
+                "outputs": [],
+                "properties": {"Node name for S&R": node["class_type"]},
+                "widgets_values": widgets,
+            }
+        )
         x += 380
     for n in nodes:
         outs = output_types(n["type"])
-        n["outputs"] = [{"name": t.lower(), "type": t, "links": outputs_links.get((str(n["id"]), i), []),
-                         "slot_index": i} for i, t in enumerate(outs)]
-    return {"last_node_id": max(int(k) for k in graph), "last_link_id": link_id, "nodes": nodes, "links": links,
-            "groups": [], "config": {}, "extra": {}, "version": 0.4}
+        n["outputs"] = [
+            {"name": t.lower(), "type": t, "links": outputs_links.get((str(n["id"]), i), []), "slot_index": i}
+            for i, t in enumerate(outs)
+        ]
+    return {
+        "last_node_id": max(int(k) for k in graph),
+        "last_link_id": link_id,
+        "nodes": nodes,
+        "links": links,
+        "groups": [],
+        "config": {},
+        "extra": {},
+        "version": 0.4,
+    }
 
 
 def ui_to_api(workflow: dict, input_types: InputTypes) -> dict:

@@ -2,11 +2,12 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
+import pack_import  # noqa: E402,F401  (the pack as ``portraitos``, the name ComfyUI's copy uses too)
 from comfy_host import ComfyServer, load_in_process  # noqa: E402
 
 
@@ -37,3 +38,30 @@ def comfy_server(tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+# --- test axes: where and in which precision engine tests run (kornia's style) -----------------
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu", help="torch device for engine tests: cpu, cuda, cuda:1, mps")
+    parser.addoption("--dtype", default="float32", help="dtype for engine tests: float32, float16, bfloat16")
+
+
+@pytest.fixture(scope="session")
+def device(request) -> torch.device:
+    """The device engine tests run on (``--device``); skipped, not faked, when it is absent."""
+    dev = torch.device(request.config.getoption("--device"))
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        pytest.skip("--device cuda given but no CUDA device is present")
+    return dev
+
+
+@pytest.fixture(scope="session")
+def dtype(request) -> torch.dtype:
+    """The dtype engine tests compute in (``--dtype``)."""
+    name = request.config.getoption("--dtype")
+    try:
+        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
+    except KeyError:
+        raise pytest.UsageError(f"--dtype must be float32, float16 or bfloat16, not {name!r}") from None

@@ -1,14 +1,12 @@
 """LensBokeh's engine measured against thin-lens physics (no ComfyUI involved)."""
+
 import math
 
 import pytest
 import torch
 
-from engine.aperture import Aperture
-from engine.bokeh import HighlightRebuild, render_bokeh
-from engine.colour import srgb_to_linear
-from engine.lens_pipeline import LensSettings, render_lens_bokeh
-from engine.optics import ThinLens
+from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.lens import Aperture, HighlightRebuild, LensSettings, ThinLens, render_bokeh, render_lens_bokeh
 
 NO_HL = HighlightRebuild(boost=0.0)
 
@@ -49,7 +47,7 @@ def test_point_light_disc_matches_thin_lens_coc(f_number, depth_m):
 
 def test_gaussian_would_fail_the_disc_test():
     """The flatness/edge criteria above reject a Gaussian of the same size (the test can fail)."""
-    from engine.baselines import gaussian_blur
+    from portraitos.validation.baselines import gaussian_blur
 
     img = torch.zeros(3, 201, 201)
     img[:, 100, 100] = 1.0
@@ -78,7 +76,7 @@ def test_six_blades_give_a_hexagon_at_the_set_rotation():
         ys, xs = torch.nonzero(inside, as_tuple=True)
         dx, dy = xs.float() - 270, -(ys.float() - 180)
         ang = torch.atan2(dy, dx)
-        rad = torch.sqrt(dx ** 2 + dy ** 2)
+        rad = torch.sqrt(dx**2 + dy**2)
 
         def extent(deg):
             a = math.radians(deg)
@@ -139,7 +137,7 @@ def test_smooth_growth_without_steps_between_layers():
     lin = srgb_to_linear(out.image[0])[..., 0]
     measured, expected = [], []
     for x in cols:
-        win = lin[60 - 18:60 + 19, x - 18:x + 19]
+        win = lin[60 - 18 : 60 + 19, x - 18 : x + 19]
         measured.append(2 * math.sqrt(float((win > float(win.max()) * 0.5).sum()) / math.pi))
         expected.append(float(lens.coc_px(depth[0, 60, x], h, w)))
     rel = [m / e - 1 for m, e in zip(measured, expected)]
@@ -150,9 +148,9 @@ def test_smooth_growth_without_steps_between_layers():
 def test_sharp_subject_gets_no_halo_and_background_does_not_bleed():
     lens = ThinLens(85, 1.4, 2.0)
     h, w = 200, 300
-    img = torch.full((1, h, w, 3), 0.9)          # bright background
+    img = torch.full((1, h, w, 3), 0.9)  # bright background
     depth = torch.full((1, h, w), 10.0)
-    img[0, 60:140, 100:200] = 0.1                  # dark subject in focus
+    img[0, 60:140, 100:200] = 0.1  # dark subject in focus
     depth[0, 60:140, 100:200] = 2.0
     out = render_bokeh(img, depth, lens, highlights=NO_HL).image[0]
     # subject untouched right up to its edge
@@ -166,7 +164,7 @@ def test_near_foreground_blur_spreads_over_the_sharp_subject():
     lens = ThinLens(85, 1.4, 2.0)
     h, w = 200, 300
     img = torch.full((1, h, w, 3), 0.5)
-    depth = torch.full((1, h, w), 2.0)             # subject plane in focus everywhere
+    depth = torch.full((1, h, w), 2.0)  # subject plane in focus everywhere
     img[0, :, 140:160] = torch.tensor([1.0, 0.0, 0.0])  # red pole close to the lens
     depth[0, :, 140:160] = 0.8
     out = render_bokeh(img, depth, lens, highlights=NO_HL)
@@ -239,13 +237,13 @@ def test_focus_inside_focal_length_is_refused():
 def test_depth_of_another_size_is_resampled_along_image_edges():
     h, w = 120, 160
     img = torch.full((1, h, w, 3), 0.8)
-    img[0, :, 67:] = 0.2                             # image edge at x = 67 (not on the depth grid)
+    img[0, :, 67:] = 0.2  # image edge at x = 67 (not on the depth grid)
     depth_small = torch.full((1, 30, 40), 2.0)
-    depth_small[0, :, 17:] = 8.0                     # low-res depth edge near x = 68
+    depth_small[0, :, 17:] = 8.0  # low-res depth edge near x = 68
     out = render_lens_bokeh(img, depth_small, LensSettings(85, 1.8, 2.0))
     coc = out.coc_px[0, 60]
-    assert float(coc[:66].abs().max()) < 0.5         # left of the image edge: in focus
-    assert float(coc[68:].min()) > 5                 # right of it: background
+    assert float(coc[:66].abs().max()) < 0.5  # left of the image edge: in focus
+    assert float(coc[68:].min()) > 5  # right of it: background
 
 
 def test_banded_rendering_matches_whole_frame():
@@ -280,8 +278,8 @@ def test_auto_focus_finds_the_eyes_in_the_image():
 
     img = torch.from_numpy(data.astronaut()).float()[None] / 255
     depth = torch.full((1, 512, 512), 6.0)
-    depth[0, 90:115, 190:260] = 2.2                 # the eye band
-    depth[0, 300:400, 100:400] = 1.5                # something nearer, lower in the frame
+    depth[0, 90:115, 190:260] = 2.2  # the eye band
+    depth[0, 300:400, 100:400] = 1.5  # something nearer, lower in the frame
     out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0))
     assert out.focus_how == ["eyes"] and out.focus_distance_m[0] == pytest.approx(2.2)
 
@@ -298,5 +296,5 @@ def test_slightly_defocused_subject_hides_the_background_behind_its_edge():
     out = render_bokeh(img, depth, lens, highlights=NO_HL)
     r = abs(float(out.coc_px[0, 100, 150])) / 2
     assert 0.1 < r < 0.5
-    band = out.image[0, 62:138, 102:114]            # inside the subject, within the background's blur reach
+    band = out.image[0, 62:138, 102:114]  # inside the subject, within the background's blur reach
     assert float(band.max()) < 0.13, float(band.max())

@@ -5,13 +5,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
-from skimage import data
-
-from engine.depth_estimation import EstimateSettings, estimate_depth
-from engine.depth_models import ModelFileError, load_depth_anything_single_file, load_hf_folder
-from engine.depth_refine import calibrate_disparity, edge_error, joint_bilateral_upsample, upsample
 from samples import fill_from_nearest, motorcycle_depth_m
+from skimage import data
 from tiny_depth_models import save_hf_folder, tiny_depth_anything, tiny_depth_pro, to_original_layout
+
+from portraitos.engine.depth import (
+    EstimateSettings,
+    ModelFileError,
+    calibrate_disparity,
+    estimate_depth,
+    joint_bilateral_upsample,
+    load_depth_anything_single_file,
+    load_hf_folder,
+    upsample,
+)
+from portraitos.validation.metrics import edge_error
 
 ASTRONAUT = torch.from_numpy(data.astronaut()).float()[None] / 255
 
@@ -28,7 +36,7 @@ def test_prior_puts_the_face_in_front_of_the_background(astronaut_prior):
     assert dm.meta["faces_found"] >= 1 and len(dm.meta["eye_xy"]) == 2
     face_d = float(d[100:150, 190:260].median())
     bg_d = float(d[20:80, 420:500].median())  # wall behind, upper right
-    assert 1.0 < face_d < 3.5, face_d       # a head-and-shoulders portrait at 85 mm: about 2 m
+    assert 1.0 < face_d < 3.5, face_d  # a head-and-shoulders portrait at 85 mm: about 2 m
     assert bg_d == pytest.approx(6.0, rel=0.05)
     assert face_d < bg_d
 
@@ -36,9 +44,9 @@ def test_prior_puts_the_face_in_front_of_the_background(astronaut_prior):
 def test_prior_matte_covers_face_and_hair(astronaut_prior):
     _, matte = astronaut_prior
     m = matte[0]
-    assert float(m[90:160, 190:260].mean()) > 0.95   # face
-    assert float(m[25:60, 170:280].mean()) > 0.8     # hair above the face
-    assert float(m[10:60, 400:500].mean()) < 0.05    # background
+    assert float(m[90:160, 190:260].mean()) > 0.95  # face
+    assert float(m[25:60, 170:280].mean()) > 0.8  # hair above the face
+    assert float(m[10:60, 400:500].mean()) < 0.05  # background
 
 
 def test_prior_depth_edges_coincide_with_the_matte_edge(astronaut_prior):
@@ -68,8 +76,10 @@ def test_refinement_brings_edge_error_down_on_real_ground_truth():
     refined = joint_bilateral_upsample(low, guide)[0]
     e_plain, e_ref = edge_error(plain, true_disp), edge_error(refined, true_disp)
     mae_plain, mae_ref = float((plain - true_disp).abs().mean()), float((refined - true_disp).abs().mean())
-    print(f"\nmotorcycle disparity error near depth edges (1/m): bilinear {e_plain:.4f}, refined {e_ref:.4f}; "
-          f"whole frame: {mae_plain:.4f} -> {mae_ref:.4f}")
+    print(
+        f"\nmotorcycle disparity error near depth edges (1/m): bilinear {e_plain:.4f}, refined {e_ref:.4f}; "
+        f"whole frame: {mae_plain:.4f} -> {mae_ref:.4f}"
+    )
     assert e_ref < 0.88 * e_plain
     assert mae_ref < 0.9 * mae_plain
 
@@ -77,7 +87,7 @@ def test_refinement_brings_edge_error_down_on_real_ground_truth():
 def test_calibration_recovers_metres_from_affine_disparity():
     _, _, disp = data.stereo_motorcycle()
     z = torch.from_numpy(fill_from_nearest(motorcycle_depth_m(disp)))
-    rel = 3.7 / z + 0.42                              # what a relative model gives: affine in disparity
+    rel = 3.7 / z + 0.42  # what a relative model gives: affine in disparity
     subject = torch.zeros_like(z, dtype=torch.bool)
     subject[200:300, 300:450] = True
     s_true = float(z[subject].median())
@@ -99,6 +109,7 @@ def test_grey_and_rgba_images_are_accepted_and_tiny_ones_refused():
 
 
 # --- real model loading on tiny networks ---------------------------------------------------------
+
 
 def test_depth_anything_folder_and_single_file_give_identical_depth(tmp_path):
     model = tiny_depth_anything()
@@ -126,7 +137,7 @@ def test_depth_pro_folder_gives_metric_depth(tmp_path):
     dm1, _ = estimate_depth(img, EstimateSettings(), net)
     dm2, _ = estimate_depth(img, EstimateSettings(), net)
     assert dm1.metres.shape == (1, 128, 128) and dm1.source == "estimated"
-    assert torch.equal(dm1.metres, dm2.metres)                    # deterministic
+    assert torch.equal(dm1.metres, dm2.metres)  # deterministic
     assert "estimated_focal_length_mm" in dm1.meta
     assert bool(torch.isfinite(dm1.metres).all()) and float(dm1.metres.min()) > 0
 

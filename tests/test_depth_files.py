@@ -1,11 +1,12 @@
 """Depth files DepthLoad reads: .npy, OpenEXR and 16-bit PNG, and the ones it refuses."""
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from engine.depth import clean_depth
-from engine.depth_io import DepthFileError, read_depth_file, resolve_inside
+from portraitos.engine.depth import DepthFileError, clean_depth, read_depth_file
+from portraitos.engine.depth.files import resolve_inside
 
 
 def _depth():
@@ -22,7 +23,7 @@ def test_npy_exr_and_png16_give_the_same_metres(tmp_path):
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     with OpenEXR.File(header, {"Z": d}) as f:
         f.write(str(tmp_path / "d.exr"))
-    Image.fromarray((d * 1000).astype(np.uint16)).save(tmp_path / "d_mm.png")   # millimetres, 16 bit
+    Image.fromarray((d * 1000).astype(np.uint16)).save(tmp_path / "d_mm.png")  # millimetres, 16 bit
     a = read_depth_file(tmp_path / "d.npy")
     b = read_depth_file(tmp_path / "d.exr")
     c = read_depth_file(tmp_path / "d_mm.png", scale=0.001)
@@ -69,4 +70,4 @@ def test_nan_and_non_positive_depth_are_cleaned_with_a_warning():
     with pytest.warns(RuntimeWarning, match="1 NaN, 1 infinite and 1 zero/negative"):
         out = clean_depth(d)
     assert bool(torch.isfinite(out).all()) and float(out.min()) > 0
-    assert float(out[2, 2]) > float(d[torch.isfinite(d)].max())      # +inf stays the farthest
+    assert float(out[2, 2]) > float(d[torch.isfinite(d)].max())  # +inf stays the farthest

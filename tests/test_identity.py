@@ -1,5 +1,6 @@
 """IdentityLoader's engine: InsightFace's real loading and inference on small ONNX models built here,
 the identity file format, hostile names, corrupt files, and loading without InsightFace."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -8,11 +9,20 @@ import numpy as np
 import pytest
 import torch
 from skimage import data
-
-from engine.face_analysis import analyse, load_pack, pack_problem
-from engine.identity import (IdentityError, build_identity, identity_path, list_identities, load_identity, merge,
-                             normalise, sanitize_name, save_identity)
 from tiny_face_models import ASTRONAUT_BOX, ASTRONAUT_KPS, build_pack
+
+from portraitos.engine.faces import analyse, load_pack, pack_problem
+from portraitos.engine.identity import (
+    IdentityError,
+    build_identity,
+    identity_path,
+    list_identities,
+    load_identity,
+    merge,
+    normalise,
+    sanitize_name,
+    save_identity,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 ASTRONAUT = data.astronaut()
@@ -33,6 +43,7 @@ def test_detection_alignment_embedding_through_insightface(pack):
     assert rec["crop_112"].shape == (112, 112, 3) and rec["crop_224"].shape == (224, 224, 3)
     # the embedding is the recognition model applied to the aligned crop (InsightFace's own alignment)
     import onnxruntime
+
     rec_model = pack.app.models["recognition"]
     sess = onnxruntime.InferenceSession(rec_model.model_file, providers=["CPUExecutionProvider"])
     blob = ((rec["crop_112"].astype(np.float32) - 127.5) / 127.5).transpose(2, 0, 1)[None]
@@ -40,6 +51,7 @@ def test_detection_alignment_embedding_through_insightface(pack):
     assert np.allclose(rec["embedding"], direct, rtol=1e-4, atol=1e-4)
     # the eyes of the aligned crop sit where ArcFace's template puts them
     from insightface.utils.face_align import arcface_dst
+
     assert arcface_dst[0][0] < 56 < arcface_dst[1][0]
 
 
@@ -61,7 +73,7 @@ def test_create_save_load_round_trips_exactly(pack, tmp_path):
 
 def test_batch_averages_normalised_embeddings_and_update_merges(pack, tmp_path):
     other = ASTRONAUT.copy()
-    other[..., 0] = 255 - other[..., 0]      # same geometry (the detector is fixed), different colours
+    other[..., 0] = 255 - other[..., 0]  # same geometry (the detector is fixed), different colours
     r1, _, _ = analyse(pack, ASTRONAUT)
     r2, _, _ = analyse(pack, other)
     both = build_identity("pair", [r1, r2], "tinypack", [])
@@ -87,8 +99,9 @@ def test_no_face_and_missing_pack_get_actionable_errors(pack, tmp_path):
         load_pack(tmp_path, "antelopev2")
 
 
-@pytest.mark.parametrize("bad", ["../x", "/etc/passwd", "", "   ", "a" * 200, "名前", "a/b", "..", "x\x00y",
-                                 "C:\\temp\\x", ".hidden"])
+@pytest.mark.parametrize(
+    "bad", ["../x", "/etc/passwd", "", "   ", "a" * 200, "名前", "a/b", "..", "x\x00y", "C:\\temp\\x", ".hidden"]
+)
 def test_hostile_names_are_rejected(bad, tmp_path):
     with pytest.raises(IdentityError):
         identity_path(tmp_path, bad)
@@ -110,8 +123,13 @@ def test_corrupt_truncated_and_foreign_files_are_rejected(pack, tmp_path):
     t = dict(load_identity(good).tensors)
     t["kps"] = torch.zeros(1, 4, 2)
     save_file(t, str(tmp_path / "shape.safetensors"), metadata={"format": "portraitos.identity", "schema_version": "1"})
-    for name, pattern in (("truncated", "corrupt or truncated"), ("garbage", "corrupt or truncated"),
-                          ("foreign", "not a PortraitOS identity"), ("nan", "NaN"), ("shape", "shape")):
+    for name, pattern in (
+        ("truncated", "corrupt or truncated"),
+        ("garbage", "corrupt or truncated"),
+        ("foreign", "not a PortraitOS identity"),
+        ("nan", "NaN"),
+        ("shape", "shape"),
+    ):
         with pytest.raises(IdentityError, match=pattern) as e:
             load_identity(tmp_path / f"{name}.safetensors")
         assert f"{name}.safetensors" in str(e.value)
@@ -124,8 +142,9 @@ def test_load_by_name_without_insightface(pack, tmp_path):
 import sys, time
 sys.modules['insightface'] = None      # make any import of InsightFace fail
 sys.modules['onnxruntime'] = None
-sys.path.insert(0, {str(REPO)!r})
-from engine.identity import identity_path, load_identity
+sys.path.insert(0, {str(REPO / "scripts")!r})
+import pack_import
+from portraitos.engine.identity import identity_path, load_identity
 ident = load_identity(identity_path({str(tmp_path)!r}, 'solo'))
 print(ident.embedding.shape[0], ident.count)
 """

@@ -1,22 +1,29 @@
 """LightingTint's colour science and its effect on LensBokeh's highlights."""
+
 import math
 
 import pytest
 import torch
 
-from engine.bokeh import HighlightRebuild
-from engine.colour import linear_to_srgb, srgb_to_linear
-from engine.illuminants import (D65_XY, bradford_matrix, cct_to_xy, delta_e2000, linear_rgb_to_lab,
-                                linear_rgb_to_xy, xy_to_cct, xy_to_linear_rgb)
-from engine.lens_pipeline import LensSettings, render_lens_bokeh
-from engine.lighting import PRESETS, LightingParams, relight, resolve_setup
+from portraitos.engine.colour import linear_to_srgb, srgb_to_linear
+from portraitos.engine.lens import HighlightRebuild, LensSettings, render_lens_bokeh
+from portraitos.engine.lighting import PRESETS, LightingParams, relight, resolve_setup
+from portraitos.engine.lighting.illuminants import (
+    D65_XY,
+    bradford_matrix,
+    cct_to_xy,
+    linear_rgb_to_xy,
+    xy_to_cct,
+    xy_to_linear_rgb,
+)
+from portraitos.validation.metrics import delta_e2000, linear_rgb_to_lab
 
 
 def test_cct_chromaticity_matches_published_illuminants():
     x, y = cct_to_xy(6500)
-    assert math.dist((x, y), (0.3127, 0.3290)) < 0.003          # D65
+    assert math.dist((x, y), (0.3127, 0.3290)) < 0.003  # D65
     x, y = cct_to_xy(2856)
-    assert math.dist((x, y), (0.4476, 0.4074)) < 0.003          # illuminant A
+    assert math.dist((x, y), (0.4476, 0.4074)) < 0.003  # illuminant A
     assert xy_to_cct(0.4476, 0.4074) == pytest.approx(2856, abs=30)
 
 
@@ -44,10 +51,10 @@ def test_warm_cinematic_warms_the_subject_and_cools_the_background():
     depth[0, 10:30, 20:40] = 2.0
     out, setup = relight(img, LightingParams("warm cinematic"), depth_m=depth)
     subj, bg = out[0, 20, 30], out[0, 2, 2]
-    assert float(subj[0] - subj[2]) > 0.1          # warm key on the subject
-    assert float(bg[2] - bg[0]) > 0.02             # teal-leaning ambient behind
+    assert float(subj[0] - subj[2]) > 0.1  # warm key on the subject
+    assert float(bg[2] - bg[0]) > 0.02  # teal-leaning ambient behind
     assert setup.key_cct_k == pytest.approx(3200)
-    assert bool((out[0, 20, 30] < 0.99).all())     # midtones not clipped
+    assert bool((out[0, 20, 30] < 0.99).all())  # midtones not clipped
 
 
 @pytest.mark.parametrize("cct", [2700, 4000, 6500])
@@ -67,11 +74,15 @@ def test_bokeh_highlights_take_the_lighting_colour(preset):
     h, w = 240, 360
     img = torch.full((1, h, w, 3), 0.02)
     for y, x in ((60, 90), (60, 270), (180, 90), (180, 270)):
-        img[0, y, x] = 1.0                        # white clipped point lights
+        img[0, y, x] = 1.0  # white clipped point lights
     depth = torch.full((1, h, w), 8.0)
     lit, setup = relight(img, LightingParams(preset))
-    res = render_lens_bokeh(lit, depth, LensSettings(85, 1.4, 2.0),
-                            highlights=HighlightRebuild(0.9, 8.0 * setup.highlight_intensity, setup.highlight_rgb))
+    res = render_lens_bokeh(
+        lit,
+        depth,
+        LensSettings(85, 1.4, 2.0),
+        highlights=HighlightRebuild(0.9, 8.0 * setup.highlight_intensity, setup.highlight_rgb),
+    )
     lin = srgb_to_linear(res.image[0])
     base = srgb_to_linear(lit[0, 5, 5])
     discs = (lin - base).clamp_min(0)

@@ -1,4 +1,5 @@
 """A real ComfyUI server subprocess driven over its HTTP API and websocket."""
+
 import io
 import json
 import urllib.parse
@@ -6,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from comfy_host import PromptRejected
+from PIL import Image
 from samples import write_astronaut, write_motorcycle
+
+pytestmark = pytest.mark.live
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((REPO / "workflows" / "api").glob("*.json"))
@@ -58,6 +60,7 @@ def test_shipped_workflows_run_over_http(comfy_server, workflow):
     def detail(a):
         g = a[region].astype(np.float32).mean(-1)
         return np.abs(np.diff(g, axis=1)).mean()
+
     assert detail(result) < 0.75 * detail(source)
     text = [t for out in hist["outputs"].values() for t in out.get("text", [])]
     assert any("focus:" in t for t in text)
@@ -128,19 +131,19 @@ def test_portrait_from_one_selfie_over_http(comfy_server):
     hist, messages = comfy_server.run_prompt(graph)
     assert hist["status"]["status_str"] == "success", hist["status"]
     text = " ".join(t for out in hist["outputs"].values() for t in out.get("text", []))
-    assert "portrait prior" in text and "(eyes)" in text            # focused on the eyes the prior found
+    assert "portrait prior" in text and "(eyes)" in text  # focused on the eyes the prior found
     img = _view(comfy_server, [i for o in hist["outputs"].values() for i in o.get("images", [])][0])
     src = data.astronaut().astype(np.float32)
     face_out, face_in = img[100:150, 200:250].astype(np.float32), src[100:150, 200:250]
     bg_detail = np.abs(np.diff(img[20:80, 400:500].astype(np.float32), axis=1)).mean()
-    assert bg_detail < 0.6 * np.abs(np.diff(src[20:80, 400:500], axis=1)).mean()   # background blurred
-    assert face_out[..., 0].mean() > face_out[..., 2].mean() + 20                  # warm key on the face
+    assert bg_detail < 0.6 * np.abs(np.diff(src[20:80, 400:500], axis=1)).mean()  # background blurred
+    assert face_out[..., 0].mean() > face_out[..., 2].mean() + 20  # warm key on the face
     assert np.abs(np.diff(face_out, axis=1)).mean() > 0.8 * np.abs(np.diff(face_in, axis=1)).mean()  # face sharp
 
 
 def test_depth_estimate_with_a_model_file_over_http(comfy_server):
-    from tiny_depth_models import save_hf_folder, tiny_depth_anything
     from samples import write_astronaut
+    from tiny_depth_models import save_hf_folder, tiny_depth_anything
 
     write_astronaut(comfy_server.input_dir)
     save_hf_folder(tiny_depth_anything(), comfy_server.model_folders["depth"] / "tiny-da-live", 98)
@@ -169,20 +172,43 @@ def test_identity_created_in_one_prompt_loads_by_name_in_the_next(comfy_server):
     assert info["output"] == ["IDENTITY", "IMAGE", "IMAGE"]
     create = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "astronaut.png"}},
-        "2": {"class_type": "IdentityLoader", "inputs": {"mode": "create", "name": "live-astro", "stored_identity": "(none stored yet)",
-              "face_model": "tinypack", "provider": "CPU", "face_index": -1, "image": ["1", 0]}},
+        "2": {
+            "class_type": "IdentityLoader",
+            "inputs": {
+                "mode": "create",
+                "name": "live-astro",
+                "stored_identity": "(none stored yet)",
+                "face_model": "tinypack",
+                "provider": "CPU",
+                "face_index": -1,
+                "image": ["1", 0],
+            },
+        },
         "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 1]}},
     }
-    stored = comfy_server.get_json("/object_info/IdentityLoader")["IdentityLoader"]["input"]["required"]["stored_identity"][1]["options"]
+    stored = comfy_server.get_json("/object_info/IdentityLoader")["IdentityLoader"]["input"]["required"][
+        "stored_identity"
+    ][1]["options"]
     create["2"]["inputs"]["stored_identity"] = stored[0]
     hist, _ = comfy_server.run_prompt(create)
     assert hist["status"]["status_str"] == "success", hist["status"]
     assert (comfy_server.model_folders["identities"] / "live-astro.safetensors").is_file()
-    stored = comfy_server.get_json("/object_info/IdentityLoader")["IdentityLoader"]["input"]["required"]["stored_identity"][1]["options"]
+    stored = comfy_server.get_json("/object_info/IdentityLoader")["IdentityLoader"]["input"]["required"][
+        "stored_identity"
+    ][1]["options"]
     assert "live-astro" in stored
     load = {
-        "2": {"class_type": "IdentityLoader", "inputs": {"mode": "load", "name": "x", "stored_identity": "live-astro",
-              "face_model": "tinypack", "provider": "CPU", "face_index": -1}},
+        "2": {
+            "class_type": "IdentityLoader",
+            "inputs": {
+                "mode": "load",
+                "name": "x",
+                "stored_identity": "live-astro",
+                "face_model": "tinypack",
+                "provider": "CPU",
+                "face_index": -1,
+            },
+        },
         "3": {"class_type": "PreviewImage", "inputs": {"images": ["2", 1]}},
     }
     hist, _ = comfy_server.run_prompt(load)

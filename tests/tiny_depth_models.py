@@ -1,5 +1,6 @@
 """Tiny, randomly initialised depth networks with the real architectures, written to disk in the
 layouts users have (Hugging Face folders, original Depth Anything V2 single files)."""
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,28 @@ def tiny_depth_anything(depth_type: str = "relative", seed: int = 0):
 
     torch.manual_seed(seed)
     # one head per 64 channels, as in the released ViT-S/B/L models (heads cannot be read off the weights)
-    backbone = Dinov2Config(hidden_size=64, num_hidden_layers=4, num_attention_heads=1, mlp_ratio=2,
-                            patch_size=14, image_size=98, out_indices=[1, 2, 3, 4], reshape_hidden_states=False,
-                            apply_layernorm=True, layerscale_value=1.0)
-    cfg = DepthAnythingConfig(backbone_config=backbone, neck_hidden_sizes=[8, 16, 32, 32], fusion_hidden_size=16,
-                              reassemble_hidden_size=64, head_hidden_size=8, patch_size=14,
-                              depth_estimation_type=depth_type, max_depth=20.0)
+    backbone = Dinov2Config(
+        hidden_size=64,
+        num_hidden_layers=4,
+        num_attention_heads=1,
+        mlp_ratio=2,
+        patch_size=14,
+        image_size=98,
+        out_indices=[1, 2, 3, 4],
+        reshape_hidden_states=False,
+        apply_layernorm=True,
+        layerscale_value=1.0,
+    )
+    cfg = DepthAnythingConfig(
+        backbone_config=backbone,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        reassemble_hidden_size=64,
+        head_hidden_size=8,
+        patch_size=14,
+        depth_estimation_type=depth_type,
+        max_depth=20.0,
+    )
     model = DepthAnythingForDepthEstimation(cfg).eval()
     # larger random weights in neck and head, so the untrained network's output varies over the image
     with torch.no_grad():
@@ -36,13 +53,30 @@ def tiny_depth_pro(seed: int = 0):
     torch.manual_seed(seed)
 
     def sub():
-        return dict(model_type="dinov2", hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                    intermediate_size=64, patch_size=16, image_size=64)
+        return dict(
+            model_type="dinov2",
+            hidden_size=32,
+            num_hidden_layers=4,
+            num_attention_heads=2,
+            intermediate_size=64,
+            patch_size=16,
+            image_size=64,
+        )
 
-    cfg = DepthProConfig(fusion_hidden_size=16, patch_size=64, intermediate_hook_ids=[3, 1], intermediate_feature_dims=[8, 8],
-                         scaled_images_ratios=[0.25, 0.5, 1], scaled_images_overlap_ratios=[0.0, 0.5, 0.25],
-                         scaled_images_feature_dims=[32, 32, 16], use_fov_model=True, num_fov_head_layers=2,
-                         image_model_config=sub(), patch_model_config=sub(), fov_model_config=sub())
+    cfg = DepthProConfig(
+        fusion_hidden_size=16,
+        patch_size=64,
+        intermediate_hook_ids=[3, 1],
+        intermediate_feature_dims=[8, 8],
+        scaled_images_ratios=[0.25, 0.5, 1],
+        scaled_images_overlap_ratios=[0.0, 0.5, 0.25],
+        scaled_images_feature_dims=[32, 32, 16],
+        use_fov_model=True,
+        num_fov_head_layers=2,
+        image_model_config=sub(),
+        patch_model_config=sub(),
+        fov_model_config=sub(),
+    )
     return DepthProForDepthEstimation(cfg).eval()
 
 
@@ -90,8 +124,11 @@ def to_original_layout(model) -> dict[str, torch.Tensor]:
             if m2:
                 qkv.setdefault((base, m2[2]), {})[m2[1]] = v
                 continue
-            rest = (rest.replace("attention.output.dense", "attn.proj").replace("layer_scale1.lambda1", "ls1.gamma")
-                    .replace("layer_scale2.lambda1", "ls2.gamma"))
+            rest = (
+                rest.replace("attention.output.dense", "attn.proj")
+                .replace("layer_scale1.lambda1", "ls1.gamma")
+                .replace("layer_scale2.lambda1", "ls2.gamma")
+            )
             out[f"{base}.{rest}"] = v.clone()
             continue
         m = re.fullmatch(r"neck\.reassemble_stage\.layers\.(\d)\.(projection|resize)\.(weight|bias)", k)
@@ -104,9 +141,13 @@ def to_original_layout(model) -> dict[str, torch.Tensor]:
             continue
         m = re.fullmatch(r"neck\.fusion_stage\.layers\.(\d)\.(.+)\.(weight|bias)", k)
         if m:
-            part = {"projection": "out_conv", "residual_layer1.convolution1": "resConfUnit1.conv1",
-                    "residual_layer1.convolution2": "resConfUnit1.conv2", "residual_layer2.convolution1": "resConfUnit2.conv1",
-                    "residual_layer2.convolution2": "resConfUnit2.conv2"}[m[2]]
+            part = {
+                "projection": "out_conv",
+                "residual_layer1.convolution1": "resConfUnit1.conv1",
+                "residual_layer1.convolution2": "resConfUnit1.conv2",
+                "residual_layer2.convolution1": "resConfUnit2.conv1",
+                "residual_layer2.convolution2": "resConfUnit2.conv2",
+            }[m[2]]
             out[f"depth_head.scratch.refinenet{4 - int(m[1])}.{part}.{m[3]}"] = v.clone()
             continue
         raise KeyError(k)

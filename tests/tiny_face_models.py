@@ -7,6 +7,7 @@
 * ``w600k_tiny.onnx``: a recognition model (input ``[1,3,112,112]``, output ``[1,512]``): 14×14
   average pooling and a fixed random projection, so the embedding depends on the aligned face.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,14 +19,15 @@ STRIDES = (8, 16, 32)
 ANCHORS = 2
 
 
-def build_detector(path: Path, image_hw: tuple[int, int], box: tuple[float, float, float, float],
-                   kps: np.ndarray) -> Path:
+def build_detector(
+    path: Path, image_hw: tuple[int, int], box: tuple[float, float, float, float], kps: np.ndarray
+) -> Path:
     """Detector whose outputs decode to ``box`` (x0, y0, x1, y1) and ``kps`` ``[5,2]`` in the
     coordinates of an image of size ``image_hw`` (as InsightFace letterboxes it into 640×640)."""
     from onnx import TensorProto, helper, numpy_helper
 
     h, w = image_hw
-    scale = DET_SIZE / max(h, w)               # detect() keeps the aspect ratio, pads bottom/right
+    scale = DET_SIZE / max(h, w)  # detect() keeps the aspect ratio, pads bottom/right
     bx = np.array(box, np.float32) * scale
     kp = np.asarray(kps, np.float32) * scale
     stride = 16
@@ -61,9 +63,13 @@ def build_detector(path: Path, image_hw: tuple[int, int], box: tuple[float, floa
             else:
                 nodes.append(helper.make_node("Identity", [f"{name}_const"], [name]))
             outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(maps[s].shape)))
-    graph = helper.make_graph(nodes, "det_tiny", [helper.make_tensor_value_info("input.1", TensorProto.FLOAT,
-                                                                               [1, 3, DET_SIZE, DET_SIZE])],
-                              outputs, inits)
+    graph = helper.make_graph(
+        nodes,
+        "det_tiny",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, DET_SIZE, DET_SIZE])],
+        outputs,
+        inits,
+    )
     return _save(graph, path)
 
 
@@ -89,10 +95,13 @@ def build_recognition(path: Path, seed: int = 0) -> Path:
         helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
         helper.make_node("MatMul", ["flat", "proj"], ["683"]),
     ]
-    graph = helper.make_graph(nodes, "w600k_tiny",
-                              [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])],
-                              [helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 512])],
-                              [numpy_helper.from_array(proj, "proj")])
+    graph = helper.make_graph(
+        nodes,
+        "w600k_tiny",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, 112, 112])],
+        [helper.make_tensor_value_info("683", TensorProto.FLOAT, [1, 512])],
+        [numpy_helper.from_array(proj, "proj")],
+    )
     return _save(graph, path)
 
 

@@ -1,0 +1,173 @@
+"""DepthEstimate without ComfyUI: image in, metric depth (metres) + subject matte out.
+
+Backends: a depth network from ``depth_models`` or the weight-free ``portrait_prior``. Relative
+networks are calibrated to metres in disparity (subject from the face's size or the given
+distance, far plane from ``background_distance_m``); metric ones are rescaled to the given focal
+length (depth ∝ focal length for a fixed image). Depth is inferred at the network's resolution and
+brought to the image's by joint bilateral upsampling, so its edges follow the image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+
+from ..colour import to_uint8_rgb
+from ..faces.detection import distance_from_face, eye_positions_normalised, find_faces_scaled
+from ..lens.optics import DEFAULT_SENSOR, pixels_per_mm
+from .calibration import calibrate_disparity
+from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
+from .matte import subject_weight_from_depth
+from .networks import DepthNetwork, predict
+from .portrait_prior import DEFAULT_SUBJECT_M, portrait_prior
+from .portrait_prior import NAME as PRIOR_NAME
+from .resample import joint_bilateral_upsample, upsample
+
+MIN_SIDE = 32
+
+
+@dataclass(frozen=True)
+class EstimateSettings:
+    subject_distance_m: float = 0.0  # 0 = estimate
+    background_distance_m: float = 6.0
+    focal_length_mm: float = 85.0
+    sensor: str = DEFAULT_SENSOR
+    refine_edges: bool = True
+
+
+def normalise_image(image: torch.Tensor) -> torch.Tensor:
+    """Accept grey ``[B,H,W,1]``, RGB or RGBA IMAGE tensors; return ``[B,H,W,3]`` float 0..1."""
+    if image.dim() == 3:
+        image = image.unsqueeze(-1)
+    if image.dim() != 4:
+        raise ValueError(f"image must be [B,H,W,C], got shape {tuple(image.shape)}")
+    c = image.shape[-1]
+    if c == 1:
+        image = image.expand(-1, -1, -1, 3)
+    elif c == 4:
+        image = image[..., :3]
+    elif c != 3:
+        raise ValueError(f"image must have 1, 3 or 4 channels, got {c}")
+    if min(image.shape[1:3]) < MIN_SIDE:
+        raise ValueError(
+            f"image {image.shape[2]}×{image.shape[1]} is too small for depth estimation "
+            f"(at least {MIN_SIDE} px on each side)"
+        )
+    return image.float().clamp(0, 1)
+
+
+def estimate_depth(
+    image: torch.Tensor,
+    settings: EstimateSettings,
+    network: Optional[DepthNetwork] = None,
+    device: Optional[torch.device] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+    check_interrupt: Optional[Callable[[], None]] = None,
+) -> tuple[DepthMap, torch.Tensor]:
+    """Depth for a batch ``[B,H,W,C]``: a DepthMap (metres at the image's size) and a subject matte ``[B,H,W]``."""
+    image = normalise_image(image)
+    device = device or image.device
+    b, H, W, _ = image.shape
+    ppm = pixels_per_mm(H, W, settings.sensor)
+    depths, mattes, metas = [], [], []
+    for i in range(b):
+        if check_interrupt is not None:
+            check_interrupt()
+        img = image[i].to(device)
+        if network is None:
+            d, m, meta = portrait_prior(
+                img, ppm, settings.focal_length_mm, settings.subject_distance_m, settings.background_distance_m
+            )
+            source = ASSUMED
+        else:
+            d, m, meta, source = _with_network(img, network, settings, ppm, device)
+        depths.append(d.float())
+        mattes.append(m.float())
+        metas.append(meta)
+        if progress is not None:
+            progress(i + 1, b)
+    meta = dict(metas[0])
+    if b > 1:
+        meta["per_image"] = metas
+    meta.setdefault("focal_length_mm", settings.focal_length_mm)
+    meta["sensor"] = settings.sensor
+    dm = DepthMap(torch.stack(depths), source, meta)
+    return dm, torch.stack(mattes)
+
+
+def _with_network(img: torch.Tensor, net: DepthNetwork, settings: EstimateSettings, ppm: float, device: torch.device):
+    H, W, _ = img.shape
+    pred = predict(net, img[None], device)
+    low = pred.values.to(img.device).float()
+    # bring the network's output to the image's resolution; disparity is what varies smoothly
+    low_disp = 1.0 / low.clamp_min(MIN_DEPTH_M) if pred.metric else low
+    if settings.refine_edges:
+        disp = joint_bilateral_upsample(low_disp, img[None])[0]
+    else:
+        disp = upsample(low_disp, (H, W))[0]
+    values = 1.0 / disp.clamp_min(1e-4) if pred.metric else disp
+    meta: dict[str, Any] = {"model": net.name, "kind": net.kind, "metric_output": pred.metric}
+    faces = find_faces_scaled(to_uint8_rgb(img))
+    face = faces[0] if faces else None
+    if face is not None and face.eyes:
+        meta["eye_xy"] = eye_positions_normalised(face, H, W)
+    if pred.metric:
+        depth = values.clamp_min(MIN_DEPTH_M)
+        source = ESTIMATED
+        if pred.focal_px is not None:
+            # depth ∝ focal length for a fixed image: make it consistent with the requested framing
+            f_est_px = pred.focal_px[0] * W / _network_width(net, H, W)
+            f_user_px = settings.focal_length_mm * ppm
+            depth = depth * (f_user_px / f_est_px)
+            meta["estimated_focal_length_mm"] = round(f_est_px / ppm, 2)
+            meta["rescaled_to_focal_length_mm"] = settings.focal_length_mm
+        subject = _subject_region(depth, face, H, W)
+        if settings.subject_distance_m > 0:
+            scale = settings.subject_distance_m / float(depth[subject].median())
+            depth = depth * scale
+            meta["scaled_to_subject_distance"] = round(scale, 4)
+            source = CALIBRATED
+        meta["subject_distance_m"] = round(float(depth[subject].median()), 3)
+    else:
+        rel = values
+        subject_m, how = settings.subject_distance_m, "given"
+        if subject_m <= 0:
+            if face is not None:
+                subject_m, how = distance_from_face(face, settings.focal_length_mm, ppm)
+            else:
+                subject_m, how = DEFAULT_SUBJECT_M, f"no face found: assumed {DEFAULT_SUBJECT_M} m"
+        subject = _subject_region(1.0 / (rel - rel.min() + 1e-3), face, H, W)
+        background_m = max(settings.background_distance_m, subject_m * 1.2)
+        depth, fit = calibrate_disparity(rel, subject, subject_m, background_m)
+        meta.update(
+            calibration=fit,
+            subject_distance_from=how,
+            subject_distance_m=round(subject_m, 3),
+            background_distance_m=background_m,
+        )
+        source = CALIBRATED
+    matte = subject_weight_from_depth(depth[None])[0]
+    meta["refined_edges"] = settings.refine_edges
+    return depth, matte, meta, source
+
+
+def _network_width(net: DepthNetwork, H: int, W: int) -> float:
+    if net.kind == "depth_pro":
+        return float(net.input_size)
+    return float(W)
+
+
+def _subject_region(depth: torch.Tensor, face, H: int, W: int) -> torch.Tensor:
+    """Boolean ``[H,W]``: the face box when a face was found, else the near cluster of depth."""
+    if face is not None:
+        x, y, w, h = face.box
+        m = torch.zeros(H, W, dtype=torch.bool, device=depth.device)
+        m[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4] = True
+        return m
+    return subject_weight_from_depth(depth[None])[0] > 0.5
+
+
+PRIOR = PRIOR_NAME

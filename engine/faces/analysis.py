@@ -1,0 +1,174 @@
+"""Face detection, alignment and ArcFace embeddings through InsightFace's own loading and inference
+code, from a model pack the user already has (``models/insightface/models/<pack>/*.onnx``).
+
+Imports InsightFace lazily: loading a stored identity never needs it. Never downloads: a missing
+pack is an error that says which files go where.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..identity.file_format import IdentityError, photo_sha256, pose_from_kps
+
+MIN_FACE_PX = 64  # smaller faces carry too little identity
+BLUR_VARIANCE_MIN = 40.0  # Laplacian variance of the 112 px aligned crop below this: too blurred
+EXTREME_YAW_DEG = 45.0
+GOOD_SELFIE = (
+    "a sharp, evenly lit photo of one person facing the camera, the face at least a fifth of the "
+    "frame, no sunglasses, hands or hair over the eyes"
+)
+PROVIDERS = {
+    "CPU": ["CPUExecutionProvider"],
+    "CUDA": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "ROCm": ["ROCMExecutionProvider", "CPUExecutionProvider"],
+    "CoreML": ["CoreMLExecutionProvider", "CPUExecutionProvider"],
+    "DirectML": ["DmlExecutionProvider", "CPUExecutionProvider"],
+}
+
+
+@dataclass
+class FacePack:
+    name: str
+    app: Any  # insightface.app.FaceAnalysis
+
+
+def pack_problem(root: Path, pack: str) -> str | None:
+    """Why ``root/models/<pack>`` cannot be used, or None. Checks files before InsightFace sees them
+    (InsightFace would otherwise try to download)."""
+    folder = Path(root) / "models" / pack
+    hint = (
+        f"put the {pack} model pack's .onnx files (a detector such as scrfd_10g_bnkps.onnx / det_10g.onnx "
+        f"and a recognition model such as glintr100.onnx / w600k_r50.onnx) directly into {folder}"
+    )
+    if not folder.is_dir():
+        nested = list((Path(root) / "models").glob(f"*/{pack}")) + list((Path(root)).glob(f"{pack}"))
+        extra = f" (found {nested[0]}: move its files up)" if nested else ""
+        return f"InsightFace model pack {pack!r} not found{extra}: {hint}"
+    onnx_files = sorted(folder.glob("*.onnx"))
+    if not onnx_files:
+        sub = [p for p in folder.iterdir() if p.is_dir() and list(p.glob("*.onnx"))]
+        extra = f" (they are in the nested folder {sub[0].name}/: move them up one level)" if sub else ""
+        return f"no .onnx files in {folder}{extra}: {hint}"
+    return None
+
+
+def load_pack(root: Path, pack: str, provider: str = "CPU", det_size: int = 640) -> FacePack:
+    problem = pack_problem(root, pack)
+    if problem:
+        raise IdentityError(problem)
+    try:
+        from insightface.app import FaceAnalysis
+    except ImportError:
+        raise IdentityError(
+            "creating identities needs InsightFace: pip install insightface onnxruntime "
+            "(loading stored identities does not)"
+        ) from None
+    providers = PROVIDERS.get(provider, PROVIDERS["CPU"])
+    try:
+        app = FaceAnalysis(name=pack, root=str(root), providers=providers)
+        app.prepare(ctx_id=0 if provider != "CPU" else -1, det_size=(det_size, det_size))
+    except AssertionError:
+        raise IdentityError(
+            f"model pack {pack!r} has no face detector: it needs a detection .onnx (such as "
+            "det_10g.onnx or scrfd_10g_bnkps.onnx) next to the recognition model"
+        ) from None
+    except Exception as e:
+        raise IdentityError(f"model pack {pack!r} could not be loaded ({type(e).__name__}: {e})") from None
+    if "recognition" not in app.models:
+        raise IdentityError(f"model pack {pack!r} has no recognition (ArcFace) model with a 112×112 input")
+    return FacePack(pack, app)
+
+
+def analyse(pack: FacePack, rgb: np.ndarray, face_index: int = -1) -> tuple[dict[str, Any], list[str], list[Any]]:
+    """Detect, align and embed the chosen face of one ``[H,W,3]`` uint8 RGB photo.
+
+    ``face_index`` −1 takes the largest face. Returns the face record (see identity.build_identity),
+    warnings for the user, and all detected faces (for the preview).
+    """
+    from insightface.utils import face_align
+
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    faces = pack.app.get(bgr)
+    warnings: list[str] = []
+    if not faces:
+        raise IdentityError(f"no face found in the photo. A good selfie is {GOOD_SELFIE}.")
+    order = sorted(
+        range(len(faces)),
+        key=lambda i: -float((faces[i].bbox[2] - faces[i].bbox[0]) * (faces[i].bbox[3] - faces[i].bbox[1])),
+    )
+    faces = [faces[i] for i in order]
+    if face_index >= len(faces):
+        raise IdentityError(f"face_index {face_index} asked for, but only {len(faces)} face(s) found")
+    chosen = faces[face_index if face_index >= 0 else 0]
+    if len(faces) > 1:
+        x0, y0, x1, y1 = (int(v) for v in chosen.bbox)
+        warnings.append(
+            f"{len(faces)} faces found; took #{face_index if face_index >= 0 else 0} (largest first) "
+            f"at x {x0}–{x1}, y {y0}–{y1}; set face_index to choose another"
+        )
+    width = float(chosen.bbox[2] - chosen.bbox[0])
+    if width < MIN_FACE_PX:
+        raise IdentityError(
+            f"the face is only {width:.0f} px wide (at least {MIN_FACE_PX} needed): "
+            f"use a closer or higher-resolution photo. A good selfie is {GOOD_SELFIE}."
+        )
+    crop_112 = face_align.norm_crop(bgr, landmark=chosen.kps, image_size=112)[..., ::-1].copy()
+    crop_224 = face_align.norm_crop(bgr, landmark=chosen.kps, image_size=224)[..., ::-1].copy()
+    sharpness = _laplacian_variance(crop_112)
+    if sharpness < BLUR_VARIANCE_MIN:
+        warnings.append(
+            f"the face looks blurred (sharpness {sharpness:.0f} < {BLUR_VARIANCE_MIN:.0f}); "
+            "a sharper photo gives a more faithful identity"
+        )
+    pose = getattr(chosen, "pose", None)
+    record = {
+        "embedding": np.asarray(chosen.embedding, np.float32),
+        "kps": np.asarray(chosen.kps, np.float32),
+        "bbox": np.asarray(chosen.bbox, np.float32)[:4],
+        "det_score": float(chosen.det_score),
+        "crop_112": crop_112,
+        "crop_224": crop_224,
+        "pose": None if pose is None else np.asarray(pose, np.float32)[:3],
+        "landmark_2d_106": getattr(chosen, "landmark_2d_106", None),
+        "age": getattr(chosen, "age", None),
+        "gender": getattr(chosen, "gender", None),
+        "sha256": photo_sha256(rgb),
+        "sharpness": sharpness,
+    }
+    yaw = (
+        float(record["pose"][0])
+        if record["pose"] is not None
+        else float(pose_from_kps(torch.from_numpy(record["kps"]))[0])
+    )
+    if abs(yaw) > EXTREME_YAW_DEG:
+        warnings.append(f"the head is turned {yaw:.0f}° (over {EXTREME_YAW_DEG:.0f}°); a frontal photo works best")
+    return record, warnings, faces
+
+
+def _laplacian_variance(rgb: np.ndarray) -> float:
+    import cv2
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def draw_preview(rgb: np.ndarray, faces: list[Any], chosen_index: int) -> np.ndarray:
+    """The photo with every face's box (chosen in green, others grey) and keypoints."""
+    import cv2
+
+    out = np.ascontiguousarray(rgb.copy())
+    t = max(1, round(max(rgb.shape[:2]) / 400))
+    for i, f in enumerate(faces):
+        colour = (0, 220, 0) if i == chosen_index else (160, 160, 160)
+        x0, y0, x1, y1 = (int(round(v)) for v in f.bbox[:4])
+        cv2.rectangle(out, (x0, y0), (x1, y1), colour, t)
+        if f.kps is not None:
+            for x, y in np.asarray(f.kps):
+                cv2.circle(out, (int(round(x)), int(round(y))), 2 * t, (255, 60, 60), -1)
+    return out

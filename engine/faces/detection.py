@@ -1,0 +1,110 @@
+"""Face and eye finding with OpenCV's bundled Haar cascades (small models shipped in the
+``opencv-python-headless`` wheel; nothing is downloaded), and the distance a face implies.
+
+Coordinates are pixels of the image passed in, ``(x, y, w, h)`` boxes, ``(x, y)`` points.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from functools import cache
+from typing import Optional
+
+import numpy as np
+
+INTERPUPILLARY_MM = 63.0  # adult mean
+FACE_BOX_WIDTH_MM = 150.0  # width of a frontal Haar face box, about 2.4 × IPD
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[int, int, int, int]
+    eyes: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def ipd_px(self) -> Optional[float]:
+        if len(self.eyes) != 2:
+            return None
+        (x1, y1), (x2, y2) = self.eyes
+        return math.hypot(x2 - x1, y2 - y1)
+
+
+@cache
+def _cascade(name: str):
+    import cv2
+
+    if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+        raise RuntimeError(
+            f"OpenCV {cv2.__version__} has no Haar cascades (OpenCV 5 moved them out); "
+            "install opencv-python-headless<5: pip install -r requirements.txt"
+        )
+    path = os.path.join(cv2.data.haarcascades, name)
+    c = cv2.CascadeClassifier(path)
+    if c.empty():
+        raise RuntimeError(f"OpenCV cascade {path} could not be loaded; reinstall opencv-python-headless<5")
+    return c
+
+
+def find_faces(rgb: np.ndarray) -> list[Face]:
+    """Frontal faces in an ``[H,W,3]`` uint8 RGB image, largest first, with eyes where found."""
+    import cv2
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    grey = cv2.equalizeHist(grey)
+    h, w = grey.shape
+    min_side = max(24, min(h, w) // 20)
+    boxes = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(
+        grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side)
+    )
+    faces = []
+    for x, y, bw, bh in sorted((tuple(int(v) for v in b) for b in boxes), key=lambda b: -b[2] * b[3]):
+        upper = grey[y : y + bh * 6 // 10, x : x + bw]
+        found = _cascade("haarcascade_eye.xml").detectMultiScale(upper, 1.1, 5, minSize=(max(8, bw // 8),) * 2)
+        eyes = sorted(((x + ex + ew / 2, y + ey + eh / 2) for ex, ey, ew, eh in found), key=lambda p: p[0])
+        if len(eyes) > 2:  # keep the pair most level and plausibly spaced
+            best = min(
+                ((a, b) for i, a in enumerate(eyes) for b in eyes[i + 1 :]),
+                key=lambda ab: abs(ab[0][1] - ab[1][1]) + abs(abs(ab[0][0] - ab[1][0]) - 0.42 * bw),
+            )
+            eyes = list(best)
+        if len(eyes) == 2 and not (0.25 * bw < abs(eyes[1][0] - eyes[0][0]) < 0.7 * bw):
+            eyes = []
+        faces.append(Face((x, y, bw, bh), tuple(eyes) if len(eyes) == 2 else ()))
+    return faces
+
+
+def find_faces_scaled(rgb: np.ndarray, max_side: int = 1024) -> list[Face]:
+    """:func:`find_faces` on a copy no larger than ``max_side``, in the full image's coordinates."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    if s == 1.0:
+        return find_faces(rgb)
+    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    out = []
+    for f in find_faces(small):
+        box = tuple(int(round(v / s)) for v in f.box)
+        out.append(Face(box, tuple((x / s, y / s) for x, y in f.eyes)))
+    return out
+
+
+def distance_from_face(face: Face, focal_length_mm: float, pixels_per_mm: float) -> tuple[float, str]:
+    """Camera-to-face distance in metres from the face's size in the frame (thin lens ≈ pinhole).
+
+    Uses the interpupillary distance (63 mm) when both eyes were found, else the face box width.
+    """
+    if face.ipd_px:
+        size_px, real_mm, how = face.ipd_px, INTERPUPILLARY_MM, "interpupillary distance 63 mm"
+    else:
+        size_px, real_mm, how = float(face.box[2]), FACE_BOX_WIDTH_MM, "face box width 150 mm"
+    on_sensor_mm = size_px / pixels_per_mm
+    return focal_length_mm * real_mm / on_sensor_mm / 1000.0 + focal_length_mm / 1000.0, how
+
+
+def eye_positions_normalised(face: Face, height: int, width: int) -> list[list[float]]:
+    """The face's eye centres as ``[[x, y], …]`` in 0..1 of the image (0 = first pixel, 1 = last), the
+    ``eye_xy`` convention of DEPTH metadata."""
+    return [[float(x) / max(width - 1, 1), float(y) / max(height - 1, 1)] for x, y in face.eyes]

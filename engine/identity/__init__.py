@@ -1,0 +1,40 @@
+"""Identities: the safetensors file format of a stored face identity, and creating, updating and
+re-using them. Loading needs neither InsightFace nor a GPU; nothing is ever unpickled."""
+
+from .enrolment import MODES, Enrolment, describe, enrol, load_stored
+from .file_format import (
+    EMBEDDING_DIM,
+    Identity,
+    IdentityError,
+    build_identity,
+    find_by_name,
+    identity_path,
+    list_identities,
+    load_identity,
+    merge,
+    normalise,
+    photo_sha256,
+    sanitize_name,
+    save_identity,
+)
+
+__all__ = [
+    "MODES",
+    "Enrolment",
+    "describe",
+    "enrol",
+    "load_stored",
+    "EMBEDDING_DIM",
+    "Identity",
+    "IdentityError",
+    "build_identity",
+    "find_by_name",
+    "identity_path",
+    "list_identities",
+    "load_identity",
+    "merge",
+    "normalise",
+    "photo_sha256",
+    "sanitize_name",
+    "save_identity",
+]

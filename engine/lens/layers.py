@@ -1,0 +1,108 @@
+"""Depth layers in circle-of-confusion space and the soft (linear) assignment of pixels to them.
+
+A pixel of signed CoC radius r (pixels; > 0 behind the focus plane, < 0 in front) is shared
+between the two layer radii that bracket it, with linear weights, so blur grows smoothly with
+|1/S − 1/Z| and there are no steps between layers. Layer radii are spaced by ``step_px`` near
+focus and by the ratio ``1 + growth`` further out (adjacent large radii within a few per cent).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def layer_radii(max_abs_radius: float, step_px: float = 1.0, growth: float = 0.06) -> torch.Tensor:
+    """Sorted signed layer radii covering ±``max_abs_radius`` (includes 0).
+
+    Half-pixel steps up to 2 px: a sub-pixel circle of confusion must stay nearly sharp, and a
+    blend of the sharp layer with a 1 px disc would soften it too much.
+    """
+    pos = [0.0, 0.5, 1.0, 1.5, 2.0]
+    while pos[-1] < max_abs_radius:
+        pos.append(pos[-1] + max(step_px, growth * pos[-1]))
+    pos_t = torch.tensor(pos, dtype=torch.float32)
+    return torch.cat([-pos_t.flip(0)[:-1], pos_t])
+
+
+class LayerAssignment:
+    """Per-pixel bracketing layers of a signed radius map ``[H,W]``, computed once.
+
+    Pixel p lies between layers ``upper[p] - 1`` and ``upper[p]`` with weight ``frac[p]`` on the
+    latter (radii outside the covered range are clamped to the end layers).
+    """
+
+    def __init__(self, radius: torch.Tensor, radii: torch.Tensor):
+        self.radii = radii.to(radius.device)
+        n = len(self.radii)
+        r = radius.clamp(float(self.radii[0]), float(self.radii[-1]))
+        upper = torch.bucketize(r, self.radii).clamp(1, n - 1)
+        lo = self.radii[upper - 1]
+        hi = self.radii[upper]
+        self.upper = upper
+        self.frac = ((r - lo) / (hi - lo)).clamp(0, 1)
+        h, w = radius.shape
+        # which layers touch each row / column: one scatter each
+        rows = torch.zeros(h, n + 1, dtype=torch.bool, device=radius.device)
+        cols = torch.zeros(w, n + 1, dtype=torch.bool, device=radius.device)
+        rows.scatter_(1, upper, True)
+        cols.scatter_(1, upper.t().contiguous(), True)
+        self._rows = rows
+        self._cols = cols
+
+    def used(self) -> list[int]:
+        present = self._rows.any(0)
+        out = set()
+        for u in torch.nonzero(present).flatten().tolist():
+            out.update((u - 1, u))
+        return sorted(i for i in out if 0 <= i < len(self.radii))
+
+    def bbox(self, k: int) -> tuple[int, int, int, int] | None:
+        """Rows [y0, y1) and columns [x0, x1) where layer ``k`` has weight (before margins)."""
+        rows = self._rows[:, k] | self._rows[:, k + 1]
+        cols = self._cols[:, k] | self._cols[:, k + 1]
+        if not bool(rows.any()):
+            return None
+        ys = torch.nonzero(rows).flatten()
+        xs = torch.nonzero(cols).flatten()
+        return int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+
+    def weight(self, k: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        """Weight of layer ``k`` on the crop rows y0:y1, cols x0:x1."""
+        up = self.upper[y0:y1, x0:x1]
+        fr = self.frac[y0:y1, x0:x1]
+        zero = torch.zeros((), dtype=fr.dtype, device=fr.device)
+        return torch.where(up == k, fr, zero) + torch.where(up == k + 1, 1.0 - fr, zero)
+
+    def occluding_weight(self, k: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        """Layer ``k``'s weight plus the share its pixels give the next nearer layer ``k - 1``.
+
+        A pixel split between layers k−1 and k is one surface: what lies behind it must be hidden
+        by its whole coverage, not by each half in turn (which would let a quarter through).
+        """
+        up = self.upper[y0:y1, x0:x1]
+        fr = self.frac[y0:y1, x0:x1]
+        zero = torch.zeros((), dtype=fr.dtype, device=fr.device)
+        return torch.where(up == k, torch.ones_like(fr), zero) + torch.where(up == k + 1, 1.0 - fr, zero)
+
+    def weight_at_or_in_front(self, k: int) -> torch.Tensor:
+        """Per-pixel total weight of layers with index ≤ ``k`` (radius ≤ radii[k], i.e. nearer)."""
+        return torch.where(
+            self.upper <= k,
+            torch.ones_like(self.frac),
+            torch.where(self.upper == k + 1, 1.0 - self.frac, torch.zeros_like(self.frac)),
+        )
+
+
+def scale_for_radius(radius_px: float, base_radius_px: float) -> int:
+    """Power-of-two downsampling factor at which a blur of ``radius_px`` is done.
+
+    Blurs up to ``2·base_radius_px`` run at full resolution; larger ones at a scale that keeps the
+    kernel radius between ``base`` and ``2·base`` pixels, so cost hardly depends on blur size and
+    the disc edge stays about ``1/base`` of its radius wide.
+    """
+    r = abs(radius_px)
+    if r < 2 * base_radius_px:
+        return 1
+    return 2 ** int(math.floor(math.log2(r / base_radius_px)))

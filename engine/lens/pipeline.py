@@ -1,0 +1,218 @@
+"""From node inputs to a rendered batch: broadcasting, depth clean-up, auto focus, device, tiling.
+
+This is what LensBokeh does, without ComfyUI: image ``[B,H,W,3]`` sRGB 0..1, depth ``[B,h,w]``
+metres (any size; resampled edge-aware), optional focus mask ``[B,H,W]`` 0..1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+import torch.nn.functional as F
+
+from ..depth.depth_map import clean_depth
+from ..depth.resample import resize_depth_edge_aware
+from .aperture import Aperture
+from .focus import auto_focus_distance
+from .optics import DEFAULT_SENSOR, ThinLens
+from .renderer import BokehResult, HighlightRebuild, RenderSettings, render_bokeh
+
+
+@dataclass
+class LensResult:
+    """A rendered batch: image ``[B,H,W,3]`` sRGB 0..1, signed CoC diameter ``[B,H,W]`` in pixels
+    (+ behind the focus plane), in-focus mask ``[B,H,W]`` 0..1, and per image the focus distance in
+    metres and how it was chosen (``manual``, ``focus mask``, ``eyes``, ``nearest central region``)."""
+
+    image: torch.Tensor
+    coc_px: torch.Tensor
+    in_focus: torch.Tensor
+    focus_distance_m: list[float]
+    focus_how: list[str]
+
+
+@dataclass(frozen=True)
+class LensSettings:
+    focal_length_mm: float = 85.0
+    f_number: float = 1.8
+    focus_distance_m: float = 0.0  # 0 = auto
+    sensor: str = DEFAULT_SENSOR
+
+
+def broadcast_batch(name: str, t: torch.Tensor, b: int) -> torch.Tensor:
+    """Repeat a batch of 1 to ``b``; refuse other mismatches with a clear message."""
+    if t.shape[0] == b:
+        return t
+    if t.shape[0] == 1:
+        return t.expand(b, *t.shape[1:])
+    raise ValueError(
+        f"{name} has batch size {t.shape[0]} but the image batch has {b}; use equal batch sizes or a single {name}"
+    )
+
+
+def prepare_depth(image: torch.Tensor, depth_m: torch.Tensor) -> torch.Tensor:
+    """Clean depth (NaN/inf/≤0 replaced, with a warning) and bring it to the image's batch and size."""
+    b, H, W, _ = image.shape
+    depth_m = clean_depth(depth_m)
+    if depth_m.shape[0] not in (1, b) and b != 1:
+        raise ValueError(
+            f"depth has batch size {depth_m.shape[0]} but the image batch has {b}; "
+            "use equal batch sizes or a single depth map"
+        )
+    if depth_m.shape[1:] != (H, W):
+        guide = image if image.shape[0] == depth_m.shape[0] else image[:1].expand(depth_m.shape[0], -1, -1, -1)
+        depth_m = resize_depth_edge_aware(depth_m, guide)
+    return depth_m
+
+
+def estimated_bytes(h: int, w: int) -> int:
+    """Rough peak working memory of rendering one ``h×w`` image (float32 buffers and FFT temporaries)."""
+    return h * w * 4 * 40
+
+
+def render_lens_bokeh(
+    image: torch.Tensor,
+    depth_m: torch.Tensor,
+    lens: LensSettings,
+    aperture: Aperture = Aperture(),
+    highlights: HighlightRebuild = HighlightRebuild(),
+    focus_mask: Optional[torch.Tensor] = None,
+    depth_meta: Optional[dict[str, Any]] = None,
+    device: Optional[torch.device] = None,
+    settings: Optional[RenderSettings] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+    check_interrupt: Optional[Callable[[], None]] = None,
+    max_tile_pixels: Optional[int] = None,
+) -> LensResult:
+    """Render a batch; returns tensors on the image's original device.
+
+    ``max_tile_pixels`` caps the pixels rendered at once (bands with overlap); when None, the cap
+    follows the free memory of ``device``, and an out-of-memory error retries in smaller bands.
+    """
+    if image.dim() != 4 or image.shape[-1] not in (3, 4):
+        raise ValueError(f"image must be [B,H,W,3], got shape {tuple(image.shape)}")
+    image = image[..., :3]
+    if depth_m.dim() == 2:
+        depth_m = depth_m.unsqueeze(0)
+    b = max(image.shape[0], depth_m.shape[0])
+    image = broadcast_batch("image", image, b)
+    depth_m = broadcast_batch("depth", prepare_depth(image, depth_m), b)
+    _, H, W, _ = image.shape
+    if focus_mask is not None:
+        if focus_mask.dim() == 2:
+            focus_mask = focus_mask.unsqueeze(0)
+        focus_mask = broadcast_batch("focus_mask", focus_mask, b)
+        if focus_mask.shape[1:] != (H, W):
+            focus_mask = F.interpolate(
+                focus_mask.unsqueeze(1).float(), size=(H, W), mode="bilinear", align_corners=False
+            ).squeeze(1)
+
+    lenses, how = [], []
+    for i in range(b):
+        s = lens.focus_distance_m
+        if s <= 0:
+            s, why = auto_focus_distance(
+                depth_m[i], None if focus_mask is None else focus_mask[i], depth_meta, image=image[i]
+            )
+            how.append(why)
+        else:
+            how.append("manual")
+        lenses.append(ThinLens(lens.focal_length_mm, lens.f_number, s, lens.sensor))
+
+    out_device = image.device
+    device = device or image.device
+    cap = max_tile_pixels or _tile_pixels_for(device, H, W)
+    while True:
+        try:
+            result = _render_in_bands(
+                image.to(device),
+                depth_m.to(device),
+                lenses,
+                aperture,
+                highlights,
+                settings,
+                progress,
+                check_interrupt,
+                cap,
+            )
+            break
+        except torch.OutOfMemoryError:
+            if cap <= 256 * 256:
+                raise
+            cap //= 4
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+    return LensResult(
+        result.image.to(out_device),
+        result.coc_px.to(out_device),
+        result.in_focus.to(out_device),
+        list(result.focus_distance_m),
+        how,
+    )
+
+
+def _tile_pixels_for(device: torch.device, H: int, W: int) -> int:
+    if device.type != "cuda":
+        return H * W
+    free, _total = torch.cuda.mem_get_info(device)
+    per_px = estimated_bytes(1, 1)
+    return max(256 * 256, min(H * W, int(free * 0.8 / per_px)))
+
+
+def _render_in_bands(
+    image, depth_m, lenses, aperture, highlights, settings, progress, check_interrupt, cap
+) -> BokehResult:
+    b, H, W, _ = image.shape
+    if H * W <= cap:
+        return render_bokeh(image, depth_m, lenses, aperture, highlights, settings, progress, check_interrupt)
+    # horizontal bands with an overlap that covers the largest blur, on a grid aligned to the coarsest scale
+    out = torch.empty_like(image)
+    coc = torch.empty(b, H, W, dtype=image.dtype, device=image.device)
+    inf = torch.empty_like(coc)
+    for i in range(b):
+        max_r = float(lenses[i].coc_px(depth_m[i], H, W).abs().max()) * 0.5
+        halo = int(math.ceil(max_r)) * 2 + 64
+        halo = -(-halo // 64) * 64
+        band = max(64, (cap // W) - 2 * halo) // 64 * 64
+        if band <= 0:
+            raise torch.OutOfMemoryError("image too large to render even in bands")
+        y = 0
+        while y < H:
+            y1 = min(H, y + band)
+            a0, a1 = max(0, y - halo), min(H, y1 + halo)
+            part = render_bokeh(
+                image[i : i + 1, a0:a1],
+                depth_m[i : i + 1, a0:a1],
+                [_band_lens(lenses[i], H, W)],
+                aperture,
+                highlights,
+                settings,
+                None,
+                check_interrupt,
+            )
+            out[i, y:y1] = part.image[0, y - a0 : y1 - a0]
+            coc[i, y:y1] = part.coc_px[0, y - a0 : y1 - a0]
+            inf[i, y:y1] = part.in_focus[0, y - a0 : y1 - a0]
+            if progress is not None:
+                progress(i * H + y1, b * H)
+            y = y1
+    return BokehResult(out, coc, inf, [ln.focus_distance_m for ln in lenses])
+
+
+def _band_lens(lens: ThinLens, full_h: int, full_w: int) -> ThinLens:
+    ppm = lens.pixels_per_mm(full_h, full_w)
+    return _FixedPitchLens(lens.focal_length_mm, lens.f_number, lens.focus_distance_m, lens.sensor, ppm)
+
+
+@dataclass(frozen=True)
+class _FixedPitchLens(ThinLens):
+    """A lens whose pixel pitch is that of the full image while it renders a band of it."""
+
+    fixed_pixels_per_mm: float = 0.0
+
+    def pixels_per_mm(self, height_px: int, width_px: int) -> float:
+        return self.fixed_pixels_per_mm

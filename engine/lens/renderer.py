@@ -1,0 +1,366 @@
+"""Optical bokeh renderer: layered scatter in linear light with thin-lens CoC and occlusion.
+
+Pipeline for one image (all tensors channels-first internally, ``[C,H,W]``):
+
+1. decode sRGB to linear light; signed CoC radius per pixel from the thin lens (``optics``);
+   at depth discontinuities the nearer depth wins over a 3×3 neighbourhood, so mixed edge pixels
+   stay with the sharp subject instead of leaking its colour into the blur;
+2. rebuild clipped highlights (only where the pixel will be out of focus);
+3. split the image into depth layers in CoC space with linear weights (``layers``);
+4. far to near, each layer's premultiplied colour and coverage are *scattered* over the
+   aperture shape (a convolution with an energy-normalised, hard-edged kernel: every source
+   pixel spreads its light over its own disc) at a resolution that keeps the kernel small
+   (cost nearly independent of blur size), then composited *over* what lies behind;
+5. after each layer the accumulated image is normalised by its coverage: where nearer pixels
+   left holes in a blurred background, the background is filled from the background around it
+   (normalised convolution), never from the subject; before the foreground layers are laid
+   over the subject, holes behind them are filled from their surroundings (push–pull);
+6. re-encode to sRGB.
+
+Occlusion follows from the ordering: an in-focus pixel covers what lies behind it completely,
+so background never bleeds into a sharp subject; blurred foreground spreads semi-transparently
+over it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from ..colour import linear_to_srgb, luminance, srgb_to_linear
+from .aperture import Aperture
+from .layers import LayerAssignment, layer_radii, scale_for_radius
+from .optics import ThinLens, sensor_diagonal_mm
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class HighlightRebuild:
+    """How clipped highlights are rebuilt before blurring.
+
+    threshold: display-referred value (brightest channel, 0..1) above which a pixel counts as a highlight.
+    boost: extra gain at full clipping (a clipped pixel becomes up to ``1 + boost`` times brighter).
+    colour: optional linear RGB (luminance 1) that highlights take (from a LIGHTING), else their own.
+    """
+
+    threshold: float = 0.9
+    boost: float = 8.0
+    colour: Optional[tuple[float, float, float]] = None
+    exponent: float = 2.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.boost > 0 and self.threshold < 1.0
+
+
+@dataclass
+class RenderSettings:
+    """Knobs of the layer renderer; defaults are the product's quality/speed balance."""
+
+    base_radius_px: float = 16.0  # kernels up to 2× this run at full resolution
+    layer_step_px: float = 1.0  # layer spacing near focus (px of CoC radius)
+    layer_growth: float = 0.06  # relative spacing of large layer radii
+    coverage_floor: float = 0.02  # below this coverage a pixel is left unnormalised (nothing there)
+    occlusion_gap_px: float = 1.0  # a layer occludes what lies behind it when nearer by more than
+    occlusion_gap_ratio: float = (
+        0.1  # gap = gap_px + ratio·|radius behind| (fully at 2·gap); closer layers add up as one surface
+    )
+    edge_exclusion_fraction: float = 1 / 400  # far-side pixels this close (× long side, ≥ 1 px) to a nearer surface
+    # hold mixed colours: they are filled, not scattered
+    in_focus_coc_fraction: float = 1.0 / 1500.0  # acceptable CoC: sensor diagonal / 1500 (0.029 mm FF)
+
+
+@dataclass
+class BokehResult:
+    image: torch.Tensor  # [B,H,W,3] sRGB 0..1
+    coc_px: torch.Tensor  # [B,H,W] signed CoC diameter in pixels (+ behind focus)
+    in_focus: torch.Tensor  # [B,H,W] 0..1, 1 = within the acceptable circle of confusion
+    focus_distance_m: list[float] = field(default_factory=list)
+
+
+def _fast_len(n: int) -> int:
+    """Smallest 2^a·3^b·5^c ≥ n (FFT-friendly size)."""
+    best = 1 << (n - 1).bit_length()
+    p5 = 1
+    while p5 < best:
+        p35 = p5
+        while p35 < best:
+            p = p35
+            while p < n:
+                p *= 2
+            best = min(best, p)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def fft_convolve_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Linear 'same' convolution of ``x [C,h,w]`` with ``kernel [k,k]`` (odd k); zeros outside."""
+    k = kernel.shape[-1]
+    if k == 1:
+        return x * kernel.reshape(())
+    c, h, w = x.shape
+    H, W = _fast_len(h + k - 1), _fast_len(w + k - 1)
+    X = torch.fft.rfft2(x, s=(H, W))
+    K = torch.fft.rfft2(kernel.to(x.dtype), s=(H, W))
+    y = torch.fft.irfft2(X * K, s=(H, W))
+    half = k // 2
+    return y[:, half : half + h, half : half + w]
+
+
+def rebuild_highlights(lin: torch.Tensor, blur_weight: torch.Tensor, hl: HighlightRebuild) -> torch.Tensor:
+    """Brighten clipped highlights of linear ``lin [3,H,W]`` where ``blur_weight [H,W]`` (0..1) says out of focus.
+
+    A pixel is a highlight by its brightest channel in display terms, V' = max(R', G', B') (a light
+    clipped in one channel is clipped all the same). Gain = 1 + boost·((V' − t)/(1 − t))^p above the
+    threshold t. With a highlight colour the rebuilt light takes that chromaticity, keeping its
+    luminance; the intensity follows the gain.
+    """
+    if not hl.enabled:
+        return lin
+    v_disp = linear_to_srgb(lin.amax(dim=0))
+    t = hl.threshold
+    over = ((v_disp - t) / (1.0 - t)).clamp(0.0, 1.0)
+    gain = 1.0 + hl.boost * over**hl.exponent * blur_weight
+    if hl.colour is None:
+        return lin * gain
+    col = torch.tensor(hl.colour, dtype=lin.dtype, device=lin.device).view(3, 1, 1)
+    col = col / luminance(col.view(1, 3), dim=-1).clamp_min(1e-6)
+    # blend towards the illuminant's chromaticity by how far into the highlight range the pixel is
+    mix = (over * blur_weight).unsqueeze(0)
+    tinted = luminance(lin, dim=0).unsqueeze(0) * col
+    return ((1 - mix) * lin + mix * tinted) * gain
+
+
+def _push_pull_fill(rgb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Fill pixels of ``rgb [C,H,W]`` with low ``weight [H,W]`` (0..1) from their surroundings.
+
+    Classic push–pull: a weighted image pyramid down to a few pixels, then back up, each level
+    taking its own weighted colour where weight is high and the coarser estimate elsewhere.
+    """
+    levels = []
+    c = rgb * weight
+    w = weight
+    while min(w.shape[-2:]) > 4:
+        levels.append((c, w))
+        c = F.avg_pool2d(c.unsqueeze(0), 2, ceil_mode=True).squeeze(0)
+        w = F.avg_pool2d(w.view(1, 1, *w.shape), 2, ceil_mode=True).view(c.shape[-2:])
+    est = c / w.clamp_min(1e-8)
+    for c_l, w_l in reversed(levels):
+        up = F.interpolate(est.unsqueeze(0), size=c_l.shape[-2:], mode="bilinear", align_corners=False).squeeze(0)
+        wc = w_l.clamp(0, 1)
+        own = c_l / w_l.clamp_min(1e-8)
+        est = torch.where(w_l > 1e-8, wc * own + (1 - wc) * up, up)
+    return est
+
+
+def _unmixed_source_weight(radius: torch.Tensor, settings: RenderSettings) -> torch.Tensor:
+    """0 for pixels just behind a depth edge (a nearer surface within a few px), else 1.
+
+    Such pixels mix the subject's colour (hair, anti-aliased edges) with the background's; scattered
+    with the background's large blur they would draw a ghost of the subject around it. Left out,
+    the hole they leave is filled from the clean background around them.
+    """
+    H, W = radius.shape
+    k = max(1, round(settings.edge_exclusion_fraction * max(H, W)))
+    # separable minimum filter: a (2k+1)² window costs 2·(2k+1) per pixel, not (2k+1)²
+    neg = -radius.view(1, 1, H, W)
+    neg = F.max_pool2d(neg, (1, 2 * k + 1), stride=1, padding=(0, k))
+    nearest = -F.max_pool2d(neg, (2 * k + 1, 1), stride=1, padding=(k, 0)).view(H, W)
+    gap = settings.occlusion_gap_px + settings.occlusion_gap_ratio * radius.abs()
+    return (radius - nearest <= 2 * gap).to(radius.dtype)
+
+
+def _nearer_wins(radius: torch.Tensor) -> torch.Tensor:
+    """3×3 minimum of the signed radius (nearer = smaller): edge pixels join the nearer surface."""
+    return -F.max_pool2d(-radius.view(1, 1, *radius.shape), 3, stride=1, padding=1).view(radius.shape)
+
+
+def render_single(
+    lin: torch.Tensor,
+    radius: torch.Tensor,
+    aperture: Aperture,
+    settings: RenderSettings,
+    progress: Optional[ProgressFn] = None,
+    check_interrupt: Optional[Callable[[], None]] = None,
+) -> torch.Tensor:
+    """Render one linear image ``lin [3,H,W]`` with signed CoC radius map ``radius [H,W]`` (px).
+
+    Returns linear RGB ``[3,H,W]``. The caller handles sRGB, highlights and batching.
+    """
+    _, H, W = lin.shape
+    dev, dt = lin.device, lin.dtype
+    max_r = float(radius.abs().max())
+    radii = layer_radii(max_r, settings.layer_step_px, settings.layer_growth).to(dev)
+    assign = LayerAssignment(radius, radii)
+    source = _unmixed_source_weight(radius, settings)
+    order = sorted(assign.used(), key=lambda i: -float(radii[i]))  # far (most positive) to near
+    # premultiplied linear RGB, coverage, coverage-weighted signed radius of what has been laid down
+    acc = torch.zeros(5, H, W, dtype=dt, device=dev)
+    filled_for_foreground = False
+    kernels: dict[tuple[float, float], torch.Tensor] = {}
+
+    for step, k in enumerate(order):
+        if check_interrupt is not None:
+            check_interrupt()
+        rk = float(radii[k])
+        if rk < -1.0 and not filled_for_foreground:
+            _fill_behind_foreground(acc, assign, k, radius, max_r)
+            filled_for_foreground = True
+        box = assign.bbox(k)
+        if box is None:
+            continue
+        s = scale_for_radius(rk, settings.base_radius_px)
+        margin = int(math.ceil(abs(rk))) + 2 * s + 2
+        y0 = max(0, box[0] - margin) // s * s
+        x0 = max(0, box[2] - margin) // s * s
+        y1 = min(H, box[1] + margin)
+        x1 = min(W, box[3] + margin)
+        h, w = y1 - y0, x1 - x0
+        hp, wp = -(-h // s) * s, -(-w // s) * s  # padded to a multiple of the scale
+
+        src = source[y0:y1, x0:x1]
+        a = assign.weight(k, y0, y1, x0, x1) * src
+        a_occ = assign.occluding_weight(k, y0, y1, x0, x1) * src
+        layer = torch.cat([lin[:, y0:y1, x0:x1] * a, a.unsqueeze(0), a_occ.unsqueeze(0)], dim=0)
+        if (hp, wp) != (h, w):
+            layer = F.pad(layer, (0, wp - w, 0, hp - h))
+        if s > 1:
+            layer = F.avg_pool2d(layer.unsqueeze(0), s).squeeze(0)
+        rho = abs(rk) / s
+        # ramp the disc edge over the local layer spacing (in this scale's pixels): neighbouring
+        # layers then blend into a disc whose edge sits at the pixel's own radius
+        lo_r = float(radii[max(k - 1, 0)])
+        hi_r = float(radii[min(k + 1, len(radii) - 1)])
+        edge = max(abs(hi_r - lo_r) / 2.0, 1.0) / s if abs(rk) >= 0.5 else 0.0
+        key = (round(rho, 4), round(edge, 4))
+        if key not in kernels:
+            kernels[key] = aperture.kernel(rho, edge, dtype=dt, device=dev)
+        blurred = fft_convolve_same(layer, kernels[key])
+        if s > 1:
+            blurred = F.interpolate(blurred.unsqueeze(0), scale_factor=s, mode="bilinear", align_corners=False).squeeze(
+                0
+            )
+        blurred = blurred[:, :h, :w].clamp_min(0)
+        # FFT round-off leaves ~1e-7 light where there is no coverage; drop it so that colour and
+        # coverage stay consistent (otherwise normalisation would amplify the round-off)
+        blurred[:4].mul_((blurred[3:4] > 1e-5).to(dt))
+
+        region = acc[:, y0:y1, x0:x1]
+        _composite(region, blurred, rk, settings)
+        if progress is not None:
+            progress(step + 1, len(order))
+
+    return acc[:3] / acc[3].clamp_min(1e-6)
+
+
+def _composite(region: torch.Tensor, blurred: torch.Tensor, rk: float, settings: RenderSettings) -> None:
+    """Lay one blurred layer over ``region [5,h,w]``.
+
+    ``blurred [5,h,w]``: premultiplied RGB, coverage, and the occluding coverage (the layer's pixels
+    with their whole weight, see ``LayerAssignment.occluding_weight``); ``rk`` the layer's radius.
+
+    Per pixel, the occlusion weight o says whether this layer is really in front of what has been
+    laid down there (its radius smaller by more than the gap) or part of the same surface. Where it
+    occludes, what lies behind is first normalised by its coverage (holes left by nearer pixels are
+    filled from the background around them) and then covered ``over``; where it does not, light adds
+    up (a continuous surface split into layers must not dim or brighten at the layer seams).
+    """
+    floor = settings.coverage_floor
+    cov = region[3]
+    behind_r = region[4] / cov.clamp_min(1e-6)
+    gap = settings.occlusion_gap_px + settings.occlusion_gap_ratio * behind_r.abs()
+    o = ((behind_r - rk - gap) / gap).clamp(0, 1) * (cov > 1e-5).to(cov.dtype)
+    # fill holes behind an occluding layer: blend towards the coverage-normalised content
+    scale = 1.0 + o * (1.0 / cov.clamp_min(floor) - 1.0)
+    region[:3].mul_(scale)
+    region[4].mul_(scale)
+    region[3] = cov * scale
+    a = blurred[3]
+    keep = 1.0 - o * blurred[4].clamp(0, 1)
+    region[:3].mul_(keep).add_(blurred[:3])
+    region[3].mul_(keep).add_(a)
+    region[4].mul_(keep).add_(a * rk)
+
+
+def _fill_behind_foreground(
+    acc: torch.Tensor, assign: LayerAssignment, k: int, radius: torch.Tensor, max_r: float
+) -> None:
+    """Fill, in place, what lies behind foreground pixels (layers ≤ k) before they are laid over.
+
+    A blurred foreground object turns semi-transparent at its edges and reveals what the photo
+    never saw behind it; that is taken from the surroundings of the accumulated image (push–pull),
+    so the sharp subject continues behind it rather than the far background showing through.
+    """
+    front = assign.weight_at_or_in_front(k)
+    rows = front.amax(1) > 0
+    if not bool(rows.any()):
+        return
+    cols = front.amax(0) > 0
+    H, W = radius.shape
+    m = int(math.ceil(max_r)) + 2
+    ys, xs = torch.nonzero(rows).flatten(), torch.nonzero(cols).flatten()
+    y0, y1 = max(0, int(ys[0]) - m), min(H, int(ys[-1]) + 1 + m)
+    x0, x1 = max(0, int(xs[0]) - m), min(W, int(xs[-1]) + 1 + m)
+    region = acc[:, y0:y1, x0:x1]
+    cov = region[3].clamp_min(1e-6)
+    colour = region[:3] / cov
+    mean_r = region[4] / cov
+    behind = (1.0 - front[y0:y1, x0:x1]) * region[3].clamp(0, 1)
+    filled = _push_pull_fill(torch.cat([colour, mean_r.unsqueeze(0)]), behind)
+    region[:3] = filled[:3]
+    region[4] = filled[3]
+    region[3] = 1.0
+
+
+def render_bokeh(
+    image: torch.Tensor,
+    depth_m: torch.Tensor,
+    lens: ThinLens | list[ThinLens],
+    aperture: Aperture = Aperture(),
+    highlights: HighlightRebuild = HighlightRebuild(),
+    settings: RenderSettings | None = None,
+    progress: Optional[ProgressFn] = None,
+    check_interrupt: Optional[Callable[[], None]] = None,
+) -> BokehResult:
+    """Render lens bokeh for a batch.
+
+    image: ``[B,H,W,3]`` sRGB 0..1. depth_m: ``[B,H,W]`` metres (already cleaned and at image size).
+    lens: one ThinLens for all images or one per image (auto focus may differ per image).
+    Returns the rendered batch, signed CoC diameters (px) and an in-focus mask.
+    """
+    settings = settings or RenderSettings()
+    b, H, W, c = image.shape
+    if c != 3:
+        raise ValueError(f"image must have 3 channels (RGB), got {c}")
+    if depth_m.shape != (b, H, W):
+        raise ValueError(f"depth {tuple(depth_m.shape)} must match image [B,H,W] = {(b, H, W)}")
+    lenses = lens if isinstance(lens, list) else [lens] * b
+    out = torch.empty_like(image)
+    cocs = torch.empty(b, H, W, dtype=image.dtype, device=image.device)
+    masks = torch.empty_like(cocs)
+    for i in range(b):
+        ln = lenses[i]
+        coc = ln.coc_px(depth_m[i], H, W).to(image.device)
+        cocs[i] = coc
+        ppm = ln.pixels_per_mm(H, W)
+        acceptable = max(settings.in_focus_coc_fraction * sensor_diagonal_mm(ln.sensor) * ppm, 1.0)
+        masks[i] = (1.0 - (coc.abs() - acceptable) / acceptable).clamp(0, 1)
+        radius = _nearer_wins(coc * 0.5)
+        lin = srgb_to_linear(image[i].permute(2, 0, 1).to(torch.float32))
+        blur_weight = ((radius.abs() - 1.0) / 2.0).clamp(0, 1)
+        lin = rebuild_highlights(lin, blur_weight, highlights)
+
+        def prog(done: int, total: int, _i=i) -> None:
+            if progress is not None:
+                progress(_i * 1000 + int(1000 * done / max(total, 1)), b * 1000)
+
+        rendered = render_single(lin, radius, aperture, settings, prog, check_interrupt)
+        out[i] = linear_to_srgb(rendered).permute(1, 2, 0).to(image.dtype)
+    return BokehResult(out, cocs, masks, [ln.focus_distance_m for ln in lenses])
