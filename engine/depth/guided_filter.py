@@ -1,5 +1,4 @@
-"""Depth that follows the image: guided-filter refinement at full resolution, and the calibration
-of relative (affine-invariant) disparity to metres.
+"""Depth and mattes that follow the image: guided-filter refinement at full resolution.
 
 Disparity here is 1/Z in 1/metres, ``[B,H,W]``; guides are IMAGE ``[B,H,W,3]`` 0..1.
 """
@@ -8,61 +7,18 @@ from __future__ import annotations
 
 from typing import Optional
 
+import kornia
 import torch
-import torch.nn.functional as F
-
-
-def box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over a (2r+1)² window of ``x [B,C,H,W]`` (windows clipped at the borders), via running
-    sums: the cost does not depend on ``r``."""
-
-    def along(t: torch.Tensor, dim: int) -> torch.Tensor:
-        n = t.shape[dim]
-        c = torch.cumsum(t, dim=dim)
-        c = torch.cat([torch.zeros_like(c.narrow(dim, 0, 1)), c], dim=dim)
-        idx = torch.arange(n, device=t.device)
-        hi = (idx + r + 1).clamp(max=n)
-        lo = (idx - r).clamp(min=0)
-        shape = [1] * t.dim()
-        shape[dim] = n
-        count = (hi - lo).to(t.dtype).view(shape)
-        return (c.index_select(dim, hi) - c.index_select(dim, lo)) / count
-
-    return along(along(x, 2), 3)
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float, subsample: int = 1) -> torch.Tensor:
-    """Colour guided filter (He, Sun, Tang 2013). ``guide [B,3,H,W]``, ``src [B,1,H,W]``; O(N) in ``r``.
+    """Colour guided filter (He, Sun, Tang 2013) of ``src [B,1,H,W]`` by ``guide [B,3,H,W]`` over a
+    (2r+1)² window, borders replicated; kornia's implementation (box sums: cost independent of ``r``).
 
     ``subsample`` > 1 is the fast guided filter (He & Sun 2015): the linear coefficients are found at
     1/subsample resolution and applied to the full-resolution guide, so edges stay sharp.
     """
-    if subsample > 1:
-        H, W = guide.shape[-2:]
-        size = (max(1, H // subsample), max(1, W // subsample))
-        gi = F.interpolate(guide, size=size, mode="area")
-        sp = F.interpolate(src, size=size, mode="area")
-        a, b = _guided_coefficients(gi, sp, max(1, r // subsample), eps)
-        a = F.interpolate(box_mean(a, max(1, r // subsample)), size=(H, W), mode="bilinear", align_corners=False)
-        b = F.interpolate(box_mean(b, max(1, r // subsample)), size=(H, W), mode="bilinear", align_corners=False)
-        return (a * guide).sum(1, keepdim=True) + b
-    a, b = _guided_coefficients(guide, src, r, eps)
-    return (box_mean(a, r) * guide).sum(1, keepdim=True) + box_mean(b, r)
-
-
-def _guided_coefficients(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float):
-    mean_i = box_mean(guide, r)
-    mean_p = box_mean(src, r)
-    corr_ip = box_mean(guide * src, r)
-    cov_ip = corr_ip - mean_i * mean_p  # [B,3,H,W]
-    # 3×3 covariance of the guide per pixel
-    ii = torch.stack([guide[:, i] * guide[:, j] for i in range(3) for j in range(3)], 1)
-    var = box_mean(ii, r) - torch.stack([mean_i[:, i] * mean_i[:, j] for i in range(3) for j in range(3)], 1)
-    sigma = var.permute(0, 2, 3, 1).reshape(*var.shape[:1], *var.shape[2:], 3, 3)
-    sigma = sigma + eps * torch.eye(3, dtype=src.dtype, device=src.device)
-    a = torch.linalg.solve(sigma, cov_ip.permute(0, 2, 3, 1).unsqueeze(-1)).squeeze(-1).permute(0, 3, 1, 2)
-    b = mean_p - (a * mean_i).sum(1, keepdim=True)
-    return a, b
+    return kornia.filters.guided_blur(guide, src, 2 * r + 1, eps, border_type="replicate", subsample=subsample)
 
 
 def guided_refine(

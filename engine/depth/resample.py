@@ -5,6 +5,7 @@ Depth ``[B,h,w]`` metres (or disparity 1/m) in, ``[B,H,W]`` out; guides are IMAG
 
 from __future__ import annotations
 
+import kornia
 import torch
 import torch.nn.functional as F
 
@@ -44,8 +45,8 @@ def joint_bilateral_upsample(
     low_p = F.pad(low.unsqueeze(1), (pad, pad, pad, pad), mode="replicate").squeeze(1)
     conf = torch.ones_like(low)
     if edge_confidence > 0:
-        l4 = low.unsqueeze(1)
-        local = (F.max_pool2d(l4, 3, 1, 1) + F.max_pool2d(-l4, 3, 1, 1)).squeeze(1)
+        # local range: 3×3 morphological gradient (dilation − erosion)
+        local = kornia.morphology.gradient(low.unsqueeze(1), torch.ones(3, 3, dtype=low.dtype, device=low.device))[:, 0]
         span = (low.amax(dim=(1, 2), keepdim=True) - low.amin(dim=(1, 2), keepdim=True)).clamp_min(1e-9)
         conf = torch.exp(-((local / span) ** 2) * edge_confidence) + 1e-3
     conf_p = F.pad(conf.unsqueeze(1), (pad, pad, pad, pad), mode="replicate").squeeze(1)
