@@ -8,7 +8,7 @@ from portraitos.engine.depth import PRIOR, EstimateSettings, ModelFileError, dep
 from portraitos.engine.depth.networks import PRECISIONS
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 
-from . import depth_networks, runtime
+from . import checks, depth_networks, runtime
 from .types import CATEGORY, Depth
 
 
@@ -65,13 +65,27 @@ class DepthEstimate(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model=PRIOR, **_) -> bool | str:
-        if model == PRIOR:
-            return True
+    def validate_inputs(
+        cls, image=None, model=None, subject_distance_m=None, background_distance_m=None, focal_length_mm=None
+    ) -> bool | str:
+        # sensor, refine_edges and precision are left to ComfyUI's own checks
+        problem = checks.first(
+            checks.connected(cls, image=image),
+            checks.numbers(
+                cls,
+                subject_distance_m=subject_distance_m,
+                background_distance_m=background_distance_m,
+                focal_length_mm=focal_length_mm,
+            ),
+        )
+        if problem is not True or model is None or model == PRIOR:
+            return problem
         try:
             depth_networks.resolve(model)
         except ModelFileError as e:
             return str(e)
+        if model not in depth_networks.available_models():
+            return f"model {model!r} is not an installed depth model; choose one of the list (or {PRIOR!r})"
         return True
 
     @classmethod

@@ -19,6 +19,7 @@ from portraitos.engine.depth import (
 )
 from portraitos.engine.depth.files import resolve_inside
 
+from . import checks
 from .types import CATEGORY, Depth
 
 
@@ -62,7 +63,10 @@ class DepthLoad(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, depth: str) -> bool | str:
+    def validate_inputs(cls, depth: str, scale=None) -> bool | str:
+        problem = checks.numbers(cls, scale=scale)
+        if problem:
+            return problem
         try:
             resolve_inside(folder_paths.get_input_directory(), depth)
         except DepthFileError as e:

@@ -22,6 +22,7 @@ from portraitos.engine.depth import (
     load_hf_folder,
 )
 from portraitos.engine.depth.networks import network_dtype
+from portraitos.engine.safe_paths import PathError, UnsafePathError, check_name, resolve_inside
 
 from . import model_folders  # noqa: F401  (registers models/depth and models/depthanything)
 
@@ -54,22 +55,30 @@ def available_models() -> list[str]:
 
 
 def resolve(name: str) -> tuple[str, Path]:
-    """``("hf", folder)`` or ``("single", file)`` for a dropdown entry."""
-    kind, _, rest = name.partition("/")
+    """``("hf", folder)`` or ``("single", file)`` for a dropdown entry; the path always lies inside a
+    registered ``depth``/``depthanything`` model folder (symlinks resolved), else ModelFileError."""
+    kind, _, rest = name.partition("/") if isinstance(name, str) else ("", "", "")
     if kind == "depth":
-        for base in folder_paths.get_folder_paths("depth"):
-            p = Path(base) / rest
-            if p.is_dir():
-                return "hf", p
-        raise ModelFileError(
-            f"depth model folder {rest!r} not found: put config.json + model.safetensors "
-            f"(+ preprocessor_config.json) into ComfyUI/models/depth/{rest}/"
-        )
+        try:
+            check_name(rest, "depth model folder")
+            if "/" in rest.replace("\\", "/"):
+                raise UnsafePathError(f"depth model folder {rest!r} must be a folder directly in models/depth/")
+            return "hf", resolve_inside(folder_paths.get_folder_paths("depth"), rest, "depth model folder", "dir")
+        except UnsafePathError as e:
+            raise ModelFileError(f"model {name!r} refused: {e}") from None
+        except PathError:
+            raise ModelFileError(
+                f"depth model folder {rest!r} not found: put config.json + model.safetensors "
+                f"(+ preprocessor_config.json) into ComfyUI/models/depth/{rest}/"
+            ) from None
     if kind == "depthanything":
-        path = folder_paths.get_full_path("depthanything", rest)
-        if path is None:
-            raise ModelFileError(f"{rest!r} not found: put the file into ComfyUI/models/depthanything/")
-        return "single", Path(path)
+        try:
+            path = resolve_inside(folder_paths.get_folder_paths("depthanything"), rest, "depth model file", "file")
+        except UnsafePathError as e:
+            raise ModelFileError(f"model {name!r} refused: {e}") from None
+        except PathError:
+            raise ModelFileError(f"{rest!r} not found: put the file into ComfyUI/models/depthanything/") from None
+        return "single", path
     raise ModelFileError(f"unknown depth model {name!r}; choose one from the list")
 
 

@@ -24,8 +24,10 @@ from portraitos.engine.identity import (
     load_stored,
     sanitize_name,
 )
+from portraitos.engine.safe_paths import PathNotFoundError, UnsafePathError, check_name, resolve_inside
 
 from . import (
+    checks,
     model_folders,  # noqa: F401  (registers models/identities and models/insightface)
     runtime,
 )
@@ -56,9 +58,28 @@ def face_packs() -> list[str]:
     return sorted(set(found)) or ["antelopev2", "buffalo_l"]
 
 
-def _pack(name: str, provider: str) -> FacePack:
+def pack_root(name: str) -> Path:
+    """The insightface root whose ``models/<name>`` holds the pack; the name must be one folder directly
+    in a registered ``models/insightface/models/`` (symlinks resolved), else IdentityError."""
     roots = insightface_roots()
-    root = next((r for r in roots if (r / "models" / name).is_dir()), roots[0])
+    try:
+        check_name(name, "face model pack")
+        if "/" in name.replace("\\", "/"):
+            raise UnsafePathError(f"face model pack {name!r} must be a folder directly in models/insightface/models/")
+        for root in roots:
+            if (root / "models").is_dir():
+                try:
+                    resolve_inside(root / "models", name, "face model pack", "dir")
+                    return root
+                except PathNotFoundError:
+                    continue
+    except UnsafePathError as e:
+        raise IdentityError(f"face_model refused: {e}") from None
+    return roots[0]  # not installed: load_pack says where the files go
+
+
+def _pack(name: str, provider: str) -> FacePack:
+    root = pack_root(name)
     key = (str(root), name, provider)
     with _packs_lock:
         if key not in _packs:
@@ -113,12 +134,18 @@ class IdentityLoader(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, mode="create", name="me", stored_identity=NONE, **_) -> bool | str:
+    def validate_inputs(cls, mode=None, name=None, stored_identity=None, image=None) -> bool | str:
+        # face_model, provider and face_index are left to ComfyUI's own checks
+        problem = checks.connected(cls, image=image)
+        if problem:
+            return problem
+        if mode is not None and mode not in MODES:
+            return f"mode {mode!r} is not one of {list(MODES)}"
         try:
             if mode == "load":
                 if stored_identity in (None, NONE) or find_by_name(identities_dir(), stored_identity) is None:
                     return f"no stored identity {stored_identity!r} in {identities_dir()}; create one first"
-            else:
+            elif name is not None:
                 sanitize_name(name)
         except IdentityError as e:
             return str(e)

@@ -11,7 +11,7 @@ from portraitos.engine.depth import DepthMap
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS, Aperture, LensSettings, highlights_under, render_lens_bokeh
 from portraitos.engine.lighting import LightingSetup
 
-from . import runtime
+from . import checks, runtime
 from .types import CATEGORY, Depth, Lighting
 
 log = logging.getLogger("PortraitOS")
@@ -81,14 +81,45 @@ class LensBokeh(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, focal_length_mm=85.0, focus_distance_m=0.0, aperture_blades=0, **_) -> bool | str:
-        if focus_distance_m and focus_distance_m > 0 and focus_distance_m * 1000.0 <= focal_length_mm:
+    def validate_inputs(
+        cls,
+        image=None,
+        depth=None,
+        focal_length_mm=None,
+        f_number=None,
+        focus_distance_m=None,
+        aperture_blades=None,
+        blade_rotation_deg=None,
+        blade_curvature=None,
+        highlight_threshold=None,
+        highlight_boost=None,
+        focus_mask=None,
+        lighting=None,
+    ) -> bool | str:
+        # sensor is left to ComfyUI's own option check
+        problem = checks.first(
+            checks.connected(cls, image=image, depth=depth, focus_mask=focus_mask, lighting=lighting),
+            checks.numbers(
+                cls,
+                focal_length_mm=focal_length_mm,
+                f_number=f_number,
+                focus_distance_m=focus_distance_m,
+                aperture_blades=aperture_blades,
+                blade_rotation_deg=blade_rotation_deg,
+                blade_curvature=blade_curvature,
+                highlight_threshold=highlight_threshold,
+                highlight_boost=highlight_boost,
+            ),
+        )
+        if problem is not True:
+            return problem
+        if focus_distance_m and focal_length_mm and focus_distance_m * 1000.0 <= focal_length_mm:
             return (
                 f"focus_distance_m {focus_distance_m} m is not farther than the focal length "
                 f"({focal_length_mm} mm); set a larger distance or 0 for auto focus"
             )
         if aperture_blades in (1, 2):
-            return "aperture_blades must be 0 (circular) or 3..16"
+            return f"aperture_blades must be 0 (circular) or 3..16, got {aperture_blades}"
         return True
 
     @classmethod

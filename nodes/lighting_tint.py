@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 from comfy_api.latest import io, ui
 
 from portraitos.engine.lighting import DEFAULT_PRESET, PRESETS, LightingParams, relight
 
-from . import runtime
+from . import checks, runtime
 from .types import CATEGORY, Depth, Lighting
+
+log = logging.getLogger("PortraitOS")
 
 
 class LightingTint(io.ComfyNode):
@@ -60,6 +65,37 @@ class LightingTint(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(
+        cls,
+        image=None,
+        key_temperature_k=None,
+        ambient_temperature_k=None,
+        tint=None,
+        intensity=None,
+        contrast=None,
+        key_direction_deg=None,
+        key_strength=None,
+        strength=None,
+        depth=None,
+        subject_mask=None,
+    ) -> bool | str:
+        # preset is left to ComfyUI's own option check
+        return checks.first(
+            checks.connected(cls, image=image, depth=depth, subject_mask=subject_mask),
+            checks.numbers(
+                cls,
+                key_temperature_k=key_temperature_k,
+                ambient_temperature_k=ambient_temperature_k,
+                tint=tint,
+                intensity=intensity,
+                contrast=contrast,
+                key_direction_deg=key_direction_deg,
+                key_strength=key_strength,
+                strength=strength,
+            ),
+        )
+
+    @classmethod
     def execute(
         cls,
         image,
@@ -89,6 +125,11 @@ class LightingTint(io.ComfyNode):
         dev = runtime.compute_device()
         metres = None if depth is None else depth.metres.to(dev)
         mask = None if subject_mask is None else subject_mask.to(dev)
-        out, setup = relight(image.to(dev), params, metres, mask)
-        text = f"{setup.name}: key {setup.key_cct_k:.0f} K, ambient {setup.ambient_cct_k:.0f} K"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out, setup = relight(image.to(dev), params, metres, mask)
+        notes = [str(w.message) for w in caught]
+        for n in notes:
+            log.warning("LightingTint: %s", n)
+        text = "\n".join([f"{setup.name}: key {setup.key_cct_k:.0f} K, ambient {setup.ambient_cct_k:.0f} K", *notes])
         return io.NodeOutput(out.to(runtime.output_device()), setup, ui=ui.PreviewText(text))

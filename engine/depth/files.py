@@ -12,6 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..safe_paths import PathError, UnsafePathError
+from ..safe_paths import resolve_inside as safe_resolve_inside
+
 DEPTH_EXTENSIONS = (".npy", ".exr", ".png")
 # OpenEXR channels tried in order for the depth value
 _EXR_DEPTH_CHANNELS = ("Z", "depth", "Depth", "distance", "Y", "R", "RGB", "RGBA")
@@ -22,22 +25,17 @@ class DepthFileError(ValueError):
 
 
 def resolve_inside(folder: str | os.PathLike, name: str) -> Path:
-    """Resolve ``name`` inside ``folder``, refusing absolute paths, traversal and symlink escapes."""
-    if not name or "\x00" in name:
-        raise DepthFileError("no depth file name given")
-    if os.path.isabs(name) or name.startswith(("/", "\\")) or ".." in Path(name.replace("\\", "/")).parts:
+    """Resolve the depth file ``name`` inside ``folder``, refusing absolute paths, traversal and symlink
+    escapes (see :func:`engine.safe_paths.resolve_inside`)."""
+    try:
+        return safe_resolve_inside(folder, name, what="depth file", kind="file")
+    except UnsafePathError as e:
+        raise DepthFileError(f"{e} (depth files are read from ComfyUI's input folder only)") from None
+    except PathError:
         raise DepthFileError(
-            f"depth file name {name!r} must be a plain name inside ComfyUI's input folder (no '..' or absolute paths)"
-        )
-    base = Path(folder).resolve()
-    path = (base / name).resolve()
-    if base != path and base not in path.parents:
-        raise DepthFileError(f"depth file {name!r} resolves outside the input folder")
-    if not path.is_file():
-        raise DepthFileError(
-            f"depth file {name!r} not found in {base}; put the .npy/.exr/.png file there (or upload it)"
-        )
-    return path
+            f"depth file {name!r} not found in {Path(folder).resolve()}; put the .npy/.exr/.png file there "
+            "(or upload it)"
+        ) from None
 
 
 def read_depth_file(path: str | os.PathLike, scale: float = 1.0) -> torch.Tensor:
@@ -65,7 +63,18 @@ def read_depth_file(path: str | os.PathLike, scale: float = 1.0) -> torch.Tensor
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)) * float(scale)
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+
+
 def _read_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as f:
+        head = f.read(len(_NPY_MAGIC))
+    if head != _NPY_MAGIC:
+        what = "an empty file" if not head else f"a file starting with {head!r}"
+        raise DepthFileError(
+            f"{path.name}: not an .npy array ({what}, while .npy files start with {_NPY_MAGIC!r}); "
+            "save the depth with np.save of a float32 array"
+        )
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as e:

@@ -5,6 +5,8 @@ Chromaticities are CIE 1931 xy. Linear RGB means linear sRGB / Rec. 709 primarie
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 # linear sRGB (D65) <-> CIE XYZ
@@ -96,4 +98,11 @@ def estimate_illuminant_xy(rgb_linear: torch.Tensor, p: float = 6.0) -> tuple[fl
     if int(keep.sum()) > 16:
         px = px[keep]
     est = (px.clamp_min(0) ** p).mean(0) ** (1 / p)
+    if not bool(torch.isfinite(est).all()) or float(est.sum()) < 1e-9:
+        warnings.warn(
+            "the image is black (or has no usable colour): its illuminant cannot be estimated, assumed D65 (6500 K)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return D65_XY
     return linear_rgb_to_xy(est.to(torch.float64))

@@ -9,12 +9,14 @@ illuminant (a 3200 K key warms, a 6500 K key leaves neutral greys neutral).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, replace
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
+from ..batch import common_batch, repeat_to
 from ..colour import linear_to_srgb, luminance, srgb_to_linear
 from ..depth.matte import subject_weight_from_depth
 from .illuminants import D65_XY, bradford_matrix, cct_to_xy, estimate_illuminant_xy, xy_to_cct, xy_to_linear_rgb
@@ -83,39 +85,62 @@ def relight(
     depth_m: Optional[torch.Tensor] = None,
     subject_mask: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, LightingSetup]:
-    """Apply a lighting setup to ``image [B,H,W,3]``; returns the new image and its LIGHTING.
+    """Apply a lighting setup to ``image [B,H,W,3|4]``; returns the new image and its LIGHTING.
 
     Key illuminant on the subject (``subject_mask``, else from ``depth_m``, else everywhere),
-    ambient on the background. ``key_strength`` > 0 adds a directional (Lambert) key from depth normals.
+    ambient on the background. ``key_strength`` > 0 adds a directional (Lambert) key from the normals
+    of ``depth_m`` (with or without a mask; without depth it cannot, and says so in a warning).
+    Depth ``[B|1,h,w]`` metres and mask ``[B|1,h,w]`` 0..1 are resized to the image; a batch of 1 serves
+    every image. An alpha channel (4th) is passed through unchanged.
     """
+    if image.dim() != 4 or image.shape[-1] not in (3, 4):
+        raise ValueError(f"image must be [B,H,W,3] or [B,H,W,4], got shape {tuple(image.shape)}")
+    if depth_m is not None and depth_m.dim() == 2:
+        depth_m = depth_m.unsqueeze(0)
+    if subject_mask is not None and subject_mask.dim() == 2:
+        subject_mask = subject_mask.unsqueeze(0)
+    b = common_batch(
+        image=image.shape[0],
+        depth=None if depth_m is None else depth_m.shape[0],
+        subject_mask=None if subject_mask is None else subject_mask.shape[0],
+    )
+    image = repeat_to(image, b, "image")
+    alpha = image[..., 3:] if image.shape[-1] == 4 else None
     preset, setup = resolve_setup(params, image)
-    b, H, W, _ = image.shape
-    lin = srgb_to_linear(image[..., :3]).to(torch.float32)
+    _, H, W, _ = image.shape
     if preset.name == "auto":
-        return image[..., :3].clone(), setup
+        return image.clone(), setup
+    lin = srgb_to_linear(image[..., :3]).to(torch.float32)
     key_m = bradford_matrix(D65_XY, tuple(setup.meta["key_xy"])).to(lin.device)
     amb_m = bradford_matrix(D65_XY, tuple(setup.meta["ambient_xy"])).to(lin.device)
     key = lin @ key_m.T * preset.intensity
     amb = lin @ amb_m.T * preset.ambient_level
+    d = None
+    if depth_m is not None:
+        d = depth_m.to(device=lin.device, dtype=lin.dtype)
+        if d.shape[1:] != (H, W):
+            d = F.interpolate(d.unsqueeze(1), size=(H, W), mode="nearest").squeeze(1)
+        d = repeat_to(d, b, "depth")
     if subject_mask is not None:
-        w = subject_mask.to(lin.dtype)
-        if w.dim() == 2:
-            w = w.unsqueeze(0)
+        w = subject_mask.to(device=lin.device, dtype=lin.dtype)
         if w.shape[1:] != (H, W):
             w = F.interpolate(w.unsqueeze(1), size=(H, W), mode="bilinear", align_corners=False).squeeze(1)
-        w = w.expand(b, H, W) if w.shape[0] == 1 else w
-    elif depth_m is not None:
-        d = (
-            depth_m
-            if depth_m.shape[1:] == (H, W)
-            else F.interpolate(depth_m.unsqueeze(1), size=(H, W), mode="nearest").squeeze(1)
-        )
-        w = subject_weight_from_depth(d.expand(b, H, W) if d.shape[0] == 1 else d)
-        if params.key_strength > 0:
-            shade = lambert_shading(d.expand(b, H, W) if d.shape[0] == 1 else d, params.key_direction_deg)
-            key = key * (1 - params.key_strength + params.key_strength * shade).unsqueeze(-1)
+        w = repeat_to(w, b, "subject_mask")
+    elif d is not None:
+        w = subject_weight_from_depth(d)
     else:
         w = torch.ones(b, H, W, dtype=lin.dtype, device=lin.device)
+    if params.key_strength > 0:
+        if d is None:
+            warnings.warn(
+                f"key_strength {params.key_strength:g} has no effect without depth: connect a DEPTH to shade "
+                "the subject from key_direction_deg",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        else:
+            shade = lambert_shading(d, params.key_direction_deg)
+            key = key * (1 - params.key_strength + params.key_strength * shade).unsqueeze(-1)
     out = w.unsqueeze(-1) * key + (1 - w.unsqueeze(-1)) * amb
     if preset.contrast != 1.0:
         y = luminance(out).clamp_min(1e-6)
@@ -124,7 +149,10 @@ def relight(
         y_new = torch.where(y > 0.18, 0.18 + (1 - 0.18) * torch.tanh((y_new - 0.18) / (1 - 0.18)), y_new)
         out = out * (y_new / y).unsqueeze(-1)
     out = params.strength * out + (1 - params.strength) * lin
-    return linear_to_srgb(out).to(image.dtype), setup
+    rgb = linear_to_srgb(out).to(image.dtype)
+    if alpha is not None:
+        rgb = torch.cat([rgb, alpha], dim=-1)
+    return rgb, setup
 
 
 def lambert_shading(depth_m: torch.Tensor, direction_deg: float, elevation_deg: float = 35.0) -> torch.Tensor:

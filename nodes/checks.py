@@ -1,0 +1,70 @@
+"""Checks a node's ``validate_inputs`` runs before a prompt is queued (an HTTP 400 naming the input).
+
+ComfyUI checks widgets against their ``min``/``max``/options only for inputs a node's ``validate_inputs``
+does not name, and it lets NaN and infinity through (every comparison with NaN is false). So a node
+names in ``validate_inputs`` exactly the inputs a check here needs, and :func:`numbers` repeats the
+schema's range check for the numbers it takes over.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _spec(cls, name: str) -> tuple[object, dict]:
+    types = cls.INPUT_TYPES()
+    for group in ("required", "optional"):
+        if name in types.get(group, {}):
+            entry = types[group][name]
+            return entry[0], (entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {})
+    raise KeyError(name)
+
+
+def numbers(cls, **values) -> str | None:
+    """The first problem with the numeric widget ``values`` (None = linked from another node), or None.
+
+    Each must be a finite number inside the schema's ``min``..``max``.
+    """
+    for name, v in values.items():
+        if v is None:
+            continue
+        _type, opts = _spec(cls, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return f"{name} must be a number, got {type(v).__name__} {v!r}"
+        if not math.isfinite(v):
+            return f"{name} must be a finite number, got {v}"
+        lo, hi = opts.get("min"), opts.get("max")
+        allowed = f"allowed {'' if lo is None else f'{lo:g}'}..{'' if hi is None else f'{hi:g}'}"
+        if lo is not None and v < lo:
+            return f"{name} {v:g} is below its minimum {lo:g} ({allowed})"
+        if hi is not None and v > hi:
+            return f"{name} {v:g} is above its maximum {hi:g} ({allowed})"
+    return None
+
+
+def connected(cls, **values) -> str | None:
+    """The first of the socket inputs ``values`` given a literal value instead of a link, or None.
+
+    While a prompt is validated, a linked input arrives as None; anything else is a value typed into
+    the prompt's JSON where a node's output belongs (``"image": "photo.png"``).
+    """
+    for name, v in values.items():
+        if v is None:
+            continue
+        kind, _opts = _spec(cls, name)
+        shown = repr(v)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        return (
+            f"{name} must be connected to a node's {kind} output ([node_id, output_index]), "
+            f"got the {type(v).__name__} {shown}"
+        )
+    return None
+
+
+def first(*problems: str | None) -> bool | str:
+    """``validate_inputs``'s answer: the first problem found, else True."""
+    for p in problems:
+        if p:
+            return p
+    return True
