@@ -6,6 +6,7 @@ from comfy_api.latest import io, ui
 
 from portraitos.engine.depth import PRIOR, EstimateSettings, ModelFileError, depth_preview, estimate_depth
 from portraitos.engine.depth.networks import PRECISIONS
+from portraitos.engine.depth.portrait_prior import PROGRESS_STEPS
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 
 from . import checks, depth_networks, runtime
@@ -99,7 +100,7 @@ class DepthEstimate(io.ComfyNode):
             settings,
             net,
             device=runtime.compute_device(),
-            progress=runtime.progress_callback(image.shape[0]),
+            progress=runtime.progress_callback(image.shape[0] * PROGRESS_STEPS),
             check_interrupt=runtime.check_interrupt,
         )
         out = runtime.output_device()

@@ -22,7 +22,7 @@ from .calibration import calibrate_disparity
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
 from .matte import subject_weight_from_depth
 from .networks import DepthNetwork, predict
-from .portrait_prior import DEFAULT_SUBJECT_M, portrait_prior
+from .portrait_prior import DEFAULT_SUBJECT_M, PROGRESS_STEPS, portrait_prior
 from .portrait_prior import NAME as PRIOR_NAME
 from .resample import joint_bilateral_upsample, upsample
 
@@ -67,7 +67,11 @@ def estimate_depth(
     progress: Optional[Callable[[int, int], None]] = None,
     check_interrupt: Optional[Callable[[], None]] = None,
 ) -> tuple[DepthMap, torch.Tensor]:
-    """Depth for a batch ``[B,H,W,C]``: a DepthMap (metres at the image's size) and a subject matte ``[B,H,W]``."""
+    """Depth for a batch ``[B,H,W,C]``: a DepthMap (metres at the image's size) and a subject matte ``[B,H,W]``.
+
+    ``check_interrupt()`` is called between steps of well under a second each, within every image (it
+    raises to cancel); ``progress(done, total)`` counts :data:`PROGRESS_STEPS` steps per image.
+    """
     image = normalise_image(image)
     device = device or image.device
     b, H, W, _ = image.shape
@@ -76,19 +80,30 @@ def estimate_depth(
     for i in range(b):
         if check_interrupt is not None:
             check_interrupt()
+
+        def within(done: int, total: int, _i: int = i) -> None:
+            if progress is not None:
+                progress(_i * PROGRESS_STEPS + PROGRESS_STEPS * done // max(total, 1), b * PROGRESS_STEPS)
+
         img = image[i].to(device)
         if network is None:
             d, m, meta = portrait_prior(
-                img, ppm, settings.focal_length_mm, settings.subject_distance_m, settings.background_distance_m
+                img,
+                ppm,
+                settings.focal_length_mm,
+                settings.subject_distance_m,
+                settings.background_distance_m,
+                check_interrupt=check_interrupt,
+                progress=within,
             )
             source = ASSUMED
         else:
-            d, m, meta, source = _with_network(img, network, settings, ppm, device)
+            d, m, meta, source = _with_network(img, network, settings, ppm, device, check_interrupt, within)
         depths.append(d.float())
         mattes.append(m.float())
         metas.append(meta)
         if progress is not None:
-            progress(i + 1, b)
+            progress((i + 1) * PROGRESS_STEPS, b * PROGRESS_STEPS)
     meta = dict(metas[0])
     if b > 1:
         meta["per_image"] = metas
@@ -98,19 +113,37 @@ def estimate_depth(
     return dm, torch.stack(mattes)
 
 
-def _with_network(img: torch.Tensor, net: DepthNetwork, settings: EstimateSettings, ppm: float, device: torch.device):
+def _with_network(
+    img: torch.Tensor,
+    net: DepthNetwork,
+    settings: EstimateSettings,
+    ppm: float,
+    device: torch.device,
+    check_interrupt: Optional[Callable[[], None]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+):
     H, W, _ = img.shape
+
+    def step(done: int, total: int = PROGRESS_STEPS) -> None:
+        if check_interrupt is not None:
+            check_interrupt()
+        if progress is not None:
+            progress(done, total)
+
     pred = predict(net, img[None], device)
+    step(40)
     low = pred.values.to(img.device).float()
     # bring the network's output to the image's resolution; disparity is what varies smoothly
     low_disp = 1.0 / low.clamp_min(MIN_DEPTH_M) if pred.metric else low
     if settings.refine_edges:
-        disp = joint_bilateral_upsample(low_disp, img[None])[0]
+        disp = joint_bilateral_upsample(low_disp, img[None], on_band=lambda y, n: step(40 + 45 * y // n))[0]
     else:
         disp = upsample(low_disp, (H, W))[0]
+    step(85)
     values = 1.0 / disp.clamp_min(1e-4) if pred.metric else disp
     meta: dict[str, Any] = {"model": net.name, "kind": net.kind, "metric_output": pred.metric}
     faces = find_faces_scaled(to_uint8_rgb(img))
+    step(90)
     face = faces[0] if faces else None
     if face is not None and face.eyes:
         meta["eye_xy"] = eye_positions_normalised(face, H, W)

@@ -5,6 +5,7 @@ Disparity here is 1/Z in 1/metres, ``[B,H,W]``; guides are IMAGE ``[B,H,W,3]`` 0
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Optional
 
 import kornia
@@ -22,13 +23,19 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float, su
 
 
 def guided_refine(
-    disparity: torch.Tensor, guide: torch.Tensor, radius: Optional[int] = None, eps: float = 1e-3, band_rows: int = 512
+    disparity: torch.Tensor,
+    guide: torch.Tensor,
+    radius: Optional[int] = None,
+    eps: float = 1e-3,
+    band_rows: int = 512,
+    on_band: Optional[Callable[[int, int], None]] = None,
 ) -> torch.Tensor:
     """Edge-aware refinement: guided filter of ``disparity [B,H,W]`` by the colour image.
 
     Edges of the result follow edges of ``guide [B,H,W,3]``. Runs in horizontal bands with an
     overlap of twice the window, so 8K frames need little memory. Large windows use the fast
-    (subsampled) guided filter. ``radius`` defaults to 1 % of the long side.
+    (subsampled) guided filter. ``radius`` defaults to 1 % of the long side. ``on_band(rows_done, H)``
+    is called after each band (progress; it may raise to cancel).
     """
     b, H, W = disparity.shape
     r = radius or default_radius(H, W)
@@ -47,6 +54,8 @@ def guided_refine(
         part = guided_filter(g[:, :, a0:a1], dn[:, :, a0:a1], r, eps, subsample=max(1, r // 4))
         out[:, :, y:y1] = part[:, :, y - a0 : y1 - a0]
         y = y1
+        if on_band is not None:
+            on_band(y, H)
     return (out * span + lo).squeeze(1)
 
 

@@ -9,7 +9,8 @@ little behind the face, the background at ``background_distance_m``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -25,6 +26,8 @@ HEAD_RELIEF_M = 0.10  # ears are this much farther than the nose
 BODY_BEHIND_M = 0.12  # shoulders/torso behind the eye plane
 DEFAULT_SUBJECT_M = 1.5  # when no face is found and no distance is given
 SOLID_MATTE = 0.1  # matte value above which a pixel takes the subject's depth
+GRABCUT_ITERATIONS = 5
+PROGRESS_STEPS = 100  # progress within one image is reported out of this many steps
 
 
 def portrait_prior(
@@ -33,16 +36,30 @@ def portrait_prior(
     focal_length_mm: float,
     subject_distance_m: float,
     background_distance_m: float,
+    check_interrupt: Optional[Callable[[], None]] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-    """Depth ``[H,W]`` metres, subject matte ``[H,W]`` 0..1 and metadata for one ``image [H,W,3]`` 0..1."""
+    """Depth ``[H,W]`` metres, subject matte ``[H,W]`` 0..1 and metadata for one ``image [H,W,3]`` 0..1.
+
+    ``check_interrupt()`` is called between steps of well under a second each (it raises to cancel);
+    ``progress(done, total)`` reports how far into this image the work is.
+    """
     import cv2
+
+    def step(done: int, total: int = PROGRESS_STEPS) -> None:
+        if check_interrupt is not None:
+            check_interrupt()
+        if progress is not None:
+            progress(done, total)
 
     H, W, _ = image.shape
     scale = min(1.0, WORK_SIDE / max(H, W))
     h, w = max(8, round(H * scale)), max(8, round(W * scale))
     rgb_full = to_uint8_rgb(image)
     rgb = cv2.resize(rgb_full, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else rgb_full
+    step(5)
     faces = find_faces(rgb)
+    step(10)
     meta: dict[str, Any] = {"model": NAME, "faces_found": len(faces)}
     face = faces[0] if faces else None
     if face is not None:
@@ -63,10 +80,12 @@ def portrait_prior(
         meta["background_adjusted"] = "background_distance_m was not behind the subject; doubled the subject distance"
     meta.update(subject_distance_m=round(subject_m, 3), background_distance_m=background_distance_m)
 
-    matte_small = _grabcut_matte(rgb, face)
+    matte_small = _grabcut_matte(rgb, face, lambda i, n: step(10 + 50 * i // n))
     matte = torch.from_numpy(matte_small).to(image.device, torch.float32)
     matte = F.interpolate(matte[None, None], size=(H, W), mode="bilinear", align_corners=False)[0, 0]
-    matte = guided_refine(matte[None], image[None, ..., :3].to(torch.float32), eps=1e-4)[0].clamp(0, 1)
+    matte = guided_refine(
+        matte[None], image[None, ..., :3].to(torch.float32), eps=1e-4, on_band=lambda y, n: step(60 + 35 * y // n)
+    )[0].clamp(0, 1)
 
     depth_subject = torch.full((H, W), subject_m + BODY_BEHIND_M, device=image.device)
     if face is not None:
@@ -84,11 +103,18 @@ def portrait_prior(
     # sharp subject instead of smearing hair colour into the blurred background (a halo)
     solid = (matte > SOLID_MATTE).to(matte.dtype)
     disp = solid / depth_subject + (1 - solid) / background_distance_m
+    step(PROGRESS_STEPS)
     return 1.0 / disp, matte, meta
 
 
-def _grabcut_matte(rgb: np.ndarray, face: Face | None) -> np.ndarray:
-    """Binary subject matte (float 0/1) at the working resolution."""
+def _grabcut_matte(
+    rgb: np.ndarray, face: Face | None, after_iteration: Optional[Callable[[int, int], None]] = None
+) -> np.ndarray:
+    """Binary subject matte (float 0/1) at the working resolution.
+
+    GrabCut runs one iteration per call (the colour models carry over, so the result is that of one
+    call with all iterations); ``after_iteration(done, total)`` is called between them.
+    """
     import cv2
 
     h, w, _ = rgb.shape
@@ -116,7 +142,10 @@ def _grabcut_matte(rgb: np.ndarray, face: Face | None) -> np.ndarray:
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     bgr = np.ascontiguousarray(rgb[..., ::-1])
     cv2.setRNGSeed(0)
-    cv2.grabCut(bgr, mask, None, bgd, fgd, 5, cv2.GC_INIT_WITH_MASK)
+    for i in range(GRABCUT_ITERATIONS):
+        cv2.grabCut(bgr, mask, None, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK if i == 0 else cv2.GC_EVAL)
+        if after_iteration is not None:
+            after_iteration(i + 1, GRABCUT_ITERATIONS)
     fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
     # keep the component that holds the face (or the largest)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)

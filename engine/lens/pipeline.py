@@ -7,6 +7,7 @@ metres (any size; resampled edge-aware), optional focus mask ``[B,H,W]`` 0..1.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -14,6 +15,7 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
+from ..batch import common_batch
 from ..depth.depth_map import clean_depth
 from ..depth.resample import resize_depth_edge_aware
 from .aperture import Aperture
@@ -44,14 +46,12 @@ class LensSettings:
 
 
 def broadcast_batch(name: str, t: torch.Tensor, b: int) -> torch.Tensor:
-    """Repeat a batch of 1 to ``b``; refuse other mismatches with a clear message."""
+    """Repeat a batch of 1 to ``b`` (sizes checked first with :func:`engine.batch.common_batch`)."""
     if t.shape[0] == b:
         return t
     if t.shape[0] == 1:
         return t.expand(b, *t.shape[1:])
-    raise ValueError(
-        f"{name} has batch size {t.shape[0]} but the image batch has {b}; use equal batch sizes or a single {name}"
-    )
+    raise ValueError(f"{name} has a batch of {t.shape[0]}, expected {b} or 1")
 
 
 def prepare_depth(image: torch.Tensor, depth_m: torch.Tensor) -> torch.Tensor:
@@ -94,17 +94,22 @@ def render_lens_bokeh(
     follows the free memory of ``device``, and an out-of-memory error retries in smaller bands.
     """
     if image.dim() != 4 or image.shape[-1] not in (3, 4):
-        raise ValueError(f"image must be [B,H,W,3], got shape {tuple(image.shape)}")
-    image = image[..., :3]
+        raise ValueError(f"image must be [B,H,W,3] or [B,H,W,4], got shape {tuple(image.shape)}")
     if depth_m.dim() == 2:
         depth_m = depth_m.unsqueeze(0)
-    b = max(image.shape[0], depth_m.shape[0])
+    if focus_mask is not None and focus_mask.dim() == 2:
+        focus_mask = focus_mask.unsqueeze(0)
+    b = common_batch(
+        image=image.shape[0],
+        depth=depth_m.shape[0],
+        focus_mask=None if focus_mask is None else focus_mask.shape[0],
+    )
     image = broadcast_batch("image", image, b)
+    alpha = image[..., 3:] if image.shape[-1] == 4 else None
+    image = image[..., :3]
     depth_m = broadcast_batch("depth", prepare_depth(image, depth_m), b)
     _, H, W, _ = image.shape
     if focus_mask is not None:
-        if focus_mask.dim() == 2:
-            focus_mask = focus_mask.unsqueeze(0)
         focus_mask = broadcast_batch("focus_mask", focus_mask, b)
         if focus_mask.shape[1:] != (H, W):
             focus_mask = F.interpolate(
@@ -123,6 +128,7 @@ def render_lens_bokeh(
             how.append("manual")
         lenses.append(ThinLens(lens.focal_length_mm, lens.f_number, s, lens.sensor))
 
+    render_depth, capped = cap_circles_of_confusion(depth_m, lenses, H, W)
     out_device = image.device
     device = device or image.device
     cap = max_tile_pixels or _tile_pixels_for(device, H, W)
@@ -130,7 +136,7 @@ def render_lens_bokeh(
         try:
             result = _render_in_bands(
                 image.to(device),
-                depth_m.to(device),
+                render_depth.to(device),
                 lenses,
                 aperture,
                 highlights,
@@ -146,13 +152,96 @@ def render_lens_bokeh(
             cap //= 4
             if device.type == "cuda":
                 torch.cuda.empty_cache()
+    coc_px = result.coc_px
+    if capped:  # report the lens's true circles of confusion, not the capped ones rendered
+        coc_px = torch.stack([ln.coc_px(depth_m[i], H, W) for i, ln in enumerate(lenses)]).to(coc_px)
+    rendered = keep_in_focus_pixels(image, result.image.to(out_device), coc_px.to(out_device))
+    if alpha is not None:
+        rendered = torch.cat([rendered, alpha.to(rendered)], dim=-1)
     return LensResult(
-        result.image.to(out_device),
-        result.coc_px.to(out_device),
+        rendered,
+        coc_px.to(out_device),
         result.in_focus.to(out_device),
         list(result.focus_distance_m),
         how,
     )
+
+
+# A disc whose radius is the frame's diagonal reaches every pixel of the frame from every pixel: any
+# larger circle of confusion renders the same (a frame-wide blur). Capping there bounds the renderer's
+# work and memory by the image size, whatever the lens.
+FRAME_BLUR_DIAGONALS = 2.0  # cap on the CoC diameter, in frame diagonals
+IN_FOCUS_COC_PX = 0.5  # a CoC below half a pixel leaves the pixel as it was
+
+
+def coc_cap_px(H: int, W: int) -> float:
+    """Largest CoC diameter (px) rendered for an ``H×W`` image: two frame diagonals."""
+    return FRAME_BLUR_DIAGONALS * math.hypot(H, W)
+
+
+def cap_circles_of_confusion(
+    depth_m: torch.Tensor, lenses: list[ThinLens], H: int, W: int
+) -> tuple[torch.Tensor, bool]:
+    """Depth ``[B,H,W]`` whose circles of confusion, through each image's lens, are at most
+    :func:`coc_cap_px` across; and whether any had to be capped (then a RuntimeWarning names the lens).
+
+    CoC(Z) = K·(1/S − 1/Z) with K = A·v·(px per mm)/1000 (px·m), so capping |CoC| at c is clamping the
+    disparity 1/Z to 1/S ± c/K: sign and order of depth are kept, the blur is frame-sized.
+    """
+    c = coc_cap_px(H, W)
+    out, capped = [], False
+    for i, ln in enumerate(lenses):
+        d = depth_m[i]
+        k = ln.aperture_mm * ln.image_distance_mm / 1000.0 * ln.pixels_per_mm(H, W)
+        worst = float(ln.coc_px(d, H, W).abs().max())
+        if worst <= c:
+            out.append(d)
+            continue
+        capped = True
+        s_inv = 1.0 / ln.focus_distance_m
+        lo, hi = max(s_inv - c / k, 0.0), s_inv + c / k
+        disp = (1.0 / d).clamp(min=lo, max=hi)
+        out.append(1.0 / disp.clamp_min(1e-12))
+        warnings.warn(
+            f"circles of confusion up to {worst:,.0f} px (focal_length_mm {ln.focal_length_mm:g}, f_number "
+            f"{ln.f_number:g}, focus_distance_m {ln.focus_distance_m:g}) are far larger than the {W}×{H} frame; "
+            f"rendered as a frame-sized blur (CoC capped at {c:,.0f} px). Focus farther away, or use a shorter "
+            "focal length or a larger f_number, for a usable depth of field.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return torch.stack(out), capped
+
+
+def keep_in_focus_pixels(image: torch.Tensor, rendered: torch.Tensor, coc_px: torch.Tensor) -> torch.Tensor:
+    """``rendered`` with the input pixel, bit for bit, wherever the CoC is under half a pixel, except where a
+    nearer out-of-focus object's blur can reach (its light lies over the sharp plane, as in a lens).
+
+    image, rendered: ``[B,H,W,3]`` sRGB 0..1; coc_px: ``[B,H,W]`` signed diameter in pixels.
+    """
+    keep = (coc_px.abs() < IN_FOCUS_COC_PX) & ~foreground_reach(coc_px)
+    return torch.where(keep.unsqueeze(-1), image.to(rendered), rendered)
+
+
+def foreground_reach(coc_px: torch.Tensor) -> torch.Tensor:
+    """``[B,H,W]`` bool: pixels within the blur radius of some pixel in front of the focus plane
+    (CoC ≤ −½ px), by the largest such radius (a square neighbourhood: conservative)."""
+    reach = torch.zeros_like(coc_px, dtype=torch.bool)
+    for i in range(coc_px.shape[0]):
+        fg = coc_px[i] <= -IN_FOCUS_COC_PX
+        if not bool(fg.any()):
+            continue
+        r = int(math.ceil(float(coc_px[i][fg].abs().max()) / 2.0)) + 1
+        r = min(r, max(coc_px.shape[1:]))
+        m = fg.to(torch.float32).view(1, 1, *fg.shape)
+        step = 1
+        while r > 0:  # dilate by 1, 2, 4, ... (a square grown by a, then b, has grown by a + b)
+            d = min(step, r)
+            m = F.max_pool2d(F.pad(m, (d, d, d, d)), kernel_size=3, stride=1, dilation=d)
+            r -= d
+            step *= 2
+        reach[i] = m.view(fg.shape) > 0
+    return reach
 
 
 def _tile_pixels_for(device: torch.device, H: int, W: int) -> int:
