@@ -1,9 +1,9 @@
 """Checks a node's ``validate_inputs`` runs before a prompt is queued (an HTTP 400 naming the input).
 
-ComfyUI checks widgets against their ``min``/``max``/options only for inputs a node's ``validate_inputs``
-does not name, and it lets NaN and infinity through (every comparison with NaN is false). So a node
-names in ``validate_inputs`` exactly the inputs a check here needs, and :func:`numbers` repeats the
-schema's range check for the numbers it takes over.
+ComfyUI checks widgets against their ``min``/``max`` only for inputs a node's ``validate_inputs`` does not
+name, lets NaN and infinity through (every comparison with NaN is false), and (0.3.75) never checks a V3
+combo's options. So a node names in ``validate_inputs`` the inputs a check here needs: its numbers, which
+:func:`numbers` checks for finiteness and the schema's range, and its combos, which :func:`options` checks.
 """
 
 from __future__ import annotations
@@ -39,6 +39,23 @@ def numbers(cls, **values) -> str | None:
             return f"{name} {v:g} is below its minimum {lo:g} ({allowed})"
         if hi is not None and v > hi:
             return f"{name} {v:g} is above its maximum {hi:g} ({allowed})"
+    return None
+
+
+def options(cls, **values) -> str | None:
+    """The first of the combo ``values`` that is not one of its schema's options, or None.
+
+    (ComfyUI 0.3.75 checks a combo's options only when the input type is a list, which V3 combos are
+    not: every V3 combo must be checked here.)
+    """
+    for name, v in values.items():
+        if v is None:
+            continue
+        _type, opts = _spec(cls, name)
+        allowed = list(opts.get("options", []))
+        if v not in allowed:
+            shown = allowed if len(allowed) <= 20 else f"{allowed[:20]} ... ({len(allowed)} in all)"
+            return f"{name} {v!r} is not one of {shown}"
     return None
 
 

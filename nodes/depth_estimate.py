@@ -67,11 +67,18 @@ class DepthEstimate(io.ComfyNode):
 
     @classmethod
     def validate_inputs(
-        cls, image=None, model=None, subject_distance_m=None, background_distance_m=None, focal_length_mm=None
+        cls,
+        image=None,
+        model=None,
+        subject_distance_m=None,
+        background_distance_m=None,
+        focal_length_mm=None,
+        sensor=None,
+        precision=None,
     ) -> bool | str:
-        # sensor, refine_edges and precision are left to ComfyUI's own checks
         problem = checks.first(
             checks.connected(cls, image=image),
+            checks.options(cls, sensor=sensor, precision=precision),
             checks.numbers(
                 cls,
                 subject_distance_m=subject_distance_m,

@@ -134,11 +134,20 @@ class IdentityLoader(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, mode=None, name=None, stored_identity=None, image=None) -> bool | str:
-        # face_model, provider and face_index are left to ComfyUI's own checks
-        problem = checks.connected(cls, image=image)
-        if problem:
+    def validate_inputs(
+        cls, mode=None, name=None, stored_identity=None, face_model=None, provider=None, image=None
+    ) -> bool | str:
+        # face_index is left to ComfyUI's own range check
+        problem = checks.first(checks.connected(cls, image=image), checks.options(cls, provider=provider))
+        if problem is not True:
             return problem
+        if face_model is not None:
+            if face_model not in face_packs():
+                return f"face_model {face_model!r} is not one of the installed packs {face_packs()}"
+            try:
+                pack_root(face_model)
+            except IdentityError as e:
+                return str(e)
         if mode is not None and mode not in MODES:
             return f"mode {mode!r} is not one of {list(MODES)}"
         try:

@@ -28,7 +28,7 @@ class LensBokeh(io.ComfyNode):
             "focal length, f-number and focus distance; light scattered over an aperture-shaped disc "
             "in linear light; clipped highlights rebuilt; correct occlusion.",
             inputs=[
-                io.Image.Input("image"),
+                io.Image.Input("image", tooltip="RGB or RGBA; an alpha channel passes through unchanged (not blurred)"),
                 Depth.Input("depth", tooltip="Metric depth in metres (DepthLoad or DepthEstimate)"),
                 io.Float.Input("focal_length_mm", default=85.0, min=10.0, max=400.0, step=1.0),
                 io.Float.Input("f_number", default=1.8, min=0.7, max=32.0, step=0.1),
@@ -88,6 +88,7 @@ class LensBokeh(io.ComfyNode):
         focal_length_mm=None,
         f_number=None,
         focus_distance_m=None,
+        sensor=None,
         aperture_blades=None,
         blade_rotation_deg=None,
         blade_curvature=None,
@@ -96,9 +97,9 @@ class LensBokeh(io.ComfyNode):
         focus_mask=None,
         lighting=None,
     ) -> bool | str:
-        # sensor is left to ComfyUI's own option check
         problem = checks.first(
             checks.connected(cls, image=image, depth=depth, focus_mask=focus_mask, lighting=lighting),
+            checks.options(cls, sensor=sensor),
             checks.numbers(
                 cls,
                 focal_length_mm=focal_length_mm,
@@ -156,8 +157,9 @@ class LensBokeh(io.ComfyNode):
                 progress=runtime.progress_callback(1000),
                 check_interrupt=runtime.check_interrupt,
             )
-        for w in caught:
-            log.warning("LensBokeh: %s", w.message)
+        notes = [str(w.message) for w in caught]
+        for n in notes:
+            log.warning("LensBokeh: %s", n)
         dev = runtime.output_device()
         focus = result.focus_distance_m
         text = ", ".join(f"{d:.3g} m ({how})" for d, how in zip(focus, result.focus_how))
@@ -166,5 +168,5 @@ class LensBokeh(io.ComfyNode):
             result.coc_px.to(dev),
             result.in_focus.to(dev),
             float(focus[0]),
-            ui=ui.PreviewText(f"focus: {text}"),
+            ui=ui.PreviewText("\n".join([f"focus: {text}", *notes])),
         )

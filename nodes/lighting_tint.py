@@ -25,7 +25,7 @@ class LightingTint(io.ComfyNode):
             description="Re-light the portrait with a key and an ambient illuminant (chromatic adaptation in "
             "linear light) and output a LIGHTING that colours LensBokeh's highlights.",
             inputs=[
-                io.Image.Input("image"),
+                io.Image.Input("image", tooltip="RGB or RGBA; an alpha channel passes through unchanged"),
                 io.Combo.Input(
                     "preset",
                     options=list(PRESETS),
@@ -68,6 +68,7 @@ class LightingTint(io.ComfyNode):
     def validate_inputs(
         cls,
         image=None,
+        preset=None,
         key_temperature_k=None,
         ambient_temperature_k=None,
         tint=None,
@@ -79,9 +80,9 @@ class LightingTint(io.ComfyNode):
         depth=None,
         subject_mask=None,
     ) -> bool | str:
-        # preset is left to ComfyUI's own option check
         return checks.first(
             checks.connected(cls, image=image, depth=depth, subject_mask=subject_mask),
+            checks.options(cls, preset=preset),
             checks.numbers(
                 cls,
                 key_temperature_k=key_temperature_k,

@@ -130,7 +130,7 @@ def _with_network(
         if progress is not None:
             progress(done, total)
 
-    pred = predict(net, img[None], device)
+    pred = predict(net, img[None], device, check_interrupt)
     step(40)
     low = pred.values.to(img.device).float()
     # bring the network's output to the image's resolution; disparity is what varies smoothly

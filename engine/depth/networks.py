@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -303,12 +304,28 @@ def _prepare(net: DepthNetwork, image: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def predict(net: DepthNetwork, image: torch.Tensor, device: torch.device) -> DepthPrediction:
+def predict(
+    net: DepthNetwork,
+    image: torch.Tensor,
+    device: torch.device,
+    check_interrupt: Optional[Callable[[], None]] = None,
+) -> DepthPrediction:
     """Run the network (already on ``device``) on ``image [B,H,W,3]`` in the network's own dtype;
-    output float32 at the network's resolution."""
+    output float32 at the network's resolution. ``check_interrupt()`` runs before every block of the
+    network (each element of its module lists: transformer layers, fusion stages), so a cancel is
+    honoured within a forward pass."""
     dtype = next(net.model.parameters()).dtype
     x = _prepare(net, image.to(device)).to(dtype)
-    out = net.model(pixel_values=x)
+    hooks = []
+    if check_interrupt is not None:
+        for m in net.model.modules():
+            if isinstance(m, torch.nn.ModuleList):
+                hooks += [block.register_forward_pre_hook(lambda *_: check_interrupt()) for block in m]
+    try:
+        out = net.model(pixel_values=x)
+    finally:
+        for h in hooks:
+            h.remove()
     values = out.predicted_depth.float()
     if values.dim() == 4:
         values = values[:, 0]

@@ -9,7 +9,10 @@ little behind the face, the background at ``background_distance_m``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Optional
 
 import numpy as np
@@ -80,7 +83,7 @@ def portrait_prior(
         meta["background_adjusted"] = "background_distance_m was not behind the subject; doubled the subject distance"
     meta.update(subject_distance_m=round(subject_m, 3), background_distance_m=background_distance_m)
 
-    matte_small = _grabcut_matte(rgb, face, lambda i, n: step(10 + 50 * i // n))
+    matte_small = _grabcut_matte(rgb, face, lambda i, n: step(10 + 50 * i // n), check_interrupt)
     matte = torch.from_numpy(matte_small).to(image.device, torch.float32)
     matte = F.interpolate(matte[None, None], size=(H, W), mode="bilinear", align_corners=False)[0, 0]
     matte = guided_refine(
@@ -108,12 +111,17 @@ def portrait_prior(
 
 
 def _grabcut_matte(
-    rgb: np.ndarray, face: Face | None, after_iteration: Optional[Callable[[int, int], None]] = None
+    rgb: np.ndarray,
+    face: Face | None,
+    after_iteration: Optional[Callable[[int, int], None]] = None,
+    check_interrupt: Optional[Callable[[], None]] = None,
 ) -> np.ndarray:
     """Binary subject matte (float 0/1) at the working resolution.
 
     GrabCut runs one iteration per call (the colour models carry over, so the result is that of one
-    call with all iterations); ``after_iteration(done, total)`` is called between them.
+    call with all iterations); ``after_iteration(done, total)`` is called between them. An iteration
+    can take seconds on a slow CPU, so with ``check_interrupt`` each runs on a worker thread (OpenCV
+    releases the GIL) while this thread checks for a cancel every 0.1 s.
     """
     import cv2
 
@@ -141,9 +149,14 @@ def _grabcut_matte(
     mask[:, w - border :] = cv2.GC_BGD
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     bgr = np.ascontiguousarray(rgb[..., ::-1])
-    cv2.setRNGSeed(0)
-    for i in range(GRABCUT_ITERATIONS):
+
+    def iteration(i: int) -> None:
+        if i == 0:
+            cv2.setRNGSeed(0)  # OpenCV's RNG is per thread: seed the one that initialises the colour models
         cv2.grabCut(bgr, mask, None, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK if i == 0 else cv2.GC_EVAL)
+
+    for i in range(GRABCUT_ITERATIONS):
+        _interruptible(lambda i=i: iteration(i), check_interrupt)
         if after_iteration is not None:
             after_iteration(i + 1, GRABCUT_ITERATIONS)
     fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
@@ -165,3 +178,26 @@ def _grabcut_matte(
         if x > 0 and y > 0 and x + bw < w and y + bh < h:
             fg[labels == i] = 1
     return fg.astype(np.float32)
+
+
+_worker: Optional[ThreadPoolExecutor] = None
+_worker_lock = threading.Lock()
+
+
+def _interruptible(fn: Callable[[], None], check_interrupt: Optional[Callable[[], None]], poll_s: float = 0.1) -> None:
+    """Run ``fn`` (a call that releases the GIL) on a worker thread, calling ``check_interrupt`` every
+    ``poll_s`` while it runs; a cancel raises here at once and the worker's result is dropped."""
+    global _worker
+    if check_interrupt is None:
+        fn()
+        return
+    with _worker_lock:
+        if _worker is None:
+            _worker = ThreadPoolExecutor(max_workers=2, thread_name_prefix="portraitos-grabcut")
+    job = _worker.submit(fn)
+    while True:
+        try:
+            job.result(timeout=poll_s)
+            return
+        except FutureTimeout:
+            check_interrupt()
