@@ -393,6 +393,7 @@ def test_depth_estimate_reports_progress_and_honours_cancel_within_an_image(comf
     }
     import websocket
 
+    server = psutil.Process(comfy_server.proc.pid)
     client = uuid.uuid4().hex
     ws = websocket.create_connection(f"ws://127.0.0.1:{comfy_server.port}/ws?clientId={client}", timeout=120)
     try:
@@ -413,13 +414,19 @@ def test_depth_estimate_reports_progress_and_honours_cancel_within_an_image(comf
                 within.append(data_["value"])
                 if asked is None and len(within) >= 2:  # well into the image: now press Cancel
                     asked = time.perf_counter()
+                    cpu_asked = sum(server.cpu_times()[:2])
                     comfy_server.post_json("/interrupt", {})
             if msg["type"] in ("execution_interrupted", "execution_success", "execution_error"):
-                ended = (msg["type"], time.perf_counter())
+                ended = (msg["type"], time.perf_counter(), sum(server.cpu_times()[:2]))
                 break
         assert ended is not None
     finally:
         ws.close()
     assert len(within) >= 2, within  # progress moved within the single image
     assert ended[0] == "execution_interrupted", ended
-    assert ended[1] - asked < 3.0, ended[1] - asked  # was the whole image (7.7 s at 3072²)
+    # Cancel within about a second of work: measured in the server's CPU time (2 threads), so a machine
+    # busy with other work does not count against it; the wall-clock bound only catches a wait for the
+    # whole image (which took 7.7 s at 3072² before)
+    wall, cpu = ended[1] - asked, ended[2] - cpu_asked
+    print(f"cancel honoured after {wall:.2f} s wall, {cpu:.2f} CPU-s")
+    assert cpu < 3.0 and wall < 15.0, (cpu, wall)
