@@ -104,6 +104,7 @@ def portrait_prior(
         depth_subject = subject_m - 0.03 + inside + outside
     # depth takes a hard edge inside the matte's soft one: mixed hair/background pixels stay with the
     # sharp subject instead of smearing hair colour into the blurred background (a halo)
+    step(97)
     solid = (matte > SOLID_MATTE).to(matte.dtype)
     disp = solid / depth_subject + (1 - solid) / background_distance_m
     step(PROGRESS_STEPS)
