@@ -1,29 +1,350 @@
-// PortraitOS editor extension: shows the focus distance LensBokeh used (auto focus included)
-// on the node after each run, so artists can see where the lens focused without a preview node.
+// PortraitOS editor extension: LensBokeh's lens made visible before the graph runs.
+// A panel on the node (a DOM widget, shown by the classic canvas and by Nodes 2.0 alike) draws the
+// aperture from the blade widgets, reads out the depth of field (near/far limits of acceptable
+// sharpness, hyperfocal distance, blur of the background at 3 m, 10 m and infinity in pixels of the
+// output), and shows the picture LensBokeh works on: clicking it sets the `focus_point` input and marks
+// the point. The maths lives in lens_math.js (the same formulas as engine/lens/depth_of_field.py).
 import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+import * as L from "./lens_math.js";
+
+const NODE = "LensBokeh";
+const PANEL = "portraitos_lens";
+const APERTURE_PX = 84;
+const PICKER_PX = 170;
+const PANEL_PX = APERTURE_PX + PICKER_PX + 26;
+const ASSUMED_SIZE = [1536, 1024]; // [height, width] until the picture is known
+const WATCHED = ["focal_length_mm", "f_number", "focus_distance_m", "sensor", "aperture_blades",
+  "blade_rotation_deg", "blade_curvature", "focus_point"];
+
+function widget(node, name) {
+  return node.widgets?.find((w) => w.name === name);
+}
+
+function value(node, name, fallback) {
+  const v = widget(node, name)?.value;
+  return v === undefined || v === null || v === "" ? fallback : v;
+}
+
+export function formatMetres(m) {
+  if (!Number.isFinite(m)) return "∞";
+  if (m < 1) return `${m.toFixed(3)} m`;
+  if (m < 10) return `${m.toFixed(2)} m`;
+  if (m < 100) return `${m.toFixed(1)} m`;
+  return `${m.toFixed(0)} m`;
+}
+
+/** The numbers the panel shows, at full precision (the page exposes them for checks). */
+export function lensReadout(node, sizePx, lastFocus) {
+  const f = Number(value(node, "focal_length_mm", 85));
+  const n = Number(value(node, "f_number", 1.8));
+  const sensor = value(node, "sensor", L.DEFAULT_SENSOR);
+  const manual = Number(value(node, "focus_distance_m", 0));
+  const [h, w] = sizePx ?? ASSUMED_SIZE;
+  let focusM = null;
+  let how = "";
+  if (manual > 0) {
+    focusM = manual;
+    how = "manual";
+  } else if (lastFocus) {
+    focusM = lastFocus.distanceM;
+    how = `auto, last run: ${lastFocus.how}`;
+  }
+  const out = { focalLengthMm: f, fNumber: n, sensor, heightPx: h, widthPx: w, sizeKnown: !!sizePx, focusM, how };
+  if (focusM == null || !(sensor in L.SENSORS)) return out;
+  const dof = L.depthOfField(f, n, focusM, sensor);
+  if (!dof) {
+    out.error = `focus ${formatMetres(focusM)} is closer than the focal length`;
+    return out;
+  }
+  Object.assign(out, dof);
+  out.cocPx = {};
+  for (const [key, d] of [["3", 3], ["10", 10], ["inf", Infinity]]) {
+    out.cocPx[key] = L.cocPxAt(f, n, focusM, d, h, w, sensor);
+  }
+  return out;
+}
+
+function readoutLines(r) {
+  const lines = [["lens", `${r.focalLengthMm} mm f/${r.fNumber}`]];
+  if (r.focusM == null) {
+    lines.push(["focus", "focus: auto (set when it runs)"]);
+    return lines;
+  }
+  lines.push(["focus", `focus ${formatMetres(r.focusM)} (${r.how})`]);
+  if (r.error) {
+    lines.push(["error", r.error]);
+    return lines;
+  }
+  lines.push(["sharp", `sharp ${formatMetres(r.nearLimitM)} – ${formatMetres(r.farLimitM)}`]);
+  lines.push(["hyperfocal", `hyperfocal ${formatMetres(r.hyperfocalM)}`]);
+  const px = (v) => `${v.toFixed(1)} px`;
+  lines.push(["blur", `blur @3 m ${px(r.cocPx["3"])} · @10 m ${px(r.cocPx["10"])} · @∞ ${px(r.cocPx.inf)}`]);
+  const size = `${r.widthPx}×${r.heightPx}`;
+  lines.push(["size", r.sizeKnown ? `for ${size} px` : `for ${size} px (assumed until a picture is known)`]);
+  return lines;
+}
+
+function drawAperture(canvas, node) {
+  const ctx = canvas.getContext("2d");
+  const s = canvas.width;
+  ctx.clearRect(0, 0, s, s);
+  ctx.fillStyle = "#111";
+  ctx.fillRect(0, 0, s, s);
+  const blades = Number(value(node, "aperture_blades", 0));
+  const rot = Number(value(node, "blade_rotation_deg", 0));
+  const curv = Number(value(node, "blade_curvature", 0));
+  if (blades !== 0 && (blades < 3 || blades > 16)) return;
+  // scale so the largest extent of the outline fits
+  const pts = L.apertureOutline(blades, rot, curv, 1.0);
+  const extent = Math.max(...pts.map(([x, y]) => Math.hypot(x, y)));
+  const r = (s * 0.44) / extent;
+  ctx.beginPath();
+  pts.forEach(([x, y], i) => (i ? ctx.lineTo(s / 2 + r * x, s / 2 + r * y) : ctx.moveTo(s / 2 + r * x, s / 2 + r * y)));
+  ctx.closePath();
+  ctx.fillStyle = "#f2d680";
+  ctx.fill();
+}
+
+function fitRect(cw, ch, iw, ih) {
+  const k = Math.min(cw / iw, ch / ih);
+  const w = iw * k;
+  const h = ih * k;
+  return [(cw - w) / 2, (ch - h) / 2, w, h];
+}
+
+function drawPicker(state, node) {
+  const c = state.picker;
+  const ctx = c.getContext("2d");
+  ctx.clearRect(0, 0, c.width, c.height);
+  ctx.fillStyle = "#111";
+  ctx.fillRect(0, 0, c.width, c.height);
+  const img = state.image;
+  if (!img || !img.complete || !img.naturalWidth) {
+    state.rect = null;
+    ctx.fillStyle = "#888";
+    ctx.font = "11px sans-serif";
+    ctx.textAlign = "center";
+    ctx.fillText("connect an image (or run) to pick the focus", c.width / 2, c.height / 2);
+    return;
+  }
+  state.rect = fitRect(c.width, c.height, img.naturalWidth, img.naturalHeight);
+  const [x, y, w, h] = state.rect;
+  ctx.drawImage(img, x, y, w, h);
+  const p = L.parseFocusPoint(value(node, "focus_point", ""));
+  if (!p) return;
+  const px = x + p[0] * w;
+  const py = y + p[1] * h;
+  ctx.strokeStyle = "#000";
+  ctx.lineWidth = 3;
+  for (const [col, lw] of [["#000", 3], ["#4cf", 1.5]]) {
+    ctx.strokeStyle = col;
+    ctx.lineWidth = lw;
+    ctx.beginPath();
+    ctx.arc(px, py, 7, 0, 2 * Math.PI);
+    ctx.moveTo(px - 12, py);
+    ctx.lineTo(px - 4, py);
+    ctx.moveTo(px + 4, py);
+    ctx.lineTo(px + 12, py);
+    ctx.moveTo(px, py - 12);
+    ctx.lineTo(px, py - 4);
+    ctx.moveTo(px, py + 4);
+    ctx.lineTo(px, py + 12);
+    ctx.stroke();
+  }
+}
+
+function viewUrl(ref) {
+  const q = new URLSearchParams({ filename: ref.filename, type: ref.type ?? "output", subfolder: ref.subfolder ?? "" });
+  return api.apiURL(`/view?${q}`);
+}
+
+/** The picture LensBokeh works on: its own last preview, else what feeds its `image` input. */
+function pictureUrl(node, state) {
+  if (state.outputUrl) return state.outputUrl;
+  const slot = node.inputs?.findIndex((i) => i.name === "image") ?? -1;
+  const src = slot >= 0 ? node.getInputNode(slot) : null;
+  if (!src) return null;
+  if (src.imgs?.length && src.imgs[0].src) return src.imgs[0].src;
+  const name = widget(src, "image")?.value;
+  if (typeof name !== "string" || !name) return null;
+  const m = name.match(/^(.*?)(?: \[(input|output|temp)\])?$/);
+  const path = m[1];
+  const cut = path.lastIndexOf("/");
+  return viewUrl({
+    filename: cut >= 0 ? path.slice(cut + 1) : path,
+    subfolder: cut >= 0 ? path.slice(0, cut) : "",
+    type: m[2] ?? "input",
+  });
+}
+
+function refresh(node) {
+  const state = node.portraitosLens;
+  if (!state) return;
+  const url = pictureUrl(node, state);
+  if (url !== state.imageUrl) {
+    state.imageUrl = url;
+    state.image = null;
+    if (url) {
+      const img = new Image();
+      img.onload = () => {
+        if (state.imageUrl === url) refresh(node);
+      };
+      img.onerror = () => {};
+      img.src = url;
+      state.image = img;
+    }
+  }
+  const img = state.image;
+  const size = img?.complete && img.naturalWidth ? [img.naturalHeight, img.naturalWidth] : state.outputSize;
+  state.readout = lensReadout(node, size, state.lastFocus);
+  const lines = readoutLines(state.readout);
+  state.text.replaceChildren(
+    ...lines.map(([key, text]) => {
+      const div = document.createElement("div");
+      div.dataset.key = key;
+      div.textContent = text;
+      return div;
+    })
+  );
+  drawAperture(state.aperture, node);
+  drawPicker(state, node);
+}
+
+function setFocusPoint(node, text) {
+  const w = widget(node, "focus_point");
+  if (!w) return;
+  w.value = text;
+  w.callback?.(text);
+  node.setDirtyCanvas?.(true, true);
+  refresh(node);
+}
+
+function buildPanel(node) {
+  const root = document.createElement("div");
+  root.className = "portraitos-lens";
+  root.style.cssText = `display:flex;flex-direction:column;gap:4px;height:${PANEL_PX}px;box-sizing:border-box;` +
+    "font:11px/1.35 sans-serif;color:#ccc;overflow:hidden";
+  const top = document.createElement("div");
+  top.style.cssText = "display:flex;gap:8px;align-items:center";
+  const aperture = document.createElement("canvas");
+  aperture.className = "portraitos-aperture";
+  aperture.width = APERTURE_PX;
+  aperture.height = APERTURE_PX;
+  aperture.style.cssText = `width:${APERTURE_PX}px;height:${APERTURE_PX}px;flex:none;border-radius:4px`;
+  const text = document.createElement("div");
+  text.className = "portraitos-readout";
+  text.style.cssText = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;min-width:0";
+  top.append(aperture, text);
+  const picker = document.createElement("canvas");
+  picker.className = "portraitos-picker";
+  picker.width = 320;
+  picker.height = PICKER_PX;
+  picker.style.cssText = `width:100%;height:${PICKER_PX}px;cursor:crosshair;border-radius:4px`;
+  picker.title = "Click to focus at the depth under this point (sets focus_point; right-click clears it)";
+  const state = { root, aperture, text, picker, image: null, imageUrl: null, outputUrl: null, rect: null };
+  node.portraitosLens = state;
+  picker.addEventListener("pointerdown", (e) => {
+    if (!state.rect) return;
+    e.stopPropagation();
+    e.preventDefault();
+    if (e.button === 2) {
+      setFocusPoint(node, "");
+      return;
+    }
+    if (e.button !== 0) return;
+    const box = picker.getBoundingClientRect();
+    const cx = ((e.clientX - box.left) / box.width) * picker.width;
+    const cy = ((e.clientY - box.top) / box.height) * picker.height;
+    const [x, y, w, h] = state.rect;
+    const u = (cx - x) / w;
+    const v = (cy - y) / h;
+    if (u < 0 || u > 1 || v < 0 || v > 1) return;
+    setFocusPoint(node, L.formatFocusPoint(u, v));
+  });
+  picker.addEventListener("contextmenu", (e) => {
+    if (state.rect) e.preventDefault();
+  });
+  root.append(top, picker);
+  return root;
+}
+
+function parseLastFocus(message) {
+  const lines = message?.text;
+  const text = Array.isArray(lines) ? lines.join(" ") : String(lines ?? "");
+  const m = text.match(/([0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?) m \(([^)]*)\)/);
+  return m ? { distanceM: Number(m[1]), how: m[2] } : null;
+}
 
 app.registerExtension({
-  name: "PortraitOS.FocusReadout",
+  name: "PortraitOS.LensPanel",
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    if (nodeData.name !== "LensBokeh") return;
+    if (nodeData.name !== NODE) return;
+
+    const onNodeCreated = nodeType.prototype.onNodeCreated;
+    nodeType.prototype.onNodeCreated = function () {
+      const r = onNodeCreated?.apply(this, arguments);
+      const node = this;
+      const panel = buildPanel(node);
+      node.addDOMWidget(PANEL, "portraitos_lens", panel, {
+        serialize: false,
+        hideOnZoom: false,
+        getValue: () => "",
+        setValue: () => {},
+        getMinHeight: () => PANEL_PX,
+        getMaxHeight: () => PANEL_PX,
+      });
+      for (const name of WATCHED) {
+        const w = widget(node, name);
+        if (!w) continue;
+        const cb = w.callback;
+        w.callback = function () {
+          const out = cb?.apply(this, arguments);
+          refresh(node);
+          return out;
+        };
+      }
+      // the upstream picture can change without an event on this node (another image chosen upstream)
+      node.portraitosLens.timer = setInterval(() => {
+        if (node.portraitosLens && pictureUrl(node, node.portraitosLens) !== node.portraitosLens.imageUrl) {
+          refresh(node);
+        }
+      }, 1000);
+      const [w, h] = node.size;
+      node.setSize([Math.max(w, 340), h]);
+      refresh(node);
+      return r;
+    };
+
+    const onRemoved = nodeType.prototype.onRemoved;
+    nodeType.prototype.onRemoved = function () {
+      clearInterval(this.portraitosLens?.timer);
+      return onRemoved?.apply(this, arguments);
+    };
+
+    const onConfigure = nodeType.prototype.onConfigure;
+    nodeType.prototype.onConfigure = function () {
+      const r = onConfigure?.apply(this, arguments);
+      refresh(this);
+      return r;
+    };
+
+    const onConnectionsChange = nodeType.prototype.onConnectionsChange;
+    nodeType.prototype.onConnectionsChange = function () {
+      const r = onConnectionsChange?.apply(this, arguments);
+      refresh(this);
+      return r;
+    };
 
     const onExecuted = nodeType.prototype.onExecuted;
     nodeType.prototype.onExecuted = function (message) {
       onExecuted?.apply(this, arguments);
-      const lines = message?.text ?? [];
-      this.portraitosReadout = Array.isArray(lines) ? lines.join(" ") : String(lines);
-      this.setDirtyCanvas(true, true);
-    };
-
-    const onDrawForeground = nodeType.prototype.onDrawForeground;
-    nodeType.prototype.onDrawForeground = function (ctx) {
-      onDrawForeground?.apply(this, arguments);
-      if (!this.portraitosReadout || this.flags?.collapsed) return;
-      ctx.save();
-      ctx.font = "12px sans-serif";
-      ctx.fillStyle = "#8cf";
-      ctx.fillText(this.portraitosReadout, 10, this.size[1] - 8);
-      ctx.restore();
+      const state = this.portraitosLens;
+      if (!state) return;
+      state.lastFocus = parseLastFocus(message) ?? state.lastFocus;
+      const images = message?.images;
+      if (Array.isArray(images) && images.length) state.outputUrl = viewUrl(images[0]);
+      refresh(this);
     };
   },
 });

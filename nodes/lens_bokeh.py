@@ -9,6 +9,7 @@ from comfy_api.latest import io, ui
 
 from portraitos.engine.depth import DepthMap
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS, Aperture, LensSettings, highlights_under, render_lens_bokeh
+from portraitos.engine.lens.focus_point import focus_point_mask, parse_focus_point
 from portraitos.engine.lighting import LightingSetup
 
 from . import checks, runtime
@@ -69,6 +70,14 @@ class LensBokeh(io.ComfyNode):
                 ),
                 io.Mask.Input("focus_mask", optional=True, tooltip="Focus on what this mask marks"),
                 Lighting.Input("lighting", optional=True, tooltip="From LightingTint: colours rebuilt highlights"),
+                io.String.Input(
+                    "focus_point",
+                    default="",
+                    optional=True,
+                    tooltip="Focus on the depth under this point: 'x,y' from the top left, each 0..1 of the image "
+                    "width and height (click the picture on the node to set it). Empty = off. Used when "
+                    "focus_distance_m is 0 (auto); takes the place of focus_mask.",
+                ),
             ],
             outputs=[
                 io.Image.Output(display_name="image"),
@@ -139,7 +148,13 @@ class LensBokeh(io.ComfyNode):
         highlight_boost,
         focus_mask=None,
         lighting: LightingSetup | None = None,
+        focus_point: str | None = None,
     ) -> io.NodeOutput:
+        point = parse_focus_point(focus_point)
+        if point is not None:
+            if focus_distance_m > 0:
+                log.warning("LensBokeh: focus_point %s is ignored because focus_distance_m is set", focus_point)
+            focus_mask = focus_point_mask(point, image.shape[1], image.shape[2]).unsqueeze(0)
         lens = LensSettings(focal_length_mm, f_number, focus_distance_m, sensor)
         aperture = Aperture(aperture_blades, blade_rotation_deg, blade_curvature)
         highlights = highlights_under(lighting, highlight_threshold, highlight_boost)
@@ -162,7 +177,8 @@ class LensBokeh(io.ComfyNode):
             log.warning("LensBokeh: %s", n)
         dev = runtime.output_device()
         focus = result.focus_distance_m
-        text = ", ".join(f"{d:.3g} m ({how})" for d, how in zip(focus, result.focus_how))
+        hows = ["focus point" if point is not None and h == "focus mask" else h for h in result.focus_how]
+        text = ", ".join(f"{d:.3g} m ({how})" for d, how in zip(focus, hows))
         return io.NodeOutput(
             result.image.to(dev),
             result.coc_px.to(dev),

@@ -23,7 +23,7 @@ def test_object_info_lists_nodes_with_inputs(comfy_server):
         assert node in info, f"{node} missing from /object_info"
     lb = info["LensBokeh"]
     assert lb["category"] == "PortraitOS"
-    assert set(lb["input"]["optional"]) == {"focus_mask", "lighting"}
+    assert set(lb["input"]["optional"]) == {"focus_mask", "lighting", "focus_point"}
     assert lb["input"]["required"]["depth"][0] == "DEPTH"
     assert lb["output"] == ["IMAGE", "MASK", "MASK", "FLOAT"]
     assert info["DepthLoad"]["output"][0] == "DEPTH"
@@ -111,7 +111,7 @@ def test_workflows_appear_in_the_template_browser(comfy_server):
 
 def test_editor_extension_is_served(comfy_server):
     exts = comfy_server.get_json("/extensions")
-    ours = [e for e in exts if "PortraitOS" in e]
+    ours = [e for e in exts if "PortraitOS" in e and e.endswith("/portraitos.js")]
     assert ours, exts
     js = comfy_server.get(ours[0]).decode()
     assert "registerExtension" in js and "LensBokeh" in js

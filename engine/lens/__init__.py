@@ -5,7 +5,9 @@ IMAGE ``[B,H,W,3]`` sRGB 0..1 in and out; depth ``[B,H,W]`` metres; CoC sizes in
 """
 
 from .aperture import Aperture
+from .depth_of_field import DepthOfField, acceptable_coc_mm, coc_px_at, depth_of_field, hyperfocal_distance_m
 from .focus import auto_focus_distance
+from .focus_point import focus_point_mask, parse_focus_point
 from .highlights import highlights_under
 from .optics import DEFAULT_SENSOR, SENSORS, ThinLens, sensor_diagonal_mm
 from .pipeline import LensResult, LensSettings, render_lens_bokeh
@@ -13,7 +15,14 @@ from .renderer import BokehResult, HighlightRebuild, RenderSettings, render_boke
 
 __all__ = [
     "Aperture",
+    "DepthOfField",
+    "acceptable_coc_mm",
+    "coc_px_at",
+    "depth_of_field",
+    "hyperfocal_distance_m",
     "auto_focus_distance",
+    "focus_point_mask",
+    "parse_focus_point",
     "highlights_under",
     "DEFAULT_SENSOR",
     "SENSORS",

@@ -1,0 +1,54 @@
+"""A headless Chromium for the editor tests: Debian's ``chromium`` driven by the Python ``playwright``
+package (its own browser download is not used). ``.ci/run`` installs the browser."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+CHROMIUM = os.environ.get("PORTRAITOS_CHROMIUM", "/usr/bin/chromium")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = CHROMIUM if os.path.isfile(CHROMIUM) else shutil.which("chromium")
+    if not path:
+        raise RuntimeError(
+            f"Chromium not found at {CHROMIUM}: install it with "
+            "`apt-get install -y --no-install-recommends chromium` (.ci/run does) or set PORTRAITOS_CHROMIUM"
+        )
+    return path
+
+
+@contextlib.contextmanager
+def launch_browser():
+    """Yield a playwright BrowserContext (``new_page()``) on a fresh profile directory, removed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="portraitos-chromium-")
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch_persistent_context(
+                profile,
+                executable_path=chromium_path(),
+                headless=True,
+                args=FLAGS,
+                viewport={"width": 1400, "height": 900},
+            )
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
