@@ -10,9 +10,8 @@ import * as L from "./lens_math.js";
 
 const NODE = "LensBokeh";
 const PANEL = "portraitos_lens";
-const APERTURE_PX = 84;
-const PICKER_PX = 170;
-const PANEL_PX = APERTURE_PX + PICKER_PX + 26;
+const APERTURE_PX = 76;
+const PANEL_PX = 300; // the aperture and read-out on top, the picture below fills the rest
 const ASSUMED_SIZE = [1536, 1024]; // [height, width] until the picture is known
 const WATCHED = ["focal_length_mm", "f_number", "focus_distance_m", "sensor", "aperture_blades",
   "blade_rotation_deg", "blade_curvature", "focus_point"];
@@ -34,12 +33,18 @@ export function formatMetres(m) {
   return `${m.toFixed(0)} m`;
 }
 
+/** Whether an input's value comes through a link rather than from its widget. */
+function linked(node, name) {
+  return node.inputs?.find((i) => i.name === name)?.link != null;
+}
+
 /** The numbers the panel shows, at full precision (the page exposes them for checks). */
 export function lensReadout(node, sizePx, lastFocus) {
+  const fromLinks = ["focal_length_mm", "f_number", "sensor"].filter((name) => linked(node, name));
   const f = Number(value(node, "focal_length_mm", 85));
   const n = Number(value(node, "f_number", 1.8));
   const sensor = value(node, "sensor", L.DEFAULT_SENSOR);
-  const manual = Number(value(node, "focus_distance_m", 0));
+  const manual = linked(node, "focus_distance_m") ? 0 : Number(value(node, "focus_distance_m", 0));
   const [h, w] = sizePx ?? ASSUMED_SIZE;
   let focusM = null;
   let how = "";
@@ -47,10 +52,11 @@ export function lensReadout(node, sizePx, lastFocus) {
     focusM = manual;
     how = "manual";
   } else if (lastFocus) {
+    // auto focus, or a distance from a link: what the last run used
     focusM = lastFocus.distanceM;
-    how = `auto, last run: ${lastFocus.how}`;
+    how = `last run: ${lastFocus.how}`;
   }
-  const out = { focalLengthMm: f, fNumber: n, sensor, heightPx: h, widthPx: w, sizeKnown: !!sizePx, focusM, how };
+  const out = { focalLengthMm: f, fNumber: n, sensor, heightPx: h, widthPx: w, sizeKnown: !!sizePx, focusM, how, fromLinks };
   if (focusM == null || !(sensor in L.SENSORS)) return out;
   const dof = L.depthOfField(f, n, focusM, sensor);
   if (!dof) {
@@ -67,6 +73,7 @@ export function lensReadout(node, sizePx, lastFocus) {
 
 function readoutLines(r) {
   const lines = [["lens", `${r.focalLengthMm} mm f/${r.fNumber}`]];
+  if (r.fromLinks.length) lines.push(["links", `${r.fromLinks.join(", ")} linked: widget values shown`]);
   if (r.focusM == null) {
     lines.push(["focus", "focus: auto (set when it runs)"]);
     return lines;
@@ -78,8 +85,8 @@ function readoutLines(r) {
   }
   lines.push(["sharp", `sharp ${formatMetres(r.nearLimitM)} – ${formatMetres(r.farLimitM)}`]);
   lines.push(["hyperfocal", `hyperfocal ${formatMetres(r.hyperfocalM)}`]);
-  const px = (v) => `${v.toFixed(1)} px`;
-  lines.push(["blur", `blur @3 m ${px(r.cocPx["3"])} · @10 m ${px(r.cocPx["10"])} · @∞ ${px(r.cocPx.inf)}`]);
+  const c = r.cocPx;
+  lines.push(["blur", `blur @3 m ${c["3"].toFixed(1)} · @10 m ${c["10"].toFixed(1)} · @∞ ${c.inf.toFixed(1)} px`]);
   const size = `${r.widthPx}×${r.heightPx}`;
   lines.push(["size", r.sizeKnown ? `for ${size} px` : `for ${size} px (assumed until a picture is known)`]);
   return lines;
@@ -115,6 +122,11 @@ function fitRect(cw, ch, iw, ih) {
 
 function drawPicker(state, node) {
   const c = state.picker;
+  // draw at the size the picture is shown at (the panel's layout decides it)
+  if (c.clientWidth > 0 && c.clientHeight > 0 && (c.width !== c.clientWidth || c.height !== c.clientHeight)) {
+    c.width = c.clientWidth;
+    c.height = c.clientHeight;
+  }
   const ctx = c.getContext("2d");
   ctx.clearRect(0, 0, c.width, c.height);
   ctx.fillStyle = "#111";
@@ -234,13 +246,13 @@ function buildPanel(node) {
   aperture.style.cssText = `width:${APERTURE_PX}px;height:${APERTURE_PX}px;flex:none;border-radius:4px`;
   const text = document.createElement("div");
   text.className = "portraitos-readout";
-  text.style.cssText = "white-space:nowrap;overflow:hidden;text-overflow:ellipsis;min-width:0";
+  text.style.cssText = "min-width:0;overflow-wrap:anywhere";
   top.append(aperture, text);
   const picker = document.createElement("canvas");
   picker.className = "portraitos-picker";
   picker.width = 320;
-  picker.height = PICKER_PX;
-  picker.style.cssText = `width:100%;height:${PICKER_PX}px;cursor:crosshair;border-radius:4px`;
+  picker.height = 160;
+  picker.style.cssText = "width:100%;flex:1 1 0;min-height:80px;cursor:crosshair;border-radius:4px";
   picker.title = "Click to focus at the depth under this point (sets focus_point; right-click clears it)";
   const state = { root, aperture, text, picker, image: null, imageUrl: null, outputUrl: null, rect: null };
   node.portraitosLens = state;
@@ -266,6 +278,7 @@ function buildPanel(node) {
     if (state.rect) e.preventDefault();
   });
   root.append(top, picker);
+  new ResizeObserver(() => drawPicker(state, node)).observe(picker);
   return root;
 }
 
