@@ -105,6 +105,7 @@ class LensBokeh(io.ComfyNode):
         highlight_boost=None,
         focus_mask=None,
         lighting=None,
+        focus_point=None,
     ) -> bool | str:
         problem = checks.first(
             checks.connected(cls, image=image, depth=depth, focus_mask=focus_mask, lighting=lighting),
@@ -130,6 +131,11 @@ class LensBokeh(io.ComfyNode):
             )
         if aperture_blades in (1, 2):
             return f"aperture_blades must be 0 (circular) or 3..16, got {aperture_blades}"
+        if focus_point:  # a linked value arrives as None
+            try:
+                parse_focus_point(focus_point)
+            except ValueError as e:
+                return str(e)
         return True
 
     @classmethod

@@ -57,3 +57,11 @@ def test_lens_bokeh_rejects_an_unreadable_point(comfy_nodes):
     image, depth = _two_planes()
     with pytest.raises(ValueError, match="focus_point '2,0.5'"):
         run_node(cls, image=image, depth=depth, focus_point="2,0.5")
+
+
+def test_an_unreadable_point_is_refused_when_the_prompt_is_queued(comfy_nodes):
+    cls = comfy_nodes.NODE_CLASS_MAPPINGS["LensBokeh"]
+    assert cls.validate_inputs(focus_point="0.3,0.6") is True
+    assert cls.validate_inputs(focus_point="") is True
+    msg = cls.validate_inputs(focus_point="left eye")
+    assert isinstance(msg, str) and "focus_point 'left eye'" in msg and "'x,y'" in msg
