@@ -5,12 +5,13 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .depth_estimate import DepthEstimate
+from .depth_from_image import DepthFromImage
 from .depth_load import DepthLoad
 from .identity_loader import IdentityLoader
 from .lens_bokeh import LensBokeh
 from .lighting_tint import LightingTint
 
-NODES: list[type[io.ComfyNode]] = [DepthEstimate, DepthLoad, IdentityLoader, LensBokeh, LightingTint]
+NODES: list[type[io.ComfyNode]] = [DepthEstimate, DepthLoad, DepthFromImage, IdentityLoader, LensBokeh, LightingTint]
 
 
 class PortraitOSExtension(ComfyExtension):

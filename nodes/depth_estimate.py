@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
 from portraitos.engine.depth import PRIOR, EstimateSettings, ModelFileError, depth_preview, estimate_depth
 from portraitos.engine.depth.networks import PRECISIONS
@@ -10,7 +10,9 @@ from portraitos.engine.depth.portrait_prior import PROGRESS_STEPS
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 
 from . import checks, depth_networks, runtime
-from .types import CATEGORY, Depth
+from .model_sources import DEPTH_SOURCES, where_to_get
+from .readout import metres, node_ui
+from .types import CATEGORY_DEPTH, Depth
 
 
 class DepthEstimate(io.ComfyNode):
@@ -18,20 +20,30 @@ class DepthEstimate(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="DepthEstimate",
-            display_name="Depth Estimate (metric)",
-            category=CATEGORY,
-            description="Metric depth in metres from one image: Depth Pro / Depth Anything V2 from local files, or a "
-            "weight-free portrait prior. Edges refined along the image at full resolution.",
+            display_name="Portrait Depth: face & background (metric)",
+            category=CATEGORY_DEPTH,
+            description="How far every pixel of a portrait is from the lens, in metres, for background blur "
+            "(Lens Bokeh Blur) and lighting. Uses an installed Depth Pro / Depth Anything V2 model, or with no "
+            "download a portrait prior that separates the person from the background. The face's size sets the "
+            "distance; edges follow hair and outlines at full resolution. Shows the depth and the subject matte.",
             inputs=[
-                io.Image.Input("image"),
-                io.Combo.Input("model", options=depth_networks.available_models(), default=PRIOR),
+                io.Image.Input("image", tooltip="The portrait to measure (one photo or a batch)."),
+                io.Combo.Input(
+                    "model",
+                    options=depth_networks.available_models(),
+                    default=PRIOR,
+                    tooltip=f"What measures the depth. '{PRIOR}' needs no download: the person at the face's "
+                    "distance, the background at background_distance_m. Installed depth models are listed too; "
+                    "none installed = only the prior. Where to get them:\n" + where_to_get(DEPTH_SOURCES),
+                ),
                 io.Float.Input(
                     "subject_distance_m",
                     default=0.0,
                     min=0.0,
                     max=100.0,
                     step=0.01,
-                    tooltip="0 = estimate from the face's size",
+                    tooltip="Camera-to-face distance in metres. 0 = auto: judged from the size of the face in "
+                    "the frame (with focal_length_mm and sensor).",
                 ),
                 io.Float.Input(
                     "background_distance_m",
@@ -39,7 +51,8 @@ class DepthEstimate(io.ComfyNode):
                     min=0.2,
                     max=1000.0,
                     step=0.1,
-                    tooltip="Far plane for relative models and the portrait prior",
+                    tooltip="Distance from the lens to the backdrop in metres (the far plane for relative models "
+                    "and the portrait prior). Farther = more background blur.",
                 ),
                 io.Float.Input(
                     "focal_length_mm",
@@ -47,21 +60,41 @@ class DepthEstimate(io.ComfyNode):
                     min=10.0,
                     max=400.0,
                     step=1.0,
-                    tooltip="The framing the depth should be consistent with (as in LensBokeh)",
+                    tooltip="Focal length the photo was taken with. With the sensor it turns the face's size "
+                    "into a distance; the depth remembers it, so set the same on Lens Bokeh Blur.",
                 ),
-                io.Combo.Input("sensor", options=list(SENSORS), default=DEFAULT_SENSOR),
-                io.Boolean.Input("refine_edges", default=True),
+                io.Combo.Input(
+                    "sensor",
+                    options=list(SENSORS),
+                    default=DEFAULT_SENSOR,
+                    tooltip="Sensor size of the camera that took the photo (with the focal length it sets the "
+                    "framing). Set the same on Lens Bokeh Blur.",
+                ),
+                io.Boolean.Input(
+                    "refine_edges",
+                    default=True,
+                    tooltip="On: depth edges follow hair and outlines of the full-resolution photo. Off: the "
+                    "model's depth is only scaled up (faster, softer edges).",
+                ),
                 io.Combo.Input(
                     "precision",
                     options=list(PRECISIONS),
                     default="fp32",
-                    tooltip="fp16/bf16 only on GPUs; the CPU always runs fp32",
+                    tooltip="Number precision of the depth model: fp32 most exact; fp16/bf16 faster and smaller on "
+                    "GPUs only (the CPU always runs fp32). No effect on the portrait prior.",
                 ),
             ],
             outputs=[
-                Depth.Output(display_name="depth"),
-                io.Image.Output(display_name="preview"),
-                io.Mask.Output(display_name="subject_mask"),
+                Depth.Output(
+                    display_name="depth",
+                    tooltip="Distance from the lens of every pixel in metres, with the focal length and sensor it "
+                    "assumed (Lens Bokeh Blur checks them).",
+                ),
+                io.Image.Output(display_name="preview", tooltip="The depth as a picture: near = white, far = black."),
+                io.Mask.Output(
+                    display_name="subject_mask",
+                    tooltip="The person (white) against the background (black), soft along hair and edges.",
+                ),
             ],
         )
 
@@ -112,9 +145,31 @@ class DepthEstimate(io.ComfyNode):
         )
         out = runtime.output_device()
         dm = dm.to(out)
-        d = dm.metres[0]
-        text = (
-            f"{dm.meta.get('model', model)}: {dm.source}, {float(d.min()):.2f}–{float(d.max()):.2f} m, "
-            f"subject {dm.meta.get('subject_distance_m', '?')} m"
-        )
-        return io.NodeOutput(dm, depth_preview(dm.metres), matte.to(out), ui=ui.PreviewText(text))
+        preview = depth_preview(dm.metres)
+        return io.NodeOutput(dm, preview, matte.to(out), ui=_readout(dm, preview, matte))
+
+
+def _readout(dm, preview, matte) -> dict:
+    """Depth and matte previews; depth range, source and subject distance as numbers."""
+    d = dm.metres
+    near, far = float(d.min()), float(d.max())
+    subject = dm.meta.get("subject_distance_m")
+    how = dm.meta.get("subject_distance_from", "")
+    model = dm.meta.get("model", "")
+    lines = [f"{model}: {dm.source}, {near:.2f}–{far:.2f} m"]
+    if subject is not None:
+        lines.append(f"subject {subject} m" + (f" ({how})" if how else ""))
+    labels = {"depth": f"depth {metres(near)}–{metres(far)} ({dm.source})"}
+    if subject is not None:
+        labels["subject_mask"] = f"subject {metres(float(subject))}"
+    values = {
+        "source": dm.source,
+        "model": model,
+        "near_m": near,
+        "far_m": far,
+        "subject_distance_m": subject,
+        "subject_distance_from": how,
+        "focal_length_mm": dm.meta.get("focal_length_mm"),
+        "sensor": dm.meta.get("sensor"),
+    }
+    return node_ui(images=(preview,), masks=(matte,), lines=lines, labels=labels, values=values)

@@ -9,7 +9,7 @@ from pathlib import Path
 import folder_paths
 import numpy as np
 import torch
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
 from portraitos.engine.colour import to_uint8_rgb
 from portraitos.engine.faces import PROVIDERS, FacePack, analyse, draw_preview, load_pack
@@ -31,11 +31,14 @@ from . import (
     model_folders,  # noqa: F401  (registers models/identities and models/insightface)
     runtime,
 )
-from .types import CATEGORY
+from .model_sources import FACE_SOURCES, where_to_get
+from .readout import node_ui
+from .types import CATEGORY_IDENTITY
 from .types import Identity as IdentityType
 
 log = logging.getLogger("PortraitOS")
 NONE = "(none stored yet)"
+NO_FACE_MODEL = "(no face model installed: see tooltip)"
 
 _packs: dict[tuple[str, str, str], FacePack] = {}
 _packs_lock = threading.Lock()
@@ -55,7 +58,7 @@ def face_packs() -> list[str]:
         models = root / "models"
         if models.is_dir():
             found += [p.name for p in sorted(models.iterdir()) if p.is_dir() and list(p.glob("*.onnx"))]
-    return sorted(set(found)) or ["antelopev2", "buffalo_l"]
+    return sorted(set(found))
 
 
 def pack_root(name: str) -> Path:
@@ -79,6 +82,12 @@ def pack_root(name: str) -> Path:
 
 
 def _pack(name: str, provider: str) -> FacePack:
+    if name == NO_FACE_MODEL:
+        raise IdentityError(
+            "no InsightFace model is installed; put antelopev2 or buffalo_l (the .onnx files, no nested folder) "
+            f"into {insightface_roots()[0] / 'models'}/<name>/ and restart ComfyUI. Where to get them:\n"
+            + where_to_get(FACE_SOURCES)
+        )
     root = pack_root(name)
     key = (str(root), name, provider)
     with _packs_lock:
@@ -104,32 +113,67 @@ class IdentityLoader(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         stored = list_identities(identities_dir()) or [NONE]
+        packs = face_packs() or [NO_FACE_MODEL]
         return io.Schema(
             node_id="IdentityLoader",
-            display_name="Identity Loader",
-            category=CATEGORY,
-            description="Create an identity from one selfie (or a batch of the same person) with InsightFace, store "
-            "it as models/identities/<name>.safetensors, or load a stored one by name.",
+            display_name="Face Identity Loader (portrait)",
+            category=CATEGORY_IDENTITY,
+            description="Remember a person's face: create an identity from one selfie (or a few photos of the same "
+            "person) with an InsightFace model, store it as models/identities/<name>.safetensors, and load it by "
+            "name later for portraits of the same person. Shows the face found and its alignment.",
             inputs=[
                 io.Combo.Input(
                     "mode",
                     options=list(MODES),
                     default="create",
-                    tooltip="create: new name; update: add photos to a stored identity; load: by name",
+                    tooltip="create: store a new identity from the photos under name; update: add photos to a "
+                    "stored identity; load: use a stored identity (no photo needed).",
                 ),
-                io.String.Input("name", default="me", tooltip="Name to create or update (letters, digits, _ . -)"),
-                io.Combo.Input("stored_identity", options=stored, tooltip="The identity to load (mode load)"),
+                io.String.Input(
+                    "name",
+                    default="me",
+                    tooltip="Name to store the identity under (create/update): letters, digits, _ . -",
+                ),
                 io.Combo.Input(
-                    "face_model", options=face_packs(), tooltip="InsightFace pack in models/insightface/models/<pack>/"
+                    "stored_identity",
+                    options=stored,
+                    tooltip="The stored identity to load (mode load); lists models/identities/.",
                 ),
-                io.Combo.Input("provider", options=list(PROVIDERS), default="CPU"),
-                io.Int.Input("face_index", default=-1, min=-1, max=32, tooltip="-1 = the largest face"),
-                io.Image.Input("image", optional=True, tooltip="Selfie(s) for create/update"),
+                io.Combo.Input(
+                    "face_model",
+                    options=packs,
+                    tooltip="The InsightFace model that finds and recognises the face; only installed ones are "
+                    "listed. Where to get them:\n" + where_to_get(FACE_SOURCES),
+                ),
+                io.Combo.Input(
+                    "provider",
+                    options=list(PROVIDERS),
+                    default="CPU",
+                    tooltip="Where the face model runs: CPU works everywhere; CUDA / DirectML / CoreML when your "
+                    "onnxruntime has them (faster).",
+                ),
+                io.Int.Input(
+                    "face_index",
+                    default=-1,
+                    min=-1,
+                    max=32,
+                    tooltip="Which face to use when a photo shows several, counted from the largest (0); -1 = auto: "
+                    "the largest face.",
+                ),
+                io.Image.Input(
+                    "image",
+                    optional=True,
+                    tooltip="The selfie (or a batch of photos of the same person) for create/update.",
+                ),
             ],
             outputs=[
-                IdentityType.Output(display_name="identity"),
-                io.Image.Output(display_name="aligned_face"),
-                io.Image.Output(display_name="preview"),
+                IdentityType.Output(
+                    display_name="identity", tooltip="The person's stored face identity, for portrait generation."
+                ),
+                io.Image.Output(
+                    display_name="aligned_face", tooltip="The face cut out and straightened, 224×224 pixels."
+                ),
+                io.Image.Output(display_name="preview", tooltip="The photo with the face found boxed and marked."),
             ],
         )
 
@@ -141,7 +185,14 @@ class IdentityLoader(io.ComfyNode):
         problem = checks.first(checks.connected(cls, image=image), checks.options(cls, provider=provider))
         if problem is not True:
             return problem
-        if face_model is not None:
+        if face_model == NO_FACE_MODEL:
+            if mode != "load":  # loading a stored identity needs no face model
+                return (
+                    "no InsightFace model is installed (face_model); put antelopev2 or buffalo_l into "
+                    f"{insightface_roots()[0] / 'models'}/<name>/ and restart ComfyUI. Where to get them:\n"
+                    + where_to_get(FACE_SOURCES)
+                )
+        elif face_model is not None:
             if face_model not in face_packs():
                 return f"face_model {face_model!r} is not one of the installed packs {face_packs()}"
             try:
@@ -196,5 +247,10 @@ class IdentityLoader(io.ComfyNode):
 def _outputs(result: Enrolment) -> io.NodeOutput:
     identity = result.identity
     preview = _image(result.previews) if result.previews else _crop(identity)
-    text = "\n".join([result.message, *result.warnings])
-    return io.NodeOutput(identity, _crop(identity), preview, ui=ui.PreviewText(text))
+    ui = node_ui(
+        images=(preview,),
+        lines=[result.message],
+        labels={"identity": f"identity {identity.name} ({identity.count} photos)"},
+        warnings=list(result.warnings),
+    )
+    return io.NodeOutput(identity, _crop(identity), preview, ui=ui)

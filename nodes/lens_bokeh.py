@@ -5,17 +5,35 @@ from __future__ import annotations
 import logging
 import warnings
 
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
 from portraitos.engine.depth import DepthMap
-from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS, Aperture, LensSettings, highlights_under, render_lens_bokeh
+from portraitos.engine.lens import (
+    DEFAULT_SENSOR,
+    SENSORS,
+    Aperture,
+    LensSettings,
+    assumed_lens,
+    highlights_under,
+    in_focus_overlay,
+    lens_mismatch,
+    render_lens_bokeh,
+)
 from portraitos.engine.lens.focus_point import focus_point_mask, parse_focus_point
 from portraitos.engine.lighting import LightingSetup
 
 from . import checks, runtime
-from .types import CATEGORY, Depth, Lighting
+from .readout import metres, node_ui
+from .types import CATEGORY_LENS, Depth, Lighting
 
 log = logging.getLogger("PortraitOS")
+
+WARN = "warn if different"
+FOLLOW = "use the depth's lens"
+DEPTH_LENS_CHOICES = (WARN, FOLLOW)
+PREVIEW_IMAGE = "result"
+PREVIEW_OVERLAY = "result + in-focus overlay"
+PREVIEWS = (PREVIEW_IMAGE, PREVIEW_OVERLAY)
 
 
 class LensBokeh(io.ComfyNode):
@@ -23,34 +41,80 @@ class LensBokeh(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="LensBokeh",
-            display_name="Lens Bokeh (optical)",
-            category=CATEGORY,
-            description="Background separation as a real lens renders it: thin-lens circle of confusion from "
-            "focal length, f-number and focus distance; light scattered over an aperture-shaped disc "
-            "in linear light; clipped highlights rebuilt; correct occlusion.",
+            display_name="Lens Bokeh Blur (portrait background)",
+            category=CATEGORY_LENS,
+            description="Blur the background of a portrait as a real lens does (e.g. 85 mm at f/1.2): how much "
+            "each point blurs follows from focal length, f-number and focus distance (thin-lens optics); light is "
+            "spread over an aperture-shaped disc in linear light, bright highlights become bokeh balls, and the "
+            "sharp subject stays in front of the blurred background. Shows the result and the focus it used.",
             inputs=[
-                io.Image.Input("image", tooltip="RGB or RGBA; an alpha channel passes through unchanged (not blurred)"),
-                Depth.Input("depth", tooltip="Metric depth in metres (DepthLoad or DepthEstimate)"),
-                io.Float.Input("focal_length_mm", default=85.0, min=10.0, max=400.0, step=1.0),
-                io.Float.Input("f_number", default=1.8, min=0.7, max=32.0, step=0.1),
+                io.Image.Input(
+                    "image",
+                    tooltip="The photo to blur (one image or a batch); an alpha channel passes through unchanged "
+                    "(not blurred).",
+                ),
+                Depth.Input(
+                    "depth",
+                    tooltip="Distance of every pixel in metres: from Portrait Depth, Portrait Depth Load or Depth "
+                    "Image to Portrait Depth (for Depth Anything / controlnet_aux pictures).",
+                ),
+                io.Float.Input(
+                    "focal_length_mm",
+                    default=85.0,
+                    min=10.0,
+                    max=400.0,
+                    step=1.0,
+                    tooltip="Focal length of the lens to imitate: 85 mm is the classic portrait lens; longer "
+                    "lenses blur the background more at the same framing.",
+                ),
+                io.Float.Input(
+                    "f_number",
+                    default=1.8,
+                    min=0.7,
+                    max=32.0,
+                    step=0.1,
+                    tooltip="Aperture as on the lens barrel: smaller number = wider aperture = more background "
+                    "blur and thinner sharp zone (f/1.2 dreamy, f/2.8 gentle, f/8 nearly all sharp).",
+                ),
                 io.Float.Input(
                     "focus_distance_m",
                     default=0.0,
                     min=0.0,
                     max=1000.0,
                     step=0.01,
-                    tooltip="0 = auto: focus mask, else the eyes, else the nearest central region",
+                    tooltip="Where the lens focuses, in metres from the lens. 0 = auto: on what focus_mask marks, "
+                    "else on the eyes, else on the nearest region near the centre (the node shows what it chose).",
                 ),
-                io.Combo.Input("sensor", options=list(SENSORS), default=DEFAULT_SENSOR),
-                io.Int.Input("aperture_blades", default=0, min=0, max=16, tooltip="0 = circular; 3..16 blades"),
-                io.Float.Input("blade_rotation_deg", default=0.0, min=-180.0, max=180.0, step=1.0),
+                io.Combo.Input(
+                    "sensor",
+                    options=list(SENSORS),
+                    default=DEFAULT_SENSOR,
+                    tooltip="Sensor size of the camera to imitate; with the focal length it sets the framing and "
+                    "the blur in pixels. Should match the depth's (see depth_lens).",
+                ),
+                io.Int.Input(
+                    "aperture_blades",
+                    default=0,
+                    min=0,
+                    max=16,
+                    tooltip="Number of aperture blades, which shapes the bokeh balls: 0 = perfectly round, "
+                    "3..16 = polygons (e.g. 9 for a modern portrait lens).",
+                ),
+                io.Float.Input(
+                    "blade_rotation_deg",
+                    default=0.0,
+                    min=-180.0,
+                    max=180.0,
+                    step=1.0,
+                    tooltip="Turns the polygon of the aperture (degrees); no effect with a round aperture.",
+                ),
                 io.Float.Input(
                     "blade_curvature",
                     default=0.0,
                     min=0.0,
                     max=1.0,
                     step=0.05,
-                    tooltip="0 = straight blades, 1 = round",
+                    tooltip="How curved the blades are: 0 = straight (polygon bokeh), 1 = round.",
                 ),
                 io.Float.Input(
                     "highlight_threshold",
@@ -58,7 +122,8 @@ class LensBokeh(io.ComfyNode):
                     min=0.0,
                     max=1.0,
                     step=0.01,
-                    tooltip="Display value (brightest channel) above which pixels are treated as light sources",
+                    tooltip="Brightness (brightest channel, 0..1) above which a pixel counts as a light source "
+                    "whose clipped brightness is rebuilt into a bright bokeh ball.",
                 ),
                 io.Float.Input(
                     "highlight_boost",
@@ -66,10 +131,37 @@ class LensBokeh(io.ComfyNode):
                     min=0.0,
                     max=100.0,
                     step=0.1,
-                    tooltip="Extra brightness of clipped highlights before blurring (0 = off)",
+                    tooltip="How much brighter clipped highlights really were before blurring: higher = more "
+                    "luminous bokeh balls (0 = off).",
                 ),
-                io.Mask.Input("focus_mask", optional=True, tooltip="Focus on what this mask marks"),
-                Lighting.Input("lighting", optional=True, tooltip="From LightingTint: colours rebuilt highlights"),
+                io.Mask.Input(
+                    "focus_mask",
+                    optional=True,
+                    tooltip="Paint what must be sharp: with focus_distance_m 0 (auto) the lens focuses on it.",
+                ),
+                Lighting.Input(
+                    "lighting",
+                    optional=True,
+                    tooltip="From Portrait Lighting Tint: gives rebuilt highlights the light's colour (warm light, "
+                    "warm bokeh).",
+                ),
+                io.Combo.Input(
+                    "depth_lens",
+                    options=list(DEPTH_LENS_CHOICES),
+                    default=WARN,
+                    optional=True,
+                    tooltip="The depth remembers the focal length and sensor its distances assumed. "
+                    f"'{WARN}': a warning on the node when they differ from this lens. '{FOLLOW}': render with "
+                    "the depth's focal length and sensor instead of the two inputs here.",
+                ),
+                io.Combo.Input(
+                    "preview",
+                    options=list(PREVIEWS),
+                    default=PREVIEW_IMAGE,
+                    optional=True,
+                    tooltip=f"What the node shows: '{PREVIEW_IMAGE}' the result; '{PREVIEW_OVERLAY}' also the "
+                    "result with the sharp zone tinted green (like focus peaking).",
+                ),
                 io.String.Input(
                     "focus_point",
                     default="",
@@ -80,12 +172,20 @@ class LensBokeh(io.ComfyNode):
                 ),
             ],
             outputs=[
-                io.Image.Output(display_name="image"),
+                io.Image.Output(display_name="image", tooltip="The photo with the lens's background blur."),
                 io.Mask.Output(
-                    display_name="coc_px", tooltip="Signed CoC diameter in pixels (+ behind focus, - in front)"
+                    display_name="coc_px",
+                    tooltip="Blur size per pixel: the blur circle's diameter in pixels (+ behind the focus, - in "
+                    "front of it).",
                 ),
-                io.Mask.Output(display_name="in_focus"),
-                io.Float.Output(display_name="focus_distance_m"),
+                io.Mask.Output(
+                    display_name="in_focus",
+                    tooltip="Where the photo stays acceptably sharp (white) and where it blurs (black).",
+                ),
+                io.Float.Output(
+                    display_name="focus_distance_m",
+                    tooltip="The focus distance used in metres (the auto-focus result when focus_distance_m is 0).",
+                ),
             ],
         )
 
@@ -155,12 +255,20 @@ class LensBokeh(io.ComfyNode):
         focus_mask=None,
         lighting: LightingSetup | None = None,
         focus_point: str | None = None,
+        depth_lens=None,
+        preview=None,
     ) -> io.NodeOutput:
         point = parse_focus_point(focus_point)
         if point is not None:
             if focus_distance_m > 0:
                 log.warning("LensBokeh: focus_point %s is ignored because focus_distance_m is set", focus_point)
             focus_mask = focus_point_mask(point, image.shape[1], image.shape[2]).unsqueeze(0)
+        notes: list[str] = []
+        depth_lens_used = assumed_lens(depth.meta)
+        if depth_lens == FOLLOW and depth_lens_used is not None:
+            focal_length_mm, sensor = depth_lens_used
+            notes.append(f"lens from the depth: {focal_length_mm:g} mm, {sensor}")
+        mismatch = lens_mismatch(depth.meta, focal_length_mm, sensor)
         lens = LensSettings(focal_length_mm, f_number, focus_distance_m, sensor)
         aperture = Aperture(aperture_blades, blade_rotation_deg, blade_curvature)
         highlights = highlights_under(lighting, highlight_threshold, highlight_boost)
@@ -178,17 +286,36 @@ class LensBokeh(io.ComfyNode):
                 progress=runtime.progress_callback(1000),
                 check_interrupt=runtime.check_interrupt,
             )
-        notes = [str(w.message) for w in caught]
-        for n in notes:
-            log.warning("LensBokeh: %s", n)
+        warned = [str(w.message) for w in caught] + ([mismatch] if mismatch else [])
+        for w in warned:
+            log.warning("LensBokeh: %s", w)
         dev = runtime.output_device()
-        focus = result.focus_distance_m
         hows = ["focus point" if point is not None and h == "focus mask" else h for h in result.focus_how]
-        text = ", ".join(f"{d:.3g} m ({how})" for d, how in zip(focus, hows))
         return io.NodeOutput(
             result.image.to(dev),
             result.coc_px.to(dev),
             result.in_focus.to(dev),
-            float(focus[0]),
-            ui=ui.PreviewText("\n".join([f"focus: {text}", *notes])),
+            float(result.focus_distance_m[0]),
+            ui=_readout(result, hows, focal_length_mm, f_number, sensor, preview, notes, warned),
         )
+
+
+def _readout(result, how, focal_length_mm, f_number, sensor, preview, notes, warned) -> dict:
+    """The result (and on request the in-focus overlay); focus distance and how it was chosen."""
+    focus = result.focus_distance_m
+    lines = [f"focus {d:.3g} m ({h}), {focal_length_mm:g} mm f/{f_number:g}" for d, h in zip(focus, how)] + notes
+    images = (result.image,)
+    if preview == PREVIEW_OVERLAY:
+        images += (in_focus_overlay(result.image, result.in_focus),)
+    labels = {
+        "image": f"{focal_length_mm:g} mm f/{f_number:g}",
+        "focus_distance_m": f"focus {metres(focus[0])} ({how[0]})",
+    }
+    values = {
+        "focus_distance_m": list(focus),
+        "focus_how": list(how),
+        "focal_length_mm": focal_length_mm,
+        "f_number": f_number,
+        "sensor": sensor,
+    }
+    return node_ui(images=images, lines=lines, labels=labels, values=values, warnings=warned)

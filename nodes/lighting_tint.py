@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import warnings
 
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
 from portraitos.engine.lighting import DEFAULT_PRESET, PRESETS, LightingParams, relight
 
 from . import checks, runtime
-from .types import CATEGORY, Depth, Lighting
+from .readout import node_ui
+from .types import CATEGORY_LIGHT, Depth, Lighting
 
 log = logging.getLogger("PortraitOS")
 
@@ -20,34 +21,76 @@ class LightingTint(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="LightingTint",
-            display_name="Lighting Tint",
-            category=CATEGORY,
-            description="Re-light the portrait with a key and an ambient illuminant (chromatic adaptation in "
-            "linear light) and output a LIGHTING that colours LensBokeh's highlights.",
+            display_name="Portrait Lighting Tint",
+            category=CATEGORY_LIGHT,
+            description="Re-light a portrait's colour: a key light on the face and an ambient light on the "
+            "background, each with its own colour temperature (warm cinematic, cool studio, golden hour…), "
+            "adapted in linear light. Its lighting output gives Lens Bokeh Blur's bokeh balls the light's colour. "
+            "Shows the result and the temperatures used.",
             inputs=[
-                io.Image.Input("image", tooltip="RGB or RGBA; an alpha channel passes through unchanged"),
+                io.Image.Input(
+                    "image",
+                    tooltip="The portrait to re-light (one photo or a batch); an alpha channel passes through "
+                    "unchanged.",
+                ),
                 io.Combo.Input(
                     "preset",
                     options=list(PRESETS),
                     default=DEFAULT_PRESET,
-                    tooltip="; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()),
+                    tooltip="A lighting look to start from; "
+                    + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values()),
                 ),
                 io.Float.Input(
-                    "key_temperature_k", default=0.0, min=0.0, max=20000.0, step=50.0, tooltip="0 = the preset's"
+                    "key_temperature_k",
+                    default=0.0,
+                    min=0.0,
+                    max=20000.0,
+                    step=50.0,
+                    tooltip="Colour temperature of the key light on the face in kelvin (3200 K tungsten, 5600 K "
+                    "daylight). 0 = auto: the preset's.",
                 ),
                 io.Float.Input(
-                    "ambient_temperature_k", default=0.0, min=0.0, max=20000.0, step=50.0, tooltip="0 = the preset's"
+                    "ambient_temperature_k",
+                    default=0.0,
+                    min=0.0,
+                    max=20000.0,
+                    step=50.0,
+                    tooltip="Colour temperature of the ambient light on the background in kelvin. 0 = auto: the "
+                    "preset's.",
                 ),
-                io.Float.Input("tint", default=0.0, min=-1.0, max=1.0, step=0.01, tooltip="magenta (−) … green (+)"),
-                io.Float.Input("intensity", default=1.0, min=0.0, max=4.0, step=0.01),
-                io.Float.Input("contrast", default=1.0, min=0.5, max=2.0, step=0.01),
+                io.Float.Input(
+                    "tint",
+                    default=0.0,
+                    min=-1.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Colour shift across the temperature line, as a white-balance tint slider: magenta (−) "
+                    "… green (+); 0 = none.",
+                ),
+                io.Float.Input(
+                    "intensity",
+                    default=1.0,
+                    min=0.0,
+                    max=4.0,
+                    step=0.01,
+                    tooltip="Overall brightness of the new light, like an exposure change (1 = unchanged).",
+                ),
+                io.Float.Input(
+                    "contrast",
+                    default=1.0,
+                    min=0.5,
+                    max=2.0,
+                    step=0.01,
+                    tooltip="Difference between lit and shadowed areas (1 = unchanged, above 1 = harder light).",
+                ),
                 io.Float.Input(
                     "key_direction_deg",
                     default=0.0,
                     min=-180.0,
                     max=180.0,
                     step=1.0,
-                    tooltip="Where the key comes from: 0 = right, 90 = above (needs depth)",
+                    tooltip="Where the key light comes from, seen from the camera: 0 = right, 90 = above, "
+                    "180 = left (needs depth and key_strength above 0).",
                 ),
                 io.Float.Input(
                     "key_strength",
@@ -55,13 +98,36 @@ class LightingTint(io.ComfyNode):
                     min=0.0,
                     max=1.0,
                     step=0.01,
-                    tooltip="Directional key shading from depth normals (0 = off)",
+                    tooltip="How strongly the key light shapes the face with light and shadow from the depth "
+                    "(0 = off: colour only).",
                 ),
-                io.Float.Input("strength", default=1.0, min=0.0, max=1.0, step=0.01),
-                Depth.Input("depth", optional=True, tooltip="Key on the subject, ambient on the background"),
-                io.Mask.Input("subject_mask", optional=True),
+                io.Float.Input(
+                    "strength",
+                    default=1.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Mix of the re-lit picture with the original (1 = fully re-lit, 0 = original).",
+                ),
+                Depth.Input(
+                    "depth",
+                    optional=True,
+                    tooltip="From Portrait Depth: puts the key light on the subject and the ambient on the "
+                    "background, and gives key_strength its shape.",
+                ),
+                io.Mask.Input(
+                    "subject_mask",
+                    optional=True,
+                    tooltip="The person (white): gets the key light; the rest gets the ambient light.",
+                ),
             ],
-            outputs=[io.Image.Output(display_name="image"), Lighting.Output(display_name="lighting")],
+            outputs=[
+                io.Image.Output(display_name="image", tooltip="The re-lit portrait."),
+                Lighting.Output(
+                    display_name="lighting",
+                    tooltip="The light's colours, for Lens Bokeh Blur's lighting input (coloured bokeh balls).",
+                ),
+            ],
         )
 
     @classmethod
@@ -132,5 +198,17 @@ class LightingTint(io.ComfyNode):
         notes = [str(w.message) for w in caught]
         for n in notes:
             log.warning("LightingTint: %s", n)
-        text = "\n".join([f"{setup.name}: key {setup.key_cct_k:.0f} K, ambient {setup.ambient_cct_k:.0f} K", *notes])
-        return io.NodeOutput(out.to(runtime.output_device()), setup, ui=ui.PreviewText(text))
+        out = out.to(runtime.output_device())
+        return io.NodeOutput(out, setup, ui=_readout(out, setup, notes))
+
+
+def _readout(image, setup, warned: list[str]) -> dict:
+    """The re-lit result; the preset and the key and ambient temperatures used."""
+    key, ambient = setup.key_cct_k, setup.ambient_cct_k
+    return node_ui(
+        images=(image,),
+        lines=[f"{setup.name}: key {key:.0f} K, ambient {ambient:.0f} K"],
+        labels={"lighting": f"key {key:.0f} K · ambient {ambient:.0f} K"},
+        values={"preset": setup.name, "key_temperature_k": key, "ambient_temperature_k": ambient},
+        warnings=warned,
+    )

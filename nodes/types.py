@@ -17,3 +17,9 @@ Lighting = io.Custom("LIGHTING")
 Identity = io.Custom("IDENTITY")
 
 CATEGORY = "PortraitOS"
+"""The pack's root in the node library; each node sits in one of the groups below."""
+CATEGORY_DEPTH = f"{CATEGORY}/Depth"
+CATEGORY_LENS = f"{CATEGORY}/Lens"
+CATEGORY_LIGHT = f"{CATEGORY}/Light"
+CATEGORY_IDENTITY = f"{CATEGORY}/Identity"
+CATEGORY_GENERATE = f"{CATEGORY}/Generate"

@@ -29,7 +29,7 @@ def test_loader_registers_every_node(comfy_nodes):
         "highlight_boost",
     ):
         assert key in req
-    assert set(info["optional"]) == {"focus_mask", "lighting", "focus_point"}
+    assert set(info["optional"]) == {"focus_mask", "lighting", "focus_point", "depth_lens", "preview"}
     assert req["f_number"][1]["default"] == pytest.approx(1.8)
     assert req["focal_length_mm"][1]["default"] == pytest.approx(85.0)
 
@@ -75,7 +75,7 @@ def test_lens_bokeh_executes_in_process(comfy_nodes):
     assert torch.allclose(image[:, 16:32, 24:40], img[:, 16:32, 24:40], atol=2e-3)
     assert image[:, :8].std() < img[:, :8].std() * 0.7
     assert float(in_focus[0, 24, 32]) == 1.0 and float(in_focus[0, 2, 2]) == 0.0
-    assert "text" in out.ui.as_dict()
+    assert "text" in out.ui and "images" in out.ui
 
 
 def test_lens_bokeh_rejects_focus_inside_focal_length(comfy_nodes):

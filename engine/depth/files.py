@@ -134,3 +134,35 @@ def _read_png16(path: Path) -> np.ndarray:
     except Exception as e:
         raise DepthFileError(f"{path.name}: cannot read as PNG ({type(e).__name__}: {e})") from None
     return arr
+
+
+_EXR_MAGIC = b"\x76\x2f\x31\x01"
+
+
+def is_depth_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` looks loadable by :func:`read_depth_file`, judged from its header only (cheap
+    enough to list a whole input folder): a real-number ``.npy`` of shape ``[H,W]`` or ``[H,W,1]``,
+    an OpenEXR file, or a single-channel 16-bit (or 32-bit) PNG. Ordinary 8-bit photos are not."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    try:
+        if ext == ".npy":
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
+                else:
+                    shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            real = np.issubdtype(dtype, np.number) and not np.issubdtype(dtype, np.complexfloating)
+            return bool(real) and (len(shape) == 2 or (len(shape) == 3 and shape[-1] == 1))
+        if ext == ".exr":
+            with open(path, "rb") as f:
+                return f.read(4) == _EXR_MAGIC
+        if ext == ".png":
+            from PIL import Image
+
+            with Image.open(path) as im:  # reads the header only
+                return im.mode in ("I;16", "I;16B", "I", "F")
+    except Exception:
+        return False
+    return False
