@@ -303,7 +303,7 @@ class LensBokeh(io.ComfyNode):
 def _readout(result, how, focal_length_mm, f_number, sensor, preview, notes, warned) -> dict:
     """The result (and on request the in-focus overlay); focus distance and how it was chosen."""
     focus = result.focus_distance_m
-    lines = [f"focus {d:.3g} m ({h}), {focal_length_mm:g} mm f/{f_number:g}" for d, h in zip(focus, how)] + notes
+    lines = [f"focus: {d:.3g} m ({h}), {focal_length_mm:g} mm f/{f_number:g}" for d, h in zip(focus, how)] + notes
     images = (result.image,)
     if preview == PREVIEW_OVERLAY:
         images += (in_focus_overlay(result.image, result.in_focus),)

@@ -22,14 +22,19 @@ def test_object_info_lists_nodes_with_inputs(comfy_server):
     for node in ("DepthLoad", "LensBokeh", "LightingTint"):
         assert node in info, f"{node} missing from /object_info"
     lb = info["LensBokeh"]
-    assert lb["category"] == "PortraitOS"
-    assert set(lb["input"]["optional"]) == {"focus_mask", "lighting", "focus_point"}
+    assert lb["category"] == "PortraitOS/Lens"
+    assert set(lb["input"]["optional"]) == {"focus_mask", "lighting", "focus_point", "depth_lens", "preview"}
     assert lb["input"]["required"]["depth"][0] == "DEPTH"
     assert lb["output"] == ["IMAGE", "MASK", "MASK", "FLOAT"]
     assert info["DepthLoad"]["output"][0] == "DEPTH"
     lt = info["LightingTint"]
     assert lt["output"] == ["IMAGE", "LIGHTING"]
     assert "warm cinematic" in lt["input"]["required"]["preset"][1]["options"]
+
+
+def _saved(hist) -> list[dict]:
+    """Images SaveImage wrote (the nodes' own previews are temp files beside them)."""
+    return [i for out in hist["outputs"].values() for i in out.get("images", []) if i["type"] == "output"]
 
 
 def _view(server, img_ref) -> np.ndarray:
@@ -49,7 +54,7 @@ def test_shipped_workflows_run_over_http(comfy_server, workflow):
     assert "execution_start" in types
     progress = [m["data"] for m in messages if m["type"] == "progress"]
     assert progress and progress[-1]["value"] == progress[-1]["max"], "LensBokeh sends progress over /ws"
-    saved = [img for out in hist["outputs"].values() for img in out.get("images", [])]
+    saved = _saved(hist)
     assert len(saved) == 1
     result = _view(comfy_server, saved[0])
     source = np.asarray(Image.open(comfy_server.input_dir / photo).convert("RGB"))
@@ -94,8 +99,7 @@ def test_nan_depth_is_cleaned_not_propagated(comfy_server):
     graph["2"]["inputs"]["depth"] = "dirty_depth.npy"
     hist, _ = comfy_server.run_prompt(graph)
     assert hist["status"]["status_str"] == "success"
-    img = [i for o in hist["outputs"].values() for i in o.get("images", [])][0]
-    arr = _view(comfy_server, img)
+    arr = _view(comfy_server, _saved(hist)[0])
     assert arr.shape[:2] == d.shape and arr.mean() > 20
     assert "replaced" in comfy_server.log_tail(20000)
 
@@ -132,7 +136,7 @@ def test_portrait_from_one_selfie_over_http(comfy_server):
     assert hist["status"]["status_str"] == "success", hist["status"]
     text = " ".join(t for out in hist["outputs"].values() for t in out.get("text", []))
     assert "portrait prior" in text and "(eyes)" in text  # focused on the eyes the prior found
-    img = _view(comfy_server, [i for o in hist["outputs"].values() for i in o.get("images", [])][0])
+    img = _view(comfy_server, _saved(hist)[0])
     src = data.astronaut().astype(np.float32)
     face_out, face_in = img[100:150, 200:250].astype(np.float32), src[100:150, 200:250]
     bg_detail = np.abs(np.diff(img[20:80, 400:500].astype(np.float32), axis=1)).mean()

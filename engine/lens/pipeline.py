@@ -104,10 +104,13 @@ def render_lens_bokeh(
         depth=depth_m.shape[0],
         focus_mask=None if focus_mask is None else focus_mask.shape[0],
     )
+    steps = _Steps(progress, check_interrupt, prep_steps=2 + b)
+    steps.prep()
     image = broadcast_batch("image", image, b)
     alpha = image[..., 3:] if image.shape[-1] == 4 else None
     image = image[..., :3]
     depth_m = broadcast_batch("depth", prepare_depth(image, depth_m), b)
+    steps.prep()
     _, H, W, _ = image.shape
     if focus_mask is not None:
         focus_mask = broadcast_batch("focus_mask", focus_mask, b)
@@ -127,6 +130,7 @@ def render_lens_bokeh(
         else:
             how.append("manual")
         lenses.append(ThinLens(lens.focal_length_mm, lens.f_number, s, lens.sensor))
+        steps.prep()
 
     render_depth, capped = cap_circles_of_confusion(depth_m, lenses, H, W)
     out_device = image.device
@@ -141,7 +145,7 @@ def render_lens_bokeh(
                 aperture,
                 highlights,
                 settings,
-                progress,
+                steps.render,
                 check_interrupt,
                 cap,
             )
@@ -242,6 +246,32 @@ def foreground_reach(coc_px: torch.Tensor) -> torch.Tensor:
             step *= 2
         reach[i] = m.view(fg.shape) > 0
     return reach
+
+
+class _Steps:
+    """One progress bar over preparation and rendering: the first ``PREP_SHARE`` of the bar ticks through
+    the pipeline's own steps (depth clean-up and resampling, auto focus per image), the rest follows
+    the renderer. Each tick is also a point where Cancel is honoured."""
+
+    PREP_SHARE = 0.03
+    SCALE = 100_000
+
+    def __init__(self, progress, check_interrupt, prep_steps: int):
+        self.progress, self.check_interrupt = progress, check_interrupt
+        self.prep_steps, self.done = max(prep_steps, 1), 0
+        self.prep_end = int(self.SCALE * self.PREP_SHARE)
+
+    def prep(self) -> None:
+        if self.check_interrupt is not None:
+            self.check_interrupt()
+        if self.progress is not None:
+            self.progress(self.prep_end * min(self.done, self.prep_steps) // self.prep_steps, self.SCALE)
+        self.done += 1
+
+    def render(self, done: int, total: int) -> None:
+        if self.progress is not None:
+            frac = done / max(total, 1)
+            self.progress(self.prep_end + int((self.SCALE - self.prep_end) * frac), self.SCALE)
 
 
 def _tile_pixels_for(device: torch.device, H: int, W: int) -> int:

@@ -201,6 +201,8 @@ def render_single(
     assign = LayerAssignment(radius, radii)
     source = _unmixed_source_weight(radius, settings)
     order = sorted(assign.used(), key=lambda i: -float(radii[i]))  # far (most positive) to near
+    if progress is not None:
+        progress(0, max(len(order), 1))  # layers assigned: a tick before the first (largest) layer
     # premultiplied linear RGB, coverage, coverage-weighted signed radius of what has been laid down
     acc = torch.zeros(5, H, W, dtype=dt, device=dev)
     filled_for_foreground = False
@@ -352,6 +354,8 @@ def render_bokeh(
         ppm = ln.pixels_per_mm(H, W)
         acceptable = max(settings.in_focus_coc_fraction * sensor_diagonal_mm(ln.sensor) * ppm, 1.0)
         masks[i] = (1.0 - (coc.abs() - acceptable) / acceptable).clamp(0, 1)
+        if progress is not None:
+            progress(i * 1000, b * 1000)  # a tick once the circles of confusion are known
         radius = _nearer_wins(coc * 0.5)
         lin = srgb_to_linear(image[i].permute(2, 0, 1).to(torch.float32))
         blur_weight = ((radius.abs() - 1.0) / 2.0).clamp(0, 1)
