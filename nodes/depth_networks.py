@@ -25,6 +25,7 @@ from portraitos.engine.depth.networks import network_dtype
 from portraitos.engine.safe_paths import PathError, UnsafePathError, check_name, resolve_inside
 
 from . import model_folders  # noqa: F401  (registers models/depth and models/depthanything)
+from .model_sources import README_MODELS
 
 
 class _Held(torch.nn.Module):
@@ -69,7 +70,7 @@ def resolve(name: str) -> tuple[str, Path]:
         except PathError:
             raise ModelFileError(
                 f"depth model folder {rest!r} not found: put config.json + model.safetensors "
-                f"(+ preprocessor_config.json) into ComfyUI/models/depth/{rest}/"
+                f"(+ preprocessor_config.json) into ComfyUI/models/depth/{rest}/; where to get them: {README_MODELS}"
             ) from None
     if kind == "depthanything":
         try:
@@ -77,7 +78,9 @@ def resolve(name: str) -> tuple[str, Path]:
         except UnsafePathError as e:
             raise ModelFileError(f"model {name!r} refused: {e}") from None
         except PathError:
-            raise ModelFileError(f"{rest!r} not found: put the file into ComfyUI/models/depthanything/") from None
+            raise ModelFileError(
+                f"{rest!r} not found: put the file into ComfyUI/models/depthanything/; where to get it: {README_MODELS}"
+            ) from None
         return "single", path
     raise ModelFileError(f"unknown depth model {name!r}; choose one from the list")
 

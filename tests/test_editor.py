@@ -359,3 +359,28 @@ def test_previews_and_readouts_in_history(comfy_server):
     for node in ("2", "4", "6"):
         for ref in temps(node):
             assert comfy_server.get(f"/view?filename={ref['filename']}&type=temp")[:4] == b"\x89PNG"
+
+
+# --- registry metadata and where model files come from -------------------------------------------
+
+
+def test_registry_metadata_and_model_links(comfy_nodes):
+    import tomllib
+    from comfy_host import comfyui_dir
+
+    from portraitos.nodes.model_sources import DEPTH_SOURCES, FACE_SOURCES, README_MODELS
+
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    comfy = meta["tool"]["comfy"]
+    import re
+
+    tested = re.search(r'__version__ = "([^"]+)"', (comfyui_dir() / "comfyui_version.py").read_text()).group(1)
+    assert comfy["requires-comfyui"] == f">={tested}"  # the version the tests run against
+    assert comfy["Icon"].startswith("https://") and (REPO / comfy["Icon"].split("/main/")[1]).is_file()
+    urls = meta["project"]["urls"]
+    assert urls["Issues"].endswith("/issues") and urls["Documentation"].startswith("https://")
+    readme = (REPO / "README.md").read_text()
+    assert "### Model files" in readme and README_MODELS.endswith("#model-files")
+    for src in DEPTH_SOURCES + FACE_SOURCES:
+        assert src.page in readme, src.name
+        assert src.licence.split(" ")[0] in readme, src.name
