@@ -94,6 +94,31 @@ def test_object_info_live_has_tooltips_search_words_and_groups(comfy_server):
     _check_search_and_categories(info)
 
 
+@pytest.mark.live
+def test_frontend_search_finds_the_nodes(comfy_server, tmp_path):
+    """The frontend's own Fuse.js and node-search options (read from comfyui_frontend_package's JS) over
+    the live /object_info: the words artists type find the nodes."""
+    import shutil
+    import subprocess
+
+    import comfyui_frontend_package
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("needs Node.js (Debian package nodejs) to run the frontend's search code")
+    assets = Path(comfyui_frontend_package.__file__).parent / "static" / "assets"
+    info = comfy_server.get_json("/object_info")
+    defs = tmp_path / "defs.json"
+    defs.write_text(json.dumps([{"name": k, "display_name": v["display_name"]} for k, v in info.items()]))
+    script = REPO / "scripts" / "frontend_search.mjs"
+    run = subprocess.run([node, str(script), str(assets), str(defs), *SEARCH_WORDS], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    found = json.loads(run.stdout)
+    assert found["_options"]["keys"] == ["name", "display_name"]  # what this frontend's search reads
+    for word, nodes in SEARCH_WORDS.items():
+        assert set(nodes) <= set(found[word]), (word, found[word])
+
+
 # --- depth pictures from other packs ------------------------------------------------------------
 
 
