@@ -322,6 +322,30 @@ def test_lens_bokeh_ticks_before_rendering_and_ends_full():
     assert len(calls) == 1  # honoured at the first step, before any rendering
 
 
+def test_depth_estimate_ticks_within_each_image(tmp_path):
+    """With a network, DepthEstimate ticks after inference and after each band of the edge-aware
+    upsampling (Cancel is honoured there too), not only once per image."""
+    from tiny_depth_models import save_hf_folder, tiny_depth_anything
+
+    from portraitos.engine.depth import EstimateSettings, estimate_depth, load_hf_folder
+
+    net = load_hf_folder(save_hf_folder(tiny_depth_anything(), tmp_path / "tiny-da", 518))
+    photo = torch.from_numpy(data.astronaut()).float()[None].expand(2, -1, -1, -1) / 255  # 512², 2 bands each
+    ticks = []
+    estimate_depth(photo, EstimateSettings(), net, progress=lambda d, t: ticks.append((d, t)))
+    assert len(ticks) >= 2 * (1 + 2 + 1), ticks  # per image: inference, two bands, done
+    assert ticks[-1][0] == ticks[-1][1] and all(b[0] >= a[0] for a, b in zip(ticks, ticks[1:]))
+    calls = []
+
+    def cancel_in_second_band():
+        calls.append(1)
+        if len(calls) == 3:  # loop start, after inference, after the first band
+            raise InterruptedError
+
+    with pytest.raises(InterruptedError):
+        estimate_depth(photo, EstimateSettings(), net, check_interrupt=cancel_in_second_band)
+
+
 # --- live: previews and read-outs in /history -----------------------------------------------------
 
 
