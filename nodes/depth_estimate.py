@@ -20,10 +20,10 @@ class DepthEstimate(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="DepthEstimate",
-            display_name="Portrait Depth: face & background (metric)",
+            display_name="Portrait Depth (face, background)",
             category=CATEGORY_DEPTH,
             description="How far every pixel of a portrait is from the lens, in metres, for background blur "
-            "(Lens Bokeh Blur) and lighting. Uses an installed Depth Pro / Depth Anything V2 model, or with no "
+            "(Portrait Bokeh) and lighting. Uses an installed Depth Pro / Depth Anything V2 model, or with no "
             "download a portrait prior that separates the person from the background. The face's size sets the "
             "distance; edges follow hair and outlines at full resolution. Shows the depth and the subject matte.",
             inputs=[
@@ -61,14 +61,14 @@ class DepthEstimate(io.ComfyNode):
                     max=400.0,
                     step=1.0,
                     tooltip="Focal length the photo was taken with. With the sensor it turns the face's size "
-                    "into a distance; the depth remembers it, so set the same on Lens Bokeh Blur.",
+                    "into a distance; the depth remembers it, so set the same on Portrait Bokeh.",
                 ),
                 io.Combo.Input(
                     "sensor",
                     options=list(SENSORS),
                     default=DEFAULT_SENSOR,
                     tooltip="Sensor size of the camera that took the photo (with the focal length it sets the "
-                    "framing). Set the same on Lens Bokeh Blur.",
+                    "framing). Set the same on Portrait Bokeh.",
                 ),
                 io.Boolean.Input(
                     "refine_edges",
@@ -88,7 +88,7 @@ class DepthEstimate(io.ComfyNode):
                 Depth.Output(
                     display_name="depth",
                     tooltip="Distance from the lens of every pixel in metres, with the focal length and sensor it "
-                    "assumed (Lens Bokeh Blur checks them).",
+                    "assumed (Portrait Bokeh checks them).",
                 ),
                 io.Image.Output(display_name="preview", tooltip="The depth as a picture: near = white, far = black."),
                 io.Mask.Output(

@@ -18,7 +18,7 @@ class DepthFromImage(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="DepthFromImage",
-            display_name="Depth Image to Portrait Depth (metric)",
+            display_name="Depth Image to Portrait Depth",
             category=CATEGORY_DEPTH,
             description="Turn the depth picture of another depth node (Depth Anything V2, MiDaS / controlnet_aux "
             "depth, Zoe: near = bright) into distances in metres for background blur, calibrated like Portrait "
@@ -86,13 +86,13 @@ class DepthFromImage(io.ComfyNode):
                     max=400.0,
                     step=1.0,
                     tooltip="Focal length the photo was taken with (turns the face's size into a distance); the "
-                    "depth remembers it, so set the same on Lens Bokeh Blur.",
+                    "depth remembers it, so set the same on Portrait Bokeh.",
                 ),
                 io.Combo.Input(
                     "sensor",
                     options=list(SENSORS),
                     default=DEFAULT_SENSOR,
-                    tooltip="Sensor size of the camera that took the photo. Set the same on Lens Bokeh Blur.",
+                    tooltip="Sensor size of the camera that took the photo. Set the same on Portrait Bokeh.",
                 ),
             ],
             outputs=[

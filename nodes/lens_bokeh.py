@@ -41,7 +41,7 @@ class LensBokeh(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="LensBokeh",
-            display_name="Lens Bokeh Blur (portrait background)",
+            display_name="Portrait Bokeh: background blur",
             category=CATEGORY_LENS,
             description="Blur the background of a portrait as a real lens does (e.g. 85 mm at f/1.2): how much "
             "each point blurs follows from focal length, f-number and focus distance (thin-lens optics); light is "

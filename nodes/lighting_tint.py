@@ -25,7 +25,7 @@ class LightingTint(io.ComfyNode):
             category=CATEGORY_LIGHT,
             description="Re-light a portrait's colour: a key light on the face and an ambient light on the "
             "background, each with its own colour temperature (warm cinematic, cool studio, golden hour…), "
-            "adapted in linear light. Its lighting output gives Lens Bokeh Blur's bokeh balls the light's colour. "
+            "adapted in linear light. Its lighting output gives Portrait Bokeh's bokeh balls the light's colour. "
             "Shows the result and the temperatures used.",
             inputs=[
                 io.Image.Input(
@@ -125,7 +125,7 @@ class LightingTint(io.ComfyNode):
                 io.Image.Output(display_name="image", tooltip="The re-lit portrait."),
                 Lighting.Output(
                     display_name="lighting",
-                    tooltip="The light's colours, for Lens Bokeh Blur's lighting input (coloured bokeh balls).",
+                    tooltip="The light's colours, for Portrait Bokeh's lighting input (coloured bokeh balls).",
                 ),
             ],
         )

@@ -20,6 +20,16 @@ sys.path.insert(0, str(REPO / "scripts"))
 from comfy_host import ComfyServer  # noqa: E402
 from samples import write_astronaut, write_motorcycle  # noqa: E402
 
+# announcement banners above the canvas are not part of the workflow: hide them for the picture
+HIDE_BANNERS = """() => {
+  for (const el of document.querySelectorAll('div, section, header')) {
+    const r = el.getBoundingClientRect();
+    if (r.top < 5 && r.height < 60 && r.width > 800 && /Introducing|Try it out/.test(el.textContent)) {
+      el.style.display = 'none';
+    }
+  }
+}"""
+
 
 def main() -> None:
     from playwright.sync_api import sync_playwright
@@ -28,6 +38,10 @@ def main() -> None:
     workflow = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "workflows" / "portrait_85mm_f1.8.json"
     graph = json.loads(workflow.read_text())
     with tempfile.TemporaryDirectory() as tmp:
+        settings = Path(tmp) / "user" / "default" / "comfy.settings.json"
+        settings.parent.mkdir(parents=True)
+        # no template browser on first start, no minimap over the nodes
+        settings.write_text(json.dumps({"Comfy.TutorialCompleted": True, "Comfy.Minimap.Visible": False}))
         server = ComfyServer(Path(tmp)).start()
         try:
             write_astronaut(server.input_dir)
@@ -37,6 +51,8 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1600, "height": 900})
                 page.goto(server.base)
                 page.wait_for_function("window.app && window.app.graph", timeout=120_000)
+                page.keyboard.press("Escape")
+                page.evaluate(HIDE_BANNERS)
                 page.evaluate("(g) => window.app.loadGraphData(g)", graph)
                 page.wait_for_timeout(1500)
                 page.evaluate("() => window.app.queuePrompt(0)")
@@ -48,13 +64,14 @@ def main() -> None:
                         break
                     time.sleep(1)
                 page.wait_for_timeout(3000)  # previews load
+                page.evaluate(HIDE_BANNERS)
                 page.evaluate(
-                    "() => { window.app.canvas.ds.scale = 0.62; window.app.canvas.ds.offset = [40, 60]; "
+                    "() => { window.app.canvas.ds.scale = 1.0; window.app.canvas.ds.offset = [40, 10]; "
                     "window.app.canvas.setDirty(true, true); }"
                 )
                 page.wait_for_timeout(1000)
                 out.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(out))
+                page.screenshot(path=str(out), clip={"x": 60, "y": 88, "width": 1500, "height": 640})
                 browser.close()
         finally:
             server.stop()
