@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from comfy_api.latest import io
 
 from portraitos.engine.depth import CALIBRATIONS, ENCODINGS, ImageDepthSettings, depth_from_picture, depth_preview
@@ -110,6 +112,12 @@ class DepthFromImage(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, calibration: str, near_distance_m: float, far_distance_m: float) -> bool | str:
+        # naming these inputs turns off ComfyUI's own checks for them: redo the combo and range checks here
+        if calibration not in CALIBRATIONS:
+            return f"calibration {calibration!r} is not one of {list(CALIBRATIONS)}"
+        for name, v, lo in (("near_distance_m", near_distance_m, 0.0), ("far_distance_m", far_distance_m, 0.2)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= 1000.0):
+                return f"{name} must be a number of metres between {lo} and 1000, got {v!r}"
         if calibration != FACE and not (0 < near_distance_m < far_distance_m):
             return (
                 f"near/far distances need 0 < near_distance_m < far_distance_m, got {near_distance_m} m and "
