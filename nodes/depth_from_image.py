@@ -149,7 +149,7 @@ class DepthFromImage(io.ComfyNode):
             encoding, near_is_bright, calibration, near_distance_m, far_distance_m, focal_length_mm, sensor
         )
         runtime.check_interrupt()
-        dm, matte = depth_from_picture(picture, settings, image)
+        dm, matte = depth_from_picture(picture, settings, image, progress=runtime.progress_callback(1))
         out = runtime.output_device()
         dm = dm.to(out)
         preview = depth_preview(dm.metres)

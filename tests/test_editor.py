@@ -143,7 +143,9 @@ def test_disparity_picture_round_trips_to_metres():
     near, far = float(d.min()), float(d.max())
     for picture in (pic[None], pic[None, ..., None].expand(1, -1, -1, 3)):  # MASK and IMAGE
         settings = ImageDepthSettings(calibration="near/far distances", near_m=near, far_m=far)
-        dm, matte = depth_from_picture(picture, settings)
+        ticks = []
+        dm, matte = depth_from_picture(picture, settings, progress=lambda d, t: ticks.append((d, t)))
+        assert ticks == [(1, 2), (2, 2)]  # the image calibrated, the matte made
         assert dm.source == "calibrated" and dm.metres.shape == (1, *d.shape)
         assert torch.allclose(dm.metres[0], d, rtol=1e-4)
         assert float(matte[0, 40:70, 50:70].mean()) > 0.9 and float(matte[0, :20, 100:].mean()) < 0.1

@@ -15,6 +15,7 @@ Values ``[B,H,W]`` 0..1; depth out ``[B,H,W]`` metres float32.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -111,15 +112,19 @@ def _face_box_region(face, photo_hw: tuple[int, int], hw: tuple[int, int], devic
 
 
 def depth_from_picture(
-    picture: torch.Tensor, settings: ImageDepthSettings, photo: Optional[torch.Tensor] = None
+    picture: torch.Tensor,
+    settings: ImageDepthSettings,
+    photo: Optional[torch.Tensor] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
 ) -> tuple[DepthMap, torch.Tensor]:
     """Metric DEPTH from a depth picture (IMAGE ``[B,H,W,C]`` or MASK ``[B,H,W]``).
 
     ``photo`` (IMAGE ``[B or 1,H',W',3]``, any size) is the photograph the depth was made from; the
     ``face`` calibration finds the face in it (its size gives the subject's distance with the
     focal length and sensor, unless ``near_m`` gives it). Returns the DepthMap (at the picture's
-    size) and a subject matte ``[B,H,W]`` 0..1.
+    size) and a subject matte ``[B,H,W]`` 0..1. ``progress(done, total)`` ticks per image and step.
     """
+    tick = progress or (lambda done, total: None)
     s = settings
     if s.encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, got {s.encoding!r}")
@@ -143,13 +148,16 @@ def depth_from_picture(
             meta.update(more)
         depths.append(depth.clamp_min(MIN_DEPTH_M).float())
         metas.append(meta)
+        tick(i + 1, b + 1)
     meta = dict(metas[0])
     if b > 1:
         meta["per_image"] = metas
     meta["focal_length_mm"] = s.focal_length_mm
     meta["sensor"] = s.sensor
     metres = torch.stack(depths)
-    return DepthMap(metres, CALIBRATED, meta), subject_weight_from_depth(metres)
+    matte = subject_weight_from_depth(metres)
+    tick(b + 1, b + 1)
+    return DepthMap(metres, CALIBRATED, meta), matte
 
 
 def _face_calibrated(

@@ -17,7 +17,7 @@ def subject_weight_from_depth(depth_m: torch.Tensor) -> torch.Tensor:
     out = torch.empty_like(depth_m)
     for i in range(depth_m.shape[0]):
         disp = 1.0 / depth_m[i].clamp_min(MIN_DEPTH_M)
-        sample = strided_sample(disp, 250_000)
+        sample = strided_sample(disp.reshape(-1), 250_000)  # all values: a 2-D input would be strided per row
         lo, hi = float(sample.min()), float(sample.max())
         if hi - lo < 1e-6:
             out[i] = 1.0
