@@ -113,7 +113,8 @@ def _errors_of(body: str, node: str) -> str:
 
 def _saved(server, hist, mode="RGB") -> np.ndarray:
     assert hist["status"]["status_str"] == "success", hist["status"]
-    ref = [i for o in hist["outputs"].values() for i in o.get("images", [])][0]
+    # the image of the SaveImage / PreviewImage node (the pack's nodes show their own previews too)
+    ref = [i for o in hist["outputs"].values() if "portraitos" not in o for i in o.get("images", [])][0]
     q = urllib.parse.urlencode({k: ref[k] for k in ("filename", "subfolder", "type")})
     return np.asarray(Image.open(io.BytesIO(server.get(f"/view?{q}"))).convert(mode))
 
