@@ -38,7 +38,7 @@ def test_lens_bokeh_focuses_at_the_depth_under_the_point(comfy_nodes, point, wan
     image, depth = _two_planes()
     out = run_node(cls, image=image, depth=depth, focus_point=point)
     assert out.args[3] == pytest.approx(want)
-    text = str(out.ui.as_dict()["text"])
+    text = str(out.ui["text"])  # the UI output is a dict (previews, text, read-outs)
     assert ("focus point" in text) == bool(point)
 
 
