@@ -3,6 +3,15 @@
     .venv/bin/python benchmarks/bench_bokeh.py            # all cases (about 3–5 minutes on 2 CPU cores)
     .venv/bin/python benchmarks/bench_bokeh.py --quick    # small sizes only
     .venv/bin/python benchmarks/bench_bokeh.py --device cuda   # on a GPU (times include a warm-up run)
+    .venv/bin/python benchmarks/bench_bokeh.py --only quality # the ray-traced reference PSNRs only
+    .venv/bin/python benchmarks/bench_bokeh.py --only gegl --sizes 512x768,7680x4320   # against GEGL
+
+GEGL peer (setup, not a pack requirement: ``apt-get install -y gegl``): ``gegl:lens-blur`` (GIMP's
+lens blur) on the same 8-bit input with a radius map from the same CoC (aux input: per-pixel radius =
+mask × ``radius``, mask read as ``Y'`` from a 16-bit PNG), highlight weighting up to 9× above display
+value 0.9 like LensBokeh's default rebuild. Its time is that of the ``gegl`` command minus a
+load-and-save run of the same files (so file I/O is not counted against it); runs alternate with
+LensBokeh's, each repeated, the minimum kept.
 
 Speed: a synthetic portrait (head at 2 m with relief, background at 8 m with lights), 85 mm,
 focus 2 m. Memory: peak resident set growth during the call, sampled every 2 ms.
@@ -13,8 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -139,21 +152,126 @@ def quality_cases(report: dict, h: int, w: int, samples: int):
     report["quality vs ray-traced reference (85 mm f/1.4, focus 2 m)"] = out
 
 
+GEGL_SIZES = ((512, 768), (1024, 1536), (2048, 3072), (2731, 4096), (4096, 6144), (7680, 4320))  # width × height
+
+
+def _write_gegl_inputs(folder: Path, img: torch.Tensor, coc: torch.Tensor) -> float:
+    """Input PNG (8-bit sRGB) and radius-map PNG (16-bit grey, radius / max radius); returns the max radius."""
+    import cv2
+
+    from portraitos.engine.colour import to_uint8_rgb
+
+    rgb = to_uint8_rgb(img[0].cpu())
+    cv2.imwrite(str(folder / "in.png"), rgb[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    radius = coc.abs().cpu() * 0.5
+    max_r = max(float(radius.max()), 1e-3)
+    mask = (radius / max_r * 65535).round().to(torch.int32).numpy().astype("uint16")
+    cv2.imwrite(str(folder / "mask.png"), mask, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    return max_r
+
+
+def _gegl_command(folder: Path, max_r: float, blur: bool) -> list[str]:
+    cmd = ["gegl", str(folder / "in.png"), "-o", str(folder / "out.ppm")]
+    if blur:
+        t_lin = ((0.9 + 0.055) / 1.055) ** 2.4  # display 0.9 in linear light (GEGL weighs linear Y)
+        cmd += [
+            "--",
+            "gegl:lens-blur",
+            f"radius={max_r:.3f}",
+            f"highlight-factor={math.log2(9.0) / 10:.4f}",  # weight up to 2^(10·factor) = 9
+            f"highlight-threshold-low={t_lin:.4f}",
+            "highlight-threshold-high=1.0",
+            "aux=[",
+            "gegl:load",
+            f"path={folder / 'mask.png'}",
+            "]",
+        ]
+    return cmd
+
+
+def _run_gegl(cmd: list[str], threads: int) -> float:
+    env = dict(os.environ, GEGL_THREADS=str(threads), GEGL_USE_OPENCL="no")
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if done.returncode != 0 or not Path(cmd[3]).exists():
+        raise RuntimeError(f"gegl failed ({done.returncode}): {done.stderr[-500:]}")
+    Path(cmd[3]).unlink()
+    return dt
+
+
+def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8):
+    """LensBokeh against GEGL lens-blur, same input and CoC, runs interleaved, minimum of ``repeat``."""
+    out = {}
+    if shutil.which("gegl") is None:
+        print("gegl not installed (apt-get install -y gegl): GEGL lens-blur peer skipped", flush=True)
+        report["GEGL lens-blur peer"] = "gegl not installed"
+        return
+    threads = torch.get_num_threads()
+    for w, h in sizes:
+        img, depth = portrait_scene(h, w)
+        img, depth = img.to(DEVICE), depth.to(DEVICE)
+        settings = LensSettings(85, f_number, 2.0)
+        coc = ThinLens(85, f_number, 2.0).coc_px(depth[0], h, w)
+        with tempfile.TemporaryDirectory(prefix="bench_gegl_") as tmp:
+            folder = Path(tmp)
+            max_r = _write_gegl_inputs(folder, img, coc)
+            if DEVICE.type == "cuda":
+                render_lens_bokeh(img, depth, settings, device=DEVICE)  # warm-up
+            t_lb, t_gegl, t_io, peak = [], [], [], 0
+            for _ in range(repeat):
+                t, mem, res = measure(lambda: render_lens_bokeh(img, depth, settings, device=DEVICE))
+                del res
+                t_lb.append(t)
+                peak = max(peak, mem)
+                t_gegl.append(_run_gegl(_gegl_command(folder, max_r, True), threads))
+                t_io.append(_run_gegl(_gegl_command(folder, max_r, False), threads))
+        lb, gg, io = min(t_lb), min(t_gegl), min(t_io)
+        row = {
+            "max_coc_px": round(2 * max_r, 1),
+            "LensBokeh s": round(lb, 3),
+            "LensBokeh s/MP": round(lb / (w * h / 1e6), 4),
+            "LensBokeh peak_mb": round(peak / 2**20),
+            "GEGL lens-blur s": round(gg - io, 3),
+            "GEGL command s (incl. file I/O)": round(gg, 3),
+            "GEGL ÷ LensBokeh": round((gg - io) / lb, 2),
+        }
+        out[f"{w}x{h}"] = row
+        print(f"{w}x{h}", json.dumps(row), flush=True)
+    report[f"GEGL lens-blur peer (85 mm f/{f_number}, focus 2 m, {threads} threads)"] = out
+
+
+def _parse_sizes(text: str):
+    sizes = []
+    for part in text.split(","):
+        w, h = part.lower().split("x")
+        sizes.append((int(w), int(h)))
+    return sizes
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_bokeh.json"))
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--only", choices=("quality", "speed", "gegl"), help="run one part only")
+    ap.add_argument("--sizes", help="GEGL peer sizes, WxH[,WxH...] (default: 512x768 up to 8K)")
+    ap.add_argument("--repeat", type=int, default=2, help="GEGL peer: interleaved runs per size (minimum kept)")
     args = ap.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     report = {"device": str(DEVICE), "threads": torch.get_num_threads(), "torch": torch.__version__}
-    quality_cases(report, 160 if args.quick else 320, 240 if args.quick else 480, 64 if args.quick else 128)
-    speed_cases(540, 960, report, "960x540", repeat=2)
-    if not args.quick:
-        speed_cases(2160, 3840, report, "3840x2160 (4K)")
-        speed_cases(4320, 7680, report, "7680x4320 (8K)", gaussian=False)
+    if args.only in (None, "quality"):
+        quality_cases(report, 160 if args.quick else 320, 240 if args.quick else 480, 64 if args.quick else 128)
+    if args.only in (None, "speed"):
+        speed_cases(540, 960, report, "960x540", repeat=2)
+        if not args.quick:
+            speed_cases(2160, 3840, report, "3840x2160 (4K)")
+            speed_cases(4320, 7680, report, "7680x4320 (8K)", gaussian=False)
+    if args.only in (None, "gegl"):
+        sizes = _parse_sizes(args.sizes) if args.sizes else (GEGL_SIZES[:2] if args.quick else GEGL_SIZES)
+        gegl_cases(report, sizes, args.repeat)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")

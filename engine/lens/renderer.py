@@ -160,6 +160,33 @@ def _push_pull_fill(rgb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return est
 
 
+def _sliding_min(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """Minimum over the window ``[i - k, i + k]`` along ``dim`` (truncated at the ends), exact.
+
+    Doubling: windows of 2, 4, 8, … from shifted minima, then one more shift to reach 2k+1, so a
+    window costs about log2(2k+1) element-wise passes (no index buffers, unlike ``max_pool2d``).
+    """
+    if k <= 0:
+        return x
+    pad = [0, 0] * (x.dim() - 1 - (dim % x.dim())) + [k, k]
+    m = F.pad(x, pad, value=float("inf"))
+    target, width = 2 * k + 1, 1
+    while width * 2 <= target:
+        n = m.shape[dim] - width
+        m = torch.minimum(m.narrow(dim, 0, n), m.narrow(dim, width, n))
+        width *= 2
+    rest = target - width
+    if rest:
+        n = m.shape[dim] - rest
+        m = torch.minimum(m.narrow(dim, 0, n), m.narrow(dim, rest, n))
+    return m
+
+
+def _min_filter(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(2k+1)² minimum filter of ``x [H,W]``, separable; windows truncated at the borders."""
+    return _sliding_min(_sliding_min(x, k, 1), k, 0)
+
+
 def _unmixed_source_weight(radius: torch.Tensor, settings: RenderSettings) -> torch.Tensor:
     """0 for pixels just behind a depth edge (a nearer surface within a few px), else 1.
 
@@ -169,17 +196,15 @@ def _unmixed_source_weight(radius: torch.Tensor, settings: RenderSettings) -> to
     """
     H, W = radius.shape
     k = max(1, round(settings.edge_exclusion_fraction * max(H, W)))
-    # separable minimum filter: a (2k+1)² window costs 2·(2k+1) per pixel, not (2k+1)²
-    neg = -radius.view(1, 1, H, W)
-    neg = F.max_pool2d(neg, (1, 2 * k + 1), stride=1, padding=(0, k))
-    nearest = -F.max_pool2d(neg, (2 * k + 1, 1), stride=1, padding=(k, 0)).view(H, W)
-    gap = settings.occlusion_gap_px + settings.occlusion_gap_ratio * radius.abs()
-    return (radius - nearest <= 2 * gap).to(radius.dtype)
+    nearest = _min_filter(radius, k)
+    # radius - nearest <= 2·(gap_px + ratio·|radius|), in place on the one temporary
+    gap2 = radius.abs().mul_(2 * settings.occlusion_gap_ratio).add_(2 * settings.occlusion_gap_px)
+    return torch.le(nearest.neg_().add_(radius), gap2).to(radius.dtype)
 
 
 def _nearer_wins(radius: torch.Tensor) -> torch.Tensor:
     """3×3 minimum of the signed radius (nearer = smaller): edge pixels join the nearer surface."""
-    return -F.max_pool2d(-radius.view(1, 1, *radius.shape), 3, stride=1, padding=1).view(radius.shape)
+    return _min_filter(radius, 1)
 
 
 def render_single(
