@@ -208,6 +208,8 @@ def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8):
         report["GEGL lens-blur peer"] = "gegl not installed"
         return
     threads = torch.get_num_threads()
+    warm_img, warm_depth = portrait_scene(96, 64)
+    render_lens_bokeh(warm_img.to(DEVICE), warm_depth.to(DEVICE), LensSettings(85, f_number, 2.0), device=DEVICE)
     for w, h in sizes:
         img, depth = portrait_scene(h, w)
         img, depth = img.to(DEVICE), depth.to(DEVICE)

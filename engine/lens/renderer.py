@@ -207,6 +207,117 @@ def _nearer_wins(radius: torch.Tensor) -> torch.Tensor:
     return _min_filter(radius, 1)
 
 
+class _Tiles:
+    """A square tile grid over an ``H×W`` image for full-resolution layers: which tiles a layer touches.
+
+    A near-focus layer is usually a thin band (a ring of a face, a receding floor); convolving and
+    compositing only the tiles it touches keeps its cost proportional to its area, not to its bounding
+    box. The per-tile layer ranges are read to the host once per tile size, so the layer loop itself
+    needs no device synchronisation.
+    """
+
+    def __init__(self, assign: LayerAssignment, H: int, W: int):
+        self.H, self.W = H, W
+        self._upper = assign.upper
+        self._ranges: dict[int, tuple[list, list]] = {}
+
+    @staticmethod
+    def size_for(kernel_size: int) -> int:
+        """Tile side for a kernel: the tile outweighs its kernel halo, and a halo stays within one tile."""
+        if kernel_size <= 17:
+            return 64
+        if kernel_size <= 49:
+            return 128
+        return 256
+
+    def _layer_range(self, T: int):
+        """Per tile, the smallest and largest upper layer index of its pixels (host tensors ``[gy,gx]``)."""
+        if T not in self._ranges:
+            u = self._upper.to(torch.float32).view(1, 1, self.H, self.W)
+            hi = F.max_pool2d(u, T, stride=T, ceil_mode=True)[0, 0].cpu()
+            lo = -F.max_pool2d(-u, T, stride=T, ceil_mode=True)[0, 0].cpu()
+            self._ranges[T] = (lo, hi)
+        return self._ranges[T]
+
+    def runs(self, k: int, T: int, grow: bool) -> list[tuple[int, int, int, int]]:
+        """Pixel boxes ``(y0, y1, x0, x1)``, one per horizontal run of tiles that hold pixels giving layer
+        ``k`` weight (upper index k or k+1); with ``grow``, the tiles next to them as well."""
+        lo, hi = self._layer_range(T)
+        hit = (lo <= k + 1) & (hi >= k)
+        if grow:
+            hit = F.max_pool2d(hit.to(torch.float32)[None, None], 3, stride=1, padding=1)[0, 0] > 0
+        out = []
+        for ty, row in enumerate(hit.tolist()):
+            tx = 0
+            n = len(row)
+            while tx < n:
+                if not row[tx]:
+                    tx += 1
+                    continue
+                t0 = tx
+                while tx < n and row[tx]:
+                    tx += 1
+                out.append((ty * T, min((ty + 1) * T, self.H), t0 * T, min(tx * T, self.W)))
+        return out
+
+
+def _render_layer_tiled(
+    acc: torch.Tensor,
+    tiles: _Tiles,
+    lin: torch.Tensor,
+    assign: LayerAssignment,
+    source: torch.Tensor,
+    k: int,
+    kernel: torch.Tensor,
+    rk: float,
+    settings: RenderSettings,
+) -> None:
+    """Scatter full-resolution layer ``k`` over the tiles it touches and lay it over ``acc [5,H,W]``.
+
+    Each run of touched tiles is convolved on its own (FFT, linear convolution: no wrap-around) and
+    the results are added where they overlap (overlap-add), which equals one convolution of the whole
+    layer; the layer is then composited on the touched tiles and their neighbours (the kernel is never
+    wider than a tile).
+    """
+    kk = kernel.shape[-1]
+    half = kk // 2
+    T = _Tiles.size_for(kk)
+    src_runs = tiles.runs(k, T, grow=False)
+    if not src_runs:
+        return
+    out_runs = tiles.runs(k, T, grow=True)
+    by0 = min(r[0] for r in out_runs)
+    by1 = max(r[1] for r in out_runs)
+    bx0 = min(r[2] for r in out_runs)
+    bx1 = max(r[3] for r in out_runs)
+    blurred_all = torch.zeros(5, by1 - by0, bx1 - bx0, dtype=acc.dtype, device=acc.device)
+    spectra: dict[tuple[int, int], torch.Tensor] = {}
+    for y0, y1, x0, x1 in src_runs:
+        src = source[y0:y1, x0:x1]
+        a = assign.weight(k, y0, y1, x0, x1) * src
+        a_occ = assign.occluding_weight(k, y0, y1, x0, x1) * src
+        layer = torch.cat([lin[:, y0:y1, x0:x1] * a, a.unsqueeze(0), a_occ.unsqueeze(0)], dim=0)
+        h, w = y1 - y0, x1 - x0
+        if kk == 1:
+            conv = layer * kernel.reshape(())
+        else:
+            size = (_fast_len(h + kk - 1), _fast_len(w + kk - 1))
+            if size not in spectra:
+                spectra[size] = torch.fft.rfft2(kernel.to(layer.dtype), s=size)
+            conv = torch.fft.irfft2(torch.fft.rfft2(layer, s=size) * spectra[size], s=size)
+        # overlap-add: the run's full convolution starts half a kernel above-left of it
+        ty, tx = y0 - half - by0, x0 - half - bx0
+        ya, xa = max(ty, 0), max(tx, 0)
+        yb = min(ty + h + kk - 1, blurred_all.shape[1])
+        xb = min(tx + w + kk - 1, blurred_all.shape[2])
+        blurred_all[:, ya:yb, xa:xb] += conv[:, ya - ty : yb - ty, xa - tx : xb - tx]
+    for y0, y1, x0, x1 in out_runs:
+        blurred = blurred_all[:, y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0].clamp_min_(0)
+        # FFT round-off leaves ~1e-7 light where there is no coverage; drop it (see render_single)
+        blurred[:4].mul_(blurred[3:4] > 1e-5)
+        _composite(acc[:, y0:y1, x0:x1], blurred, rk, settings)
+
+
 def render_single(
     lin: torch.Tensor,
     radius: torch.Tensor,
@@ -218,6 +329,8 @@ def render_single(
     """Render one linear image ``lin [3,H,W]`` with signed CoC radius map ``radius [H,W]`` (px).
 
     Returns linear RGB ``[3,H,W]``. The caller handles sRGB, highlights and batching.
+    Layers whose blur runs at full resolution are processed tile by tile (``_render_layer_tiled``);
+    larger blurs on a crop at reduced resolution.
     """
     _, H, W = lin.shape
     dev, dt = lin.device, lin.dtype
@@ -228,6 +341,7 @@ def render_single(
     order = sorted(assign.used(), key=lambda i: -float(radii[i]))  # far (most positive) to near
     if progress is not None:
         progress(0, max(len(order), 1))  # layers assigned: a tick before the first (largest) layer
+    tiles = _Tiles(assign, H, W) if dev.type == "cpu" else None
     # premultiplied linear RGB, coverage, coverage-weighted signed radius of what has been laid down
     acc = torch.zeros(5, H, W, dtype=dt, device=dev)
     filled_for_foreground = False
@@ -244,6 +358,21 @@ def render_single(
         if box is None:
             continue
         s = scale_for_radius(rk, settings.base_radius_px)
+        rho = abs(rk) / s
+        # ramp the disc edge over the local layer spacing (in this scale's pixels): neighbouring
+        # layers then blend into a disc whose edge sits at the pixel's own radius
+        lo_r = float(radii[max(k - 1, 0)])
+        hi_r = float(radii[min(k + 1, len(radii) - 1)])
+        edge = max(abs(hi_r - lo_r) / 2.0, 1.0) / s if abs(rk) >= 0.5 else 0.0
+        key = (round(rho, 4), round(edge, 4))
+        if key not in kernels:
+            kernels[key] = aperture.kernel(rho, edge, dtype=dt, device=dev)
+        if s == 1 and tiles is not None:
+            _render_layer_tiled(acc, tiles, lin, assign, source, k, kernels[key], rk, settings)
+            if progress is not None:
+                progress(step + 1, len(order))
+            continue
+
         margin = int(math.ceil(abs(rk))) + 2 * s + 2
         y0 = max(0, box[0] - margin) // s * s
         x0 = max(0, box[2] - margin) // s * s
@@ -260,20 +389,9 @@ def render_single(
             layer = F.pad(layer, (0, wp - w, 0, hp - h))
         if s > 1:
             layer = F.avg_pool2d(layer.unsqueeze(0), s).squeeze(0)
-        rho = abs(rk) / s
-        # ramp the disc edge over the local layer spacing (in this scale's pixels): neighbouring
-        # layers then blend into a disc whose edge sits at the pixel's own radius
-        lo_r = float(radii[max(k - 1, 0)])
-        hi_r = float(radii[min(k + 1, len(radii) - 1)])
-        edge = max(abs(hi_r - lo_r) / 2.0, 1.0) / s if abs(rk) >= 0.5 else 0.0
-        key = (round(rho, 4), round(edge, 4))
-        if key not in kernels:
-            kernels[key] = aperture.kernel(rho, edge, dtype=dt, device=dev)
         blurred = fft_convolve_same(layer, kernels[key])
         if s > 1:
-            blurred = F.interpolate(blurred.unsqueeze(0), scale_factor=s, mode="bilinear", align_corners=False).squeeze(
-                0
-            )
+            blurred = F.interpolate(blurred.unsqueeze(0), scale_factor=s, mode="bilinear", align_corners=False)[0]
         blurred = blurred[:, :h, :w].clamp_min(0)
         # FFT round-off leaves ~1e-7 light where there is no coverage; drop it so that colour and
         # coverage stay consistent (otherwise normalisation would amplify the round-off)
@@ -287,10 +405,12 @@ def render_single(
     return acc[:3] / acc[3].clamp_min(1e-6)
 
 
-def _composite(region: torch.Tensor, blurred: torch.Tensor, rk: float, settings: RenderSettings) -> None:
-    """Lay one blurred layer over ``region [5,h,w]``.
+def _composite(
+    region: torch.Tensor, blurred: torch.Tensor, rk: float, settings: RenderSettings, channel_dim: int = 0
+) -> None:
+    """Lay one blurred layer over ``region [5,h,w]`` (or a batch of tiles ``[n,5,T,T]``, ``channel_dim=1``).
 
-    ``blurred [5,h,w]``: premultiplied RGB, coverage, and the occluding coverage (the layer's pixels
+    ``blurred`` (same shape): premultiplied RGB, coverage, and the occluding coverage (the layer's pixels
     with their whole weight, see ``LayerAssignment.occluding_weight``); ``rk`` the layer's radius.
 
     Per pixel, the occlusion weight o says whether this layer is really in front of what has been
@@ -300,20 +420,25 @@ def _composite(region: torch.Tensor, blurred: torch.Tensor, rk: float, settings:
     up (a continuous surface split into layers must not dim or brighten at the layer seams).
     """
     floor = settings.coverage_floor
-    cov = region[3]
-    behind_r = region[4] / cov.clamp_min(1e-6)
-    gap = settings.occlusion_gap_px + settings.occlusion_gap_ratio * behind_r.abs()
-    o = ((behind_r - rk - gap) / gap).clamp(0, 1) * (cov > 1e-5).to(cov.dtype)
+
+    def ch(t: torch.Tensor, i: int, j: Optional[int] = None) -> torch.Tensor:
+        return t.narrow(channel_dim, i, 1 if j is None else j - i)
+
+    rgb, cov, rsum = ch(region, 0, 3), ch(region, 3), ch(region, 4)
+    behind_r = rsum / cov.clamp_min(1e-6)
+    gap = behind_r.abs().mul_(settings.occlusion_gap_ratio).add_(settings.occlusion_gap_px)
+    # o = clamp((behind_r - rk - gap) / gap, 0, 1) · [cov > 1e-5]
+    o = behind_r.sub_(rk).sub_(gap).div_(gap).clamp_(0, 1).mul_(cov > 1e-5)
     # fill holes behind an occluding layer: blend towards the coverage-normalised content
-    scale = 1.0 + o * (1.0 / cov.clamp_min(floor) - 1.0)
-    region[:3].mul_(scale)
-    region[4].mul_(scale)
-    region[3] = cov * scale
-    a = blurred[3]
-    keep = 1.0 - o * blurred[4].clamp(0, 1)
-    region[:3].mul_(keep).add_(blurred[:3])
-    region[3].mul_(keep).add_(a)
-    region[4].mul_(keep).add_(a * rk)
+    scale = cov.clamp_min(floor).reciprocal_().sub_(1.0).mul_(o).add_(1.0)
+    rgb.mul_(scale)
+    rsum.mul_(scale)
+    cov.mul_(scale)
+    a = ch(blurred, 3)
+    keep = ch(blurred, 4).clamp(0, 1).mul_(o).neg_().add_(1.0)
+    rgb.mul_(keep).add_(ch(blurred, 0, 3))
+    cov.mul_(keep).add_(a)
+    rsum.mul_(keep).add_(a * rk)
 
 
 def _fill_behind_foreground(
@@ -382,7 +507,7 @@ def render_bokeh(
         if progress is not None:
             progress(i * 1000, b * 1000)  # a tick once the circles of confusion are known
         radius = _nearer_wins(coc * 0.5)
-        lin = srgb_to_linear(image[i].permute(2, 0, 1).to(torch.float32))
+        lin = srgb_to_linear(image[i].to(torch.float32)).permute(2, 0, 1).contiguous()
         blur_weight = ((radius.abs() - 1.0) / 2.0).clamp(0, 1)
         lin = rebuild_highlights(lin, blur_weight, highlights)
 
