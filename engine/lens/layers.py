@@ -37,17 +37,19 @@ class LayerAssignment:
         self.radii = radii.to(radius.device)
         n = len(self.radii)
         r = radius.clamp(float(self.radii[0]), float(self.radii[-1]))
-        upper = torch.bucketize(r, self.radii).clamp(1, n - 1)
-        lo = self.radii[upper - 1]
-        hi = self.radii[upper]
+        upper = torch.bucketize(r, self.radii, out_int32=True).clamp_(1, n - 1)
+        upper_long = upper.long()
+        lo = self.radii[upper_long - 1]
+        hi = self.radii[upper_long]
         self.upper = upper
         self.frac = ((r - lo) / (hi - lo)).clamp(0, 1)
         h, w = radius.shape
         # which layers touch each row / column: one scatter each
         rows = torch.zeros(h, n + 1, dtype=torch.bool, device=radius.device)
         cols = torch.zeros(w, n + 1, dtype=torch.bool, device=radius.device)
-        rows.scatter_(1, upper, True)
-        cols.scatter_(1, upper.t().contiguous(), True)
+        rows.scatter_(1, upper_long, True)
+        cols.scatter_(1, upper_long.t().contiguous(), True)
+        del upper_long
         self._rows = rows
         self._cols = cols
 
@@ -67,6 +69,14 @@ class LayerAssignment:
         ys = torch.nonzero(rows).flatten()
         xs = torch.nonzero(cols).flatten()
         return int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+
+    def weights(self, k: int, y0: int, y1: int, x0: int, x1: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``weight`` and ``occluding_weight`` of layer ``k`` on a crop, computed together (fewer passes)."""
+        up = self.upper[y0:y1, x0:x1]
+        fr = self.frac[y0:y1, x0:x1]
+        at_k = up == k
+        share = torch.where(up == k + 1, 1.0 - fr, 0.0)  # pixels between layers k and k+1
+        return torch.where(at_k, fr, share), share.masked_fill_(at_k, 1.0)
 
     def weight(self, k: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
         """Weight of layer ``k`` on the crop rows y0:y1, cols x0:x1."""

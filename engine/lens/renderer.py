@@ -114,28 +114,45 @@ def fft_convolve_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return y[:, half : half + h, half : half + w]
 
 
-def rebuild_highlights(lin: torch.Tensor, blur_weight: torch.Tensor, hl: HighlightRebuild) -> torch.Tensor:
+def rebuild_highlights(
+    lin: torch.Tensor, blur_weight: torch.Tensor, hl: HighlightRebuild, display_max: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """Brighten clipped highlights of linear ``lin [3,H,W]`` where ``blur_weight [H,W]`` (0..1) says out of focus.
 
     A pixel is a highlight by its brightest channel in display terms, V' = max(R', G', B') (a light
     clipped in one channel is clipped all the same). Gain = 1 + boost·((V' − t)/(1 − t))^p above the
     threshold t. With a highlight colour the rebuilt light takes that chromaticity, keeping its
     luminance; the intensity follows the gain.
+
+    Only pixels above the threshold change, so only they are computed (highlights are sparse);
+    ``display_max [H,W]``, the brightest sRGB channel if the caller has it, picks them without
+    re-encoding the whole image. ``lin`` is updated in place and returned.
     """
     if not hl.enabled:
         return lin
-    v_disp = linear_to_srgb(lin.amax(dim=0))
     t = hl.threshold
+    flat = lin.view(3, -1)
+    if display_max is None:
+        display_max = linear_to_srgb(lin.amax(dim=0))
+    # candidates with a margin for the round trip through linear light; V' itself is re-encoded below
+    idx = torch.nonzero(display_max.reshape(-1) > t - 1e-3).squeeze(1)
+    if idx.numel() == 0:
+        return lin
+    px = flat[:, idx]
+    v_disp = linear_to_srgb(px.amax(dim=0))
     over = ((v_disp - t) / (1.0 - t)).clamp(0.0, 1.0)
-    gain = 1.0 + hl.boost * over**hl.exponent * blur_weight
+    bw = blur_weight.reshape(-1)[idx]
+    gain = 1.0 + hl.boost * over**hl.exponent * bw
     if hl.colour is None:
-        return lin * gain
-    col = torch.tensor(hl.colour, dtype=lin.dtype, device=lin.device).view(3, 1, 1)
+        flat[:, idx] = px * gain
+        return lin
+    col = torch.tensor(hl.colour, dtype=lin.dtype, device=lin.device).view(3, 1)
     col = col / luminance(col.view(1, 3), dim=-1).clamp_min(1e-6)
     # blend towards the illuminant's chromaticity by how far into the highlight range the pixel is
-    mix = (over * blur_weight).unsqueeze(0)
-    tinted = luminance(lin, dim=0).unsqueeze(0) * col
-    return ((1 - mix) * lin + mix * tinted) * gain
+    mix = (over * bw).unsqueeze(0)
+    tinted = luminance(px, dim=0).unsqueeze(0) * col
+    flat[:, idx] = ((1 - mix) * px + mix * tinted) * gain
+    return lin
 
 
 def _push_pull_fill(rgb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -294,8 +311,9 @@ def _render_layer_tiled(
     spectra: dict[tuple[int, int], torch.Tensor] = {}
     for y0, y1, x0, x1 in src_runs:
         src = source[y0:y1, x0:x1]
-        a = assign.weight(k, y0, y1, x0, x1) * src
-        a_occ = assign.occluding_weight(k, y0, y1, x0, x1) * src
+        a, a_occ = assign.weights(k, y0, y1, x0, x1)
+        a.mul_(src)
+        a_occ.mul_(src)
         layer = torch.cat([lin[:, y0:y1, x0:x1] * a, a.unsqueeze(0), a_occ.unsqueeze(0)], dim=0)
         h, w = y1 - y0, x1 - x0
         if kk == 1:
@@ -343,21 +361,34 @@ def render_single(
         progress(0, max(len(order), 1))  # layers assigned: a tick before the first (largest) layer
     tiles = _Tiles(assign, H, W) if dev.type == "cpu" else None
     # premultiplied linear RGB, coverage, coverage-weighted signed radius of what has been laid down
-    acc = torch.zeros(5, H, W, dtype=dt, device=dev)
+    # far layers are laid down at the scale of their blur (one upsampling when a finer layer comes),
+    # so full-size buffers are touched only by layers near focus
+    acc_scale = scale_for_radius(float(radii[order[0]]), settings.base_radius_px) if order else 1
+    acc = torch.zeros(5, -(-H // acc_scale), -(-W // acc_scale), dtype=dt, device=dev)
     filled_for_foreground = False
     kernels: dict[tuple[float, float], torch.Tensor] = {}
+
+    def refine(to_scale: int) -> None:
+        nonlocal acc, acc_scale
+        if to_scale < acc_scale:
+            f = acc_scale // to_scale
+            acc = F.interpolate(acc.unsqueeze(0), scale_factor=f, mode="bilinear", align_corners=False)[0]
+            acc = acc[:, : -(-H // to_scale), : -(-W // to_scale)].contiguous()
+            acc_scale = to_scale
 
     for step, k in enumerate(order):
         if check_interrupt is not None:
             check_interrupt()
         rk = float(radii[k])
         if rk < -1.0 and not filled_for_foreground:
+            refine(1)
             _fill_behind_foreground(acc, assign, k, radius, max_r)
             filled_for_foreground = True
         box = assign.bbox(k)
         if box is None:
             continue
         s = scale_for_radius(rk, settings.base_radius_px)
+        refine(s)
         rho = abs(rk) / s
         # ramp the disc edge over the local layer spacing (in this scale's pixels): neighbouring
         # layers then blend into a disc whose edge sits at the pixel's own radius
@@ -382,26 +413,34 @@ def render_single(
         hp, wp = -(-h // s) * s, -(-w // s) * s  # padded to a multiple of the scale
 
         src = source[y0:y1, x0:x1]
-        a = assign.weight(k, y0, y1, x0, x1) * src
-        a_occ = assign.occluding_weight(k, y0, y1, x0, x1) * src
+        a, a_occ = assign.weights(k, y0, y1, x0, x1)
+        a.mul_(src)
+        a_occ.mul_(src)
         layer = torch.cat([lin[:, y0:y1, x0:x1] * a, a.unsqueeze(0), a_occ.unsqueeze(0)], dim=0)
+        del a, a_occ, src
         if (hp, wp) != (h, w):
             layer = F.pad(layer, (0, wp - w, 0, hp - h))
         if s > 1:
             layer = F.avg_pool2d(layer.unsqueeze(0), s).squeeze(0)
         blurred = fft_convolve_same(layer, kernels[key])
-        if s > 1:
-            blurred = F.interpolate(blurred.unsqueeze(0), scale_factor=s, mode="bilinear", align_corners=False)[0]
-        blurred = blurred[:, :h, :w].clamp_min(0)
+        del layer
+        # to the accumulator's scale (finer than the layer's only for blurred foreground over a sharper image)
+        f = s // acc_scale
+        if f > 1:
+            blurred = F.interpolate(blurred.unsqueeze(0), scale_factor=f, mode="bilinear", align_corners=False)[0]
+        ya, xa = y0 // acc_scale, x0 // acc_scale
+        hc, wc = -(-y1 // acc_scale) - ya, -(-x1 // acc_scale) - xa
+        blurred = blurred[:, :hc, :wc].clamp_min_(0)
         # FFT round-off leaves ~1e-7 light where there is no coverage; drop it so that colour and
         # coverage stay consistent (otherwise normalisation would amplify the round-off)
-        blurred[:4].mul_((blurred[3:4] > 1e-5).to(dt))
+        blurred[:4].mul_(blurred[3:4] > 1e-5)
 
-        region = acc[:, y0:y1, x0:x1]
-        _composite(region, blurred, rk, settings)
+        _composite(acc[:, ya : ya + hc, xa : xa + wc], blurred, rk, settings)
+        del blurred
         if progress is not None:
             progress(step + 1, len(order))
 
+    refine(1)
     return acc[:3] / acc[3].clamp_min(1e-6)
 
 
@@ -429,16 +468,17 @@ def _composite(
     gap = behind_r.abs().mul_(settings.occlusion_gap_ratio).add_(settings.occlusion_gap_px)
     # o = clamp((behind_r - rk - gap) / gap, 0, 1) · [cov > 1e-5]
     o = behind_r.sub_(rk).sub_(gap).div_(gap).clamp_(0, 1).mul_(cov > 1e-5)
-    # fill holes behind an occluding layer: blend towards the coverage-normalised content
+    del gap
+    # fill holes behind an occluding layer (blend towards the coverage-normalised content,
+    # scale = 1 + o·(1/cov − 1)), then cover it by the layer's occluding coverage (keep = 1 − o·occ);
+    # both factors applied at once
     scale = cov.clamp_min(floor).reciprocal_().sub_(1.0).mul_(o).add_(1.0)
-    rgb.mul_(scale)
-    rsum.mul_(scale)
-    cov.mul_(scale)
+    factor = ch(blurred, 4).clamp(0, 1).mul_(o).neg_().add_(1.0).mul_(scale)
+    del o, scale
     a = ch(blurred, 3)
-    keep = ch(blurred, 4).clamp(0, 1).mul_(o).neg_().add_(1.0)
-    rgb.mul_(keep).add_(ch(blurred, 0, 3))
-    cov.mul_(keep).add_(a)
-    rsum.mul_(keep).add_(a * rk)
+    rgb.mul_(factor).add_(ch(blurred, 0, 3))
+    cov.mul_(factor).add_(a)
+    rsum.mul_(factor).add_(a, alpha=rk)
 
 
 def _fill_behind_foreground(
@@ -509,7 +549,7 @@ def render_bokeh(
         radius = _nearer_wins(coc * 0.5)
         lin = srgb_to_linear(image[i].to(torch.float32)).permute(2, 0, 1).contiguous()
         blur_weight = ((radius.abs() - 1.0) / 2.0).clamp(0, 1)
-        lin = rebuild_highlights(lin, blur_weight, highlights)
+        lin = rebuild_highlights(lin, blur_weight, highlights, image[i].amax(dim=-1))
 
         def prog(done: int, total: int, _i=i) -> None:
             if progress is not None:
