@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/bench_bokeh.py --device cuda   # on a GPU (times include a warm-up run)
     .venv/bin/python benchmarks/bench_bokeh.py --only quality # the ray-traced reference PSNRs only
     .venv/bin/python benchmarks/bench_bokeh.py --only gegl --sizes 512x768,7680x4320   # against GEGL
+    git archive main | tar -x -C /tmp/before && .venv/bin/python benchmarks/bench_bokeh.py --only gegl \
+        --compare-with /tmp/before   # and an earlier version of the pack, interleaved in the same run
 
 GEGL peer (setup, not a pack requirement: ``apt-get install -y gegl``): ``gegl:lens-blur`` (GIMP's
 lens blur) on the same 8-bit input with a radius map from the same CoC (aux input: per-pixel radius =
@@ -200,8 +202,24 @@ def _run_gegl(cmd: list[str], threads: int) -> float:
     return dt
 
 
-def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8):
-    """LensBokeh against GEGL lens-blur, same input and CoC, runs interleaved, minimum of ``repeat``."""
+def load_earlier(folder: str):
+    """``render_lens_bokeh`` and ``LensSettings`` of another checkout of the pack (e.g. ``git archive main``),
+    imported as ``portraitos_earlier`` so that both versions run in this process."""
+    import importlib
+    import types
+
+    name = "portraitos_earlier"
+    pkg = types.ModuleType(name)
+    pkg.__path__ = [str(Path(folder).resolve())]
+    sys.modules[name] = pkg
+    mod = importlib.import_module(f"{name}.engine.lens.pipeline")
+    return mod.render_lens_bokeh, mod.LensSettings
+
+
+def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earlier=None):
+    """LensBokeh against GEGL lens-blur, same input and CoC, runs interleaved, minimum of ``repeat``.
+
+    ``earlier``: (render_lens_bokeh, LensSettings) of an earlier version, run interleaved as well."""
     out = {}
     if shutil.which("gegl") is None:
         print("gegl not installed (apt-get install -y gegl): GEGL lens-blur peer skipped", flush=True)
@@ -220,12 +238,17 @@ def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8):
             max_r = _write_gegl_inputs(folder, img, coc)
             if DEVICE.type == "cuda":
                 render_lens_bokeh(img, depth, settings, device=DEVICE)  # warm-up
-            t_lb, t_gegl, t_io, peak = [], [], [], 0
+            t_lb, t_gegl, t_io, t_old, peak = [], [], [], [], 0
             for _ in range(repeat):
                 t, mem, res = measure(lambda: render_lens_bokeh(img, depth, settings, device=DEVICE))
                 del res
                 t_lb.append(t)
                 peak = max(peak, mem)
+                if earlier is not None:
+                    old_render, old_settings = earlier
+                    t, _, res = measure(lambda: old_render(img, depth, old_settings(85, f_number, 2.0), device=DEVICE))
+                    del res
+                    t_old.append(t)
                 t_gegl.append(_run_gegl(_gegl_command(folder, max_r, True), threads))
                 t_io.append(_run_gegl(_gegl_command(folder, max_r, False), threads))
         lb, gg, io = min(t_lb), min(t_gegl), min(t_io)
@@ -237,7 +260,12 @@ def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8):
             "GEGL lens-blur s": round(gg - io, 3),
             "GEGL command s (incl. file I/O)": round(gg, 3),
             "GEGL ÷ LensBokeh": round((gg - io) / lb, 2),
+            "GEGL command ÷ LensBokeh": round(gg / lb, 2),
         }
+        if t_old:
+            row["earlier LensBokeh s"] = round(min(t_old), 3)
+            row["earlier ÷ LensBokeh"] = round(min(t_old) / lb, 2)
+            row["GEGL ÷ earlier LensBokeh"] = round((gg - io) / min(t_old), 2)
         out[f"{w}x{h}"] = row
         print(f"{w}x{h}", json.dumps(row), flush=True)
     report[f"GEGL lens-blur peer (85 mm f/{f_number}, focus 2 m, {threads} threads)"] = out
@@ -259,10 +287,12 @@ def main() -> int:
     ap.add_argument("--only", choices=("quality", "speed", "gegl"), help="run one part only")
     ap.add_argument("--sizes", help="GEGL peer sizes, WxH[,WxH...] (default: 512x768 up to 8K)")
     ap.add_argument("--repeat", type=int, default=2, help="GEGL peer: interleaved runs per size (minimum kept)")
+    ap.add_argument("--compare-with", help="GEGL peer: also run the pack checked out in this folder, interleaved")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch and GEGL (default: all cores)")
     args = ap.parse_args()
     global DEVICE
     DEVICE = torch.device(args.device)
-    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    torch.set_num_threads(args.threads or max(1, os.cpu_count() or 1))
     report = {"device": str(DEVICE), "threads": torch.get_num_threads(), "torch": torch.__version__}
     if args.only in (None, "quality"):
         quality_cases(report, 160 if args.quick else 320, 240 if args.quick else 480, 64 if args.quick else 128)
@@ -273,7 +303,8 @@ def main() -> int:
             speed_cases(4320, 7680, report, "7680x4320 (8K)", gaussian=False)
     if args.only in (None, "gegl"):
         sizes = _parse_sizes(args.sizes) if args.sizes else (GEGL_SIZES[:2] if args.quick else GEGL_SIZES)
-        gegl_cases(report, sizes, args.repeat)
+        earlier = load_earlier(args.compare_with) if args.compare_with else None
+        gegl_cases(report, sizes, args.repeat, earlier=earlier)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")
