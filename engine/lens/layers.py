@@ -50,8 +50,9 @@ class LayerAssignment:
         rows.scatter_(1, upper_long, True)
         cols.scatter_(1, upper_long.t().contiguous(), True)
         del upper_long
-        self._rows = rows
-        self._cols = cols
+        # on the host: per-layer bounding boxes are then read without device synchronisation
+        self._rows = rows.cpu()
+        self._cols = cols.cpu()
 
     def used(self) -> list[int]:
         present = self._rows.any(0)

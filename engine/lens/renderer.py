@@ -356,14 +356,15 @@ def render_single(
     radii = layer_radii(max_r, settings.layer_step_px, settings.layer_growth).to(dev)
     assign = LayerAssignment(radius, radii)
     source = _unmixed_source_weight(radius, settings)
-    order = sorted(assign.used(), key=lambda i: -float(radii[i]))  # far (most positive) to near
+    radii_host = radii.tolist()  # read once: the layer loop then never waits for the device
+    order = sorted(assign.used(), key=lambda i: -radii_host[i])  # far (most positive) to near
     if progress is not None:
         progress(0, max(len(order), 1))  # layers assigned: a tick before the first (largest) layer
     tiles = _Tiles(assign, H, W) if dev.type == "cpu" else None
     # premultiplied linear RGB, coverage, coverage-weighted signed radius of what has been laid down
     # far layers are laid down at the scale of their blur (one upsampling when a finer layer comes),
     # so full-size buffers are touched only by layers near focus
-    acc_scale = scale_for_radius(float(radii[order[0]]), settings.base_radius_px) if order else 1
+    acc_scale = scale_for_radius(radii_host[order[0]], settings.base_radius_px) if order else 1
     acc = torch.zeros(5, -(-H // acc_scale), -(-W // acc_scale), dtype=dt, device=dev)
     filled_for_foreground = False
     kernels: dict[tuple[float, float], torch.Tensor] = {}
@@ -379,7 +380,7 @@ def render_single(
     for step, k in enumerate(order):
         if check_interrupt is not None:
             check_interrupt()
-        rk = float(radii[k])
+        rk = radii_host[k]
         if rk < -1.0 and not filled_for_foreground:
             refine(1)
             _fill_behind_foreground(acc, assign, k, radius, max_r)
@@ -392,8 +393,8 @@ def render_single(
         rho = abs(rk) / s
         # ramp the disc edge over the local layer spacing (in this scale's pixels): neighbouring
         # layers then blend into a disc whose edge sits at the pixel's own radius
-        lo_r = float(radii[max(k - 1, 0)])
-        hi_r = float(radii[min(k + 1, len(radii) - 1)])
+        lo_r = radii_host[max(k - 1, 0)]
+        hi_r = radii_host[min(k + 1, len(radii_host) - 1)]
         edge = max(abs(hi_r - lo_r) / 2.0, 1.0) / s if abs(rk) >= 0.5 else 0.0
         key = (round(rho, 4), round(edge, 4))
         if key not in kernels:
