@@ -1,0 +1,60 @@
+"""LensBokeh's fast paths against the plain computations they replace (no ComfyUI involved)."""
+
+import torch
+import torch.nn.functional as F
+
+from portraitos.engine import colour
+from portraitos.engine.lens import Aperture, LensSettings, render_lens_bokeh, renderer
+from portraitos.validation.scenes import portrait_scene
+
+
+def test_min_filter_equals_max_pool():
+    g = torch.Generator().manual_seed(1)
+    for h, w, k in ((37, 53, 1), (40, 31, 4), (64, 80, 19), (9, 12, 19)):
+        x = torch.randn(h, w, generator=g)
+        neg = F.max_pool2d(-x.view(1, 1, h, w), (1, 2 * k + 1), stride=1, padding=(0, k))
+        ref = -F.max_pool2d(neg, (2 * k + 1, 1), stride=1, padding=(k, 0)).view(h, w)
+        assert torch.equal(renderer._min_filter(x, k), ref), (h, w, k)
+
+
+def test_srgb_table_matches_formula():
+    codes = torch.randint(0, 256, (64, 96, 3), generator=torch.Generator().manual_seed(2))
+    x = codes.float() / 255
+    formula = colour._srgb_to_linear_formula(x)
+    table = colour.srgb_to_linear(x)
+    assert float((table - formula).abs().max()) <= 1.2e-7  # float round-off of the same formula
+    off_grid = x * 0.999 + 1e-4  # not 8-bit codes: the formula itself
+    assert torch.equal(colour.srgb_to_linear(off_grid), colour._srgb_to_linear_formula(off_grid))
+    out_of_range = x * 2 - 0.5
+    assert torch.equal(colour.srgb_to_linear(out_of_range), colour._srgb_to_linear_formula(out_of_range))
+
+
+def test_sparse_highlights_equal_dense_formula():
+    img = torch.randint(0, 256, (50, 70, 3), generator=torch.Generator().manual_seed(3)).float() / 255
+    weight = torch.rand(50, 70, generator=torch.Generator().manual_seed(4))
+    for hl in (renderer.HighlightRebuild(), renderer.HighlightRebuild(0.8, 4.0, (1.0, 0.8, 0.6))):
+        lin = colour.srgb_to_linear(img).permute(2, 0, 1).contiguous()
+        v = colour.linear_to_srgb(lin.amax(0))
+        over = ((v - hl.threshold) / (1 - hl.threshold)).clamp(0, 1)
+        gain = 1 + hl.boost * over**hl.exponent * weight
+        if hl.colour is None:
+            dense = lin * gain
+        else:
+            col = torch.tensor(hl.colour).view(3, 1, 1)
+            col = col / colour.luminance(col.view(1, 3), dim=-1)
+            mix = (over * weight).unsqueeze(0)
+            dense = ((1 - mix) * lin + mix * colour.luminance(lin, dim=0).unsqueeze(0) * col) * gain
+        fast = renderer.rebuild_highlights(lin.clone(), weight, hl, img.amax(-1))
+        assert torch.allclose(fast, dense, rtol=1e-6, atol=1e-7)  # same formula; vector/scalar pow round-off
+        assert int((fast != lin).any(0).sum()) > 0  # the scene has highlights that changed
+
+
+def test_tiled_layers_match_whole_crop_convolution(monkeypatch):
+    """Near-focus layers convolved tile by tile (overlap-add) give the image of one convolution per layer."""
+    img, depth = portrait_scene(300, 200)
+    tiled = render_lens_bokeh(img, depth, LensSettings(85, 1.4, 2.0), Aperture(blades=5, rotation_deg=10))
+    monkeypatch.setattr(renderer, "_Tiles", lambda *a: None)
+    whole = render_lens_bokeh(img, depth, LensSettings(85, 1.4, 2.0), Aperture(blades=5, rotation_deg=10))
+    diff = (tiled.image - whole.image).abs()
+    assert float(diff.mean()) < 1e-4
+    assert float(diff.max()) < 0.02
