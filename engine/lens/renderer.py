@@ -11,6 +11,10 @@ Pipeline for one image (all tensors channels-first internally, ``[C,H,W]``):
    aperture shape (a convolution with an energy-normalised, hard-edged kernel: every source
    pixel spreads its light over its own disc) at a resolution that keeps the kernel small
    (cost nearly independent of blur size), then composited *over* what lies behind;
+   Layers blurred at full resolution are convolved and composited only on the tiles they touch
+   (overlap-add, ``_render_layer_tiled``); far layers are composited at their reduced scale and the
+   accumulated image is upsampled once when a finer layer comes, so full-size buffers are touched
+   only near focus and the cost grows with the pixel count, not with the blur size;
 5. after each layer the accumulated image is normalised by its coverage: where nearer pixels
    left holes in a blurred background, the background is filled from the background around it
    (normalised convolution), never from the subject; before the foreground layers are laid
