@@ -404,7 +404,14 @@ def render_single(
         if key not in kernels:
             kernels[key] = aperture.kernel(rho, edge, dtype=dt, device=dev)
         if s == 1 and tiles is not None:
-            _render_layer_tiled(acc, tiles, lin, assign, source, k, kernels[key], rk, settings)
+            # many small operations: one thread avoids a thread barrier per operation, which costs
+            # far more than it saves when the cores are shared with other work
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                _render_layer_tiled(acc, tiles, lin, assign, source, k, kernels[key], rk, settings)
+            finally:
+                torch.set_num_threads(threads)
             if progress is not None:
                 progress(step + 1, len(order))
             continue
