@@ -8,10 +8,21 @@ from .depth_estimate import DepthEstimate
 from .depth_from_image import DepthFromImage
 from .depth_load import DepthLoad
 from .identity_loader import IdentityLoader
+from .identity_score import IdentityScore
 from .lens_bokeh import LensBokeh
 from .lighting_tint import LightingTint
+from .portrait_generate import PortraitGenerate
 
-NODES: list[type[io.ComfyNode]] = [DepthEstimate, DepthLoad, DepthFromImage, IdentityLoader, LensBokeh, LightingTint]
+NODES: list[type[io.ComfyNode]] = [
+    DepthEstimate,
+    DepthLoad,
+    DepthFromImage,
+    IdentityLoader,
+    IdentityScore,
+    LensBokeh,
+    LightingTint,
+    PortraitGenerate,
+]
 
 
 class PortraitOSExtension(ComfyExtension):

@@ -5,7 +5,8 @@ DEPTH     ``engine.depth.DepthMap``: metric depth in metres ``[B,H,W]`` float32 
           focus hints).
 LIGHTING  ``engine.lighting.LightingSetup``: a lighting preset's key and ambient illuminants
           (linear RGB and CCT) and the colour and intensity it gives rebuilt bokeh highlights.
-IDENTITY  a stored face identity (embedding, landmarks, crops, metadata), see IdentityLoader.
+IDENTITY  ``engine.identity.Identity``: a stored face identity (embedding, landmarks, crops, metadata with
+          the face pack that made it), from IdentityLoader; used by PortraitGenerate and IdentityScore.
 
 IMAGE and MASK are ComfyUI's own: ``[B,H,W,C]`` float 0..1 and ``[B,H,W]`` float 0..1.
 """

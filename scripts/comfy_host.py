@@ -104,7 +104,13 @@ def free_port() -> int:
 class ComfyServer:
     """A live ComfyUI server subprocess on 127.0.0.1, driven over HTTP and /ws."""
 
-    def __init__(self, workdir: Path, python: str = sys.executable, model_folders: dict[str, Path] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        python: str = sys.executable,
+        model_folders: dict[str, Path] | None = None,
+        extra_custom_nodes: list[Path] | None = None,
+    ):
         self.dir = require_comfyui()
         self.workdir = workdir
         self.input_dir = workdir / "input"
@@ -118,6 +124,7 @@ class ComfyServer:
         self.proc: subprocess.Popen | None = None
         self.log_path = workdir / "comfyui.log"
         self.model_folders = model_folders or {}
+        self.extra_custom_nodes = [Path(p).resolve() for p in extra_custom_nodes or []]  # test-only node packages
 
     def start(self, timeout: float = 180.0) -> ComfyServer:
         cmd = [
@@ -141,13 +148,16 @@ class ComfyServer:
             "--disable-all-custom-nodes",
             "--whitelist-custom-nodes",
             PACK_NAME,
+            *[p.name for p in self.extra_custom_nodes],
             "--disable-auto-launch",
         ]
-        if self.model_folders:
+        if self.model_folders or self.extra_custom_nodes:
             cfg = self.workdir / "extra_model_paths.yaml"
             lines = ["portraitos_extra:", "    is_default: true"] + [
                 f"    {k}: {Path(v).resolve()}" for k, v in self.model_folders.items()
             ]
+            for parent in sorted({str(p.parent) for p in self.extra_custom_nodes}):
+                lines.append(f"    custom_nodes: {parent}")
             cfg.write_text("\n".join(lines) + "\n")
             cmd += ["--extra-model-paths-config", str(cfg)]
         self._log = open(self.log_path, "wb")

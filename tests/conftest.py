@@ -29,10 +29,23 @@ def comfy_nodes(comfy_dirs):
 def comfy_server(tmp_path_factory):
     """A live ComfyUI server with only this pack enabled; always stopped at the end."""
     work = tmp_path_factory.mktemp("comfy_server")
-    models = {name: work / "models" / name for name in ("depth", "depthanything", "identities", "insightface")}
+    folders = (
+        "depth",
+        "depthanything",
+        "identities",
+        "insightface",
+        "checkpoints",
+        "ipadapter",
+        "instantid",
+        "controlnet",
+    )
+    models = {name: work / "models" / name for name in folders}
     for p in models.values():
         p.mkdir(parents=True)
-    server = ComfyServer(work, model_folders=models)
+    # a test-only node package that registers the tiny model configurations (tests/tiny_diffusion_models.py)
+    server = ComfyServer(
+        work, model_folders=models, extra_custom_nodes=[REPO / "tests" / "comfy_test_nodes" / "portraitos_tiny_models"]
+    )
     server.start()
     try:
         yield server

@@ -1,0 +1,148 @@
+"""Identity adapters recognised from their weights' keys and shapes (never from file names alone).
+
+An adapter file holds two groups, ``image_proj`` (the projection model) and ``ip_adapter`` (per-layer
+weights), either nested (the published ``.bin`` files) or flat with those key prefixes (``.safetensors``).
+
+Supported: InstantID (SDXL; Resampler, 70 layers) and IP-Adapter FaceID (SD 1.5: 16 layers, SDXL: 70;
+MLP projection to 4 tokens, with its LoRA when the file has one). Recognised and refused with a reason:
+FaceID Plus / PlusV2 (they also need a CLIP vision model), FaceID Portrait, plain IP-Adapters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+FAMILY_LAYERS = {16: "SD 1.5", 70: "SDXL"}
+FAMILY_CONTEXT = {768: "SD 1.5", 2048: "SDXL"}
+FACE_PACK = {"instantid": "antelopev2", "faceid": "buffalo_l", "faceid-portrait": "buffalo_l"}
+SUPPORTED = ("instantid", "faceid")
+KIND_NAMES = {
+    "instantid": "InstantID",
+    "faceid": "IP-Adapter FaceID",
+    "faceid-portrait": "IP-Adapter FaceID Portrait",
+    "faceid-plus": "IP-Adapter FaceID Plus",
+    "ip-adapter": "IP-Adapter (CLIP image)",
+}
+
+
+class AdapterError(ValueError):
+    """An adapter file that cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class AdapterLayout:
+    """What an adapter file is, read from its keys and shapes.
+
+    kind: "instantid", "faceid", "faceid-portrait", "faceid-plus", "faceid-plusv2", "ip-adapter".
+    layers: how many cross-attention layers it patches; hidden: their widths in processor order.
+    token_width: the width of its identity tokens; tokens: how many per face; lora_rank: FaceID's
+    in-file LoRA rank (None without one); face_pack: the InsightFace pack it was trained with.
+    """
+
+    kind: str
+    layers: int
+    hidden: tuple[int, ...]
+    token_width: int
+    tokens: int
+    lora_rank: int | None
+    face_pack: str | None
+
+    @property
+    def family(self) -> str:
+        """ "SD 1.5" or "SDXL" by the published layer count, else a description of the layout."""
+        return FAMILY_LAYERS.get(self.layers, f"a UNet with {self.layers} cross-attention layers")
+
+    def describe(self) -> str:
+        lora = f", LoRA rank {self.lora_rank}" if self.lora_rank else ""
+        name = KIND_NAMES.get(self.kind, self.kind)
+        return (
+            f"{name} for {self.family} ({self.tokens} tokens of width {self.token_width}, "
+            f"{self.layers} cross-attention layers{lora})"
+        )
+
+
+def split_groups(sd: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """``(image_proj, ip_adapter)`` from a nested or a flat (prefixed) state dict."""
+    if isinstance(sd.get("image_proj"), dict) and isinstance(sd.get("ip_adapter"), dict):
+        return dict(sd["image_proj"]), dict(sd["ip_adapter"])
+    proj = {k[len("image_proj.") :]: v for k, v in sd.items() if k.startswith("image_proj.")}
+    ip = {k[len("ip_adapter.") :]: v for k, v in sd.items() if k.startswith("ip_adapter.")}
+    if not proj or not ip:
+        raise AdapterError(
+            "the file is not an IP-Adapter / InstantID adapter: it has no 'image_proj' and 'ip_adapter' "
+            f"weights (first keys: {', '.join(list(sd)[:4])})"
+        )
+    return proj, ip
+
+
+def detect_layout(image_proj: dict[str, torch.Tensor], ip_adapter: dict[str, torch.Tensor]) -> AdapterLayout:
+    """Recognise an adapter from its two weight groups."""
+    ns = sorted(int(k.split(".")[0]) for k in ip_adapter if k.endswith(".to_k_ip.weight"))
+    if not ns:
+        raise AdapterError("the adapter's 'ip_adapter' group has no to_k_ip weights")
+    hidden = tuple(int(ip_adapter[f"{n}.to_k_ip.weight"].shape[0]) for n in ns)
+    token_width = int(ip_adapter[f"{ns[0]}.to_k_ip.weight"].shape[1])
+    lora_key = next((k for k in ip_adapter if k.endswith("to_q_lora.down.weight")), None)
+    lora_rank = int(ip_adapter[lora_key].shape[0]) if lora_key else None
+    face_pack = None
+    if "proj.3.weight" in image_proj:
+        kind, tokens = "ip-adapter", 0  # full-face / plain IP-Adapter (CLIP image embeddings)
+    elif "perceiver_resampler.proj_in.weight" in image_proj:
+        kind, tokens = (
+            "faceid-plus",
+            int(image_proj["proj.2.weight"].shape[0]) // int(image_proj["norm.weight"].shape[0]),
+        )
+    elif "latents" in image_proj and "proj_in.weight" in image_proj:
+        tokens = int(image_proj["latents"].shape[1])
+        if int(image_proj["proj_in.weight"].shape[1]) != 512:
+            kind = "ip-adapter"  # IP-Adapter Plus: a resampler over CLIP image features
+        else:
+            kind = "instantid"
+            if int(image_proj["proj_out.weight"].shape[0]) != token_width:
+                raise AdapterError(
+                    f"inconsistent adapter: the Resampler gives {image_proj['proj_out.weight'].shape[0]}-wide "
+                    f"tokens, the attention layers take {token_width}"
+                )
+    elif "proj.0.weight" in image_proj and "proj.2.weight" in image_proj and "norm.weight" in image_proj:
+        width = int(image_proj["norm.weight"].shape[0])
+        tokens = int(image_proj["proj.2.weight"].shape[0]) // width
+        if width != token_width:
+            raise AdapterError(f"inconsistent adapter: projection width {width}, attention layers take {token_width}")
+        kind = "faceid" if (lora_rank is not None or tokens == 4) else "faceid-portrait"
+    else:
+        raise AdapterError(f"unrecognised image projection (keys: {', '.join(sorted(image_proj)[:6])})")
+    face_pack = FACE_PACK.get(kind)
+    return AdapterLayout(kind, len(ns), hidden, token_width, tokens, lora_rank, face_pack)
+
+
+def check_supported(layout: AdapterLayout, method: str) -> None:
+    """Refuse adapters this method cannot drive, saying which file is needed instead."""
+    want = "instantid" if method == "InstantID" else "faceid"
+    if layout.kind == want:
+        return
+    if layout.kind in ("faceid-plus", "faceid-plusv2"):
+        raise AdapterError(
+            "this is an IP-Adapter FaceID Plus adapter, which also needs a CLIP vision model; PortraitGenerate "
+            "drives the base FaceID adapter: use ip-adapter-faceid_sd15.bin or ip-adapter-faceid_sdxl.bin"
+        )
+    if layout.kind == "faceid-portrait":
+        raise AdapterError(
+            "this is an IP-Adapter FaceID Portrait adapter (16 tokens per face, no LoRA); PortraitGenerate "
+            "drives the base FaceID adapter: use ip-adapter-faceid_sd15.bin or ip-adapter-faceid_sdxl.bin"
+        )
+    raise AdapterError(
+        f"method {method!r} needs {'an InstantID' if want == 'instantid' else 'a FaceID'} adapter, "
+        f"but the file is {layout.describe()}"
+    )
+
+
+def check_family(layout: AdapterLayout, model_family: str, site_hidden: list[int], context: int) -> None:
+    """The adapter must have one layer per cross-attention layer of the model, of the same widths."""
+    if layout.layers == len(site_hidden) and list(layout.hidden) == list(site_hidden):
+        return
+    raise AdapterError(
+        f"the adapter is {layout.describe()}, but the model is {model_family} ({len(site_hidden)} cross-attention "
+        f"layers, text width {context}): use an adapter made for {model_family}, or a {layout.family} checkpoint"
+    )

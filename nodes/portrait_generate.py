@@ -1,0 +1,307 @@
+"""PortraitGenerate: a batch of studio portraits of one stored identity, with the user's own checkpoint.
+
+Methods: "keep face" (no extra weights: the selfie's face and hair are kept and everything else is
+inpainted), "IP-Adapter FaceID" (SD 1.5 / SDXL) and "InstantID" (SDXL, with its IdentityNet ControlNet).
+Image i of the batch takes style variation i and seed + i. Sampling goes through ``comfy.sample`` on a
+clone of the model; one progress bar (with latent previews) spans the whole batch; sub-batches are
+sized to the free memory; Cancel is honoured between and inside sub-batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import comfy.model_management as mm
+import comfy.sample
+import comfy.samplers
+import comfy.utils
+import latent_preview
+import numpy as np
+import torch
+from comfy_api.latest import io
+
+from portraitos.engine.colour import to_uint8_rgb
+from portraitos.engine.faces import find_faces
+from portraitos.engine.generation import (
+    FACE_PACK,
+    STYLES,
+    build_prompts,
+    composite,
+    draw_keypoints,
+    frame_photo,
+    keep_mask,
+    place_keypoints,
+)
+from portraitos.engine.identity import Identity, photo_sha256
+
+from . import identity_adapters as adapters
+from . import runtime
+from .types import CATEGORY
+from .types import Identity as IdentityType
+
+log = logging.getLogger("PortraitOS")
+METHODS = ("IP-Adapter FaceID", "InstantID", "keep face")
+MAX_BATCH = 20
+
+
+class GenerateError(ValueError):
+    """Bad input to PortraitGenerate; the message names the input and says what to do."""
+
+
+def _needs_pack(identity: Identity, method: str) -> torch.Tensor:
+    """The embedding ``method`` needs, after checking the identity was made with the right face pack."""
+    pack = FACE_PACK["instantid" if method == "InstantID" else "faceid"]
+    made = identity.meta.get("model_pack")
+    if "embedding" not in identity.tensors or "embeddings_raw" not in identity.tensors:
+        raise GenerateError(
+            f"identity {identity.name!r} has no face embedding: create it again with IdentityLoader (mode create)"
+        )
+    if made != pack:
+        raise GenerateError(
+            f"identity {identity.name!r} was made with the face pack {made!r}, but {method} was trained on "
+            f"{pack} embeddings: run IdentityLoader in mode create with face_model {pack} on the same selfie "
+            f"(under a new name, e.g. '{identity.name}_{pack}') and use that identity"
+        )
+    if method == "InstantID":
+        return identity.tensors["embeddings_raw"].float().mean(0)  # InstantID takes the raw ArcFace output
+    return identity.embedding.float()  # FaceID takes the normalised embedding
+
+
+def _face_box(photo_u8: np.ndarray, identity: Identity) -> tuple[float, float, float, float]:
+    """The face box of the selfie: the identity's own when the photo is one it was made from, else the
+    largest face OpenCV finds."""
+    sha = photo_sha256(photo_u8)
+    sources = list(identity.meta.get("source_sha256", []))
+    if sha in sources:
+        return tuple(float(v) for v in identity.tensors["bbox"][sources.index(sha)])
+    faces = find_faces(photo_u8)
+    if not faces:
+        raise GenerateError(
+            "keep face: no face found in photo; connect the selfie the identity was made from (or another "
+            "sharp, frontal photo of the same person)"
+        )
+    x, y, w, h = max(faces, key=lambda f: f.box[2] * f.box[3]).box
+    return (float(x), float(y), float(x + w), float(y + h))
+
+
+def _stack_conds(conds: list[torch.Tensor]) -> torch.Tensor:
+    """Per-image text conditionings ``[1,T_i,C]`` as one ``[B,T,C]`` (T the least common multiple, each
+    repeated as ComfyUI does when it batches conditionings of different lengths)."""
+    lcm = 1
+    for c in conds:
+        lcm = lcm * c.shape[1] // math.gcd(lcm, c.shape[1])
+    return torch.cat([c.repeat(1, lcm // c.shape[1], 1) for c in conds])
+
+
+def _encode(clip, texts: list[str], cache: dict) -> tuple[torch.Tensor, torch.Tensor | None]:
+    conds, pooled = [], []
+    for t in texts:
+        if t not in cache:
+            cache[t] = clip.encode_from_tokens(clip.tokenize(t), return_pooled=True)
+        c, p = cache[t]
+        conds.append(c)
+        pooled.append(p)
+    pooled_t = torch.cat(pooled) if all(p is not None for p in pooled) else None
+    return _stack_conds(conds), pooled_t
+
+
+def _conditioning(cond, pooled, extra: dict) -> list:
+    d = dict(extra)
+    if pooled is not None:
+        d["pooled_output"] = pooled
+    return [[cond, d]]
+
+
+def _sub_batch(model, count: int, latent_shape: tuple[int, ...]) -> int:
+    """How many images to sample at once so that their cond + uncond activations fit the free memory
+    of the compute device (after the model's weights, when they are not loaded yet)."""
+    device = model.load_device
+    if device.type == "cpu":
+        return count
+    per_image = model.memory_required([2, *latent_shape[1:]])
+    free = mm.get_free_memory(device)
+    if not any(m.model is model.model for m in mm.loaded_models()):
+        free -= model.model_size()
+    return max(1, min(count, int(0.8 * free // max(per_image, 1))))
+
+
+class PortraitGenerate(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PortraitGenerate",
+            display_name="Portrait Generate",
+            category=CATEGORY,
+            description="Studio portraits of a stored identity with your own SD 1.5 / SDXL checkpoint: InstantID "
+            "(SDXL), IP-Adapter FaceID, or 'keep face' (no extra weights: the selfie's face is kept and the rest "
+            "regenerated). Image i takes style variation i and seed + i.",
+            inputs=[
+                io.Model.Input("model"),
+                io.Clip.Input("clip"),
+                io.Vae.Input("vae"),
+                IdentityType.Input("identity"),
+                io.Combo.Input("method", options=list(METHODS), default=METHODS[0]),
+                io.Combo.Input("style", options=list(STYLES), default="studio headshot"),
+                io.String.Input("prompt", default="", multiline=True, tooltip="Added to every image's prompt"),
+                io.String.Input("negative", default="", multiline=True, tooltip="Added to every negative prompt"),
+                io.Float.Input(
+                    "identity_strength",
+                    default=0.8,
+                    min=0.0,
+                    max=1.5,
+                    step=0.05,
+                    tooltip="Adapter (and IdentityNet) strength; 0 = no adapter. Ignored by keep face.",
+                ),
+                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
+                io.Int.Input("steps", default=30, min=1, max=200),
+                io.Float.Input("cfg", default=5.0, min=0.0, max=30.0, step=0.1),
+                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="dpmpp_2m"),
+                io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="karras"),
+                io.Int.Input("width", default=832, min=64, max=4096, step=8, tooltip="SDXL 832, SD 1.5 512"),
+                io.Int.Input("height", default=1216, min=64, max=4096, step=8, tooltip="SDXL 1216, SD 1.5 768"),
+                io.Int.Input("batch_size", default=4, min=1, max=MAX_BATCH),
+                io.Boolean.Input(
+                    "use_age_gender",
+                    default=False,
+                    tooltip="Let the identity's estimated age and gender steer the prompt",
+                ),
+                io.Combo.Input(
+                    "adapter_file",
+                    options=["auto", *adapters.all_adapter_files()],
+                    default="auto",
+                    tooltip="models/ipadapter (FaceID) or models/instantid (InstantID); auto: by method and family",
+                ),
+                io.Combo.Input(
+                    "controlnet_file",
+                    options=["auto", *adapters.controlnet_files()],
+                    default="auto",
+                    tooltip="InstantID's IdentityNet in models/controlnet; auto: a file with 'instantid' in its path",
+                ),
+                io.Float.Input("controlnet_strength", default=0.8, min=0.0, max=1.5, step=0.05),
+                io.Float.Input("lora_strength", default=0.6, min=0.0, max=1.5, step=0.05, tooltip="FaceID's LoRA"),
+                io.Image.Input("photo", optional=True, tooltip="The selfie itself (needed by keep face)"),
+            ],
+            outputs=[
+                io.Image.Output(display_name="images"),
+                io.Latent.Output(display_name="latent"),
+                io.String.Output(display_name="prompts"),
+            ],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        model,
+        clip,
+        vae,
+        identity,
+        method,
+        style,
+        prompt,
+        negative,
+        identity_strength,
+        seed,
+        steps,
+        cfg,
+        sampler_name,
+        scheduler,
+        width,
+        height,
+        batch_size,
+        use_age_gender,
+        adapter_file,
+        controlnet_file,
+        controlnet_strength,
+        lora_strength,
+        photo=None,
+    ) -> io.NodeOutput:
+        if method not in METHODS:
+            raise GenerateError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+        if not isinstance(identity, Identity):
+            raise GenerateError(f"identity must come from IdentityLoader, got {type(identity).__name__}")
+        if width % 8 or height % 8:
+            raise GenerateError(f"width and height must be multiples of 8, got {width}×{height}")
+        prompts = build_prompts(style, batch_size, seed, prompt, negative, identity.meta, use_age_gender)
+        family = adapters.model_family(model)
+        if family == "SD 1.5" and width * height > 1.5 * 768 * 768:
+            log.warning("PortraitGenerate: %d×%d is large for SD 1.5 (made for 512×768 portraits)", width, height)
+        work = model
+        extra_pos: dict = {}
+        extra_neg: dict = {}
+        keep = framed = None
+        latent_in = None
+        if method == "keep face":
+            if photo is None:
+                raise GenerateError("method 'keep face' needs the selfie on the photo input (it keeps its face)")
+            rgb = to_uint8_rgb(photo[0])
+            fp = frame_photo(torch.from_numpy(rgb).float() / 255, _face_box(rgb, identity), width, height)
+            framed, keep = fp.image, keep_mask(fp.box, width, height)
+            latent_in = vae.encode(framed[None])
+        elif identity_strength > 0:
+            embedding = _needs_pack(identity, method)
+            adapter = adapters.load_adapter(adapters.resolve_adapter(method, adapter_file, family))
+            sites = adapters.check_adapter(adapter, method, model)
+            cond_tok, uncond_tok = adapters.identity_tokens(adapter, embedding)
+            lora_file = None
+            if adapter.layout.kind == "faceid" and not adapter.layout.lora_rank:
+                lora_file = adapters.separate_lora(adapter.path)
+            work = adapters.patch_model(
+                model, adapter, sites, cond_tok, uncond_tok, identity_strength, lora_strength, lora_file
+            )
+            if method == "InstantID" and controlnet_strength > 0:
+                net = adapters.load_identitynet(adapters.resolve_controlnet(controlnet_file))
+                kps = place_keypoints(identity.tensors["kps"][0], identity.tensors["bbox"][0], width, height)
+                hint = draw_keypoints(kps, width, height)[None].movedim(-1, 1)
+                control = net.copy().set_cond_hint(hint, controlnet_strength, (0.0, 1.0), vae=vae)
+                extra_pos = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": cond_tok}
+                extra_neg = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": uncond_tok}
+
+        latent_shape = (1, 4, height // 8, width // 8)
+        empty = comfy.sample.fix_empty_latent_channels(work, torch.zeros(latent_shape))
+        per = _sub_batch(work, batch_size, tuple(empty.shape))
+        chunks = [list(range(i, min(i + per, batch_size))) for i in range(0, batch_size, per)]
+        total = steps * len(chunks)
+        bar = comfy.utils.ProgressBar(total)
+        previewer = latent_preview.get_previewer(work.load_device, work.model.latent_format)
+        cache: dict = {}
+        images, latents = [], []
+        for c_i, idx in enumerate(chunks):
+            runtime.check_interrupt()
+            group = [prompts[i] for i in idx]
+            pos, pos_pooled = _encode(clip, [p.positive for p in group], cache)
+            neg, neg_pooled = _encode(clip, [p.negative for p in group], cache)
+            base = empty if latent_in is None else latent_in
+            base = base.expand(len(idx), -1, -1, -1).contiguous()
+            noise = torch.cat([comfy.sample.prepare_noise(base[:1], p.seed) for p in group])
+            mask = None if keep is None else (1.0 - keep)[None, None].expand(len(idx), -1, -1, -1).contiguous()
+            offset = c_i * steps
+
+            def callback(step, x0, x, total_steps, offset=offset):
+                preview = previewer.decode_latent_to_preview_image("JPEG", x0) if previewer else None
+                bar.update_absolute(offset + step + 1, total, preview)
+
+            samples = comfy.sample.sample(
+                work,
+                noise,
+                steps,
+                cfg,
+                sampler_name,
+                scheduler,
+                _conditioning(pos, pos_pooled, extra_pos),
+                _conditioning(neg, neg_pooled, extra_neg),
+                base,
+                denoise=1.0,
+                noise_mask=mask,
+                callback=callback,
+                disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED,
+                seed=group[0].seed,
+            )
+            latents.append(samples.cpu())
+            decoded = vae.decode(samples)
+            decoded = decoded.reshape(-1, *decoded.shape[-3:])[..., :3].detach().float().cpu().clamp(0, 1)
+            if keep is not None:
+                decoded = composite(decoded, framed, keep)
+            images.append(decoded)
+        text = "\n".join(f"#{p.index + 1} seed {p.seed}: {p.positive}" for p in prompts)
+        return io.NodeOutput(torch.cat(images), {"samples": torch.cat(latents)}, text)

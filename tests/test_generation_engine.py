@@ -1,0 +1,172 @@
+"""The generation engine without ComfyUI: adapter recognition on the published shapes (as shape-only
+"meta" tensors: no weights are needed to check a layout), the projection models, the keypoint image
+and the keep-face mask."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from portraitos.engine.generation import (
+    AdapterError,
+    Resampler,
+    build_projection,
+    check_family,
+    check_supported,
+    detect_layout,
+    draw_keypoints,
+    frame_photo,
+    keep_mask,
+    split_groups,
+)
+
+# attn2 widths in processor order (down, up, mid) of the published UNets
+SD15 = [320, 320, 640, 640, 1280, 1280] + [1280] * 3 + [640] * 3 + [320] * 3 + [1280]
+SDXL = [640] * 4 + [1280] * 20 + [1280] * 30 + [640] * 6 + [1280] * 10
+
+
+def meta(*shape):
+    return torch.empty(shape, device="meta")
+
+
+def ip_group(hidden, ctx, lora_rank=None):
+    ip = {}
+    for i, h in enumerate(hidden):
+        ip[f"{2 * i + 1}.to_k_ip.weight"] = meta(h, ctx)
+        ip[f"{2 * i + 1}.to_v_ip.weight"] = meta(h, ctx)
+        if lora_rank:
+            for n in (2 * i, 2 * i + 1):
+                for p in ("to_q", "to_k", "to_v", "to_out"):
+                    d_in = ctx if (n % 2 and p in ("to_k", "to_v")) else h
+                    ip[f"{n}.{p}_lora.down.weight"] = meta(lora_rank, d_in)
+                    ip[f"{n}.{p}_lora.up.weight"] = meta(h, lora_rank)
+    return ip
+
+
+def mlp_proj(ctx, tokens):
+    return {
+        "proj.0.weight": meta(1024, 512),
+        "proj.0.bias": meta(1024),
+        "proj.2.weight": meta(ctx * tokens, 1024),
+        "proj.2.bias": meta(ctx * tokens),
+        "norm.weight": meta(ctx),
+        "norm.bias": meta(ctx),
+    }
+
+
+def resampler_proj(dim=1280, out=2048, queries=16, depth=4, embedding=512, plus=False):
+    p = {} if plus else {"latents": meta(1, queries, dim)}
+    pre = "perceiver_resampler." if plus else ""
+    p.update(
+        {
+            f"{pre}proj_in.weight": meta(dim, embedding),
+            f"{pre}proj_in.bias": meta(dim),
+            f"{pre}proj_out.weight": meta(out, dim),
+            f"{pre}proj_out.bias": meta(out),
+            f"{pre}norm_out.weight": meta(out),
+            f"{pre}norm_out.bias": meta(out),
+        }
+    )
+    for n in range(depth):
+        for k in ("0.norm1", "0.norm2", "1.0"):
+            p[f"{pre}layers.{n}.{k}.weight"] = meta(dim)
+            p[f"{pre}layers.{n}.{k}.bias"] = meta(dim)
+        p[f"{pre}layers.{n}.0.to_q.weight"] = meta(dim, dim)
+        p[f"{pre}layers.{n}.0.to_kv.weight"] = meta(2 * dim, dim)
+        p[f"{pre}layers.{n}.0.to_out.weight"] = meta(dim, dim)
+        p[f"{pre}layers.{n}.1.1.weight"] = meta(4 * dim, dim)
+        p[f"{pre}layers.{n}.1.3.weight"] = meta(dim, 4 * dim)
+    return p
+
+
+def numel(group):
+    return sum(t.numel() for t in group.values())
+
+
+def test_instantid_published_layout_is_recognised_to_the_parameter():
+    proj, ip = resampler_proj(), ip_group(SDXL, 2048)
+    assert (len(proj), len(ip)) == (51, 140)
+    assert (numel(proj), numel(ip)) == (81_978_624, 340_787_200)  # the published ip-adapter.bin, fp32
+    layout = detect_layout(proj, ip)
+    assert (layout.kind, layout.family, layout.tokens, layout.token_width) == ("instantid", "SDXL", 16, 2048)
+    assert layout.face_pack == "antelopev2" and layout.lora_rank is None
+    check_supported(layout, "InstantID")
+    check_family(layout, "SDXL", SDXL, 2048)
+    with pytest.raises(AdapterError, match=r"InstantID for SDXL .*70 cross-attention layers.*model is SD 1\.5"):
+        check_family(layout, "SD 1.5", SD15, 768)
+    with torch.device("meta"):
+        model = build_projection("instantid", proj)
+    assert isinstance(model, Resampler) and sum(p.numel() for p in model.parameters()) == 81_978_624
+
+
+@pytest.mark.parametrize(
+    ("hidden", "ctx", "family"),
+    [(SD15, 768, "SD 1.5"), (SDXL, 2048, "SDXL")],
+)
+def test_faceid_published_layouts(hidden, ctx, family):
+    proj, ip = mlp_proj(ctx, 4), ip_group(hidden, ctx, lora_rank=128)
+    layout = detect_layout(proj, ip)
+    assert (layout.kind, layout.family, layout.tokens, layout.lora_rank) == ("faceid", family, 4, 128)
+    assert layout.face_pack == "buffalo_l" and layout.layers == len(hidden)
+    if family == "SD 1.5":
+        # ip-adapter-faceid_sd15.bin is 96.7 MB of fp16: 48.3 M parameters in this layout
+        assert 2 * (numel(proj) + numel(ip)) == pytest.approx(96.7e6, rel=0.01)
+    check_supported(layout, "IP-Adapter FaceID")
+    with pytest.raises(AdapterError, match="needs an InstantID adapter"):
+        check_supported(layout, "InstantID")
+    # the flat .safetensors form splits back into the same groups
+    flat = {**{f"image_proj.{k}": v for k, v in proj.items()}, **{f"ip_adapter.{k}": v for k, v in ip.items()}}
+    p2, ip2 = split_groups(flat)
+    assert p2.keys() == proj.keys() and ip2.keys() == ip.keys()
+
+
+def test_other_faceid_variants_are_recognised_and_refused_with_a_reason():
+    portrait = detect_layout(mlp_proj(768, 16), ip_group(SD15, 768))
+    assert (portrait.kind, portrait.tokens) == ("faceid-portrait", 16)
+    with pytest.raises(AdapterError, match="Portrait.*ip-adapter-faceid_sd15.bin"):
+        check_supported(portrait, "IP-Adapter FaceID")
+    plus_proj = {**mlp_proj(768, 4), **resampler_proj(dim=768, out=768, embedding=1280, plus=True)}
+    plus = detect_layout(plus_proj, ip_group(SD15, 768, lora_rank=128))
+    assert plus.kind == "faceid-plus"
+    with pytest.raises(AdapterError, match="CLIP vision"):
+        check_supported(plus, "IP-Adapter FaceID")
+    with pytest.raises(AdapterError, match="not an IP-Adapter"):
+        split_groups({"model.diffusion_model.x": meta(1)})
+
+
+def test_projection_shapes_and_identity_dependence():
+    torch.manual_seed(0)
+    sd = {k: torch.randn(v.shape) * 0.05 for k, v in resampler_proj(dim=64, out=96, depth=2).items()}
+    model = Resampler.from_state_dict(sd)
+    a, b = torch.randn(1, 512), torch.randn(1, 512)
+    ta, tb = model(a), model(b)
+    assert ta.shape == (1, 16, 96)
+    assert float((ta - tb).abs().max()) > 1e-3 and torch.equal(model(a), ta)
+    mlp = build_projection("faceid", {k: torch.randn(v.shape) * 0.05 for k, v in mlp_proj(32, 4).items()})
+    assert mlp(a).shape == (1, 4, 32)
+
+
+def test_keypoint_image_colours_and_limbs():
+    kps = torch.tensor([[40.0, 50.0], [80.0, 50.0], [60.0, 70.0], [45.0, 92.0], [75.0, 92.0]])
+    img = draw_keypoints(kps, 120, 140)
+    assert img.shape == (140, 120, 3)
+    colours = [(1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 0, 1)]
+    for (x, y), c in zip(kps.long().tolist(), colours):
+        assert torch.allclose(img[y, x], torch.tensor(c, dtype=torch.float32))  # full-colour dot
+    # halfway between the left eye's dot and the nose's dot: the limb, in the eye's colour at 60 %
+    mid = img[60, 50]
+    assert mid[0] == pytest.approx(0.6, abs=0.01) and mid[1] == 0 and mid[2] == 0
+    assert float(img[5:20, 5:20].abs().sum()) == 0  # black elsewhere
+
+
+def test_keep_mask_is_one_on_the_face_zero_far_away_and_smooth():
+    photo = torch.rand(200, 160, 3)
+    framed = frame_photo(photo, (60.0, 40.0, 100.0, 90.0), 80, 96)
+    assert framed.image.shape == (96, 80, 3)
+    keep = keep_mask(framed.box, 80, 96)
+    x0, y0, x1, y1 = framed.box
+    assert keep[int((y0 + y1) / 2), int((x0 + x1) / 2)] == 1  # face centre
+    assert keep[int(y0) - 2, int((x0 + x1) / 2)] == 1  # hair above the forehead
+    assert keep[-1, 0] == 0 and keep[0, -1] == 0
+    soft = keep[(keep > 0) & (keep < 1)]
+    assert soft.numel() > 20  # a feathered edge, not a hard cut
