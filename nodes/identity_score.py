@@ -20,7 +20,7 @@ from portraitos.engine.identity import Identity, normalise
 
 from . import runtime
 from .identity_loader import _pack
-from .types import CATEGORY
+from .types import CATEGORY_IDENTITY
 from .types import Identity as IdentityType
 
 log = logging.getLogger("PortraitOS")
@@ -55,12 +55,12 @@ class IdentityScore(io.ComfyNode):
         return io.Schema(
             node_id="IdentityScore",
             display_name="Identity Score",
-            category=CATEGORY,
+            category=CATEGORY_IDENTITY,
             description="Score each image's largest face against the identity (ArcFace cosine similarity, same "
             "face pack as the identity); sort the batch best first and mark missing faces and low scores.",
             inputs=[
-                io.Image.Input("images"),
-                IdentityType.Input("identity"),
+                io.Image.Input("images", tooltip="Generated portraits to score (a batch)"),
+                IdentityType.Input("identity", tooltip="The person they should show, from Identity Loader"),
                 io.Float.Input(
                     "threshold",
                     default=0.4,
@@ -69,13 +69,19 @@ class IdentityScore(io.ComfyNode):
                     step=0.01,
                     tooltip="Below this similarity an image counts as failed (ArcFace: same person ≳ 0.4)",
                 ),
-                io.Combo.Input("provider", options=list(PROVIDERS), default="CPU"),
+                io.Combo.Input(
+                    "provider", options=list(PROVIDERS), default="CPU", tooltip="Where InsightFace runs (CPU, CUDA, …)"
+                ),
             ],
             outputs=[
-                io.Image.Output(display_name="sorted_images"),
-                io.Float.Output(display_name="scores", is_output_list=True),
-                io.Mask.Output(display_name="failed"),
-                io.String.Output(display_name="report"),
+                io.Image.Output(display_name="sorted_images", tooltip="The batch, most similar first"),
+                io.Float.Output(
+                    display_name="scores", is_output_list=True, tooltip="Cosine similarity of each, in sorted order"
+                ),
+                io.Mask.Output(
+                    display_name="failed", tooltip="1 for images with no face or a score below the threshold"
+                ),
+                io.String.Output(display_name="report", tooltip="Each image's rank, score and verdict as text"),
             ],
         )
 

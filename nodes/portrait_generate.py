@@ -37,7 +37,7 @@ from portraitos.engine.identity import Identity, photo_sha256
 
 from . import identity_adapters as adapters
 from . import runtime
-from .types import CATEGORY
+from .types import CATEGORY_GENERATE
 from .types import Identity as IdentityType
 
 log = logging.getLogger("PortraitOS")
@@ -132,17 +132,28 @@ class PortraitGenerate(io.ComfyNode):
         return io.Schema(
             node_id="PortraitGenerate",
             display_name="Portrait Generate",
-            category=CATEGORY,
+            category=CATEGORY_GENERATE,
             description="Studio portraits of a stored identity with your own SD 1.5 / SDXL checkpoint: InstantID "
             "(SDXL), IP-Adapter FaceID, or 'keep face' (no extra weights: the selfie's face is kept and the rest "
             "regenerated). Image i takes style variation i and seed + i.",
             inputs=[
-                io.Model.Input("model"),
-                io.Clip.Input("clip"),
-                io.Vae.Input("vae"),
-                IdentityType.Input("identity"),
-                io.Combo.Input("method", options=list(METHODS), default=METHODS[0]),
-                io.Combo.Input("style", options=list(STYLES), default="studio headshot"),
+                io.Model.Input("model", tooltip="The diffusion model from your checkpoint loader (SDXL or SD 1.5)"),
+                io.Clip.Input("clip", tooltip="The text encoder of the same checkpoint"),
+                io.Vae.Input("vae", tooltip="The VAE of the same checkpoint"),
+                IdentityType.Input("identity", tooltip="The person, from Identity Loader"),
+                io.Combo.Input(
+                    "method",
+                    options=list(METHODS),
+                    default=METHODS[0],
+                    tooltip="IP-Adapter FaceID (SD 1.5/SDXL), InstantID (SDXL) or keep face "
+                    "(no extra files; keeps the selfie's face)",
+                ),
+                io.Combo.Input(
+                    "style",
+                    options=list(STYLES),
+                    default="studio headshot",
+                    tooltip="A set of scenes, outfits and poses; image i of the batch takes the i-th",
+                ),
                 io.String.Input("prompt", default="", multiline=True, tooltip="Added to every image's prompt"),
                 io.String.Input("negative", default="", multiline=True, tooltip="Added to every negative prompt"),
                 io.Float.Input(
@@ -153,14 +164,39 @@ class PortraitGenerate(io.ComfyNode):
                     step=0.05,
                     tooltip="Adapter (and IdentityNet) strength; 0 = no adapter. Ignored by keep face.",
                 ),
-                io.Int.Input("seed", default=0, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True),
-                io.Int.Input("steps", default=30, min=1, max=200),
-                io.Float.Input("cfg", default=5.0, min=0.0, max=30.0, step=0.1),
-                io.Combo.Input("sampler_name", options=comfy.samplers.KSampler.SAMPLERS, default="dpmpp_2m"),
-                io.Combo.Input("scheduler", options=comfy.samplers.KSampler.SCHEDULERS, default="karras"),
+                io.Int.Input(
+                    "seed",
+                    default=0,
+                    min=0,
+                    max=0xFFFFFFFFFFFFFFFF,
+                    control_after_generate=True,
+                    tooltip="Image i uses seed + i",
+                ),
+                io.Int.Input("steps", default=30, min=1, max=200, tooltip="Sampling steps per image"),
+                io.Float.Input(
+                    "cfg", default=5.0, min=0.0, max=30.0, step=0.1, tooltip="Prompt guidance (InstantID: 4–5)"
+                ),
+                io.Combo.Input(
+                    "sampler_name",
+                    options=comfy.samplers.KSampler.SAMPLERS,
+                    default="dpmpp_2m",
+                    tooltip="ComfyUI's sampler, as in KSampler",
+                ),
+                io.Combo.Input(
+                    "scheduler",
+                    options=comfy.samplers.KSampler.SCHEDULERS,
+                    default="karras",
+                    tooltip="ComfyUI's noise schedule, as in KSampler",
+                ),
                 io.Int.Input("width", default=832, min=64, max=4096, step=8, tooltip="SDXL 832, SD 1.5 512"),
                 io.Int.Input("height", default=1216, min=64, max=4096, step=8, tooltip="SDXL 1216, SD 1.5 768"),
-                io.Int.Input("batch_size", default=4, min=1, max=MAX_BATCH),
+                io.Int.Input(
+                    "batch_size",
+                    default=4,
+                    min=1,
+                    max=MAX_BATCH,
+                    tooltip="How many portraits (up to 20), all different",
+                ),
                 io.Boolean.Input(
                     "use_age_gender",
                     default=False,
@@ -178,14 +214,28 @@ class PortraitGenerate(io.ComfyNode):
                     default="auto",
                     tooltip="InstantID's IdentityNet in models/controlnet; auto: a file with 'instantid' in its path",
                 ),
-                io.Float.Input("controlnet_strength", default=0.8, min=0.0, max=1.5, step=0.05),
-                io.Float.Input("lora_strength", default=0.6, min=0.0, max=1.5, step=0.05, tooltip="FaceID's LoRA"),
+                io.Float.Input(
+                    "controlnet_strength",
+                    default=0.8,
+                    min=0.0,
+                    max=1.5,
+                    step=0.05,
+                    tooltip="InstantID's IdentityNet (face position and shape) strength; 0 = off",
+                ),
+                io.Float.Input(
+                    "lora_strength",
+                    default=0.6,
+                    min=0.0,
+                    max=1.5,
+                    step=0.05,
+                    tooltip="Strength of FaceID's LoRA (in the adapter or in models/loras)",
+                ),
                 io.Image.Input("photo", optional=True, tooltip="The selfie itself (needed by keep face)"),
             ],
             outputs=[
-                io.Image.Output(display_name="images"),
-                io.Latent.Output(display_name="latent"),
-                io.String.Output(display_name="prompts"),
+                io.Image.Output(display_name="images", tooltip="The portraits, one per batch item"),
+                io.Latent.Output(display_name="latent", tooltip="Their latents, for upscaling or a second pass"),
+                io.String.Output(display_name="prompts", tooltip="The prompt and seed of each image, one per line"),
             ],
         )
 
