@@ -18,7 +18,7 @@ from portraitos.engine.colour import to_uint8_rgb
 from portraitos.engine.faces import PROVIDERS
 from portraitos.engine.identity import Identity, normalise
 
-from . import runtime
+from . import checks, runtime
 from .identity_loader import _pack
 from .types import CATEGORY_IDENTITY
 from .types import Identity as IdentityType
@@ -83,6 +83,14 @@ class IdentityScore(io.ComfyNode):
                 ),
                 io.String.Output(display_name="report", tooltip="Each image's rank, score and verdict as text"),
             ],
+        )
+
+    @classmethod
+    def validate_inputs(cls, images=None, identity=None, threshold=None, provider=None) -> bool | str:
+        return checks.first(
+            checks.connected(cls, images=images, identity=identity),
+            checks.options(cls, provider=provider),
+            checks.numbers(cls, threshold=threshold),
         )
 
     @classmethod

@@ -2,11 +2,13 @@
 through /prompt, on a tiny checkpoint that the server's own CheckpointLoaderSimple loads."""
 
 import io
+import json
 import urllib.parse
 
 import numpy as np
 import pytest
 import torch
+from comfy_host import PromptRejected
 from PIL import Image
 
 pytestmark = pytest.mark.live
@@ -82,6 +84,21 @@ def test_keep_face_batch_over_http(comfy_server, comfy_nodes, tmp_path):
         },
         "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "portrait"}},
     }
+    # ComfyUI 0.3.75 checks no V3 combo itself: the node's own validation refuses unknown choices and
+    # out-of-range or non-finite numbers before anything runs, naming the input
+    for name, bad in (
+        ("method", "swap faces"),
+        ("style", "noir"),
+        ("sampler_name", "warp"),
+        ("batch_size", 21),
+        ("cfg", float("nan")),
+        ("identity_strength", -1.0),
+    ):
+        wrong = json.loads(json.dumps(graph))
+        wrong["4"]["inputs"][name] = bad
+        with pytest.raises(PromptRejected) as e:
+            comfy_server.run_prompt(wrong)
+        assert e.value.status == 400 and name in json.dumps(e.value.body), (name, e.value.body)
     hist, messages = comfy_server.run_prompt(graph)
     assert hist["status"]["status_str"] == "success", hist["status"]
     progress = [m["data"] for m in messages if m["type"] == "progress" and m["data"].get("node") == "4"]
