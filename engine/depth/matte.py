@@ -34,3 +34,33 @@ def subject_weight_from_depth(depth_m: torch.Tensor) -> torch.Tensor:
         width = 0.05 * (hi - lo)
         out[i] = ((disp - t) / width + 0.5).clamp(0, 1)
     return out
+
+
+def snap_depth_to_matte(
+    depth_m: torch.Tensor, matte: torch.Tensor, solid: float = 0.25, band_px: int = 0
+) -> torch.Tensor:
+    """Give a network's depth ``[H,W]`` metres the subject matte's edge (``matte [H,W]`` 0..1).
+
+    Networks blur depth across the person's outline. In a band of ``band_px`` (default 1.5 % of the
+    long side) around the matte's edge, pixels inside the matte take the depth of the nearby subject
+    interior and pixels outside take the depth of the nearby background (normalised box averages of
+    disparity over the interior/exterior beyond the band); elsewhere the depth is unchanged.
+    """
+    from .guided_filter import box_mean
+
+    H, W = depth_m.shape
+    r = band_px or max(2, round(0.015 * max(H, W)))
+    inside = (matte > solid).to(depth_m.dtype)[None, None]
+    near_edge = box_mean(inside, r)
+    band = (near_edge > 0) & (near_edge < 1)
+    core_in = (box_mean(inside, r // 2 + 1) >= 1).to(depth_m.dtype)  # interior away from the edge
+    core_out = (box_mean(inside, r // 2 + 1) <= 0).to(depth_m.dtype)
+    disp = (1.0 / depth_m.clamp_min(MIN_DEPTH_M))[None, None]
+    wide = 2 * r
+    fill_in = box_mean(disp * core_in, wide) / box_mean(core_in, wide).clamp_min(1e-6)
+    fill_out = box_mean(disp * core_out, wide) / box_mean(core_out, wide).clamp_min(1e-6)
+    ok_in = box_mean(core_in, wide) > 1e-4
+    ok_out = box_mean(core_out, wide) > 1e-4
+    snapped = torch.where(inside > 0, torch.where(ok_in, fill_in, disp), torch.where(ok_out, fill_out, disp))
+    out = torch.where(band, snapped, disp)
+    return (1.0 / out.clamp_min(1e-6))[0, 0]
