@@ -111,3 +111,19 @@ def test_without_a_person_the_prior_falls_back_and_says_so():
     assert dm.meta["subject_distance_from"].startswith("no face found")
     assert dm.meta["matte"].startswith("GrabCut")
     assert matte.shape == img.shape[:3] and bool(torch.isfinite(dm.metres).all())
+
+
+def test_a_networks_soft_edge_takes_the_mattes_edge():
+    from portraitos.engine.depth.matte import snap_depth_to_matte
+
+    # a person at 2 m on a 6 m background, the network's depth smeared across her outline (8 px)
+    H = W = 200
+    truth = torch.full((H, W), 6.0)
+    truth[:, :100] = 2.0
+    disp = 1 / truth
+    soft = F.avg_pool2d(F.pad(disp[None, None], (8, 8, 8, 8), mode="replicate"), 17, stride=1)[0, 0]
+    matte = (torch.arange(W) < 100).float().expand(H, W)
+    out = snap_depth_to_matte(1 / soft, matte, band_px=10)
+    assert float((1 / soft - truth).abs()[:, 92:108].max()) > 1.0  # the smear
+    assert torch.allclose(out[:, 90:110], truth[:, 90:110], rtol=1e-3)  # gone, on both sides
+    assert torch.equal(out[:, :80], (1 / soft)[:, :80])  # untouched away from the outline
