@@ -8,6 +8,9 @@ holds are usually part of its person class, objects behind the person are not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 
@@ -36,9 +39,15 @@ def found_person(prob: torch.Tensor) -> bool:
 
 
 @torch.no_grad()
-def refine_to_image(prob: torch.Tensor, image: torch.Tensor, eps: float = 2e-3) -> torch.Tensor:
+def refine_to_image(
+    prob: torch.Tensor,
+    image: torch.Tensor,
+    eps: float = 2e-3,
+    on_band: Optional[Callable[[int, int], None]] = None,
+) -> torch.Tensor:
     """The low-resolution probability ``[h,w]`` brought to ``image [H,W,3]``'s size, its edge moved onto
-    the image's edges by a guided filter whose window spans about two model cells."""
+    the image's edges by a guided filter whose window spans about two model cells. ``on_band(rows_done,
+    H)`` is called after each band of rows (progress; it may raise to cancel)."""
     H, W, _ = image.shape
     up = F.interpolate(prob[None, None], size=(H, W), mode="bilinear", align_corners=False)[0]
     # the model's edge is several cells wide: steepen it to about one cell, then let the image place it
@@ -60,6 +69,8 @@ def refine_to_image(prob: torch.Tensor, image: torch.Tensor, eps: float = 2e-3) 
         part = guided_filter(guide[:, :, a0:a1], src[:, :, a0:a1], radius, eps, subsample=sub)
         out[:, y:y1] = part[0, :, y - a0 : y1 - a0]
         y = y1
+        if on_band is not None:
+            on_band(y, H)
     return out[0].clamp(0, 1)
 
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from ..colour import to_uint8_rgb
 from ..faces.detection import Face, find_faces
 from ..faces.distance import FACE_BOX_WIDTH_MM, distance_from_eyes, distance_from_size
-from ..faces.landmarks import Detection, FaceLandmarks, face_landmarks
+from ..faces.landmarks import Detection, FaceLandmarks, detect_faces, face_landmarks
 from .guided_filter import guided_refine
 from .head_relief import head_relief
 from .person_matte import found_person, person_probability, refine_to_image
@@ -65,7 +65,7 @@ def portrait_prior(
     H, W, _ = image.shape
     image = image[..., :3].float()
     step(2)
-    face = find_face(image)
+    face = find_face(image, step)
     step(30)
     meta: dict[str, Any] = {"model": NAME, "faces_found": int(face is not None)}
     est: Optional[tuple[float, str]] = None
@@ -110,6 +110,7 @@ def portrait_prior(
             else float(face.mesh[[33, 133, 362, 263], 2].mean())
         )
         relief = head_relief(face.mesh, eye_z, subject_m / f_px, BODY_BEHIND_M, H, W, image.device)
+        step(95)
         depth_subject = subject_m + relief
         meta["relief"] = "face mesh"
     else:
@@ -128,12 +129,18 @@ def eye_positions(face: FaceLandmarks, height: int, width: int) -> list[list[flo
     return [[(x - 0.5) / max(width - 1, 1), (y - 0.5) / max(height - 1, 1)] for x, y in face.eye_centres.tolist()]
 
 
-def find_face(image: torch.Tensor) -> Optional[FaceLandmarks]:
+def find_face(image: torch.Tensor, step: Callable[[int], None] = lambda done: None) -> Optional[FaceLandmarks]:
     """The largest face's mesh and irises in ``image [H,W,3]`` 0..1: BlazeFace first, OpenCV's Haar
-    cascade as a second detector (faces small in the frame), None when neither finds one."""
-    lm = face_landmarks(image)
-    if lm is not None:
-        return lm
+    cascade as a second detector (faces small in the frame), None when neither finds one.
+    ``step(done)`` reports progress (2..30 of 100) and may raise to cancel."""
+    dets = detect_faces(image)
+    step(10)
+    if dets:
+        best = max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        lm = face_landmarks(image, best)
+        step(20)
+        if lm is not None:
+            return lm
     import cv2
 
     H, W, _ = image.shape
@@ -165,7 +172,7 @@ def subject_matte(
     step(40)
     if prob is not None and found_person(prob):
         meta["matte"] = "selfie segmentation + guided filter"
-        return refine_to_image(prob, image, eps=1e-3)
+        return refine_to_image(prob, image, eps=1e-3, on_band=lambda y, n: step(40 + 45 * y // n))
     import cv2
 
     H, W, _ = image.shape
