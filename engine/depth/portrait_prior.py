@@ -38,6 +38,7 @@ BODY_BEHIND_M = 0.10  # shoulders/torso/hair behind the eye plane
 DEFAULT_SUBJECT_M = 1.5  # when no face is found and no distance is given
 SOLID_MATTE = 0.25  # matte value above which a pixel takes the subject's depth
 GRABCUT_ITERATIONS = 5
+HAAR_CANDIDATES = 3  # Haar faces offered to the mesh model when BlazeFace finds none
 PROGRESS_STEPS = 100  # progress within one image is reported out of this many steps
 
 
@@ -148,14 +149,16 @@ def find_face(image: torch.Tensor, step: Callable[[int], None] = lambda done: No
     rgb = to_uint8_rgb(image)
     if s < 1:
         rgb = cv2.resize(rgb, (max(1, round(W * s)), max(1, round(H * s))), interpolation=cv2.INTER_AREA)
-    faces = find_faces(rgb)
-    if not faces:
-        return None
-    x, y, w, h = (v / s for v in faces[0].box)
-    # the Haar box sits lower and is wider than BlazeFace's; the mesh's crop is 1.5× it either way
-    kp = torch.tensor([[x + 0.3 * w, y + 0.4 * h], [x + 0.7 * w, y + 0.4 * h]] + [[x + w / 2, y + h / 2]] * 4)
-    det = Detection((x, y, x + w, y + h), kp, 0.0)
-    return face_landmarks(image, det)
+    # Haar finds false faces too (largest first): faces with two eyes first, the mesh model decides
+    faces = sorted(find_faces(rgb), key=lambda f: len(f.eyes) != 2)
+    for face in faces[:HAAR_CANDIDATES]:
+        x, y, w, h = (v / s for v in face.box)
+        # the Haar box sits lower and is wider than BlazeFace's; the mesh's crop is 1.5× it either way
+        kp = torch.tensor([[x + 0.3 * w, y + 0.4 * h], [x + 0.7 * w, y + 0.4 * h]] + [[x + w / 2, y + h / 2]] * 4)
+        lm = face_landmarks(image, Detection((x, y, x + w, y + h), kp, 0.0))
+        if lm is not None:
+            return lm
+    return None
 
 
 def subject_matte(
