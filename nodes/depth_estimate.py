@@ -24,8 +24,9 @@ class DepthEstimate(io.ComfyNode):
             category=CATEGORY_DEPTH,
             description="How far every pixel of a portrait is from the lens, in metres, for background blur "
             "(Portrait Bokeh) and lighting. Uses an installed Depth Pro / Depth Anything V2 model, or with no "
-            "download a portrait prior that separates the person from the background. The face's size sets the "
-            "distance; edges follow hair and outlines at full resolution. Shows the depth and the subject matte.",
+            "download a portrait prior (person matte, face mesh and iris models shipped with the pack) that separates "
+            "the person from the background. The iris sets the distance (else the face's size); edges follow hair "
+            "and outlines at full resolution. Shows the depth and the subject matte.",
             inputs=[
                 io.Image.Input("image", tooltip="The portrait to measure (one photo or a batch)."),
                 io.Combo.Input(
@@ -42,8 +43,8 @@ class DepthEstimate(io.ComfyNode):
                     min=0.0,
                     max=100.0,
                     step=0.01,
-                    tooltip="Camera-to-face distance in metres. 0 = auto: judged from the size of the face in "
-                    "the frame (with focal_length_mm and sensor).",
+                    tooltip="Camera-to-face distance in metres. 0 = auto: from the iris (11.7 mm across), else "
+                    "the eyes' spacing or the face's size in the frame (with focal_length_mm and sensor).",
                 ),
                 io.Float.Input(
                     "background_distance_m",

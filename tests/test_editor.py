@@ -168,14 +168,14 @@ def test_eight_bit_disparity_picture_stays_within_quantisation():
 
 def test_face_calibration_places_the_subject_at_the_face_distance():
     """The astronaut photo with a depth picture of a subject plane and a far wall: the subject comes out at
-    the distance the face's size gives (DepthEstimate's rule), the wall at far_distance_m."""
-    from portraitos.engine.faces.detection import distance_from_face, find_faces_scaled
-    from portraitos.engine.lens.optics import pixels_per_mm
+    the distance DepthEstimate's prior finds for the face (its iris), the wall at far_distance_m."""
+    from portraitos.engine.depth import EstimateSettings, estimate_depth
+    from portraitos.engine.faces.detection import find_faces_scaled
 
     img = data.astronaut()
     photo = torch.from_numpy(img).float()[None] / 255
     face = find_faces_scaled(img)[0]
-    expect, _ = distance_from_face(face, 85.0, pixels_per_mm(512, 512, "full frame 36x24"))
+    expect = estimate_depth(photo, EstimateSettings(focal_length_mm=85.0))[0].meta["subject_distance_m"]
     truth = torch.full((256, 256), 6.0)
     x, y, w, h = (v // 2 for v in face.box)  # the depth picture is half the photo's size
     truth[max(0, y - h) : y + 2 * h, max(0, x - w // 2) : x + w + w // 2] = expect
@@ -184,7 +184,8 @@ def test_face_calibration_places_the_subject_at_the_face_distance():
     got = dm.metres[0]
     assert float(got[y + h // 2, x + w // 2]) == pytest.approx(expect, rel=0.02)
     assert float(got[5, 250]) == pytest.approx(6.0, rel=0.05)
-    assert dm.meta["focal_length_mm"] == 85.0 and "interpupillary" in dm.meta["subject_distance_from"]
+    assert dm.meta["focal_length_mm"] == 85.0
+    assert dm.meta["subject_distance_from"].startswith(("iris diameter", "interpupillary distance"))
     assert len(dm.meta["eye_xy"]) == 2  # auto focus can use the eyes
 
 
@@ -295,7 +296,9 @@ def test_depth_estimate_and_lighting_preview_and_read_out(comfy_nodes):
     readout = out.ui["portraitos"][0]
     assert readout["values"]["source"] == "assumed" and readout["values"]["far_m"] == pytest.approx(6.0, rel=0.05)
     assert readout["labels"]["depth"].startswith("depth ") and "subject" in readout["labels"]["subject_mask"]
-    assert readout["values"]["subject_distance_from"] in ("interpupillary distance 63 mm", "face box width 150 mm")
+    assert readout["values"]["subject_distance_from"].startswith(
+        ("iris diameter", "interpupillary distance", "face box")
+    )
     lit = run_node(comfy_nodes.NODE_CLASS_MAPPINGS["LightingTint"], image=photo, preset="warm cinematic")
     values = lit.ui["portraitos"][0]["values"]
     assert len(lit.ui["images"]) == 1 and values["key_temperature_k"] > 0 and values["ambient_temperature_k"] > 0
@@ -406,7 +409,8 @@ def test_previews_and_readouts_in_history(comfy_server):
     assert lens_readout["values"]["focus_how"][0] in ("eyes", "focus mask", "nearest central region", "manual")
     assert "K" in out["3"]["portraitos"][0]["labels"]["lighting"]
     di = out["6"]["portraitos"][0]["values"]
-    assert di["source"] == "calibrated" and "interpupillary" in di["subject_distance_from"]
+    assert di["source"] == "calibrated"
+    assert di["subject_distance_from"].startswith(("iris diameter", "interpupillary distance"))
     # the depth from the picture agrees with DepthEstimate's own on the subject's distance
     assert di["subject_distance_m"] == pytest.approx(depth_readout["values"]["subject_distance_m"], rel=0.02)
     assert out["7"]["portraitos"][0]["warnings"] == []

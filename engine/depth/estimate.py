@@ -15,14 +15,22 @@ from typing import Any, Optional
 
 import torch
 
-from ..colour import to_uint8_rgb
-from ..faces.detection import distance_from_face, eye_positions_normalised, find_faces_scaled
+from ..faces.distance import distance_from_eyes
+from ..faces.landmarks import FaceLandmarks
 from ..lens.optics import DEFAULT_SENSOR, pixels_per_mm
 from .calibration import calibrate_disparity
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
-from .matte import subject_weight_from_depth
+from .matte import snap_depth_to_matte, subject_weight_from_depth
 from .networks import DepthNetwork, predict
-from .portrait_prior import DEFAULT_SUBJECT_M, PROGRESS_STEPS, portrait_prior
+from .person_matte import found_person, person_probability, refine_to_image
+from .portrait_prior import (
+    DEFAULT_SUBJECT_M,
+    PROGRESS_STEPS,
+    SOLID_MATTE,
+    eye_positions,
+    find_face,
+    portrait_prior,
+)
 from .portrait_prior import NAME as PRIOR_NAME
 from .resample import joint_bilateral_upsample, upsample
 
@@ -142,11 +150,18 @@ def _with_network(
     step(85)
     values = 1.0 / disp.clamp_min(1e-4) if pred.metric else disp
     meta: dict[str, Any] = {"model": net.name, "kind": net.kind, "metric_output": pred.metric}
-    faces = find_faces_scaled(to_uint8_rgb(img))
+    face = find_face(img)
+    eyes_m = None
+    if face is not None:
+        meta["eye_xy"] = eye_positions(face, H, W)
+        iris = face.iris_diameters_px
+        eyes_m = distance_from_eyes(
+            float(iris.mean()) if iris is not None else None, face.interpupillary_px, settings.focal_length_mm, ppm
+        )
     step(90)
-    face = faces[0] if faces else None
-    if face is not None and face.eyes:
-        meta["eye_xy"] = eye_positions_normalised(face, H, W)
+    # the person's outline from the segmentation, where the network's edge is soft
+    prob = person_probability(img) if face is not None else None
+    person = refine_to_image(prob, img, eps=1e-3) if prob is not None and found_person(prob) else None
     if pred.metric:
         depth = values.clamp_min(MIN_DEPTH_M)
         source = ESTIMATED
@@ -157,22 +172,28 @@ def _with_network(
             depth = depth * (f_user_px / f_est_px)
             meta["estimated_focal_length_mm"] = round(f_est_px / ppm, 2)
             meta["rescaled_to_focal_length_mm"] = settings.focal_length_mm
-        subject = _subject_region(depth, face, H, W)
-        if settings.subject_distance_m > 0:
-            scale = settings.subject_distance_m / float(depth[subject].median())
+        subject = _subject_region(depth, face, person, H, W)
+        target, how = settings.subject_distance_m, "given"
+        if target <= 0 and eyes_m is not None and face is not None and eyes_m[1].startswith("iris"):
+            # the iris (±4 %) is a steadier scale than a monocular network's; the pupils' spacing is not
+            target, how = eyes_m
+            subject = _eye_region(face, H, W, depth.device)
+        if target > 0:
+            scale = target / float(depth[subject].median())
             depth = depth * scale
             meta["scaled_to_subject_distance"] = round(scale, 4)
+            meta["subject_distance_from"] = how
             source = CALIBRATED
         meta["subject_distance_m"] = round(float(depth[subject].median()), 3)
     else:
         rel = values
         subject_m, how = settings.subject_distance_m, "given"
         if subject_m <= 0:
-            if face is not None:
-                subject_m, how = distance_from_face(face, settings.focal_length_mm, ppm)
+            if eyes_m is not None:
+                subject_m, how = eyes_m
             else:
                 subject_m, how = DEFAULT_SUBJECT_M, f"no face found: assumed {DEFAULT_SUBJECT_M} m"
-        subject = _subject_region(1.0 / (rel - rel.min() + 1e-3), face, H, W)
+        subject = _subject_region(1.0 / (rel - rel.min() + 1e-3), face, person, H, W)
         background_m = max(settings.background_distance_m, subject_m * 1.2)
         depth, fit = calibrate_disparity(rel, subject, subject_m, background_m)
         meta.update(
@@ -182,7 +203,12 @@ def _with_network(
             background_distance_m=background_m,
         )
         source = CALIBRATED
-    matte = subject_weight_from_depth(depth[None])[0]
+    if person is not None:
+        depth = snap_depth_to_matte(depth, person, SOLID_MATTE)
+        matte = person
+        meta["matte"] = "selfie segmentation + guided filter"
+    else:
+        matte = subject_weight_from_depth(depth[None])[0]
     meta["refined_edges"] = settings.refine_edges
     return depth, matte, meta, source
 
@@ -193,14 +219,33 @@ def _network_width(net: DepthNetwork, H: int, W: int) -> float:
     return float(W)
 
 
-def _subject_region(depth: torch.Tensor, face, H: int, W: int) -> torch.Tensor:
-    """Boolean ``[H,W]``: the face box when a face was found, else the near cluster of depth."""
+def _subject_region(
+    depth: torch.Tensor, face: Optional[FaceLandmarks], person: Optional[torch.Tensor], H: int, W: int
+) -> torch.Tensor:
+    """Boolean ``[H,W]``: the central part of the face when one was found, else the person matte,
+    else the near cluster of depth."""
     if face is not None:
-        x, y, w, h = face.box
+        x0, y0, x1, y1 = face.detection.box
+        w, h = x1 - x0, y1 - y0
         m = torch.zeros(H, W, dtype=torch.bool, device=depth.device)
-        m[y + h // 4 : y + 3 * h // 4, x + w // 4 : x + 3 * w // 4] = True
-        return m
+        ya, yb = max(0, int(y0 + h / 4)), min(H, int(y0 + 3 * h / 4) + 1)
+        xa, xb = max(0, int(x0 + w / 4)), min(W, int(x0 + 3 * w / 4) + 1)
+        m[ya:yb, xa:xb] = True
+        if bool(m.any()):
+            return m
+    if person is not None and bool((person > 0.5).any()):
+        return person > 0.5
     return subject_weight_from_depth(depth[None])[0] > 0.5
+
+
+def _eye_region(face: FaceLandmarks, H: int, W: int, device) -> torch.Tensor:
+    """Boolean ``[H,W]``: small discs around both eyes (what the iris distance measures)."""
+    m = torch.zeros(H, W, dtype=torch.bool, device=device)
+    r = max(1, round(0.15 * face.interpupillary_px))
+    for x, y in face.eye_centres.tolist():
+        cx, cy = min(W - 1, max(0, int(x))), min(H - 1, max(0, int(y)))
+        m[max(0, cy - r) : cy + r + 1, max(0, cx - r) : cx + r + 1] = True
+    return m
 
 
 PRIOR = PRIOR_NAME

@@ -160,6 +160,23 @@ def depth_from_picture(
     return DepthMap(metres, CALIBRATED, meta), matte
 
 
+def _face_distance(photo: torch.Tensor, face, focal_length_mm: float, ppm: float) -> tuple[float, str]:
+    """The subject distance DepthEstimate's prior would find (iris, else the eyes' spacing, from the
+    MediaPipe face mesh), else the Haar face's size."""
+    from ..faces.distance import distance_from_eyes
+    from .portrait_prior import find_face
+
+    lm = find_face(photo)
+    if lm is not None:
+        iris = lm.iris_diameters_px
+        found = distance_from_eyes(
+            float(iris.mean()) if iris is not None else None, lm.interpupillary_px, focal_length_mm, ppm
+        )
+        if found is not None:
+            return found
+    return distance_from_face(face, focal_length_mm, ppm)
+
+
 def _face_calibrated(
     v: torch.Tensor, s: ImageDepthSettings, photo: Optional[torch.Tensor]
 ) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -176,7 +193,7 @@ def _face_calibrated(
     if subject_m <= 0:
         if face is not None:
             H, W = photo.shape[:2]
-            subject_m, how = distance_from_face(face, s.focal_length_mm, pixels_per_mm(H, W, s.sensor))
+            subject_m, how = _face_distance(photo, face, s.focal_length_mm, pixels_per_mm(H, W, s.sensor))
         elif photo is None:
             raise ValueError(
                 "face calibration needs the photo (connect 'image') to find the face, or a subject distance; "

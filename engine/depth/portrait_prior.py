@@ -1,10 +1,15 @@
-"""Portrait depth without any downloaded weights: a face, a subject matte and a depth prior.
+"""Portrait depth without any downloaded weights: the shipped MediaPipe models give a person matte,
+the face's surface and the irises; together with the focal length they give an assumed metric depth.
 
-Named honestly: this is an *assumed* depth, not a measurement. The face (OpenCV's bundled Haar
-cascades) gives the subject distance for the given focal length; GrabCut, seeded from the face
-and a head-and-shoulders prior, gives the subject matte, refined along image edges by a guided
-filter; the head gets a gentle ellipsoidal relief (nose nearer, ears farther), the body sits a
-little behind the face, the background at ``background_distance_m``.
+Named honestly: this is an *assumed* depth, not a measurement.
+- Subject matte: MediaPipe's selfie segmentation, refined at full resolution along the image's edges
+  (``person_matte``). Objects the person holds are part of its person class and take the body's
+  depth; objects behind the person stay in the background. Without a person found, GrabCut seeded
+  from a head-and-shoulders prior (OpenCV) gives the matte.
+- Subject distance (the eyes): from the iris diameter (11.7 mm), else the interpupillary distance,
+  else the face box, else ``DEFAULT_SUBJECT_M``; ``subject_distance_from`` in the metadata says which.
+- Relief: the face mesh's depth over the face (nose nearer, ears farther), easing into the body's
+  plane a little behind the eyes; the background at ``background_distance_m``.
 """
 
 from __future__ import annotations
@@ -20,16 +25,20 @@ import torch
 import torch.nn.functional as F
 
 from ..colour import to_uint8_rgb
-from ..faces.detection import Face, distance_from_face, eye_positions_normalised, find_faces
+from ..faces.detection import Face, find_faces
+from ..faces.distance import FACE_BOX_WIDTH_MM, distance_from_eyes, distance_from_size
+from ..faces.landmarks import Detection, FaceLandmarks, detect_faces, face_landmarks
 from .guided_filter import guided_refine
+from .head_relief import head_relief
+from .person_matte import found_person, person_probability, refine_to_image
 
 NAME = "portrait prior (no weights)"
-WORK_SIDE = 640  # GrabCut runs at this long side
-HEAD_RELIEF_M = 0.10  # ears are this much farther than the nose
-BODY_BEHIND_M = 0.12  # shoulders/torso behind the eye plane
+WORK_SIDE = 640  # GrabCut (the fallback matte) runs at this long side
+BODY_BEHIND_M = 0.10  # shoulders/torso/hair behind the eye plane
 DEFAULT_SUBJECT_M = 1.5  # when no face is found and no distance is given
-SOLID_MATTE = 0.1  # matte value above which a pixel takes the subject's depth
+SOLID_MATTE = 0.25  # matte value above which a pixel takes the subject's depth
 GRABCUT_ITERATIONS = 5
+HAAR_CANDIDATES = 3  # Haar faces offered to the mesh model when BlazeFace finds none
 PROGRESS_STEPS = 100  # progress within one image is reported out of this many steps
 
 
@@ -47,7 +56,6 @@ def portrait_prior(
     ``check_interrupt()`` is called between steps of well under a second each (it raises to cancel);
     ``progress(done, total)`` reports how far into this image the work is.
     """
-    import cv2
 
     def step(done: int, total: int = PROGRESS_STEPS) -> None:
         if check_interrupt is not None:
@@ -56,59 +64,135 @@ def portrait_prior(
             progress(done, total)
 
     H, W, _ = image.shape
-    scale = min(1.0, WORK_SIDE / max(H, W))
-    h, w = max(8, round(H * scale)), max(8, round(W * scale))
-    rgb_full = to_uint8_rgb(image)
-    rgb = cv2.resize(rgb_full, (w, h), interpolation=cv2.INTER_AREA) if scale < 1 else rgb_full
-    step(5)
-    faces = find_faces(rgb)
-    step(10)
-    meta: dict[str, Any] = {"model": NAME, "faces_found": len(faces)}
-    face = faces[0] if faces else None
+    image = image[..., :3].float()
+    step(2)
+    face = find_face(image, step)
+    step(30)
+    meta: dict[str, Any] = {"model": NAME, "faces_found": int(face is not None)}
+    est: Optional[tuple[float, str]] = None
     if face is not None:
-        est, how = distance_from_face(face, focal_length_mm, pixels_per_mm * scale)
-        meta["face_box_rel"] = [face.box[0] / w, face.box[1] / h, face.box[2] / w, face.box[3] / h]
-        if face.eyes:
-            meta["eye_xy"] = eye_positions_normalised(face, h, w)
-        meta["subject_distance_estimate_m"] = round(est, 3)
-        meta["subject_distance_from"] = how
+        iris = face.iris_diameters_px
+        est = distance_from_eyes(
+            float(iris.mean()) if iris is not None else None, face.interpupillary_px, focal_length_mm, pixels_per_mm
+        )
+        meta["eye_xy"] = eye_positions(face, H, W)
+        x0, y0, x1, y1 = face.detection.box
+        meta["face_box_rel"] = [x0 / W, y0 / H, (x1 - x0) / W, (y1 - y0) / H]
+        if iris is not None:
+            meta["iris_diameter_px"] = [round(float(v), 2) for v in iris]
+        meta["interpupillary_px"] = round(face.interpupillary_px, 2)
+        if est is None:
+            est = (
+                distance_from_size(x1 - x0, FACE_BOX_WIDTH_MM, focal_length_mm, pixels_per_mm),
+                f"face box width {FACE_BOX_WIDTH_MM:.0f} mm",
+            )
+    if est is not None:
+        meta["subject_distance_estimate_m"] = round(est[0], 3)
+        meta["subject_distance_from"] = est[1]
+        subject_m = est[0]
     else:
-        est = DEFAULT_SUBJECT_M
+        subject_m = DEFAULT_SUBJECT_M
         meta["subject_distance_from"] = f"no face found: assumed {DEFAULT_SUBJECT_M} m"
-    subject_m = subject_distance_m if subject_distance_m > 0 else est
     if subject_distance_m > 0:
+        subject_m = subject_distance_m
         meta["subject_distance_from"] = "given"
     if background_distance_m <= subject_m:
         background_distance_m = subject_m * 2.0
         meta["background_adjusted"] = "background_distance_m was not behind the subject; doubled the subject distance"
     meta.update(subject_distance_m=round(subject_m, 3), background_distance_m=background_distance_m)
 
-    matte_small = _grabcut_matte(rgb, face, lambda i, n: step(10 + 50 * i // n), check_interrupt)
-    matte = torch.from_numpy(matte_small).to(image.device, torch.float32)
-    matte = F.interpolate(matte[None, None], size=(H, W), mode="bilinear", align_corners=False)[0, 0]
-    matte = guided_refine(
-        matte[None], image[None, ..., :3].to(torch.float32), eps=1e-4, on_band=lambda y, n: step(60 + 35 * y // n)
-    )[0].clamp(0, 1)
-
-    depth_subject = torch.full((H, W), subject_m + BODY_BEHIND_M, device=image.device)
+    matte = subject_matte(image, face, meta, step, check_interrupt)
+    step(90)
     if face is not None:
-        fx, fy, fw, fh = (v / scale for v in face.box)
-        cx, cy = fx + fw / 2, fy + fh * 0.45
-        yy = torch.arange(H, device=image.device, dtype=torch.float32).view(H, 1)
-        xx = torch.arange(W, device=image.device, dtype=torch.float32).view(1, W)
-        e = ((xx - cx) / (0.75 * fw)) ** 2 + ((yy - cy) / (0.95 * fh)) ** 2
-        # eye plane at the subject distance; the nose a little nearer, the rim of the head (ears, hair)
-        # farther, then easing into the body plane: continuous, so focus falls off smoothly
-        inside = HEAD_RELIEF_M * (1 - torch.sqrt((1 - e).clamp_min(0)))
-        outside = (BODY_BEHIND_M + 0.03 - HEAD_RELIEF_M) * (torch.sqrt(e) - 1).clamp(0, 1)
-        depth_subject = subject_m - 0.03 + inside + outside
+        f_px = focal_length_mm * pixels_per_mm
+        eye_z = (
+            float(face.irises[:, 0, 2].mean())
+            if face.irises is not None
+            else float(face.mesh[[33, 133, 362, 263], 2].mean())
+        )
+        relief = head_relief(face.mesh, eye_z, subject_m / f_px, BODY_BEHIND_M, H, W, image.device)
+        step(95)
+        depth_subject = subject_m + relief
+        meta["relief"] = "face mesh"
+    else:
+        depth_subject = torch.full((H, W), subject_m + BODY_BEHIND_M, device=image.device)
     # depth takes a hard edge inside the matte's soft one: mixed hair/background pixels stay with the
     # sharp subject instead of smearing hair colour into the blurred background (a halo)
-    step(97)
     solid = (matte > SOLID_MATTE).to(matte.dtype)
     disp = solid / depth_subject + (1 - solid) / background_distance_m
     step(PROGRESS_STEPS)
     return 1.0 / disp, matte, meta
+
+
+def eye_positions(face: FaceLandmarks, height: int, width: int) -> list[list[float]]:
+    """The eye centres as ``[[x, y], …]`` in 0..1 of the image (0 = first pixel centre, 1 = last), the
+    ``eye_xy`` convention of DEPTH metadata."""
+    return [[(x - 0.5) / max(width - 1, 1), (y - 0.5) / max(height - 1, 1)] for x, y in face.eye_centres.tolist()]
+
+
+def find_face(image: torch.Tensor, step: Callable[[int], None] = lambda done: None) -> Optional[FaceLandmarks]:
+    """The largest face's mesh and irises in ``image [H,W,3]`` 0..1: BlazeFace first, OpenCV's Haar
+    cascade as a second detector (faces small in the frame), None when neither finds one.
+    ``step(done)`` reports progress (2..30 of 100) and may raise to cancel."""
+    dets = detect_faces(image)
+    step(10)
+    if dets:
+        best = max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        lm = face_landmarks(image, best)
+        step(20)
+        if lm is not None:
+            return lm
+    import cv2
+
+    H, W, _ = image.shape
+    s = min(1.0, 1024 / max(H, W))
+    rgb = to_uint8_rgb(image)
+    if s < 1:
+        rgb = cv2.resize(rgb, (max(1, round(W * s)), max(1, round(H * s))), interpolation=cv2.INTER_AREA)
+    # Haar finds false faces too (largest first): faces with two eyes first, the mesh model decides
+    faces = sorted(find_faces(rgb), key=lambda f: len(f.eyes) != 2)
+    for face in faces[:HAAR_CANDIDATES]:
+        x, y, w, h = (v / s for v in face.box)
+        # the Haar box sits lower and is wider than BlazeFace's; the mesh's crop is 1.5× it either way
+        kp = torch.tensor([[x + 0.3 * w, y + 0.4 * h], [x + 0.7 * w, y + 0.4 * h]] + [[x + w / 2, y + h / 2]] * 4)
+        lm = face_landmarks(image, Detection((x, y, x + w, y + h), kp, 0.0))
+        if lm is not None:
+            return lm
+    return None
+
+
+def subject_matte(
+    image: torch.Tensor,
+    face: Optional[FaceLandmarks],
+    meta: dict[str, Any],
+    step: Callable[[int], None] = lambda done: None,
+    check_interrupt: Optional[Callable[[], None]] = None,
+) -> torch.Tensor:
+    """Subject matte ``[H,W]`` 0..1: the person segmentation where a face was found, else GrabCut from a
+    head-and-shoulders prior. ``step(done)`` reports progress (30..90 of 100) and may raise to cancel."""
+    # the segmentation alone is no person detector (it marks cats and coffee cups): only with a face
+    prob = person_probability(image) if face is not None else None
+    step(40)
+    if prob is not None and found_person(prob):
+        meta["matte"] = "selfie segmentation + guided filter"
+        return refine_to_image(prob, image, eps=1e-3, on_band=lambda y, n: step(40 + 45 * y // n))
+    import cv2
+
+    H, W, _ = image.shape
+    scale = min(1.0, WORK_SIDE / max(H, W))
+    h, w = max(8, round(H * scale)), max(8, round(W * scale))
+    rgb = to_uint8_rgb(image)
+    if scale < 1:
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    haar = None
+    if face is not None:
+        x0, y0, x1, y1 = face.detection.box
+        haar = Face((int(x0 * scale), int(y0 * scale), max(1, int((x1 - x0) * scale)), max(1, int((y1 - y0) * scale))))
+    meta["matte"] = "GrabCut (no face and person found by the models)"
+    small = _grabcut_matte(rgb, haar, lambda i, n: step(40 + 35 * i // n), check_interrupt)
+    matte = torch.from_numpy(small).to(image.device, torch.float32)
+    matte = F.interpolate(matte[None, None], size=(H, W), mode="bilinear", align_corners=False)[0, 0]
+    return guided_refine(matte[None], image[None], eps=1e-4, on_band=lambda y, n: step(75 + 15 * y // n))[0].clamp(0, 1)
 
 
 def _grabcut_matte(
