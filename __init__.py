@@ -19,5 +19,7 @@ WEB_DIRECTORY = "./js"
 
 async def comfy_entrypoint():
     from .nodes import PortraitOSExtension
+    from .nodes.sample_inputs import install_samples
 
+    install_samples()  # the shipped workflows' sample photo, loadable by LoadImage
     return PortraitOSExtension()

@@ -57,3 +57,23 @@ def write_motorcycle(folder: Path) -> tuple[str, str]:
     Image.fromarray(left).save(folder / "motorcycle.png")
     np.save(folder / "motorcycle_depth.npy", fill_from_nearest(motorcycle_depth_m(disp)))
     return "motorcycle.png", "motorcycle_depth.npy"
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "example_inputs"
+
+
+def write_shipped_samples(folder: Path = SHIPPED) -> list[Path]:
+    """(Re)write the sample photos the pack ships in ``example_inputs/`` (licences in its NOTICE.md):
+    ``astronaut.jpg``, public domain (NASA), JPEG quality 90."""
+    from PIL import Image
+    from skimage import data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = folder / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(dest, quality=90, optimize=True)
+    return [dest]
+
+
+if __name__ == "__main__":
+    for p in write_shipped_samples():
+        print(f"wrote {p}")

@@ -1,8 +1,15 @@
-"""Conversion between ComfyUI's API-format graphs and the editor's (UI) workflow format.
+"""Conversion between ComfyUI's API-format graphs and the editor's (UI) workflow format, and checks of
+an API graph against a server's node definitions. Standard library only (used by run_workflow.py).
 
-The API format (``workflows/api/*.json``) is what the HTTP API runs and is the source of truth;
-the UI format (``workflows/*.json``) is what users open in the editor and what ComfyUI's template
-browser lists. Widget order comes from each node's ``INPUT_TYPES()``.
+Node definitions are what ``GET /object_info`` returns per class: ``{"input": {"required": {name:
+[type, opts]}, "optional": {...}}, "input_order": {...}, "output": [...], "output_name": [...]}``.
+:func:`node_info_from_class` builds the same from a loaded node class (in-process).
+
+A widget's value sits in the editor's ``widgets_values`` in input order; ComfyUI's editor adds one
+extra value after an image-upload combo (``"image"``) and after a widget with
+``control_after_generate`` (``"fixed"``, ``"randomize"``, …). Nodes that exist only in the editor (notes,
+reroutes, primitive nodes) are not in the API graph; muted nodes (mode 2) are dropped and bypassed
+nodes (mode 4) pass their input of the same type through, as the editor does when it queues a prompt.
 """
 
 from __future__ import annotations
@@ -11,112 +18,351 @@ from collections.abc import Callable
 from typing import Any
 
 SOCKETLESS = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+EDITOR_ONLY = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
+MUTED, BYPASSED = 2, 4
 
-InputTypes = Callable[[str], dict]
+NodeInfo = Callable[[str], dict]
 
 
-def _inputs_in_order(spec: dict) -> list[tuple[str, Any, dict]]:
+class WorkflowError(ValueError):
+    """A workflow that cannot be converted or does not fit the server's nodes."""
+
+
+def node_info_from_class(cls) -> dict:
+    """``/object_info``'s entry for a loaded node class (V1 or V3)."""
+    spec = cls.INPUT_TYPES()
+    outputs = list(cls.RETURN_TYPES)
+    names = getattr(cls, "RETURN_NAMES", None) or outputs
+    return {
+        "input": {k: spec[k] for k in ("required", "optional") if k in spec},
+        "input_order": {k: list(spec[k]) for k in ("required", "optional") if k in spec},
+        "output": outputs,
+        "output_name": list(names),
+    }
+
+
+def inputs_in_order(info: dict) -> list[tuple[str, Any, dict, bool]]:
+    """(name, type, options, required) of every input, in the order the editor shows them."""
     out = []
+    spec = info.get("input", {})
+    order = info.get("input_order") or {k: list(v) for k, v in spec.items()}
     for section in ("required", "optional"):
-        for name, val in (spec.get(section) or {}).items():
+        for name in order.get(section) or []:
+            val = (spec.get(section) or {})[name]
             typ = val[0]
             opts = val[1] if len(val) > 1 and isinstance(val[1], dict) else {}
-            out.append((name, typ, opts))
+            out.append((name, typ, opts, section == "required"))
     return out
 
 
-def _is_widget(typ: Any, opts: dict) -> bool:
+def is_widget(typ: Any, opts: dict) -> bool:
     if isinstance(typ, list):
         return True
     return typ in SOCKETLESS and not opts.get("forceInput")
 
 
-def api_to_ui(graph: dict, input_types: InputTypes, output_types: Callable[[str], list[str]]) -> dict:
-    """Lay an API graph out as an editor workflow (nodes left to right in dependency order)."""
+def type_name(typ: Any) -> str:
+    return typ if isinstance(typ, str) else "COMBO"
+
+
+def combo_options(typ: Any, opts: dict) -> list | None:
+    if isinstance(typ, list):
+        return typ
+    if typ == "COMBO":
+        return list(opts.get("options", []))
+    return None
+
+
+def extra_widget_values(opts: dict) -> int:
+    """How many values the editor stores after this widget's own."""
+    return int(bool(opts.get("image_upload"))) + int(bool(opts.get("control_after_generate")))
+
+
+def default_value(typ: Any, opts: dict) -> Any:
+    """The value a new node in the editor shows (ComfyUI's rules); ``KeyError`` when there is none."""
+    if "default" in opts:
+        return opts["default"]
+    options = combo_options(typ, opts)
+    if options:
+        return options[0]
+    raise KeyError("no default")
+
+
+# --- API -> UI ----------------------------------------------------------------------------------
+
+
+def estimated_size(info: dict, n_widgets: int, preview: bool = False) -> list[int]:
+    """A node size (width, height below the title) that shows every socket and widget."""
+    n_sockets = sum(1 for _n, t, o, _r in inputs_in_order(info) if not is_widget(t, o))
+    rows = max(n_sockets, len(info.get("output", [])))
+    return [340, 16 + 22 * rows + 26 * n_widgets + (300 if preview else 0)]
+
+
+def api_to_ui(graph: dict, node_info: NodeInfo, layout: dict | None = None) -> dict:
+    """Lay an API graph out as an editor workflow.
+
+    ``layout`` (all optional): ``nodes``: ``{id: {"pos": [x, y], "size": [w, h], "title": str,
+    "color": str, "bgcolor": str}}`` (default: left to right in dependency order); ``notes``: editor-only
+    Note nodes ``[{"id", "text", "pos", "size", "title"}]``; ``groups``: ``[{"title", "nodes": [ids],
+    "color"}]`` (bounds computed around the nodes); ``extra``: the workflow's ``extra``.
+    """
+    layout = layout or {}
+    placed = layout.get("nodes", {})
     order = _topological(graph)
     nodes, links = [], []
-    link_id = 0
+    outputs_links: dict[tuple[int, int], list[int]] = {}
     x = 40
-    outputs_links: dict[tuple[str, int], list[int]] = {}
-    node_inputs: dict[str, list[dict]] = {}
     for nid in order:
         node = graph[nid]
-        spec = input_types(node["class_type"])
+        info = node_info(node["class_type"])
         widgets, sockets = [], []
-        for name, typ, opts in _inputs_in_order(spec):
-            if _is_widget(typ, opts):
-                if name in node["inputs"] and not isinstance(node["inputs"][name], list):
-                    widgets.append(node["inputs"][name])
+        for name, typ, opts, required in inputs_in_order(info):
+            value = node["inputs"].get(name)
+            linked = isinstance(value, list)
+            if is_widget(typ, opts) and not linked:
+                if name in node["inputs"]:
+                    widgets.append(value)
                     if opts.get("image_upload"):
                         widgets.append("image")
+                    if opts.get("control_after_generate"):
+                        widgets.append("fixed")
                 continue
-            link = None
-            src = node["inputs"].get(name)
-            if isinstance(src, list):
-                link_id += 1
-                link = link_id
-                typ_name = typ if isinstance(typ, str) else "COMBO"
-                links.append([link_id, int(src[0]), int(src[1]), int(nid), len(sockets), typ_name])
-                outputs_links.setdefault((src[0], int(src[1])), []).append(link_id)
-            entry = {"name": name, "type": typ if isinstance(typ, str) else "COMBO", "link": link}
-            if name not in (spec.get("required") or {}):
+            entry: dict[str, Any] = {"name": name, "type": type_name(typ), "link": None}
+            if is_widget(typ, opts):  # a widget fed by a link
+                entry["widget"] = {"name": name}
+                widgets.append(default_value(typ, opts))
+                if opts.get("image_upload"):
+                    widgets.append("image")
+                if opts.get("control_after_generate"):
+                    widgets.append("fixed")
+            if not required:
                 entry["shape"] = 7  # optional socket
+            if linked:
+                link_id = len(links) + 1
+                entry["link"] = link_id
+                links.append([link_id, int(value[0]), int(value[1]), int(nid), len(sockets), type_name(typ)])
+                outputs_links.setdefault((int(value[0]), int(value[1])), []).append(link_id)
             sockets.append(entry)
-        node_inputs[nid] = sockets
+        where = placed.get(int(nid), {})
+        is_preview = node["class_type"] in ("LoadImage", "PreviewImage", "SaveImage")
+        ui_node: dict[str, Any] = {
+            "id": int(nid),
+            "type": node["class_type"],
+            "pos": list(where.get("pos", [x, 120])),
+            "size": list(where.get("size") or estimated_size(info, len(widgets), is_preview)),
+            "flags": {},
+            "order": len(nodes),
+            "mode": 0,
+            "inputs": sockets,
+            "outputs": [],
+            "properties": {"Node name for S&R": node["class_type"]},
+            "widgets_values": widgets,
+        }
+        for key in ("title", "color", "bgcolor"):
+            if key in where:
+                ui_node[key] = where[key]
+        nodes.append(ui_node)
+        x += 380
+    for n in nodes:
+        info = node_info(n["type"])
+        names = info.get("output_name") or info["output"]
+        n["outputs"] = [
+            {"name": str(names[i]), "type": t, "links": outputs_links.get((n["id"], i), []), "slot_index": i}
+            for i, t in enumerate(info["output"])
+        ]
+    for note in layout.get("notes", []):
         nodes.append(
             {
-                "id": int(nid),
-                "type": node["class_type"],
-                "pos": [x, 120],
-                "size": [320, 260],
+                "id": int(note["id"]),
+                "type": "Note",
+                "pos": list(note["pos"]),
+                "size": list(note["size"]),
                 "flags": {},
                 "order": len(nodes),
                 "mode": 0,
-                "inputs": sockets,
+                "inputs": [],
                 "outputs": [],
-                "properties": {"Node name for S&R": node["class_type"]},
-                "widgets_values": widgets,
+                "title": note.get("title", "Note"),
+                "properties": {},
+                "widgets_values": [note["text"]],
+                "color": "#432",
+                "bgcolor": "#653",
             }
         )
-        x += 380
-    for n in nodes:
-        outs = output_types(n["type"])
-        n["outputs"] = [
-            {"name": t.lower(), "type": t, "links": outputs_links.get((str(n["id"]), i), []), "slot_index": i}
-            for i, t in enumerate(outs)
-        ]
+    by_id = {n["id"]: n for n in nodes}
+    groups = []
+    for i, g in enumerate(layout.get("groups", []), start=1):
+        members = [by_id[int(k)] for k in g["nodes"]]
+        x0 = min(m["pos"][0] for m in members) - 20
+        y0 = min(m["pos"][1] for m in members) - 30 - 50  # node title bar, group title
+        x1 = max(m["pos"][0] + m["size"][0] for m in members) + 20
+        y1 = max(m["pos"][1] + m["size"][1] for m in members) + 20
+        groups.append(
+            {
+                "id": i,
+                "title": g["title"],
+                "bounding": [x0, y0, x1 - x0, y1 - y0],
+                "color": g.get("color", "#3f789e"),
+                "font_size": 24,
+                "flags": {},
+            }
+        )
     return {
-        "last_node_id": max(int(k) for k in graph),
-        "last_link_id": link_id,
+        "last_node_id": max(n["id"] for n in nodes),
+        "last_link_id": len(links),
         "nodes": nodes,
         "links": links,
-        "groups": [],
+        "groups": groups,
         "config": {},
-        "extra": {},
+        "extra": layout.get("extra", {}),
         "version": 0.4,
     }
 
 
-def ui_to_api(workflow: dict, input_types: InputTypes) -> dict:
-    """The API graph an editor workflow queues (the inverse of :func:`api_to_ui`)."""
-    link_src = {l[0]: (str(l[1]), l[2]) for l in workflow["links"]}
+# --- UI -> API ----------------------------------------------------------------------------------
+
+
+def ui_to_api(workflow: dict, node_info: NodeInfo, known: Callable[[str], bool] | None = None) -> dict:
+    """The API graph the editor queues for a UI-format workflow (the inverse of :func:`api_to_ui`).
+
+    ``known(class_type)`` says whether the server has that node (default: ``node_info`` does not raise
+    ``KeyError``); an unknown node that is not editor-only is a :class:`WorkflowError` naming it.
+    """
+    if "nodes" not in workflow or "links" not in workflow:
+        raise WorkflowError("not a UI-format workflow (no 'nodes' and 'links')")
+
+    def has(t: str) -> bool:
+        if known is not None:
+            return known(t)
+        try:
+            node_info(t)
+            return True
+        except KeyError:
+            return False
+
+    nodes = {int(n["id"]): n for n in workflow["nodes"]}
+    links = {}
+    for link in workflow["links"]:
+        if isinstance(link, dict):  # the editor's newer object form
+            links[link["id"]] = (link["origin_id"], link["origin_slot"], link.get("type"))
+        else:
+            links[link[0]] = (link[1], link[2], link[5] if len(link) > 5 else None)
+
+    def source(link_id: int, seen: frozenset = frozenset()) -> tuple[int, int] | None:
+        """The (node, slot) that really feeds a link, through reroutes and bypassed nodes."""
+        if link_id not in links:
+            return None
+        origin, slot, typ = links[link_id]
+        node = nodes.get(int(origin))
+        if node is None or origin in seen:
+            return None
+        if node["type"] == "Reroute" or node.get("mode") == BYPASSED:
+            want = typ
+            if node["type"] != "Reroute":
+                out = (node.get("outputs") or [])[slot] if slot < len(node.get("outputs") or []) else {}
+                want = out.get("type", typ)
+            for inp in node.get("inputs", []):
+                if inp.get("link") is not None and (node["type"] == "Reroute" or inp.get("type") in (want, "*")):
+                    return source(inp["link"], seen | {origin})
+            return None
+        if node.get("mode") == MUTED or node["type"] in EDITOR_ONLY:
+            return None
+        return int(origin), int(slot)
+
     graph = {}
-    for n in workflow["nodes"]:
-        spec = input_types(n["type"])
-        values = list(n.get("widgets_values", []))
-        inputs: dict[str, Any] = {}
+    for nid in sorted(nodes):
+        n = nodes[nid]
+        if n["type"] in EDITOR_ONLY or n.get("mode") in (MUTED, BYPASSED):
+            continue
+        if not has(n["type"]):
+            title = n.get("title") or n["type"]
+            raise WorkflowError(
+                f"node {nid} ({title!r}) is of type {n['type']!r}, which this server does not have: "
+                "install the custom node pack that provides it"
+            )
+        info = node_info(n["type"])
+        values = n.get("widgets_values", [])
+        if isinstance(values, dict):  # some packs save widgets by name
+            values = [values[name] for name, t, o, _r in inputs_in_order(info) if is_widget(t, o) and name in values]
+        values = list(values)
         socket_links = {s["name"]: s.get("link") for s in n.get("inputs", [])}
-        for name, typ, opts in _inputs_in_order(spec):
-            if _is_widget(typ, opts):
-                if values:
-                    inputs[name] = values.pop(0)
-                    if opts.get("image_upload") and values:
+        inputs: dict[str, Any] = {}
+        for name, typ, opts, _required in inputs_in_order(info):
+            if is_widget(typ, opts) and values:
+                inputs[name] = values.pop(0)
+                for _ in range(extra_widget_values(opts)):
+                    if values:
                         values.pop(0)
-            elif socket_links.get(name) is not None:
-                src = link_src[socket_links[name]]
-                inputs[name] = [src[0], src[1]]
-        graph[str(n["id"])] = {"class_type": n["type"], "inputs": inputs}
+            if socket_links.get(name) is not None:
+                src = source(socket_links[name])
+                if src is not None:
+                    inputs[name] = [str(src[0]), src[1]]
+                elif not is_widget(typ, opts):
+                    inputs.pop(name, None)
+        graph[str(nid)] = {"class_type": n["type"], "inputs": inputs}
     return graph
+
+
+def is_ui_format(workflow: dict) -> bool:
+    return isinstance(workflow, dict) and "nodes" in workflow and "links" in workflow
+
+
+# --- checks -------------------------------------------------------------------------------------
+
+
+def validate_api(graph: dict, object_info: dict, env_dependent: Callable[[str, str], bool] | None = None) -> list[str]:
+    """What in an API graph does not fit the server's node definitions (empty when all fits).
+
+    Checks node types, required inputs, unknown inputs, link targets and their types, number ranges
+    and combo values. ``env_dependent(class_type, input)`` marks combos whose options depend on the
+    user's files (photos, models, stored identities); their values are not checked.
+    """
+    problems = []
+    for nid, node in graph.items():
+        ct = node.get("class_type")
+        if ct not in object_info:
+            problems.append(f"node {nid}: unknown type {ct!r}")
+            continue
+        info = object_info[ct]
+        spec = {name: (typ, opts, req) for name, typ, opts, req in inputs_in_order(info)}
+        for name in node["inputs"]:
+            if name not in spec:
+                problems.append(f"node {nid} ({ct}): input {name!r} is not one of {sorted(spec)}")
+        for name, (typ, opts, req) in spec.items():
+            if name not in node["inputs"]:
+                if req:
+                    problems.append(f"node {nid} ({ct}): required input {name!r} missing")
+                continue
+            value = node["inputs"][name]
+            if isinstance(value, list) and len(value) == 2 and isinstance(value[1], int):
+                src = graph.get(str(value[0]))
+                if src is None:
+                    problems.append(f"node {nid} ({ct}).{name}: links to missing node {value[0]}")
+                    continue
+                outs = object_info.get(src["class_type"], {}).get("output", [])
+                if value[1] >= len(outs):
+                    problems.append(f"node {nid} ({ct}).{name}: node {value[0]} has no output {value[1]}")
+                    continue
+                want, got = type_name(typ), outs[value[1]]
+                if want != got and "*" not in (want, got) and not (want == "COMBO" and isinstance(got, list)):
+                    problems.append(f"node {nid} ({ct}).{name}: expects {want}, linked to a {got} output")
+                continue
+            options = combo_options(typ, opts)
+            if options is not None:
+                if value not in options and not (env_dependent and env_dependent(ct, name)):
+                    problems.append(f"node {nid} ({ct}).{name}: {value!r} is not one of {options}")
+                continue
+            if typ in ("INT", "FLOAT"):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    problems.append(f"node {nid} ({ct}).{name}: {value!r} is not a number")
+                    continue
+                if "min" in opts and value < opts["min"] or "max" in opts and value > opts["max"]:
+                    problems.append(f"node {nid} ({ct}).{name}: {value} outside {opts.get('min')}..{opts.get('max')}")
+            elif typ == "BOOLEAN" and not isinstance(value, bool):
+                problems.append(f"node {nid} ({ct}).{name}: {value!r} is not true/false")
+            elif typ == "STRING" and not isinstance(value, str):
+                problems.append(f"node {nid} ({ct}).{name}: {value!r} is not text")
+    return problems
 
 
 def _topological(graph: dict) -> list[str]:

@@ -84,25 +84,6 @@ def test_lens_bokeh_rejects_focus_inside_focal_length(comfy_nodes):
     assert isinstance(msg, str) and "focal length" in msg
 
 
-def test_editor_workflows_match_the_api_graphs(comfy_nodes):
-    """workflows/*.json (editor format) queue exactly the graphs in workflows/api/ (regenerate with
-    scripts/build_workflows.py)."""
-    import json
-    from pathlib import Path
-
-    from workflow_format import ui_to_api
-
-    repo = Path(__file__).resolve().parents[1]
-    apis = sorted((repo / "workflows" / "api").glob("*.json"))
-    assert len(apis) >= 3
-    m = comfy_nodes.NODE_CLASS_MAPPINGS
-    for api in apis:
-        ui_path = repo / "workflows" / api.name
-        assert ui_path.is_file(), f"missing editor workflow for {api.name}"
-        ui = json.loads(ui_path.read_text())
-        assert ui_to_api(ui, lambda t: m[t].INPUT_TYPES()) == json.loads(api.read_text()), api.name
-
-
 def test_depth_estimate_lists_and_loads_models_through_the_node(comfy_nodes, tmp_path):
     """Tiny networks saved into registered model folders are listed, loaded by the node's real code path,
     cached between runs and left on the offload device."""

@@ -1,0 +1,78 @@
+"""The product presets, defined once: lenses, lighting looks and portrait styles.
+
+Everything that offers a preset (the shipped workflows in ``example_workflows/``, the README tables,
+scripts) reads it from here. A lens preset is only a starting point: any focal length 50–135 mm and
+any f-number is a widget change on LensBokeh.
+
+Lighting looks are the entries of :data:`portraitos.engine.lighting.PRESETS` (their colour science
+lives there); this module only says which of them the product offers and which is the default.
+
+Styles belong to PortraitGenerate (``engine/generation``): :func:`portrait_styles` reads them from
+there, so the workflows gain one variant per style as soon as that package exposes ``STYLES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .lighting.presets import PRESETS as _LIGHTING_PRESETS
+
+
+@dataclass(frozen=True)
+class LensPreset:
+    """A lens as a photographer names it: focal length in mm, f-number (N), aperture blades
+    (0 = circular opening)."""
+
+    focal_length_mm: float
+    f_number: float
+    aperture_blades: int = 0
+    description: str = ""
+
+    @property
+    def label(self) -> str:
+        """``85 mm f/1.8``"""
+        return f"{self.focal_length_mm:g} mm f/{self.f_number:g}"
+
+    @property
+    def slug(self) -> str:
+        """``85mm_f1.8`` (file names)."""
+        return f"{self.focal_length_mm:g}mm_f{self.f_number:g}"
+
+
+LENSES: tuple[LensPreset, ...] = (
+    LensPreset(85, 1.8, description="the classic portrait lens, face sharp end to end, background melted"),
+    LensPreset(85, 1.2, description="the dreamiest separation: eyes sharp, ears already soft"),
+    LensPreset(85, 2.8, description="more of the head and shoulders in focus, background still soft"),
+    LensPreset(50, 1.8, description="wider framing with more of the room, gentler blur"),
+    LensPreset(135, 2.0, description="compressed background, strongest blur at head-and-shoulders framing"),
+)
+DEFAULT_LENS: LensPreset = LENSES[0]
+
+LIGHTING: tuple[str, ...] = ("warm cinematic", "cool studio", "golden hour", "soft window", "neon night")
+DEFAULT_LIGHTING: str = "warm cinematic"
+
+_missing = [name for name in LIGHTING if name not in _LIGHTING_PRESETS]
+if _missing:  # a renamed lighting preset must be renamed here too
+    raise ImportError(f"product lighting looks {_missing} are not in engine.lighting.PRESETS {list(_LIGHTING_PRESETS)}")
+
+
+def lighting_description(name: str) -> str:
+    return _LIGHTING_PRESETS[name].description
+
+
+def slug(name: str) -> str:
+    """``warm cinematic`` -> ``warm-cinematic`` (file names)."""
+    return "-".join(name.lower().split())
+
+
+def portrait_styles() -> tuple[str, ...]:
+    """PortraitGenerate's style presets, in its order; empty while ``engine/generation`` does not exist.
+
+    The contract with ``engine/generation``: it exposes ``STYLES``, a mapping (or sequence) whose keys
+    (items) are the style names its ``style`` input offers.
+    """
+    try:
+        from .generation import STYLES  # type: ignore[attr-defined]
+    except ImportError:
+        return ()
+    return tuple(STYLES)

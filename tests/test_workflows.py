@@ -1,0 +1,294 @@
+"""The shipped workflows: generated from the product presets, equivalent in both formats, readable in
+the editor, listed with thumbnails, valid against a live server and running on it."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import urllib.parse
+from pathlib import Path
+
+import build_workflows as bw
+import numpy as np
+import pytest
+from PIL import Image
+from workflow_format import EDITOR_ONLY, node_info_from_class, ui_to_api, validate_api
+
+from portraitos.engine import presets
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATES = REPO / "example_workflows"
+UI_FILES = sorted(TEMPLATES.glob("*.json"))
+API_FILES = sorted((TEMPLATES / "api").glob("*.json"))
+PORTRAITS = [p for p in API_FILES if p.stem.startswith("portrait_")]
+IDENTITY_ORDER = ["identity_create", "identity_update", "identity_load"]
+# combos whose options are the user's files: photos, model packs, stored identities
+ENV_DEPENDENT = {("LoadImage", "image"), ("IdentityLoader", "face_model"), ("IdentityLoader", "stored_identity")}
+
+
+def _info(comfy_nodes):
+    m = comfy_nodes.NODE_CLASS_MAPPINGS
+    return lambda t: node_info_from_class(m[t])
+
+
+# --- presets ------------------------------------------------------------------------------------
+
+
+def test_product_presets_are_defined_once():
+    assert [(lens.focal_length_mm, lens.f_number) for lens in presets.LENSES] == [
+        (85, 1.8),
+        (85, 1.2),
+        (85, 2.8),
+        (50, 1.8),
+        (135, 2.0),
+    ]
+    assert presets.DEFAULT_LENS.slug == "85mm_f1.8" and presets.DEFAULT_LENS.label == "85 mm f/1.8"
+    from portraitos.engine.lighting import PRESETS
+
+    assert set(presets.LIGHTING) <= set(PRESETS)
+    assert presets.slug("warm cinematic") == "warm-cinematic"
+    # one template per lens (default light) and per light (default lens)
+    names = {p.stem for p in PORTRAITS}
+    assert names == {f"portrait_{lens.slug}_warm-cinematic" for lens in presets.LENSES} | {
+        f"portrait_85mm_f1.8_{presets.slug(light)}" for light in presets.LIGHTING
+    }
+
+
+# --- generated files ----------------------------------------------------------------------------
+
+
+def test_generated_files_are_current(comfy_nodes):
+    """Rebuild with `.venv/bin/python scripts/build_workflows.py` when this fails."""
+    m = comfy_nodes.NODE_CLASS_MAPPINGS
+    files = bw.generate(_info(comfy_nodes), set(m))
+    assert len(files) == 2 * len(UI_FILES) == 2 * len(API_FILES)
+    stale = bw.stale_files(files)
+    assert not stale, f"stale generated workflows (run scripts/build_workflows.py): {stale}"
+
+
+def test_a_changed_preset_makes_the_files_stale(comfy_nodes, monkeypatch):
+    m = comfy_nodes.NODE_CLASS_MAPPINGS
+    monkeypatch.setattr(presets, "LENSES", (presets.LensPreset(85, 1.4),) + presets.LENSES[1:])
+    monkeypatch.setattr(presets, "DEFAULT_LENS", presets.LENSES[0])
+    stale = bw.stale_files(bw.generate(_info(comfy_nodes), set(m)))
+    assert any("portrait_85mm_f1.4_warm-cinematic.json" in s for s in stale)
+    assert any("portrait_85mm_f1.8_warm-cinematic.json (no longer generated)" in s for s in stale)
+
+
+def test_ui_and_api_files_are_equivalent(comfy_nodes):
+    info = _info(comfy_nodes)
+    assert [p.name for p in UI_FILES] == [p.name for p in API_FILES]
+    for ui_path, api_path in zip(UI_FILES, API_FILES):
+        ui, api = json.loads(ui_path.read_text()), json.loads(api_path.read_text())
+        assert ui_to_api(ui, info) == api, ui_path.name
+        # the same links, slot for slot
+        ui_links = {(str(l[1]), l[2], str(l[3])) for l in ui["links"]}
+        api_links = {(v[0], v[1], nid) for nid, n in api.items() for v in n["inputs"].values() if isinstance(v, list)}
+        assert ui_links == api_links, ui_path.name
+        for l in ui["links"]:  # a link's type is the type of the output it leaves
+            src = next(n for n in ui["nodes"] if n["id"] == l[1])
+            assert src["outputs"][l[2]]["type"] == l[5] and l[0] in src["outputs"][l[2]]["links"]
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_templates_explain_themselves_and_are_laid_out(path):
+    wf = json.loads(path.read_text())
+    assert re.fullmatch(r"(portrait_\d+mm_f[\d.]+_[a-z-]+|identity_(create|update|load))", path.stem)
+    notes = [n for n in wf["nodes"] if n["type"] == "Note"]
+    assert len(notes) == 1 and "CHANGE:" in notes[0]["widgets_values"][0]
+    assert wf["extra"]["title"] and "_" not in wf["extra"]["title"]
+    titles = {n.get("title", "") for n in wf["nodes"] if n["type"] == "PreviewImage"}
+    if path.stem.startswith("portrait_"):
+        assert {"Depth (near = white)", "Subject matte", "In focus (white = sharp)"} <= titles
+    boxes = {n["id"]: (*n["pos"], *n["size"]) for n in wf["nodes"]}
+    for a in boxes:  # no node hides another (title bar 30 px above pos)
+        for b in boxes:
+            if a < b:
+                ax, ay, aw, ah = boxes[a]
+                bx, by, bw_, bh = boxes[b]
+                overlap = ax < bx + bw_ and bx < ax + aw and ay - 30 < by + bh and by - 30 < ay + ah
+                assert not overlap, f"{path.name}: nodes {a} and {b} overlap"
+    grouped = set()
+    for g in wf["groups"]:
+        gx, gy, gw, gh = g["bounding"]
+        inside = [
+            i for i, (x, y, w, h) in boxes.items() if gx <= x and x + w <= gx + gw and gy <= y - 30 and y + h <= gy + gh
+        ]
+        grouped |= set(inside)
+        for g2 in wf["groups"]:
+            if g2 is not g:
+                hx, hy, hw, hh = g2["bounding"]
+                assert not (gx < hx + hw and hx < gx + gw and gy < hy + hh and hy < gy + gh), "groups overlap"
+    assert grouped == set(boxes), f"{path.name}: nodes outside any group: {set(boxes) - grouped}"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_every_template_has_a_rendered_thumbnail(path):
+    thumb = path.with_suffix(".jpg")
+    assert thumb.is_file(), f"{thumb.name} missing: run scripts/build_workflows.py --thumbnails"
+    img = Image.open(thumb)
+    assert img.format == "JPEG" and max(img.size) <= bw.THUMB_SIDE and thumb.stat().st_size < 60_000
+    a = np.asarray(img.convert("RGB")).astype(np.float32)
+    assert a.std() > 20, "a real picture, not a flat placeholder"
+
+
+def test_editor_only_nodes_and_modes_convert_as_the_editor_queues_them(comfy_nodes):
+    """Notes, reroutes, muted and bypassed nodes, upload and seed-control widget values, a widget fed
+    by a link: converted as the editor does when it queues the workflow."""
+    info = _info(comfy_nodes)
+    wf = {
+        "nodes": [
+            {"id": 1, "type": "LoadImage", "inputs": [], "widgets_values": ["a.png", "image"]},
+            {"id": 2, "type": "Reroute", "inputs": [{"name": "", "type": "*", "link": 1}]},
+            {
+                "id": 3,
+                "type": "ImageInvert",
+                "mode": 4,  # bypassed: its input passes through
+                "inputs": [{"name": "image", "type": "IMAGE", "link": 2}],
+                "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [3]}],
+            },
+            {"id": 4, "type": "PreviewImage", "inputs": [{"name": "images", "type": "IMAGE", "link": 3}]},
+            {"id": 5, "type": "Note", "widgets_values": ["hello"]},
+            {"id": 6, "type": "SaveImage", "mode": 2, "inputs": [{"name": "images", "type": "IMAGE", "link": 4}]},
+            {
+                "id": 7,
+                "type": "KSampler",
+                "inputs": [{"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": 5}],
+                "widgets_values": [0, "randomize", 20, 8.0, "euler", "normal", 1.0],
+            },
+            {"id": 8, "type": "PrimitiveInt", "inputs": [], "widgets_values": [42, "fixed"]},
+        ],
+        "links": [
+            [1, 1, 0, 2, 0, "IMAGE"],
+            [2, 2, 0, 3, 0, "IMAGE"],
+            [3, 3, 0, 4, 0, "IMAGE"],
+            [4, 1, 0, 6, 0, "IMAGE"],
+            [5, 8, 0, 7, 0, "INT"],
+        ],
+    }
+    graph = ui_to_api(wf, info)
+    assert set(graph) == {"1", "4", "7", "8"}
+    assert graph["1"]["inputs"] == {"image": "a.png"}
+    assert graph["4"]["inputs"] == {"images": ["1", 0]}
+    ks = graph["7"]["inputs"]
+    assert ks["seed"] == ["8", 0] and ks["steps"] == 20 and ks["cfg"] == 8.0 and ks["sampler_name"] == "euler"
+    assert graph["8"]["inputs"] == {"value": 42}
+    from workflow_format import WorkflowError
+
+    with pytest.raises(WorkflowError, match="NotInstalledNode"):
+        ui_to_api({"nodes": [{"id": 1, "type": "NotInstalledNode"}], "links": []}, info, known=lambda t: False)
+    assert "Note" in EDITOR_ONLY
+
+
+def test_samples_are_copied_once_and_never_overwritten(comfy_nodes, tmp_path):
+    from portraitos.nodes.sample_inputs import SUBFOLDER, install_samples, sample_files
+
+    assert [p.name for p in sample_files()] == ["astronaut.jpg"]
+    written = install_samples(tmp_path)
+    dest = tmp_path / SUBFOLDER / "astronaut.jpg"
+    assert written == [dest] and dest.read_bytes() == sample_files()[0].read_bytes()
+    dest.write_bytes(b"the user's own file")
+    assert install_samples(tmp_path) == [] and dest.read_bytes() == b"the user's own file"
+    assert "Public domain" in (REPO / "example_inputs" / "NOTICE.md").read_text()
+
+
+# --- live server --------------------------------------------------------------------------------
+
+
+def _images(server, hist, node: str) -> list[np.ndarray]:
+    out = []
+    for ref in hist["outputs"].get(node, {}).get("images", []):
+        q = urllib.parse.urlencode({k: ref[k] for k in ("filename", "subfolder", "type")})
+        out.append(np.asarray(Image.open(io.BytesIO(server.get(f"/view?{q}"))).convert("RGB")))
+    return out
+
+
+@pytest.mark.live
+def test_templates_are_listed_with_thumbnails(comfy_server):
+    templates = comfy_server.get_json("/workflow_templates")
+    assert sorted(templates["PortraitOS"]) == sorted(p.stem for p in UI_FILES)
+    for p in UI_FILES:
+        wf = json.loads(comfy_server.get(f"/api/workflow_templates/PortraitOS/{p.name}"))
+        assert wf == json.loads(p.read_text())
+        jpg = comfy_server.get(f"/api/workflow_templates/PortraitOS/{p.stem}.jpg")
+        assert jpg[:3] == b"\xff\xd8\xff"
+    assert "consider renaming" not in comfy_server.log_tail(200_000)
+
+
+@pytest.mark.live
+def test_every_api_workflow_validates_against_object_info(comfy_server):
+    info = comfy_server.get_json("/object_info")
+    for path in API_FILES:
+        problems = validate_api(json.loads(path.read_text()), info, lambda ct, name: (ct, name) in ENV_DEPENDENT)
+        assert not problems, f"{path.name}: {problems}"
+    # the check itself finds what the server would refuse
+    bad = json.loads(PORTRAITS[0].read_text())
+    bad["4"]["inputs"]["f_number"] = 99.0
+    bad["4"]["inputs"]["image"] = ["2", 0]
+    bad["3"]["inputs"]["preset"] = "disco"
+    problems = " ".join(validate_api(bad, info))
+    assert "f_number" in problems and "expects IMAGE, linked to a DEPTH" in problems and "disco" in problems
+
+
+@pytest.mark.live
+def test_a_template_runs_as_shipped(comfy_server):
+    """What a new user gets on pressing Run: the sample photo the pack put into the input folder."""
+    assert (comfy_server.input_dir / "PortraitOS" / "astronaut.jpg").is_file()
+    graph = json.loads((TEMPLATES / "api" / "portrait_85mm_f1.8_warm-cinematic.json").read_text())
+    hist, _ = comfy_server.run_prompt(graph)
+    assert hist["status"]["status_str"] == "success", hist["status"]
+    (result,) = _images(comfy_server, hist, "5")
+    assert result.shape == (512, 512, 3)
+
+
+@pytest.fixture(scope="module")
+def small_photo(comfy_server):
+    """A 192×192 copy of the sample (small, to keep CI fast), uploaded as a user would."""
+    img = Image.open(REPO / "example_inputs" / "astronaut.jpg").resize((192, 192), Image.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return comfy_server.upload("small_portrait.png", buf.getvalue())["name"]
+
+
+@pytest.mark.live
+def test_weight_free_templates_run_end_to_end(comfy_server, small_photo):
+    results = {}
+    for path in PORTRAITS:
+        graph = json.loads(path.read_text())
+        graph["1"]["inputs"]["image"] = small_photo
+        hist, messages = comfy_server.run_prompt(graph)
+        assert hist["status"]["status_str"] == "success", (path.name, hist["status"])
+        (saved,) = _images(comfy_server, hist, "5")
+        assert saved.shape == (192, 192, 3), path.name
+        for preview in ("6", "8", "10"):  # depth, subject matte, in-focus mask
+            (img,) = _images(comfy_server, hist, preview)
+            assert img.shape == (192, 192, 3) and img.std() > 1, (path.name, preview)
+        results[path.stem] = saved.astype(np.float32)
+    src = np.asarray(Image.open(comfy_server.input_dir / small_photo).convert("RGB")).astype(np.float32)
+
+    def background_detail(a):  # the wall top right
+        return np.abs(np.diff(a[8:30, 150:185].mean(-1), axis=1)).mean()
+
+    wide, narrow = results["portrait_85mm_f1.2_warm-cinematic"], results["portrait_85mm_f2.8_warm-cinematic"]
+    assert background_detail(wide) < background_detail(narrow) < background_detail(src)
+    face = (slice(40, 60), slice(75, 95))
+    warm, cool = results["portrait_85mm_f1.8_warm-cinematic"][face], results["portrait_85mm_f1.8_cool-studio"][face]
+    assert (warm[..., 0] - warm[..., 2]).mean() > (cool[..., 0] - cool[..., 2]).mean() + 10
+
+
+@pytest.mark.live
+def test_identity_templates_run_end_to_end_on_small_face_models(comfy_server):
+    from tiny_face_models import build_pack
+
+    build_pack(comfy_server.model_folders["insightface"], bw.FACE_PACK)
+    stored = comfy_server.model_folders["identities"] / f"{bw.IDENTITY}.safetensors"
+    stored.unlink(missing_ok=True)
+    for name, n_faces in zip(IDENTITY_ORDER, (1, 2, 2)):  # update adds the photo's face
+        hist, _ = comfy_server.run_prompt(json.loads((TEMPLATES / "api" / f"{name}.json").read_text()))
+        assert hist["status"]["status_str"] == "success", (name, hist["status"])
+        text = " ".join(t for o in hist["outputs"].values() for t in o.get("text", []))
+        assert bw.IDENTITY in text, (name, text)
+        faces = _images(comfy_server, hist, "4")  # the aligned faces the identity stores
+        assert len(faces) == n_faces and all(f.shape == (224, 224, 3) and f.std() > 10 for f in faces), name
+        assert stored.is_file()
