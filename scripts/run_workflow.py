@@ -319,6 +319,13 @@ def run(args) -> int:
         if status != 200:
             raise Failure(format_rejection(status, resp))
         prompt_id = resp["prompt_id"]
+        if resp.get("node_errors"):
+            # ComfyUI queues the outputs that validated and drops the others: a partial run is no result
+            client.post_json("/queue", {"delete": [prompt_id]})
+            client.post_json("/interrupt", {"prompt_id": prompt_id})
+            raise Failure(
+                format_rejection(status, resp).replace("refused the workflow (200)", "refused part of the workflow")
+            )
         print(f"queued prompt {prompt_id}", file=sys.stderr)
         bar = Progress(graph)
         try:
