@@ -241,6 +241,7 @@ def ui_to_api(workflow: dict, node_info: NodeInfo, known: Callable[[str], bool] 
             return False
 
     nodes = {int(n["id"]): n for n in workflow["nodes"]}
+    subgraphs = {g.get("id"): g.get("name", "") for g in (workflow.get("definitions") or {}).get("subgraphs", [])}
     links = {}
     for link in workflow["links"]:
         if isinstance(link, dict):  # the editor's newer object form
@@ -274,6 +275,11 @@ def ui_to_api(workflow: dict, node_info: NodeInfo, known: Callable[[str], bool] 
         n = nodes[nid]
         if n["type"] in EDITOR_ONLY or n.get("mode") in (MUTED, BYPASSED):
             continue
+        if n["type"] in subgraphs:
+            raise WorkflowError(
+                f"node {nid} is a subgraph ({subgraphs[n['type']]!r}), which this converter does not expand: "
+                "unpack it in the editor, or export the workflow in API format (File → Export (API))"
+            )
         if not has(n["type"]):
             title = n.get("title") or n["type"]
             raise WorkflowError(
