@@ -305,7 +305,12 @@ def render(wf: Workflow, node_info) -> tuple[dict, dict]:
     """(API graph, UI workflow) of one workflow."""
     graph = {}
     for n in sorted(wf.nodes, key=lambda n: n.id):
-        graph[str(n.id)] = {"class_type": n.type, "inputs": complete_inputs(n, node_info(n.type), wf.name)}
+        info = node_info(n.type)
+        graph[str(n.id)] = {
+            "inputs": complete_inputs(n, info, wf.name),
+            "class_type": n.type,
+            "_meta": {"title": n.title or info.get("display_name") or n.type},
+        }
     by_id = {n.id: n for n in wf.nodes}
     for nid, node in graph.items():
         for name, v in node["inputs"].items():
@@ -408,8 +413,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="exit 1 when a generated file is stale; write nothing")
     ap.add_argument("--thumbnails", action="store_true", help="render every template's thumbnail (.jpg)")
     args = ap.parse_args(argv)
-    m = loaded_nodes().NODE_CLASS_MAPPINGS
-    files = generate(lambda t: node_info_from_class(m[t]), set(m))
+    nodes = loaded_nodes()
+    m = nodes.NODE_CLASS_MAPPINGS
+    files = generate(lambda t: node_info_from_class(m[t], nodes.NODE_DISPLAY_NAME_MAPPINGS.get(t)), set(m))
     if args.check:
         stale = stale_files(files)
         for s in stale:

@@ -28,12 +28,13 @@ class WorkflowError(ValueError):
     """A workflow that cannot be converted or does not fit the server's nodes."""
 
 
-def node_info_from_class(cls) -> dict:
+def node_info_from_class(cls, display_name: str | None = None) -> dict:
     """``/object_info``'s entry for a loaded node class (V1 or V3)."""
     spec = cls.INPUT_TYPES()
     outputs = list(cls.RETURN_TYPES)
     names = getattr(cls, "RETURN_NAMES", None) or outputs
     return {
+        "display_name": display_name or getattr(cls, "DISPLAY_NAME", None) or cls.__name__,
         "input": {k: spec[k] for k in ("required", "optional") if k in spec},
         "input_order": {k: list(spec[k]) for k in ("required", "optional") if k in spec},
         "output": outputs,
@@ -143,7 +144,10 @@ def api_to_ui(graph: dict, node_info: NodeInfo, layout: dict | None = None) -> d
                 links.append([link_id, int(value[0]), int(value[1]), int(nid), len(sockets), type_name(typ)])
                 outputs_links.setdefault((int(value[0]), int(value[1])), []).append(link_id)
             sockets.append(entry)
-        where = placed.get(int(nid), {})
+        where = dict(placed.get(int(nid), {}))
+        title = (node.get("_meta") or {}).get("title")
+        if title and title != info.get("display_name") and "title" not in where:
+            where["title"] = title
         is_preview = node["class_type"] in ("LoadImage", "PreviewImage", "SaveImage")
         ui_node: dict[str, Any] = {
             "id": int(nid),
@@ -223,7 +227,8 @@ def api_to_ui(graph: dict, node_info: NodeInfo, layout: dict | None = None) -> d
 
 
 def ui_to_api(workflow: dict, node_info: NodeInfo, known: Callable[[str], bool] | None = None) -> dict:
-    """The API graph the editor queues for a UI-format workflow (the inverse of :func:`api_to_ui`).
+    """The API graph the editor queues for a UI-format workflow (the inverse of :func:`api_to_ui`), as
+    its "Export (API)" writes it (``_meta.title``: the node's title, else its display name).
 
     ``known(class_type)`` says whether the server has that node (default: ``node_info`` does not raise
     ``KeyError``); an unknown node that is not editor-only is a :class:`WorkflowError` naming it.
@@ -305,7 +310,11 @@ def ui_to_api(workflow: dict, node_info: NodeInfo, known: Callable[[str], bool] 
                     inputs[name] = [str(src[0]), src[1]]
                 elif not is_widget(typ, opts):
                     inputs.pop(name, None)
-        graph[str(nid)] = {"class_type": n["type"], "inputs": inputs}
+        graph[str(nid)] = {
+            "inputs": inputs,
+            "class_type": n["type"],
+            "_meta": {"title": n.get("title") or info.get("display_name") or n["type"]},
+        }
     return graph
 
 

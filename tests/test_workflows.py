@@ -29,7 +29,7 @@ ENV_DEPENDENT = {("LoadImage", "image"), ("IdentityLoader", "face_model"), ("Ide
 
 def _info(comfy_nodes):
     m = comfy_nodes.NODE_CLASS_MAPPINGS
-    return lambda t: node_info_from_class(m[t])
+    return lambda t: node_info_from_class(m[t], comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS.get(t))
 
 
 # --- presets ------------------------------------------------------------------------------------
