@@ -76,6 +76,7 @@ class Workflow:
     note_pos: tuple[int, int] = (40, TOP)
     note_size: tuple[int, int] = (340, 330)
     before: tuple[str, ...] = ()  # workflows that must run first (a stored identity)
+    thumbnail_like: str | None = None  # reuse this workflow's thumbnail (needs weights the build lacks)
 
 
 # --- the workflows --------------------------------------------------------------------------------
@@ -202,78 +203,111 @@ def identity_workflows() -> list[Workflow]:
     return out
 
 
-def selfie_workflows(available: set[str]) -> list[Workflow]:
-    """1. Selfie to twenty portraits (PortraitGenerate and IdentityScore, when the pack has them).
+def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = False) -> Workflow:
+    """1. Selfie to twenty portraits: LoadImage → IdentityLoader → PortraitGenerate (batch 20) →
+    IdentityScore (best first) → upscale (Lanczos) → DepthEstimate → LightingTint → LensBokeh → SaveImage.
 
     Input and output names follow the PortraitGenerate design: ``model``/``clip``/``vae``,
-    ``identity``, ``style``, ``batch_size``, ``photo``; IdentityScore takes ``images`` and ``identity``.
-    A name that differs in the node is reported by :func:`complete_inputs` (rename it here).
+    ``identity``, ``style``, ``batch_size``, ``photo``; IdentityScore takes ``images`` and ``identity``
+    and gives the sorted batch first. A name that differs in the node is reported by
+    :func:`complete_inputs`, a type that differs by the tests' validation (change it here).
     """
+    name = "selfie-to-20-portraits" + ("_stored-identity" if stored else "") + f"_{lens.slug}_{presets.slug(lighting)}"
+    title = f"Selfie to twenty portraits · {lens.label} · {lighting}" + (" · stored identity" if stored else "")
+    ident = {
+        "mode": "load" if stored else "create",
+        "name": IDENTITY,
+        "stored_identity": IDENTITY if stored else NO_IDENTITY,
+    }
+    ident.update(face_model=FACE_PACK, provider="CPU", face_index=-1)
+    if not stored:
+        ident["image"] = Link(1)
+    gen = {"model": Link(3, 0), "clip": Link(3, 1), "vae": Link(3, 2), "identity": Link(2, 0), "batch_size": 20}
+    gen["photo"] = Link(1)
+    styles = presets.portrait_styles()
+    if styles:
+        gen["style"] = styles[0]
+    f = float(lens.focal_length_mm)
+    nodes = [
+        Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 460), "Your selfie"),
+        Node(2, "IdentityLoader", ident, (x(1), TOP), f"Identity · {'load ' + IDENTITY if stored else 'create'}"),
+        Node(3, "CheckpointLoaderSimple", {"ckpt_name": "sd_xl_base_1.0.safetensors"}, (x(1), TOP + 330)),
+        Node(4, "PortraitGenerate", gen, (x(2), TOP), "Twenty portraits"),
+        Node(5, "IdentityScore", {"images": Link(4, 0), "identity": Link(2, 0)}, (x(3), TOP), "Best likeness first"),
+        Node(6, "ImageScaleBy", {"image": Link(5, 0), "upscale_method": "lanczos", "scale_by": 2.0}, (x(3), TOP + 330)),
+        Node(7, "DepthEstimate", {"image": Link(6), "focal_length_mm": f}, (x(4), TOP)),
+        Node(12, "PreviewImage", {"images": Link(7, "preview")}, (x(4), TOP + 330), "Depth (near = white)"),
+        Node(13, "MaskToImage", {"mask": Link(7, "subject_mask")}, (x(5), TOP), "Subject matte to image"),
+        Node(14, "PreviewImage", {"images": Link(13)}, (x(5), TOP + 110), "Subject matte"),
+        Node(
+            8,
+            "LightingTint",
+            {"image": Link(6), "depth": Link(7, "depth"), "preset": lighting},
+            (x(6), TOP),
+            f"Lighting Tint · {lighting}",
+        ),
+        Node(
+            9,
+            "LensBokeh",
+            {
+                "image": Link(8, "image"),
+                "depth": Link(7, "depth"),
+                "lighting": Link(8, "lighting"),
+                "focal_length_mm": f,
+                "f_number": float(lens.f_number),
+                "aperture_blades": lens.aperture_blades,
+            },
+            (x(7), TOP),
+            f"Lens Bokeh · {lens.label}",
+        ),
+        Node(15, "MaskToImage", {"mask": Link(9, "in_focus")}, (x(7), TOP + 440), "In-focus mask to image"),
+        Node(16, "PreviewImage", {"images": Link(15)}, (x(7), TOP + 550), "In focus (white = sharp)"),
+        Node(10, "SaveImage", {"images": Link(9, "image"), "filename_prefix": f"PortraitOS/{name}"}, (x(8), TOP)),
+    ]
+    load = (
+        f"LOAD: your selfie on 'Load Image' ('{IDENTITY}' is then loaded by name: create it once with identity_create)"
+        if stored
+        else "LOAD: your selfie on 'Load Image' (it becomes the identity 'me' and the face reference)"
+    )
+    note = (
+        f"{title}\n\n{load}; a checkpoint on 'Load Checkpoint' (SDXL or SD 1.5); the adapter files "
+        "PortraitGenerate's 'method' needs (README: where they go). Upscaling is Lanczos; with an upscale "
+        "model, replace 'Upscale Image By' with 'Load Upscale Model' + 'Upscale Image (using Model)'.\n\n"
+        f"CHANGE: 'style' and 'seed' on PortraitGenerate; the lens ({lens.label}) and light ({lighting}) as in "
+        "the portrait templates. The batch is sorted best likeness first.\n\n"
+        f"NEEDS: InsightFace '{FACE_PACK}' in models/insightface/models/{FACE_PACK}/."
+    )
+    groups = [
+        ("1 · Selfie and identity", [11, 1, 2, 3]),
+        ("2 · Twenty portraits, best first", [4, 5, 6]),
+        ("3 · Depth in metres", [7, 12, 13, 14]),
+        ("4 · Lighting", [8]),
+        ("5 · Lens", [9, 15, 16]),
+        ("6 · Portraits", [10]),
+    ]
+    like = f"portrait_{lens.slug}_{presets.slug(lighting)}"
+    return Workflow(name, title, note, nodes, groups, 10, needs_weights=True, thumbnail_like=like)
+
+
+def selfie_workflows(available: set[str]) -> list[Workflow]:
+    """Workflow 1 in the lens and lighting variants and with a stored identity, when the pack has
+    PortraitGenerate and IdentityScore."""
     if not {"PortraitGenerate", "IdentityScore"} <= available:
         return []
-    out = []
-    styles = presets.portrait_styles()
-    lens, lighting = presets.DEFAULT_LENS, presets.DEFAULT_LIGHTING
-    for style in styles[:1] or (None,):
-        for stored in (False, True):
-            name = "selfie-to-20-portraits" + ("_stored-identity" if stored else "")
-            name += f"_{lens.slug}_{presets.slug(lighting)}"
-            title = f"Selfie to twenty portraits · {lens.label} · {lighting}" + (" · stored identity" if stored else "")
-            ident = {"mode": "load" if stored else "create", "name": IDENTITY, "stored_identity": IDENTITY}
-            ident.update(face_model=FACE_PACK, provider="CPU", face_index=-1)
-            nodes = [Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 420), "Your selfie")]
-            if not stored:
-                ident["image"] = Link(1)
-            gen = {"model": Link(3, 0), "clip": Link(3, 1), "vae": Link(3, 2), "identity": Link(2, 0)}
-            gen.update(batch_size=20, photo=Link(1))
-            if style:
-                gen["style"] = style
-            nodes += [
-                Node(2, "IdentityLoader", ident, (x(1), TOP), "Identity"),
-                Node(3, "CheckpointLoaderSimple", {"ckpt_name": "sd_xl_base_1.0.safetensors"}, (x(1), TOP + 330)),
-                Node(4, "PortraitGenerate", gen, (x(2), TOP)),
-                Node(5, "IdentityScore", {"images": Link(4, 0), "identity": Link(2, 0)}, (x(3), TOP)),
-                Node(
-                    6,
-                    "ImageScaleBy",
-                    {"image": Link(5, 0), "upscale_method": "lanczos", "scale_by": 2.0},
-                    (x(3), TOP + 330),
-                ),
-                Node(
-                    7, "DepthEstimate", {"image": Link(6), "focal_length_mm": float(lens.focal_length_mm)}, (x(4), TOP)
-                ),
-                Node(8, "LightingTint", {"image": Link(6), "depth": Link(7, "depth"), "preset": lighting}, (x(5), TOP)),
-                Node(
-                    9,
-                    "LensBokeh",
-                    {"image": Link(8, "image"), "depth": Link(7, "depth"), "lighting": Link(8, "lighting")},
-                    (x(6), TOP),
-                ),
-                Node(
-                    10, "SaveImage", {"images": Link(9, "image"), "filename_prefix": f"PortraitOS/{name}"}, (x(7), TOP)
-                ),
-            ]
-            note = (
-                f"{title}\n\nLOAD: your selfie; a checkpoint on 'Load Checkpoint'; the adapter files "
-                "PortraitGenerate's 'method' needs (see the README). Upscaling: Lanczos; with an upscale "
-                "model, replace 'Upscale Image By' with 'Load Upscale Model' + 'Upscale Image (using Model)'."
-            )
-            groups = [
-                ("1 · Selfie and identity", [11, 1, 2]),
-                ("2 · Twenty portraits", [3, 4, 5, 6]),
-                ("3 · Depth, light, lens", [7, 8, 9]),
-                ("4 · Save", [10]),
-            ]
-            out.append(Workflow(name, title, note, nodes, groups, thumbnail_node=10, needs_weights=True))
-    return out
+    out = [selfie_workflow(lens, light) for lens, light in preset_combos()]
+    return out + [selfie_workflow(presets.DEFAULT_LENS, presets.DEFAULT_LIGHTING, stored=True)]
+
+
+def preset_combos() -> list[tuple[presets.LensPreset, str]]:
+    """Each lens with the default light, and each light with the default lens."""
+    combos = [(lens, presets.DEFAULT_LIGHTING) for lens in presets.LENSES]
+    return combos + [(presets.DEFAULT_LENS, light) for light in presets.LIGHTING if light != presets.DEFAULT_LIGHTING]
 
 
 def all_workflows(available: set[str]) -> list[Workflow]:
     """Every shipped workflow: the lens variants (default lighting), the lighting variants (default
     lens), the identity workflows and, when present, the selfie workflows."""
-    combos = [(lens, presets.DEFAULT_LIGHTING) for lens in presets.LENSES]
-    combos += [(presets.DEFAULT_LENS, light) for light in presets.LIGHTING if light != presets.DEFAULT_LIGHTING]
-    return [portrait_workflow(*c) for c in combos] + identity_workflows() + selfie_workflows(available)
+    return [portrait_workflow(*c) for c in preset_combos()] + identity_workflows() + selfie_workflows(available)
 
 
 # --- rendering to files ---------------------------------------------------------------------------
@@ -380,7 +414,10 @@ def render_thumbnails(names: list[str] | None = None) -> list[Path]:
     sys.path.insert(0, str(REPO / "tests"))
     from tiny_face_models import build_pack
 
-    workflows = [w for w in all_workflows(set()) if names is None or w.name in names]
+    available = set(loaded_nodes().NODE_CLASS_MAPPINGS)
+    workflows = [w for w in all_workflows(available) if names is None or w.name in names]
+    copies = [w for w in workflows if w.thumbnail_like]
+    workflows = [w for w in workflows if not w.thumbnail_like]
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -405,6 +442,11 @@ def render_thumbnails(names: list[str] | None = None) -> list[Path]:
                 print(f"wrote {dest.relative_to(REPO)}")
         finally:
             server.stop()
+    for wf in copies:  # the same lens and light on the sample photo (the diffusion step needs weights)
+        dest = TEMPLATES / f"{wf.name}.jpg"
+        dest.write_bytes((TEMPLATES / f"{wf.thumbnail_like}.jpg").read_bytes())
+        written.append(dest)
+        print(f"wrote {dest.relative_to(REPO)} (as {wf.thumbnail_like})")
     return written
 
 

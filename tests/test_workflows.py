@@ -95,11 +95,17 @@ def test_ui_and_api_files_are_equivalent(comfy_nodes):
 def test_templates_explain_themselves_and_are_laid_out(path):
     wf = json.loads(path.read_text())
     assert re.fullmatch(r"(portrait_\d+mm_f[\d.]+_[a-z-]+|identity_(create|update|load))", path.stem)
+    check_template(wf, path.name)
+
+
+def check_template(wf: dict, name: str) -> None:
+    """A Note that says what to load and change, a human title, the three previews on portrait
+    workflows, no overlapping nodes or groups, every node in a group."""
     notes = [n for n in wf["nodes"] if n["type"] == "Note"]
     assert len(notes) == 1 and "CHANGE:" in notes[0]["widgets_values"][0]
     assert wf["extra"]["title"] and "_" not in wf["extra"]["title"]
     titles = {n.get("title", "") for n in wf["nodes"] if n["type"] == "PreviewImage"}
-    if path.stem.startswith("portrait_"):
+    if any(n["type"] == "LensBokeh" for n in wf["nodes"]):
         assert {"Depth (near = white)", "Subject matte", "In focus (white = sharp)"} <= titles
     boxes = {n["id"]: (*n["pos"], *n["size"]) for n in wf["nodes"]}
     for a in boxes:  # no node hides another (title bar 30 px above pos)
@@ -108,7 +114,7 @@ def test_templates_explain_themselves_and_are_laid_out(path):
                 ax, ay, aw, ah = boxes[a]
                 bx, by, bw_, bh = boxes[b]
                 overlap = ax < bx + bw_ and bx < ax + aw and ay - 30 < by + bh and by - 30 < ay + ah
-                assert not overlap, f"{path.name}: nodes {a} and {b} overlap"
+                assert not overlap, f"{name}: nodes {a} and {b} overlap"
     grouped = set()
     for g in wf["groups"]:
         gx, gy, gw, gh = g["bounding"]
@@ -119,8 +125,8 @@ def test_templates_explain_themselves_and_are_laid_out(path):
         for g2 in wf["groups"]:
             if g2 is not g:
                 hx, hy, hw, hh = g2["bounding"]
-                assert not (gx < hx + hw and hx < gx + gw and gy < hy + hh and hy < gy + gh), "groups overlap"
-    assert grouped == set(boxes), f"{path.name}: nodes outside any group: {set(boxes) - grouped}"
+                assert not (gx < hx + hw and hx < gx + gw and gy < hy + hh and hy < gy + gh), f"{name}: groups overlap"
+    assert grouped == set(boxes), f"{name}: nodes outside any group: {set(boxes) - grouped}"
 
 
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
@@ -166,16 +172,17 @@ def test_selfie_workflows_appear_with_the_generation_nodes(comfy_nodes):
 
     available = set(comfy_nodes.NODE_CLASS_MAPPINGS) | set(planned)
     selfie = bw.selfie_workflows(available)
-    assert [w.name for w in selfie] == [
-        "selfie-to-20-portraits_85mm_f1.8_warm-cinematic",
-        "selfie-to-20-portraits_stored-identity_85mm_f1.8_warm-cinematic",
-    ]
+    portraits = sorted(p.stem.removeprefix("portrait_") for p in PORTRAITS)
+    assert sorted(w.name.removeprefix("selfie-to-20-portraits_") for w in selfie[:-1]) == portraits
+    assert selfie[-1].name == "selfie-to-20-portraits_stored-identity_85mm_f1.8_warm-cinematic"
     for wf in selfie:
         api, ui = bw.render(wf, info)
         assert api["4"]["inputs"]["batch_size"] == 20 and api["5"]["inputs"]["images"] == ["4", 0]
         assert ui_to_api(ui, info) == api
         assert validate_api(api, {t: info(t) for t in {n["class_type"] for n in api.values()}}, lambda *a: True) == []
-    assert "image" not in bw.render(selfie[1], info)[0]["2"]["inputs"]  # the stored identity is loaded by name
+        check_template(ui, wf.name)
+        assert (TEMPLATES / f"{wf.thumbnail_like}.jpg").is_file()
+    assert "image" not in bw.render(selfie[-1], info)[0]["2"]["inputs"]  # the stored identity is loaded by name
     assert bw.selfie_workflows(set(comfy_nodes.NODE_CLASS_MAPPINGS) - {"PortraitGenerate"}) == []
 
 
