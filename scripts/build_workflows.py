@@ -18,8 +18,10 @@ sample photo; the identity templates run on a small face-model pack built by the
 from __future__ import annotations
 
 import argparse
+import atexit
 import io
 import json
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -398,6 +400,7 @@ def loaded_nodes():
     from comfy_host import load_in_process
 
     tmp = Path(tempfile.mkdtemp(prefix="portraitos_build_"))
+    atexit.register(shutil.rmtree, tmp, True)
     (tmp / "in").mkdir()
     (tmp / "out").mkdir()
     return load_in_process(tmp / "in", tmp / "out")

@@ -300,6 +300,10 @@ def download_outputs(client: Client, entry: dict, out: Path) -> list[Path]:
         for ref in node_out.get("images", []):
             q = urllib.parse.urlencode({k: ref.get(k, "") for k in ("filename", "subfolder", "type")})
             dest = out / Path(ref["filename"]).name
+            n = 1
+            while dest in written:  # the same name from another folder of the server
+                dest = dest.with_name(f"{Path(ref['filename']).stem}_{n}{dest.suffix}")
+                n += 1
             dest.write_bytes(client.get(f"/view?{q}"))
             written.append(dest)
             print(f"node {nid}: {dest}")
