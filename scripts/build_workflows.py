@@ -41,6 +41,7 @@ API = TEMPLATES / "api"
 SAMPLE = "PortraitOS/astronaut.jpg"  # example_inputs/astronaut.jpg, copied into ComfyUI's input folder on load
 FACE_PACK = "antelopev2"  # InstantID's recognition pack; buffalo_l works for IP-Adapter FaceID
 IDENTITY = "me"
+METHOD = "InstantID"  # PortraitGenerate's method in the selfie workflows: SDXL, antelopev2 identities
 NO_IDENTITY = "(none stored yet)"  # IdentityLoader's stored_identity before any exists (unused by create/update)
 THUMB_SIDE = 256
 
@@ -225,7 +226,7 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
     if not stored:
         ident["image"] = Link(1)
     gen = {"model": Link(3, 0), "clip": Link(3, 1), "vae": Link(3, 2), "identity": Link(2, 0), "batch_size": 20}
-    gen["photo"] = Link(1)
+    gen.update(photo=Link(1), method=METHOD)
     styles = presets.portrait_styles()
     if styles:
         gen["style"] = styles[0]
@@ -272,9 +273,11 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         else "LOAD: your selfie on 'Load Image' (it becomes the identity 'me' and the face reference)"
     )
     note = (
-        f"{title}\n\n{load}; a checkpoint on 'Load Checkpoint' (SDXL or SD 1.5); the adapter files "
-        "PortraitGenerate's 'method' needs (README: where they go). Upscaling is Lanczos; with an upscale "
-        "model, replace 'Upscale Image By' with 'Load Upscale Model' + 'Upscale Image (using Model)'.\n\n"
+        f"{title}\n\n{load}; an SDXL checkpoint on 'Load Checkpoint'; InstantID's files (ip-adapter.bin in "
+        "models/instantid/, IdentityNet in models/controlnet/instantid/; README: where they come from). "
+        "No adapter files? Set 'method' to 'keep face' (keeps the selfie's face, any checkpoint). "
+        "'IP-Adapter FaceID' needs an identity made with face_model buffalo_l. Upscaling is Lanczos; with an "
+        "upscale model, replace 'Upscale Image By' with 'Load Upscale Model' + 'Upscale Image (using Model)'.\n\n"
         f"CHANGE: 'style' and 'seed' on PortraitGenerate; the lens ({lens.label}) and light ({lighting}) as in "
         "the portrait templates. The batch is sorted best likeness first.\n\n"
         f"NEEDS: InsightFace '{FACE_PACK}' in models/insightface/models/{FACE_PACK}/."

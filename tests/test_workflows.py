@@ -24,7 +24,12 @@ API_FILES = sorted((TEMPLATES / "api").glob("*.json"))
 PORTRAITS = [p for p in API_FILES if p.stem.startswith("portrait_")]
 IDENTITY_ORDER = ["identity_create", "identity_update", "identity_load"]
 # combos whose options are the user's files: photos, model packs, stored identities
-ENV_DEPENDENT = {("LoadImage", "image"), ("IdentityLoader", "face_model"), ("IdentityLoader", "stored_identity")}
+ENV_DEPENDENT = {
+    ("LoadImage", "image"),
+    ("IdentityLoader", "face_model"),
+    ("IdentityLoader", "stored_identity"),
+    ("CheckpointLoaderSimple", "ckpt_name"),
+}
 
 
 def _info(comfy_nodes):
@@ -94,7 +99,10 @@ def test_ui_and_api_files_are_equivalent(comfy_nodes):
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
 def test_templates_explain_themselves_and_are_laid_out(path):
     wf = json.loads(path.read_text())
-    assert re.fullmatch(r"(portrait_\d+mm_f[\d.]+_[a-z-]+|identity_(create|update|load))", path.stem)
+    assert re.fullmatch(
+        r"((selfie-to-20-portraits(_stored-identity)?|portrait)_\d+mm_f[\d.]+_[a-z-]+|identity_(create|update|load))",
+        path.stem,
+    )
     check_template(wf, path.name)
 
 
@@ -152,6 +160,7 @@ def test_selfie_workflows_appear_with_the_generation_nodes(comfy_nodes):
                     "clip": ["CLIP", {}],
                     "vae": ["VAE", {}],
                     "identity": ["IDENTITY", {}],
+                    "method": ["COMBO", {"options": ["IP-Adapter FaceID", "InstantID", "keep face"]}],
                     "style": ["COMBO", {"options": ["studio headshot", "cinematic"]}],
                     "batch_size": ["INT", {"default": 4, "min": 1, "max": 20}],
                 },
@@ -349,3 +358,38 @@ def test_identity_templates_run_end_to_end_on_small_face_models(comfy_server):
         faces = _images(comfy_server, hist, "4")  # the aligned faces the identity stores
         assert len(faces) == n_faces and all(f.shape == (224, 224, 3) and f.std() > 10 for f in faces), name
         assert stored.is_file()
+
+
+SELFIE = [p for p in API_FILES if p.stem.startswith("selfie-to-20-portraits")]
+
+
+@pytest.mark.live
+def test_selfie_workflows_run_end_to_end_on_tiny_models(comfy_server, comfy_nodes):
+    """Workflow 1 as shipped, on a tiny checkpoint the server's CheckpointLoaderSimple loads and the small
+    face-model pack, with the weight-free 'keep face' method, 2 steps and a batch of 2 at 64×64."""
+    info = comfy_server.get_json("/object_info")
+    if "PortraitGenerate" not in info:  # the workflows exist exactly when the node does
+        assert not SELFIE
+        return
+    from tiny_diffusion_models import build_checkpoint
+    from tiny_face_models import build_pack
+
+    assert len(SELFIE) == len(PORTRAITS) + 1
+    build_pack(comfy_server.model_folders["insightface"], bw.FACE_PACK)
+    build_checkpoint(comfy_server.model_folders["checkpoints"] / "tiny_selfie_sd15.safetensors", "sd15")
+    default = TEMPLATES / "api" / "selfie-to-20-portraits_85mm_f1.8_warm-cinematic.json"
+    stored = TEMPLATES / "api" / "selfie-to-20-portraits_stored-identity_85mm_f1.8_warm-cinematic.json"
+    (comfy_server.model_folders["identities"] / f"{bw.IDENTITY}.safetensors").unlink(missing_ok=True)
+    for path in (default, stored):  # create the identity, then load it by name
+        graph = json.loads(path.read_text())
+        gen = graph["4"]["inputs"]
+        assert gen["batch_size"] == 20 and gen["method"] == bw.METHOD
+        graph["3"]["inputs"]["ckpt_name"] = "tiny_selfie_sd15.safetensors"
+        gen.update(method="keep face", steps=2, width=64, height=64, batch_size=2)
+        hist, _ = comfy_server.run_prompt(graph, timeout=600)
+        assert hist["status"]["status_str"] == "success", (path.name, hist["status"]["messages"][-1])
+        saved = _images(comfy_server, hist, "10")
+        assert len(saved) == 2 and all(s.shape == (128, 128, 3) for s in saved)  # Lanczos ×2
+        assert not np.array_equal(saved[0], saved[1])
+        for preview in ("12", "14", "16"):
+            assert len(_images(comfy_server, hist, preview)) == 2, preview
