@@ -482,7 +482,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path.relative_to(REPO)}")
     if args.thumbnails:
         render_thumbnails()
+    else:
+        copy_thumbnails(set(m))
     return 0
+
+
+def copy_thumbnails(available: set[str]) -> None:
+    """The thumbnails of workflows that show another one's picture (no server needed)."""
+    for wf in all_workflows(available):
+        src, dest = TEMPLATES / f"{wf.thumbnail_like}.jpg", TEMPLATES / f"{wf.name}.jpg"
+        if wf.thumbnail_like and src.is_file() and (not dest.is_file() or dest.read_bytes() != src.read_bytes()):
+            dest.write_bytes(src.read_bytes())
+            print(f"wrote {dest.relative_to(REPO)} (as {wf.thumbnail_like})")
 
 
 if __name__ == "__main__":
