@@ -108,22 +108,19 @@ def test_bad_arguments_name_what_is_wrong(comfy_server, tmp_path):
 
 
 def test_failure_while_running_prints_the_execution_error(comfy_server, tmp_path):
-    """A graph the server accepts but that fails in a node: the node's error comes back."""
+    """A graph the server accepts but that fails in a node (no face in the photo): the node's error."""
+    from tiny_face_models import build_pack
+
+    build_pack(comfy_server.model_folders["insightface"], "antelopev2")
+    black = tmp_path / "black.png"
+    Image.new("RGB", (512, 512)).save(black)
     wf = REPO / "example_workflows" / "api" / "identity_create.json"
     r = client(
-        wf,
-        "--set",
-        "2.face_model=no_such_pack",
-        "--set",
-        "2.name=exec-error",
-        "--server",
-        comfy_server.base,
-        "--out",
-        tmp_path,
+        wf, "--image", f"1={black}", "--set", "2.name=exec-error", "--server", comfy_server.base, "--out", tmp_path
     )
     assert r.returncode == 1, r.stderr
     assert "failed on the server" in r.stderr and "node 2 (IdentityLoader)" in r.stderr
-    assert "no_such_pack" in r.stderr
+    assert "no face found" in r.stderr
 
 
 def test_unknown_node_type_in_an_editor_workflow(comfy_server, tmp_path):
