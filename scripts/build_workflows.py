@@ -32,7 +32,15 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
-from workflow_format import api_to_ui, default_value, inputs_in_order, is_widget, node_info_from_class  # noqa: E402
+from workflow_format import (  # noqa: E402
+    api_to_ui,
+    default_value,
+    estimated_size,
+    extra_widget_values,
+    inputs_in_order,
+    is_widget,
+    node_info_from_class,
+)
 
 from portraitos.engine import presets  # noqa: E402
 
@@ -65,6 +73,7 @@ class Node:
     pos: tuple[int, int] = (0, 0)
     title: str | None = None
     size: tuple[int, int] | None = None
+    below: int | None = None  # placed under this node (x from pos, y from that node's bottom)
 
 
 @dataclass
@@ -109,7 +118,7 @@ def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
     nodes = [
         Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 420), "Your photo"),
         Node(2, "DepthEstimate", {"image": Link(1), "focal_length_mm": f}, (x(1), TOP)),
-        Node(6, "PreviewImage", {"images": Link(2, "preview")}, (x(1), TOP + 330), "Depth (near = white)"),
+        Node(6, "PreviewImage", {"images": Link(2, "preview")}, (x(1), 0), "Depth (near = white)", below=2),
         Node(7, "MaskToImage", {"mask": Link(2, "subject_mask")}, (x(2), TOP), "Subject matte to image"),
         Node(8, "PreviewImage", {"images": Link(7)}, (x(2), TOP + 110), "Subject matte"),
         Node(
@@ -133,8 +142,8 @@ def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
             (x(4), TOP),
             f"Lens Bokeh · {lens.label}",
         ),
-        Node(9, "MaskToImage", {"mask": Link(4, "in_focus")}, (x(4), TOP + 440), "In-focus mask to image"),
-        Node(10, "PreviewImage", {"images": Link(9)}, (x(4), TOP + 550), "In focus (white = sharp)"),
+        Node(9, "MaskToImage", {"mask": Link(4, "in_focus")}, (x(4), 0), "In-focus mask to image", below=4),
+        Node(10, "PreviewImage", {"images": Link(9)}, (x(4), 0), "In focus (white = sharp)", below=9),
         Node(5, "SaveImage", {"images": Link(4, "image"), "filename_prefix": f"PortraitOS/{name}"}, (x(5), TOP)),
     ]
     groups = [
@@ -239,7 +248,7 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         Node(5, "IdentityScore", {"images": Link(4, 0), "identity": Link(2, 0)}, (x(3), TOP), "Best likeness first"),
         Node(6, "ImageScaleBy", {"image": Link(5, 0), "upscale_method": "lanczos", "scale_by": 2.0}, (x(3), TOP + 330)),
         Node(7, "DepthEstimate", {"image": Link(6), "focal_length_mm": f}, (x(4), TOP)),
-        Node(12, "PreviewImage", {"images": Link(7, "preview")}, (x(4), TOP + 330), "Depth (near = white)"),
+        Node(12, "PreviewImage", {"images": Link(7, "preview")}, (x(4), 0), "Depth (near = white)", below=7),
         Node(13, "MaskToImage", {"mask": Link(7, "subject_mask")}, (x(5), TOP), "Subject matte to image"),
         Node(14, "PreviewImage", {"images": Link(13)}, (x(5), TOP + 110), "Subject matte"),
         Node(
@@ -263,8 +272,8 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
             (x(7), TOP),
             f"Lens Bokeh · {lens.label}",
         ),
-        Node(15, "MaskToImage", {"mask": Link(9, "in_focus")}, (x(7), TOP + 440), "In-focus mask to image"),
-        Node(16, "PreviewImage", {"images": Link(15)}, (x(7), TOP + 550), "In focus (white = sharp)"),
+        Node(15, "MaskToImage", {"mask": Link(9, "in_focus")}, (x(7), 0), "In-focus mask to image", below=9),
+        Node(16, "PreviewImage", {"images": Link(15)}, (x(7), 0), "In focus (white = sharp)", below=15),
         Node(10, "SaveImage", {"images": Link(9, "image"), "filename_prefix": f"PortraitOS/{name}"}, (x(8), TOP)),
     ]
     load = (
@@ -363,9 +372,18 @@ def render(wf: Workflow, node_info) -> tuple[dict, dict]:
                         raise SpecError(f"{wf.name}: node {v.node} has no output {slot!r} (outputs {names})")
                     slot = names.index(slot)
                 node["inputs"][name] = [str(v.node), slot]
+    sizes, pos = {}, {}
+    for n in wf.nodes:
+        info = node_info(n.type)
+        n_widgets = sum(1 + extra_widget_values(o) for name, t, o, _r in inputs_in_order(info) if is_widget(t, o))
+        sizes[n.id] = list(
+            n.size or estimated_size(info, n_widgets, n.type in ("LoadImage", "PreviewImage", "SaveImage"))
+        )
+    for n in wf.nodes:  # in order: a node placed below another comes after it
+        pos[n.id] = [n.pos[0], pos[n.below][1] + sizes[n.below][1] + 60] if n.below else list(n.pos)
     layout = {
         "nodes": {
-            n.id: {k: v for k, v in (("pos", list(n.pos)), ("title", n.title), ("size", n.size)) if v is not None}
+            n.id: {k: v for k, v in (("pos", pos[n.id]), ("title", n.title), ("size", sizes[n.id])) if v is not None}
             for n in wf.nodes
         },
         "notes": [

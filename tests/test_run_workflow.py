@@ -44,7 +44,8 @@ def test_api_workflow_with_an_uploaded_photo_and_a_changed_input(comfy_server, p
     assert r.returncode == 0, r.stderr
     (saved,) = _saved(tmp_path)
     assert Image.open(saved).size == (160, 160)
-    assert len(list(tmp_path.glob("*.png"))) == 4  # the portrait and the depth, matte, in-focus previews
+    # the portrait, and at least the depth, matte and in-focus previews (nodes may add their own)
+    assert len(list(tmp_path.glob("*.png"))) >= 4
     assert str(saved) in r.stdout and "queued prompt" in r.stderr
     assert (comfy_server.input_dir / photo.name).is_file()  # uploaded through /upload/image
 
