@@ -328,6 +328,9 @@ def test_clicking_the_picture_sets_the_focus_point_and_the_run_uses_it(editor, m
     last = page.evaluate("portraitosTestNode.portraitosLens.lastFocus")
     assert last["distanceM"] == pytest.approx(FAR_M, rel=0.01)
     assert "last run: focus point" in page.locator(".portraitos-readout [data-key='focus']").inner_text()
+    # the read-out also lands in the output-slot label, which both renderers draw
+    label = page.evaluate("portraitosTestNode.outputs.find((o) => o.name === 'focus_distance_m').label")
+    assert label.startswith("focus 6") and "(focus point)" in label, label
     # the node shows its result before the server files the prompt in /history: wait for the entry
     deadline = time.time() + 30
     while True:
