@@ -292,13 +292,14 @@ def _render_layer_tiled(
     kernel: torch.Tensor,
     rk: float,
     settings: RenderSettings,
+    tick: Optional[Callable[[float], None]] = None,
 ) -> None:
     """Scatter full-resolution layer ``k`` over the tiles it touches and lay it over ``acc [5,H,W]``.
 
     Each run of touched tiles is convolved on its own (FFT, linear convolution: no wrap-around) and
     the results are added where they overlap (overlap-add), which equals one convolution of the whole
     layer; the layer is then composited on the touched tiles and their neighbours (the kernel is never
-    wider than a tile).
+    wider than a tile). ``tick(fraction)`` is called as the runs are convolved (progress, Cancel).
     """
     kk = kernel.shape[-1]
     half = kk // 2
@@ -313,7 +314,9 @@ def _render_layer_tiled(
     bx1 = max(r[3] for r in out_runs)
     blurred_all = torch.zeros(5, by1 - by0, bx1 - bx0, dtype=acc.dtype, device=acc.device)
     spectra: dict[tuple[int, int], torch.Tensor] = {}
-    for y0, y1, x0, x1 in src_runs:
+    for run, (y0, y1, x0, x1) in enumerate(src_runs):
+        if tick is not None:
+            tick(run / len(src_runs))
         src = source[y0:y1, x0:x1]
         a, a_occ = assign.weights(k, y0, y1, x0, x1)
         a.mul_(src)
@@ -408,8 +411,16 @@ def render_single(
             # far more than it saves when the cores are shared with other work
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
+
+            def tick(fraction: float, step: int = step) -> None:
+                # a near-focus layer can take seconds at 8K: progress and Cancel within it
+                if check_interrupt is not None:
+                    check_interrupt()
+                if progress is not None:
+                    progress(step + fraction, len(order))
+
             try:
-                _render_layer_tiled(acc, tiles, lin, assign, source, k, kernels[key], rk, settings)
+                _render_layer_tiled(acc, tiles, lin, assign, source, k, kernels[key], rk, settings, tick)
             finally:
                 torch.set_num_threads(threads)
             if progress is not None:
