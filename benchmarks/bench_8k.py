@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     ap.add_argument("--height", type=int, default=4320)
     ap.add_argument("--baseline", default="1920x1080", help="WxH run first for ratios ('' to skip)")
     args = ap.parse_args(argv)
-    graph = json.loads((REPO / "example_workflows" / "api" / f"{args.workflow}.json").read_text())
+    graph = json.loads((REPO / "workflows" / "api" / f"{args.workflow}.json").read_text())
     commit = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h %s"], capture_output=True, text=True)
     print(f"commit {commit.stdout.strip()}; {psutil.cpu_count()} CPUs, {psutil.virtual_memory().total / GB:.0f} GB")
     sizes = ([tuple(map(int, args.baseline.split("x")))] if args.baseline else []) + [(args.width, args.height)]

@@ -1,6 +1,6 @@
 """The product presets, defined once: lenses, lighting looks and portrait styles.
 
-Everything that offers a preset (the shipped workflows in ``example_workflows/``, the README tables,
+Everything that offers a preset (the shipped workflows in ``workflows/``, the README tables,
 scripts) reads it from here. A lens preset is only a starting point: any focal length 50–135 mm and
 any f-number is a widget change on LensBokeh.
 

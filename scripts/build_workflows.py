@@ -1,11 +1,11 @@
 """Generate every shipped workflow from the product presets in ``engine/presets.py``.
 
-    .venv/bin/python scripts/build_workflows.py               # write example_workflows/*.json and api/*.json
+    .venv/bin/python scripts/build_workflows.py               # write workflows/*.json and api/*.json
     .venv/bin/python scripts/build_workflows.py --check       # exit 1 if a file on disk is stale
     .venv/bin/python scripts/build_workflows.py --thumbnails  # also render each template's .jpg (live server)
 
-``example_workflows/<name>.json`` is the editor (UI) format that ComfyUI's template browser lists;
-``example_workflows/api/<name>.json`` is the same graph in API format (``/prompt``, run_workflow.py).
+``workflows/<name>.json`` is the editor (UI) format that ComfyUI's template browser lists;
+``workflows/api/<name>.json`` is the same graph in API format (``/prompt``, run_workflow.py).
 Both are written from one description per workflow below; every widget the description leaves out
 takes the default the node declares, read from the loaded nodes, so a new node input shows up here
 after a rebuild (and tests/test_workflows.py fails until the files are rebuilt).
@@ -44,7 +44,7 @@ from workflow_format import (  # noqa: E402
 
 from portraitos.engine import presets  # noqa: E402
 
-TEMPLATES = REPO / "example_workflows"
+TEMPLATES = REPO / "workflows"
 API = TEMPLATES / "api"
 SAMPLE = "PortraitOS/astronaut.jpg"  # example_inputs/astronaut.jpg, copied into ComfyUI's input folder on load
 FACE_PACK = "antelopev2"  # InstantID's recognition pack; buffalo_l works for IP-Adapter FaceID

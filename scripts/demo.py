@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE))
 from comfy_host import ComfyServer  # noqa: E402
 from samples import write_astronaut, write_motorcycle  # noqa: E402
 
-DEFAULT_WORKFLOW = REPO / "example_workflows" / "api" / "portrait_85mm_f1.8_warm-cinematic.json"
+DEFAULT_WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm-cinematic.json"
 
 
 def main() -> int:

@@ -3,8 +3,8 @@
     python scripts/run_workflow.py WORKFLOW [--image NODE=PATH ...] [--set NODE.INPUT=VALUE ...]
                                    --server URL --out DIR
 
-WORKFLOW is an API-format graph (``example_workflows/api/*.json``, the editor's "Export (API)") or an
-editor workflow (``example_workflows/*.json``), converted with the server's ``/object_info``.
+WORKFLOW is an API-format graph (``workflows/api/*.json``, the editor's "Export (API)") or an
+editor workflow (``workflows/*.json``), converted with the server's ``/object_info``.
 ``--image 1=selfie.jpg`` uploads the file (``/upload/image``) and puts it into node 1's ``image``;
 ``--set 4.f_number=1.2`` sets an input (JSON values: numbers, true/false, "text"; anything else is
 text). NODE is a node id, or a node type or title that names exactly one node.

@@ -14,7 +14,7 @@ from samples import write_motorcycle
 pytestmark = pytest.mark.live
 
 REPO = Path(__file__).resolve().parents[1]
-API = REPO / "example_workflows" / "api"
+API = REPO / "workflows" / "api"
 # a real photo with measured depth (Middlebury 2014, written by the tests; not shipped)
 MEASURED_DEPTH_GRAPH = {
     "1": {"class_type": "LoadImage", "inputs": {"image": "motorcycle.png"}},

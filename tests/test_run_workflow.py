@@ -16,8 +16,8 @@ pytestmark = pytest.mark.live
 REPO = Path(__file__).resolve().parents[1]
 CLIENT = REPO / "scripts" / "run_workflow.py"
 PORTRAIT = "portrait_85mm_f1.8_warm-cinematic.json"
-API = REPO / "example_workflows" / "api" / PORTRAIT
-UI = REPO / "example_workflows" / PORTRAIT
+API = REPO / "workflows" / "api" / PORTRAIT
+UI = REPO / "workflows" / PORTRAIT
 
 
 def client(*args, timeout=300) -> subprocess.CompletedProcess:
@@ -115,7 +115,7 @@ def test_failure_while_running_prints_the_execution_error(comfy_server, tmp_path
     build_pack(comfy_server.model_folders["insightface"], "antelopev2")
     black = tmp_path / "black.png"
     Image.new("RGB", (512, 512)).save(black)
-    wf = REPO / "example_workflows" / "api" / "identity_create.json"
+    wf = REPO / "workflows" / "api" / "identity_create.json"
     r = client(
         wf, "--image", f"1={black}", "--set", "2.name=exec-error", "--server", comfy_server.base, "--out", tmp_path
     )

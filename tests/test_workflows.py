@@ -18,7 +18,7 @@ from workflow_format import EDITOR_ONLY, node_info_from_class, ui_to_api, valida
 from portraitos.engine import presets
 
 REPO = Path(__file__).resolve().parents[1]
-TEMPLATES = REPO / "example_workflows"
+TEMPLATES = REPO / "workflows"
 UI_FILES = sorted(TEMPLATES.glob("*.json"))
 API_FILES = sorted((TEMPLATES / "api").glob("*.json"))
 PORTRAITS = [p for p in API_FILES if p.stem.startswith("portrait_")]
@@ -278,8 +278,9 @@ def test_templates_are_listed_with_thumbnails(comfy_server):
         assert wf == json.loads(p.read_text())
         jpg = comfy_server.get(f"/api/workflow_templates/PortraitOS/{p.stem}.jpg")
         assert jpg[:3] == b"\xff\xd8\xff"
-    # one template folder, the documented one (ComfyUI asks to rename any other)
-    assert not (REPO / "workflows").exists() and not (REPO / "examples").exists()
+    # one template folder (ComfyUI lists every folder it knows, so a second one would double the cards)
+    others = ("example_workflows", "example", "examples", "workflow")
+    assert not [name for name in others if (REPO / name).exists()]
 
 
 @pytest.mark.live
