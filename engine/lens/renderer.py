@@ -567,16 +567,26 @@ def render_bokeh(
         ppm = ln.pixels_per_mm(H, W)
         acceptable = max(settings.in_focus_coc_fraction * sensor_diagonal_mm(ln.sensor) * ppm, 1.0)
         masks[i] = (1.0 - (coc.abs() - acceptable) / acceptable).clamp(0, 1)
-        if progress is not None:
-            progress(i * 1000, b * 1000)  # a tick once the circles of confusion are known
+
+        def setup_tick(step: int, _i=i) -> None:
+            # the first 4 % of each image's share of the bar: the full-frame passes before the layers
+            if check_interrupt is not None:
+                check_interrupt()
+            if progress is not None:
+                progress(_i * 1000 + 10 * step, b * 1000)
+
+        setup_tick(0)  # the circles of confusion are known
         radius = _nearer_wins(coc * 0.5)
+        setup_tick(1)
         lin = srgb_to_linear(image[i].to(torch.float32)).permute(2, 0, 1).contiguous()
+        setup_tick(2)
         blur_weight = ((radius.abs() - 1.0) / 2.0).clamp(0, 1)
         lin = rebuild_highlights(lin, blur_weight, highlights, image[i].amax(dim=-1))
+        setup_tick(3)
 
-        def prog(done: int, total: int, _i=i) -> None:
+        def prog(done: float, total: int, _i=i) -> None:
             if progress is not None:
-                progress(_i * 1000 + int(1000 * done / max(total, 1)), b * 1000)
+                progress(_i * 1000 + 40 + int(960 * done / max(total, 1)), b * 1000)
 
         rendered = render_single(lin, radius, aperture, settings, prog, check_interrupt)
         out[i] = linear_to_srgb(rendered).permute(1, 2, 0).to(image.dtype)
