@@ -194,7 +194,14 @@ class LightingTint(io.ComfyNode):
         mask = None if subject_mask is None else subject_mask.to(dev)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            out, setup = relight(image.to(dev), params, metres, mask)
+            out, setup = relight(
+                image.to(dev),
+                params,
+                metres,
+                mask,
+                progress=runtime.progress_callback(1),
+                check_interrupt=runtime.check_interrupt,
+            )
         notes = [str(w.message) for w in caught]
         for n in notes:
             log.warning("LightingTint: %s", n)

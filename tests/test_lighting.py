@@ -98,3 +98,34 @@ def test_presets_cover_the_product_looks():
         assert name in PRESETS
     assert 5600 <= PRESETS["cool studio"].key_cct_k <= 6500
     assert PRESETS["warm cinematic"].key_cct_k == pytest.approx(3200, abs=100)
+
+
+def test_relight_in_bands_equals_one_pass_and_reports_progress(monkeypatch):
+    import sys
+
+    relight_module = sys.modules["portraitos.engine.lighting.relight"]
+
+    torch.manual_seed(1)
+    image = torch.rand(2, 40, 30, 3)
+    depth = torch.full((1, 40, 30), 6.0)
+    depth[:, 10:30, 8:22] = 2.0
+    params = LightingParams("warm cinematic", key_strength=0.6)
+    whole, _ = relight(image, params, depth)
+    monkeypatch.setattr(relight_module, "BAND_PIXELS", 7 * 30)  # 7 rows a band
+    ticks = []
+    banded, _ = relight(image, params, depth, progress=lambda d, t: ticks.append((d, t)))
+    assert torch.allclose(banded, whole, atol=1e-6)  # matrix products may round differently per band
+    assert ticks[-1] == (12, 12) and len(ticks) == 12  # 6 bands per image, 2 images
+
+    class Cancelled(Exception):
+        pass
+
+    calls = []
+
+    def cancel_on_third():
+        calls.append(1)
+        if len(calls) == 3:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        relight(image, params, depth, check_interrupt=cancel_on_third)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Optional
 
@@ -84,6 +85,8 @@ def relight(
     params: LightingParams,
     depth_m: Optional[torch.Tensor] = None,
     subject_mask: Optional[torch.Tensor] = None,
+    progress: Optional[Callable[[int, int], None]] = None,
+    check_interrupt: Optional[Callable[[], None]] = None,
 ) -> tuple[torch.Tensor, LightingSetup]:
     """Apply a lighting setup to ``image [B,H,W,3|4]``; returns the new image and its LIGHTING.
 
@@ -91,7 +94,8 @@ def relight(
     ambient on the background. ``key_strength`` > 0 adds a directional (Lambert) key from the normals
     of ``depth_m`` (with or without a mask; without depth it cannot, and says so in a warning).
     Depth ``[B|1,h,w]`` metres and mask ``[B|1,h,w]`` 0..1 are resized to the image; a batch of 1 serves
-    every image. An alpha channel (4th) is passed through unchanged.
+    every image. An alpha channel (4th) is passed through unchanged. The colour work runs in bands of
+    rows (bounded memory at 8K), calling ``check_interrupt`` and ``progress(done, total)`` per band.
     """
     if image.dim() != 4 or image.shape[-1] not in (3, 4):
         raise ValueError(f"image must be [B,H,W,3] or [B,H,W,4], got shape {tuple(image.shape)}")
@@ -110,26 +114,25 @@ def relight(
     _, H, W, _ = image.shape
     if preset.name == "auto":
         return image.clone(), setup
-    lin = srgb_to_linear(image[..., :3]).to(torch.float32)
-    key_m = bradford_matrix(D65_XY, tuple(setup.meta["key_xy"])).to(lin.device)
-    amb_m = bradford_matrix(D65_XY, tuple(setup.meta["ambient_xy"])).to(lin.device)
-    key = lin @ key_m.T * preset.intensity
-    amb = lin @ amb_m.T * preset.ambient_level
+    dev = image.device
+    key_m = (bradford_matrix(D65_XY, tuple(setup.meta["key_xy"])).to(dev) * preset.intensity).T.contiguous()
+    amb_m = (bradford_matrix(D65_XY, tuple(setup.meta["ambient_xy"])).to(dev) * preset.ambient_level).T.contiguous()
     d = None
     if depth_m is not None:
-        d = depth_m.to(device=lin.device, dtype=lin.dtype)
+        d = depth_m.to(device=dev, dtype=torch.float32)
         if d.shape[1:] != (H, W):
             d = F.interpolate(d.unsqueeze(1), size=(H, W), mode="nearest").squeeze(1)
         d = repeat_to(d, b, "depth")
     if subject_mask is not None:
-        w = subject_mask.to(device=lin.device, dtype=lin.dtype)
+        w = subject_mask.to(device=dev, dtype=torch.float32)
         if w.shape[1:] != (H, W):
             w = F.interpolate(w.unsqueeze(1), size=(H, W), mode="bilinear", align_corners=False).squeeze(1)
         w = repeat_to(w, b, "subject_mask")
     elif d is not None:
         w = subject_weight_from_depth(d)
     else:
-        w = torch.ones(b, H, W, dtype=lin.dtype, device=lin.device)
+        w = None  # key everywhere
+    key_gain = None
     if params.key_strength > 0:
         if d is None:
             warnings.warn(
@@ -139,20 +142,40 @@ def relight(
                 stacklevel=2,
             )
         else:
-            shade = lambert_shading(d, params.key_direction_deg)
-            key = key * (1 - params.key_strength + params.key_strength * shade).unsqueeze(-1)
-    out = w.unsqueeze(-1) * key + (1 - w.unsqueeze(-1)) * amb
-    if preset.contrast != 1.0:
+            key_gain = 1 - params.key_strength + params.key_strength * lambert_shading(d, params.key_direction_deg)
+    out = torch.empty(b, H, W, 3, dtype=image.dtype, device=dev)
+    rows = max(1, BAND_PIXELS // max(W, 1))
+    bands = [(i, y0, min(H, y0 + rows)) for i in range(b) for y0 in range(0, H, rows)]
+    for n, (i, y0, y1) in enumerate(bands):
+        if check_interrupt is not None:
+            check_interrupt()
+        lin = srgb_to_linear(image[i, y0:y1, :, :3]).to(torch.float32)
+        key = lin @ key_m
+        if key_gain is not None:
+            key = key * key_gain[i, y0:y1].unsqueeze(-1)
+        amb = lin @ amb_m
+        mixed = key if w is None else torch.lerp(amb, key, w[i, y0:y1].unsqueeze(-1))
+        out[i, y0:y1] = linear_to_srgb(_finish(mixed, lin, preset.contrast, params.strength)).to(image.dtype)
+        if progress is not None:
+            progress(n + 1, len(bands))
+    if alpha is not None:
+        out = torch.cat([out, alpha], dim=-1)
+    return out, setup
+
+
+BAND_PIXELS = 1 << 21  # about 2 MP of colour work at a time
+
+
+def _finish(out: torch.Tensor, lin: torch.Tensor, contrast: float, strength: float) -> torch.Tensor:
+    """The preset's contrast curve around mid grey (linear light, ``[...,3]``), then the ``strength`` mix
+    with the original ``lin``."""
+    if contrast != 1.0:
         y = luminance(out).clamp_min(1e-6)
-        y_new = 0.18 * (y / 0.18) ** preset.contrast
+        y_new = 0.18 * (y / 0.18) ** contrast
         # compress only above mid grey so that the contrast curve does not clip midtones
         y_new = torch.where(y > 0.18, 0.18 + (1 - 0.18) * torch.tanh((y_new - 0.18) / (1 - 0.18)), y_new)
         out = out * (y_new / y).unsqueeze(-1)
-    out = params.strength * out + (1 - params.strength) * lin
-    rgb = linear_to_srgb(out).to(image.dtype)
-    if alpha is not None:
-        rgb = torch.cat([rgb, alpha], dim=-1)
-    return rgb, setup
+    return strength * out + (1 - strength) * lin
 
 
 def lambert_shading(depth_m: torch.Tensor, direction_deg: float, elevation_deg: float = 35.0) -> torch.Tensor:
