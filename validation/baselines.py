@@ -16,6 +16,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..engine.box_filter import box_mean
 from ..engine.colour import linear_to_srgb, srgb_to_linear
 from ..engine.lens.aperture import Aperture
 
@@ -79,25 +80,6 @@ def brute_force_scatter(
         out += F.conv2d(src, k.flip(0, 1).view(1, 1, *k.shape), padding=half).squeeze(1)
     # divide by the scattered weight: image borders keep their brightness
     return linear_to_srgb(out[:3] / out[3:].clamp_min(1e-6)).permute(1, 2, 0)
-
-
-def box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over a (2r+1)² window of ``x [B,C,H,W]`` (windows clipped at the borders), via running
-    sums: the cost does not depend on ``r``."""
-
-    def along(t: torch.Tensor, dim: int) -> torch.Tensor:
-        n = t.shape[dim]
-        c = torch.cumsum(t, dim=dim)
-        c = torch.cat([torch.zeros_like(c.narrow(dim, 0, 1)), c], dim=dim)
-        idx = torch.arange(n, device=t.device)
-        hi = (idx + r + 1).clamp(max=n)
-        lo = (idx - r).clamp(min=0)
-        shape = [1] * t.dim()
-        shape[dim] = n
-        count = (hi - lo).to(t.dtype).view(shape)
-        return (c.index_select(dim, hi) - c.index_select(dim, lo)) / count
-
-    return along(along(x, 2), 3)
 
 
 def box_sum_guided_filter(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ..box_filter import box_mean
 from ..sampling import strided_sample
 from .depth_map import MIN_DEPTH_M
 
@@ -49,35 +50,16 @@ def snap_depth_to_matte(
     H, W = depth_m.shape
     r = band_px or max(2, round(0.015 * max(H, W)))
     inside = (matte > solid).to(depth_m.dtype)[None, None]
-    near_edge = _box_mean(inside, r)
+    near_edge = box_mean(inside, r)
     band = (near_edge >= 1e-6) & (near_edge <= 1 - 1e-6)
     core_in = (near_edge > 1 - 1e-6).to(depth_m.dtype)  # interior beyond the band
     core_out = (near_edge < 1e-6).to(depth_m.dtype)
     disp = (1.0 / depth_m.clamp_min(MIN_DEPTH_M))[None, None]
     wide = 2 * r
-    fill_in = _box_mean(disp * core_in, wide) / _box_mean(core_in, wide).clamp_min(1e-6)
-    fill_out = _box_mean(disp * core_out, wide) / _box_mean(core_out, wide).clamp_min(1e-6)
-    ok_in = _box_mean(core_in, wide) > 1e-4
-    ok_out = _box_mean(core_out, wide) > 1e-4
+    fill_in = box_mean(disp * core_in, wide) / box_mean(core_in, wide).clamp_min(1e-6)
+    fill_out = box_mean(disp * core_out, wide) / box_mean(core_out, wide).clamp_min(1e-6)
+    ok_in = box_mean(core_in, wide) > 1e-4
+    ok_out = box_mean(core_out, wide) > 1e-4
     snapped = torch.where(inside > 0, torch.where(ok_in, fill_in, disp), torch.where(ok_out, fill_out, disp))
     out = torch.where(band, snapped, disp)
     return (1.0 / out.clamp_min(1e-6))[0, 0]
-
-
-def _box_mean(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over a (2r+1)² window of ``x [B,C,H,W]`` (windows clipped at the borders), via running
-    sums: the cost does not depend on ``r``."""
-
-    def along(t: torch.Tensor, dim: int) -> torch.Tensor:
-        n = t.shape[dim]
-        c = torch.cumsum(t, dim=dim)
-        c = torch.cat([torch.zeros_like(c.narrow(dim, 0, 1)), c], dim=dim)
-        idx = torch.arange(n, device=t.device)
-        hi = (idx + r + 1).clamp(max=n)
-        lo = (idx - r).clamp(min=0)
-        shape = [1] * t.dim()
-        shape[dim] = n
-        count = (hi - lo).to(t.dtype).view(shape)
-        return (c.index_select(dim, hi) - c.index_select(dim, lo)) / count
-
-    return along(along(x, 2), 3)
