@@ -407,10 +407,6 @@ def render_single(
         if key not in kernels:
             kernels[key] = aperture.kernel(rho, edge, dtype=dt, device=dev)
         if s == 1 and tiles is not None:
-            # many small operations: one thread avoids a thread barrier per operation, which costs
-            # far more than it saves when the cores are shared with other work
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
 
             def tick(fraction: float, step: int = step) -> None:
                 # a near-focus layer can take seconds at 8K: progress and Cancel within it
@@ -419,10 +415,7 @@ def render_single(
                 if progress is not None:
                     progress(step + fraction, len(order))
 
-            try:
-                _render_layer_tiled(acc, tiles, lin, assign, source, k, kernels[key], rk, settings, tick)
-            finally:
-                torch.set_num_threads(threads)
+            _render_layer_tiled(acc, tiles, lin, assign, source, k, kernels[key], rk, settings, tick)
             if progress is not None:
                 progress(step + 1, len(order))
             continue
