@@ -7,7 +7,6 @@ The input model is never mutated: everything is registered on ``model.clone()``.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,25 +34,14 @@ from portraitos.engine.generation import (
     split_groups,
 )
 
+from . import model_folders  # noqa: F401  (registers models/instantid and models/ipadapter)
+from .model_sources import GENERATION_SOURCES
+
 ADAPTER_FOLDERS = {"InstantID": "instantid", "IP-Adapter FaceID": "ipadapter"}
 EXTENSIONS = (".safetensors", ".bin", ".pth", ".pt")
 README = "see the README, section PortraitGenerate"
-WHERE = {
-    "InstantID": "ip-adapter.bin from https://huggingface.co/InstantX/InstantID (1.69 GB) into models/instantid/",
-    "IP-Adapter FaceID": "ip-adapter-faceid_sdxl.bin (SDXL) or ip-adapter-faceid_sd15.bin (SD 1.5) from "
-    "https://huggingface.co/h94/IP-Adapter-FaceID into models/ipadapter/",
-    "controlnet": "ControlNetModel/diffusion_pytorch_model.safetensors from https://huggingface.co/InstantX/InstantID "
-    "(2.5 GB) into models/controlnet/ (for example as models/controlnet/instantid/diffusion_pytorch_model.safetensors)",
-}
-
-
-def register_folders() -> None:
-    for name in ("instantid", "ipadapter"):
-        if name not in folder_paths.folder_names_and_paths:
-            folder_paths.add_model_folder_path(name, os.path.join(folder_paths.models_dir, name))
-
-
-register_folders()
+# for errors: what to put where, keyed by method (and "controlnet")
+WHERE = {key: f"{src.name} from {src.page} ({src.size}) into {src.folder}" for key, src in GENERATION_SOURCES.items()}
 
 
 def adapter_files(method: str) -> list[str]:

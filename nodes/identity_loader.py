@@ -81,7 +81,7 @@ def pack_root(name: str) -> Path:
     return roots[0]  # not installed: load_pack says where the files go
 
 
-def _pack(name: str, provider: str) -> FacePack:
+def face_pack(name: str, provider: str) -> FacePack:
     if name == NO_FACE_MODEL:
         raise IdentityError(
             "no InsightFace model is installed; put antelopev2 or buffalo_l (the .onnx files, no nested folder) "
@@ -226,7 +226,7 @@ class IdentityLoader(io.ComfyNode):
             photos = [] if image is None else [_rgb_uint8(image[i]) for i in range(image.shape[0])]
 
             def analyse_photo(rgb: np.ndarray):
-                record, warnings, faces = analyse(_pack(face_model, provider), rgb, face_index)
+                record, warnings, faces = analyse(face_pack(face_model, provider), rgb, face_index)
                 return record, warnings, faces, draw_preview(rgb, faces, max(face_index, 0))
 
             result = enrol(

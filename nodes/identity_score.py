@@ -19,7 +19,7 @@ from portraitos.engine.faces import PROVIDERS
 from portraitos.engine.identity import Identity, normalise
 
 from . import checks, runtime
-from .identity_loader import _pack
+from .identity_loader import face_pack
 from .types import CATEGORY_IDENTITY
 from .types import Identity as IdentityType
 
@@ -100,7 +100,7 @@ class IdentityScore(io.ComfyNode):
         pack_name = identity.meta.get("model_pack")
         if not pack_name:
             raise ValueError(f"identity {identity.name!r} does not record its face pack; create it again")
-        pack = _pack(pack_name, provider)
+        pack = face_pack(pack_name, provider)
         scores = score_images(
             pack,
             identity,

@@ -7,7 +7,7 @@ import os
 
 import folder_paths
 
-FOLDERS = ("depth", "depthanything", "identities", "insightface")
+FOLDERS = ("depth", "depthanything", "identities", "insightface", "instantid", "ipadapter")
 
 
 def register_model_folders() -> None:

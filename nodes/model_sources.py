@@ -63,6 +63,30 @@ FACE_SOURCES = (
     ),
 )
 
+GENERATION_SOURCES = {
+    "InstantID": ModelSource(
+        "ip-adapter.bin (InstantID image projection and attention)",
+        "https://huggingface.co/InstantX/InstantID",
+        "1.69 GB",
+        "Apache-2.0 code; checkpoints for research use (see the model card)",
+        "models/instantid/",
+    ),
+    "IP-Adapter FaceID": ModelSource(
+        "ip-adapter-faceid_sdxl.bin (SDXL) or ip-adapter-faceid_sd15.bin (SD 1.5)",
+        "https://huggingface.co/h94/IP-Adapter-FaceID",
+        "1.07 GB (SDXL) / 96.7 MB (SD 1.5)",
+        "non-commercial research use (InsightFace embeddings)",
+        "models/ipadapter/",
+    ),
+    "controlnet": ModelSource(
+        "ControlNetModel/diffusion_pytorch_model.safetensors (InstantID's IdentityNet)",
+        "https://huggingface.co/InstantX/InstantID",
+        "2.5 GB",
+        "Apache-2.0 code; checkpoints for research use (see the model card)",
+        "models/controlnet/ (for example as models/controlnet/instantid/diffusion_pytorch_model.safetensors)",
+    ),
+}
+
 README_MODELS = "https://github.com/portraitos/ComfyUI-PortraitOS#model-files"
 
 

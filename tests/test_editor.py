@@ -279,7 +279,7 @@ def test_identity_loader_lists_only_installed_face_models(comfy_nodes, tmp_path,
     tip = cls.INPUT_TYPES()["required"]["face_model"][1]["tooltip"]
     assert "antelopev2" in tip and "https://" in tip and "models/insightface/models" in tip
     with pytest.raises(Exception, match="no InsightFace model is installed"):
-        module._pack(module.NO_FACE_MODEL, "CPU")
+        module.face_pack(module.NO_FACE_MODEL, "CPU")
     pack = tmp_path / "models" / "buffalo_l"
     pack.mkdir(parents=True)
     (pack / "det_10g.onnx").write_bytes(b"")

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from ..colour import to_uint8_rgb
 from ..faces.detection import Face, find_faces
-from ..faces.distance import FACE_BOX_WIDTH_MM, distance_from_eyes, distance_from_size
+from ..faces.distance import distance_from_eyes, distance_from_face_width
 from ..faces.landmarks import Detection, FaceLandmarks, detect_faces, face_landmarks
 from .guided_filter import guided_refine
 from .head_relief import head_relief
@@ -82,10 +82,7 @@ def portrait_prior(
             meta["iris_diameter_px"] = [round(float(v), 2) for v in iris]
         meta["interpupillary_px"] = round(face.interpupillary_px, 2)
         if est is None:
-            est = (
-                distance_from_size(x1 - x0, FACE_BOX_WIDTH_MM, focal_length_mm, pixels_per_mm),
-                f"face box width {FACE_BOX_WIDTH_MM:.0f} mm",
-            )
+            est = distance_from_face_width(x1 - x0, focal_length_mm, pixels_per_mm)
     if est is not None:
         meta["subject_distance_estimate_m"] = round(est[0], 3)
         meta["subject_distance_from"] = est[1]

@@ -14,8 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-INTERPUPILLARY_MM = 63.0  # adult mean
-FACE_BOX_WIDTH_MM = 150.0  # width of a frontal Haar face box, about 2.4 × IPD
+from .distance import distance_from_eyes, distance_from_face_width
 
 
 @dataclass(frozen=True)
@@ -92,16 +91,10 @@ def find_faces_scaled(rgb: np.ndarray, max_side: int = 1024) -> list[Face]:
 
 
 def distance_from_face(face: Face, focal_length_mm: float, pixels_per_mm: float) -> tuple[float, str]:
-    """Camera-to-face distance in metres from the face's size in the frame (thin lens ≈ pinhole).
-
-    Uses the interpupillary distance (63 mm) when both eyes were found, else the face box width.
-    """
-    if face.ipd_px:
-        size_px, real_mm, how = face.ipd_px, INTERPUPILLARY_MM, "interpupillary distance 63 mm"
-    else:
-        size_px, real_mm, how = float(face.box[2]), FACE_BOX_WIDTH_MM, "face box width 150 mm"
-    on_sensor_mm = size_px / pixels_per_mm
-    return focal_length_mm * real_mm / on_sensor_mm / 1000.0 + focal_length_mm / 1000.0, how
+    """Camera-to-face distance in metres from the face's size in the frame, and how it was found: the
+    interpupillary distance when both eyes were found, else the face box width (``faces.distance``)."""
+    found = distance_from_eyes(None, face.ipd_px, focal_length_mm, pixels_per_mm)
+    return found if found is not None else distance_from_face_width(float(face.box[2]), focal_length_mm, pixels_per_mm)
 
 
 def eye_positions_normalised(face: Face, height: int, width: int) -> list[list[float]]:

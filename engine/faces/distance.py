@@ -44,3 +44,10 @@ def distance_from_eyes(
         z = distance_from_size(interpupillary_px, INTERPUPILLARY_MM, focal_length_mm, pixels_per_mm)
         return z, f"interpupillary distance {INTERPUPILLARY_MM:.0f} mm ({interpupillary_px:.1f} px)"
     return None
+
+
+def distance_from_face_width(width_px: float, focal_length_mm: float, pixels_per_mm: float) -> tuple[float, str]:
+    """Distance (m) and how it was found, from the width in pixels of a frontal face box (the last
+    resort when the eyes can't be measured)."""
+    z = distance_from_size(width_px, FACE_BOX_WIDTH_MM, focal_length_mm, pixels_per_mm)
+    return z, f"face box width {FACE_BOX_WIDTH_MM:.0f} mm"
