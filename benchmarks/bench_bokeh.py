@@ -127,7 +127,9 @@ def quality_cases(report: dict, h: int, w: int, samples: int):
         ref = to_photo(render_reference(scene, lens, h, w, samples=samples))
         lin, depth = render_pinhole(scene, lens, h, w)
         photo = to_photo(lin)
-        t_lb, _, res = measure(lambda: render_lens_bokeh(photo[None], depth[None], LensSettings(85, 1.4, 2.0)))
+        t_lb, _, res = measure(
+            lambda: render_lens_bokeh(photo[None], depth[None], LensSettings(85, 1.4, 2.0), device=DEVICE)
+        )
         coc = res.coc_px[0]
         t_g, _, gauss = measure(lambda: gaussian_layered_blur(photo, coc))
         t_bf, _, brute = measure(lambda: brute_force_scatter(photo, coc))
@@ -271,6 +273,73 @@ def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earlier=
     report[f"GEGL lens-blur peer (85 mm f/{f_number}, focus 2 m, {threads} threads)"] = out
 
 
+def sync_report(img: torch.Tensor, depth: torch.Tensor, settings) -> dict[str, int]:
+    """Host-device synchronisations during one CUDA render, counted by the source line that caused them."""
+    import warnings
+
+    counts: dict[str, int] = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            render_lens_bokeh(img, depth, settings, device=DEVICE)
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        torch.cuda.synchronize()
+    for w in caught:
+        if "synchroniz" in str(w.message):
+            where = f"{Path(w.filename).parent.name}/{Path(w.filename).name}:{w.lineno}"
+            counts[where] = counts.get(where, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def scaling_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earlier=None, profile: bool = False):
+    """LensBokeh alone at several sizes: seconds, seconds per megapixel, peak memory (an earlier version
+    interleaved when given). On CUDA also the host-device synchronisations of one render, by source line,
+    and with ``profile`` the operators that take the GPU's time at the largest size."""
+    out = {}
+    warm_img, warm_depth = portrait_scene(96, 64)
+    render_lens_bokeh(warm_img.to(DEVICE), warm_depth.to(DEVICE), LensSettings(85, f_number, 2.0), device=DEVICE)
+    for w, h in sizes:
+        img, depth = portrait_scene(h, w)
+        img, depth = img.to(DEVICE), depth.to(DEVICE)
+        settings = LensSettings(85, f_number, 2.0)
+        render_lens_bokeh(img, depth, settings, device=DEVICE)  # warm-up (kernels, FFT plans, allocator)
+        t_lb, t_old, peak = [], [], 0
+        for _ in range(repeat):
+            t, mem, res = measure(lambda: render_lens_bokeh(img, depth, settings, device=DEVICE))
+            del res
+            t_lb.append(t)
+            peak = max(peak, mem)
+            if earlier is not None:
+                old_render, old_settings = earlier
+                t, _, res = measure(lambda: old_render(img, depth, old_settings(85, f_number, 2.0), device=DEVICE))
+                del res
+                t_old.append(t)
+        lb = min(t_lb)
+        row = {
+            "LensBokeh s": round(lb, 4),
+            "LensBokeh s/MP": round(lb / (w * h / 1e6), 5),
+            "peak_mb": round(peak / 2**20),
+        }
+        if t_old:
+            row["earlier s"] = round(min(t_old), 4)
+            row["earlier ÷ LensBokeh"] = round(min(t_old) / lb, 2)
+        if DEVICE.type == "cuda":
+            row["syncs by line"] = sync_report(img, depth, settings)
+        out[f"{w}x{h}"] = row
+        print(f"{w}x{h}", json.dumps(row, ensure_ascii=False), flush=True)
+    if profile and DEVICE.type == "cuda":
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            render_lens_bokeh(img, depth, settings, device=DEVICE)
+            torch.cuda.synchronize()
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25), flush=True)
+    report[f"LensBokeh scaling (85 mm f/{f_number}, focus 2 m, {DEVICE})"] = out
+
+
 def _parse_sizes(text: str):
     sizes = []
     for part in text.split(","):
@@ -284,10 +353,11 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_bokeh.json"))
     ap.add_argument("--device", default="cpu", help="cpu or cuda")
-    ap.add_argument("--only", choices=("quality", "speed", "gegl"), help="run one part only")
+    ap.add_argument("--only", choices=("quality", "speed", "gegl", "scaling"), help="run one part only")
     ap.add_argument("--sizes", help="GEGL peer sizes, WxH[,WxH...] (default: 512x768 up to 8K)")
     ap.add_argument("--repeat", type=int, default=2, help="GEGL peer: interleaved runs per size (minimum kept)")
     ap.add_argument("--compare-with", help="GEGL peer: also run the pack checked out in this folder, interleaved")
+    ap.add_argument("--profile", action="store_true", help="scaling on CUDA: operator profile at the largest size")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch and GEGL (default: all cores)")
     args = ap.parse_args()
     global DEVICE
@@ -305,6 +375,10 @@ def main() -> int:
         sizes = _parse_sizes(args.sizes) if args.sizes else (GEGL_SIZES[:2] if args.quick else GEGL_SIZES)
         earlier = load_earlier(args.compare_with) if args.compare_with else None
         gegl_cases(report, sizes, args.repeat, earlier=earlier)
+    if args.only == "scaling":
+        sizes = _parse_sizes(args.sizes) if args.sizes else GEGL_SIZES
+        earlier = load_earlier(args.compare_with) if args.compare_with else None
+        scaling_cases(report, sizes, args.repeat, earlier=earlier, profile=args.profile)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out}")

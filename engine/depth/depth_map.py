@@ -5,6 +5,8 @@ Depth is distance from the lens in metres, ``[B,H,W]`` float32.
 
 from __future__ import annotations
 
+import math
+
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -50,6 +52,10 @@ def clean_depth(depth_m: torch.Tensor, what: str = "depth") -> torch.Tensor:
     valid value ×10 (treated as very far). Returns a new float32 tensor of the same shape.
     """
     d = depth_m.to(torch.float32)
+    if d.numel() > 0:
+        lo, hi = torch.aminmax(d)  # one pass; NaN propagates into both
+        if bool((lo > 0) & (hi < math.inf)):
+            return d
     bad_nan = torch.isnan(d)
     bad_inf = torch.isposinf(d)
     bad_nonpos = (d <= 0) | torch.isneginf(d)

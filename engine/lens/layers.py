@@ -12,6 +12,8 @@ import math
 
 import torch
 
+from ..chunks import row_chunks
+
 
 def layer_radii(max_abs_radius: float, step_px: float = 1.0, growth: float = 0.06) -> torch.Tensor:
     """Sorted signed layer radii covering ±``max_abs_radius`` (includes 0).
@@ -34,22 +36,27 @@ class LayerAssignment:
     """
 
     def __init__(self, radius: torch.Tensor, radii: torch.Tensor):
+        """``radius [H,W]`` signed CoC radii (px) on any device; ``radii`` the sorted layer radii on the host."""
+        radii = radii.cpu()
         self.radii = radii.to(radius.device)
-        n = len(self.radii)
-        r = radius.clamp(float(self.radii[0]), float(self.radii[-1]))
-        upper = torch.bucketize(r, self.radii, out_int32=True).clamp_(1, n - 1)
-        upper_long = upper.long()
-        lo = self.radii[upper_long - 1]
-        hi = self.radii[upper_long]
-        self.upper = upper
-        self.frac = ((r - lo) / (hi - lo)).clamp(0, 1)
-        h, w = radius.shape
-        # which layers touch each row / column: one scatter each
-        rows = torch.zeros(h, n + 1, dtype=torch.bool, device=radius.device)
-        cols = torch.zeros(w, n + 1, dtype=torch.bool, device=radius.device)
-        rows.scatter_(1, upper_long, True)
-        cols.scatter_(1, upper_long.t().contiguous(), True)
-        del upper_long
+        n = len(radii)
+        H, W = radius.shape
+        dev = radius.device
+        lowest, highest = float(radii[0]), float(radii[-1])
+        self.upper = torch.empty(H, W, dtype=torch.int32, device=dev)
+        self.frac = torch.empty(H, W, dtype=radius.dtype, device=dev)
+        # which layers touch each row / column
+        rows = torch.zeros(H, n + 1, dtype=torch.bool, device=dev)
+        cols = torch.zeros(W, n + 1, dtype=torch.bool, device=dev)
+        for y0, y1 in row_chunks(H, W) if dev.type == "cpu" else [(0, H)]:
+            r = radius[y0:y1].clamp(lowest, highest)
+            upper = self.upper[y0:y1]
+            torch.bucketize(r, self.radii, out_int32=True, out=upper).clamp_(1, n - 1)
+            index = upper.long()
+            lo = self.radii[index - 1]
+            torch.div(r.sub_(lo), self.radii[index].sub_(lo), out=self.frac[y0:y1]).clamp_(0, 1)
+            rows[y0:y1].scatter_(1, index, True)
+            cols.scatter_(1, index.t(), True)
         # on the host: per-layer bounding boxes are then read without device synchronisation
         self._rows = rows.cpu()
         self._cols = cols.cpu()

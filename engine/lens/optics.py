@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..chunks import row_chunks
+
 # name -> (width mm, height mm)
 SENSORS: dict[str, tuple[float, float]] = {
     "full frame 36x24": (36.0, 24.0),
@@ -87,5 +89,17 @@ class ThinLens:
         return pixels_per_mm(height_px, width_px, self.sensor)
 
     def coc_px(self, depth_m: torch.Tensor, height_px: int, width_px: int) -> torch.Tensor:
-        """Signed CoC diameter in pixels of an ``height_px`` × ``width_px`` image."""
-        return self.coc_mm(depth_m) * self.pixels_per_mm(height_px, width_px)
+        """Signed CoC diameter in pixels of an ``height_px`` × ``width_px`` image (float32, ``depth_m``'s shape).
+
+        Written as K/S − K/Z with K = A·v·(px per mm), three passes over the map (row chunks on the CPU).
+        """
+        z = torch.as_tensor(depth_m, dtype=torch.float32)
+        k = self.aperture_mm * self.image_distance_mm * self.pixels_per_mm(height_px, width_px)
+        at_focus, per_inverse_m = k / (self.focus_distance_m * 1000.0), -k / 1000.0
+        out = torch.empty(z.shape, dtype=torch.float32, device=z.device)
+        if z.device.type != "cpu":
+            return torch.reciprocal(z, out=out).mul_(per_inverse_m).add_(at_focus)
+        flat_z, flat_out = z.reshape(-1), out.view(-1)
+        for a, b in row_chunks(flat_z.numel(), 1):
+            torch.reciprocal(flat_z[a:b], out=flat_out[a:b]).mul_(per_inverse_m).add_(at_focus)
+        return out

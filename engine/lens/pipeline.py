@@ -197,7 +197,8 @@ def cap_circles_of_confusion(
     for i, ln in enumerate(lenses):
         d = depth_m[i]
         k = ln.aperture_mm * ln.image_distance_mm / 1000.0 * ln.pixels_per_mm(H, W)
-        worst = float(ln.coc_px(d, H, W).abs().max())
+        # |CoC| grows monotonically away from the focus plane: the nearest or the farthest depth is the worst
+        worst = float(ln.coc_px(torch.stack(torch.aminmax(d)), H, W).abs().max())
         if worst <= c:
             out.append(d)
             continue

@@ -31,12 +31,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from ..colour import linear_to_srgb, luminance, srgb_to_linear
+from ..chunks import row_chunks
+from ..colour import linear_planes_to_srgb_image, linear_to_srgb, luminance, srgb_to_linear_planes
 from .aperture import Aperture
 from .layers import LayerAssignment, layer_radii, scale_for_radius
 from .optics import ThinLens, sensor_diagonal_mm
@@ -119,9 +121,13 @@ def fft_convolve_same(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
 
 def rebuild_highlights(
-    lin: torch.Tensor, blur_weight: torch.Tensor, hl: HighlightRebuild, display_max: Optional[torch.Tensor] = None
+    lin: torch.Tensor,
+    blur_weight: torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
+    hl: HighlightRebuild,
+    display_max: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
-    """Brighten clipped highlights of linear ``lin [3,H,W]`` where ``blur_weight [H,W]`` (0..1) says out of focus.
+    """Brighten clipped highlights of linear ``lin [3,H,W]`` where ``blur_weight [H,W]`` (0..1) says out of focus
+    (or a function giving the weights at flat pixel indices, so that only the highlights' are computed).
 
     A pixel is a highlight by its brightest channel in display terms, V' = max(R', G', B') (a light
     clipped in one channel is clipped all the same). Gain = 1 + boost·((V' − t)/(1 − t))^p above the
@@ -145,7 +151,7 @@ def rebuild_highlights(
     px = flat[:, idx]
     v_disp = linear_to_srgb(px.amax(dim=0))
     over = ((v_disp - t) / (1.0 - t)).clamp(0.0, 1.0)
-    bw = blur_weight.reshape(-1)[idx]
+    bw = blur_weight(idx) if callable(blur_weight) else blur_weight.reshape(-1)[idx]
     gain = 1.0 + hl.boost * over**hl.exponent * bw
     if hl.colour is None:
         flat[:, idx] = px * gain
@@ -203,9 +209,29 @@ def _sliding_min(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
     return m
 
 
+def _min_filter_chunks(x: torch.Tensor, k: int):
+    """Row chunks ``(y0, y1, minimum)`` of the (2k+1)² minimum filter of ``x [H,W]`` (separable; windows
+    truncated at the borders). On the CPU the passes run chunk by chunk, so they stay in cache."""
+    if x.device.type != "cpu":
+        yield 0, x.shape[0], _sliding_min(_sliding_min(x, k, 1), k, 0)
+        return
+    H, W = x.shape
+    across = torch.empty_like(x)
+    for y0, y1 in row_chunks(H, W):
+        across[y0:y1] = _sliding_min(x[y0:y1], k, 1)
+    for y0, y1 in row_chunks(H, W, min_rows=4 * k):
+        a0, a1 = max(0, y0 - k), min(H, y1 + k)
+        yield y0, y1, _sliding_min(across[a0:a1], k, 0)[y0 - a0 : y1 - a0]
+
+
 def _min_filter(x: torch.Tensor, k: int) -> torch.Tensor:
     """(2k+1)² minimum filter of ``x [H,W]``, separable; windows truncated at the borders."""
-    return _sliding_min(_sliding_min(x, k, 1), k, 0)
+    if k <= 0:
+        return x
+    out = torch.empty_like(x)
+    for y0, y1, m in _min_filter_chunks(x, k):
+        out[y0:y1] = m
+    return out
 
 
 def _unmixed_source_weight(radius: torch.Tensor, settings: RenderSettings) -> torch.Tensor:
@@ -217,10 +243,13 @@ def _unmixed_source_weight(radius: torch.Tensor, settings: RenderSettings) -> to
     """
     H, W = radius.shape
     k = max(1, round(settings.edge_exclusion_fraction * max(H, W)))
-    nearest = _min_filter(radius, k)
-    # radius - nearest <= 2·(gap_px + ratio·|radius|), in place on the one temporary
-    gap2 = radius.abs().mul_(2 * settings.occlusion_gap_ratio).add_(2 * settings.occlusion_gap_px)
-    return torch.le(nearest.neg_().add_(radius), gap2).to(radius.dtype)
+    out = torch.empty_like(radius)
+    for y0, y1, nearest in _min_filter_chunks(radius, k):
+        r = radius[y0:y1]
+        # radius - nearest <= 2·(gap_px + ratio·|radius|)
+        gap2 = r.abs().mul_(2 * settings.occlusion_gap_ratio).add_(2 * settings.occlusion_gap_px)
+        out[y0:y1] = torch.le(nearest.neg().add_(r), gap2)
+    return out
 
 
 def _nearer_wins(radius: torch.Tensor) -> torch.Tensor:
@@ -360,7 +389,7 @@ def render_single(
     _, H, W = lin.shape
     dev, dt = lin.device, lin.dtype
     max_r = float(radius.abs().max())
-    radii = layer_radii(max_r, settings.layer_step_px, settings.layer_growth).to(dev)
+    radii = layer_radii(max_r, settings.layer_step_px, settings.layer_growth)
     assign = LayerAssignment(radius, radii)
     source = _unmixed_source_weight(radius, settings)
     radii_host = radii.tolist()  # read once: the layer loop then never waits for the device
@@ -527,6 +556,18 @@ def _fill_behind_foreground(
     region[3] = 1.0
 
 
+def _in_focus_weight(coc: torch.Tensor, acceptable_px: float, out: torch.Tensor) -> None:
+    """``out [H,W]`` = 1 within the acceptable CoC diameter (px), falling to 0 at twice it."""
+    chunks = row_chunks(*coc.shape) if coc.device.type == "cpu" else [(0, coc.shape[0])]
+    for y0, y1 in chunks:
+        torch.abs(coc[y0:y1], out=out[y0:y1]).mul_(-1.0 / acceptable_px).add_(2.0).clamp_(0.0, 1.0)
+
+
+def _blur_weight_at(radius: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """How out of focus the pixels at flat ``index`` are: 0 up to a 1 px CoC radius, 1 from 3 px."""
+    return radius.reshape(-1)[index].abs().sub_(1.0).div_(2.0).clamp_(0.0, 1.0)
+
+
 def render_bokeh(
     image: torch.Tensor,
     depth_m: torch.Tensor,
@@ -559,7 +600,7 @@ def render_bokeh(
         cocs[i] = coc
         ppm = ln.pixels_per_mm(H, W)
         acceptable = max(settings.in_focus_coc_fraction * sensor_diagonal_mm(ln.sensor) * ppm, 1.0)
-        masks[i] = (1.0 - (coc.abs() - acceptable) / acceptable).clamp(0, 1)
+        _in_focus_weight(coc, acceptable, masks[i])
 
         def setup_tick(step: int, _i=i) -> None:
             # the first 4 % of each image's share of the bar: the full-frame passes before the layers
@@ -569,12 +610,11 @@ def render_bokeh(
                 progress(_i * 1000 + 10 * step, b * 1000)
 
         setup_tick(0)  # the circles of confusion are known
-        radius = _nearer_wins(coc * 0.5)
+        radius = _nearer_wins(coc).mul_(0.5)
         setup_tick(1)
-        lin = srgb_to_linear(image[i].to(torch.float32)).permute(2, 0, 1).contiguous()
+        lin = srgb_to_linear_planes(image[i])
         setup_tick(2)
-        blur_weight = ((radius.abs() - 1.0) / 2.0).clamp(0, 1)
-        lin = rebuild_highlights(lin, blur_weight, highlights, image[i].amax(dim=-1))
+        lin = rebuild_highlights(lin, partial(_blur_weight_at, radius), highlights, image[i].amax(dim=-1))
         setup_tick(3)
 
         def prog(done: float, total: int, _i=i) -> None:
@@ -582,5 +622,5 @@ def render_bokeh(
                 progress(_i * 1000 + 40 + int(960 * done / max(total, 1)), b * 1000)
 
         rendered = render_single(lin, radius, aperture, settings, prog, check_interrupt)
-        out[i] = linear_to_srgb(rendered).permute(1, 2, 0).to(image.dtype)
+        linear_planes_to_srgb_image(rendered, out[i])
     return BokehResult(out, cocs, masks, [ln.focus_distance_m for ln in lenses])
