@@ -327,6 +327,13 @@ def scaling_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earli
             row["earlier ÷ LensBokeh"] = round(min(t_old) / lb, 2)
         if DEVICE.type == "cuda":
             row["syncs by line"] = sync_report(img, depth, settings)
+            if w * h <= 2048 * 3072:  # the same render on the CPU: how far the GPU's result is from it
+                on_gpu = render_lens_bokeh(img, depth, settings, device=DEVICE).image.cpu()
+                on_cpu = render_lens_bokeh(img.cpu(), depth.cpu(), settings).image
+                row["GPU vs CPU"] = {
+                    "max abs": round(float((on_gpu - on_cpu).abs().max()), 5),
+                    "psnr_db": round(psnr(on_gpu[0], on_cpu[0]), 2),
+                }
         out[f"{w}x{h}"] = row
         print(f"{w}x{h}", json.dumps(row, ensure_ascii=False), flush=True)
     if profile and DEVICE.type == "cuda":

@@ -86,6 +86,17 @@ class LayerAssignment:
         share = torch.where(up == k + 1, 1.0 - fr, 0.0)  # pixels between layers k and k+1
         return torch.where(at_k, fr, share), share.masked_fill_(at_k, 1.0)
 
+    def weights_into(
+        self, k: int, y0: int, y1: int, x0: int, x1: int, weight: torch.Tensor, occluding: torch.Tensor
+    ) -> None:
+        """:meth:`weights` written into the given ``[y1-y0, x1-x0]`` views (no temporaries beyond two masks)."""
+        up = self.upper[y0:y1, x0:x1]
+        fr = self.frac[y0:y1, x0:x1]
+        at_k = up == k
+        torch.mul(fr, -1.0, out=occluding).add_(1.0).mul_(up == k + 1)  # pixels between layers k and k+1
+        torch.where(at_k, fr, occluding, out=weight)
+        occluding.masked_fill_(at_k, 1.0)
+
     def weight(self, k: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
         """Weight of layer ``k`` on the crop rows y0:y1, cols x0:x1."""
         up = self.upper[y0:y1, x0:x1]
@@ -104,13 +115,21 @@ class LayerAssignment:
         zero = torch.zeros((), dtype=fr.dtype, device=fr.device)
         return torch.where(up == k, torch.ones_like(fr), zero) + torch.where(up == k + 1, 1.0 - fr, zero)
 
-    def weight_at_or_in_front(self, k: int) -> torch.Tensor:
-        """Per-pixel total weight of layers with index ≤ ``k`` (radius ≤ radii[k], i.e. nearer)."""
-        return torch.where(
-            self.upper <= k,
-            torch.ones_like(self.frac),
-            torch.where(self.upper == k + 1, 1.0 - self.frac, torch.zeros_like(self.frac)),
-        )
+    def weight_at_or_in_front(self, k: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        """Per-pixel total weight of layers with index ≤ ``k`` (radius ≤ radii[k], i.e. nearer) on a crop."""
+        up = self.upper[y0:y1, x0:x1]
+        fr = self.frac[y0:y1, x0:x1]
+        return torch.where(up <= k, torch.ones_like(fr), torch.where(up == k + 1, 1.0 - fr, torch.zeros_like(fr)))
+
+    def bbox_at_or_in_front(self, k: int) -> tuple[int, int, int, int] | None:
+        """Rows [y0, y1) and columns [x0, x1) of the pixels with weight in layers ≤ ``k`` (from the host)."""
+        rows = self._rows[:, : k + 2].any(1)
+        if not bool(rows.any()):
+            return None
+        cols = self._cols[:, : k + 2].any(1)
+        ys = torch.nonzero(rows).flatten()
+        xs = torch.nonzero(cols).flatten()
+        return int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
 
 
 def scale_for_radius(radius_px: float, base_radius_px: float) -> int:

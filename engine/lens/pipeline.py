@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..batch import common_batch
+from ..chunks import row_chunks
 from ..depth.depth_map import clean_depth
 from ..depth.resample import resize_depth_edge_aware
 from .aperture import Aperture
@@ -222,10 +223,19 @@ def keep_in_focus_pixels(image: torch.Tensor, rendered: torch.Tensor, coc_px: to
     """``rendered`` with the input pixel, bit for bit, wherever the CoC is under half a pixel, except where a
     nearer out-of-focus object's blur can reach (its light lies over the sharp plane, as in a lens).
 
-    image, rendered: ``[B,H,W,3]`` sRGB 0..1; coc_px: ``[B,H,W]`` signed diameter in pixels.
+    image, rendered: ``[B,H,W,3]`` sRGB 0..1; coc_px: ``[B,H,W]`` signed diameter in pixels. ``rendered``
+    is updated in place (row chunks on the CPU) and returned.
     """
-    keep = (coc_px.abs() < IN_FOCUS_COC_PX) & ~foreground_reach(coc_px)
-    return torch.where(keep.unsqueeze(-1), image.to(rendered), rendered)
+    B, H, W = coc_px.shape
+    for i in range(B):
+        reach = _foreground_reach_single(coc_px[i])
+        for y0, y1 in row_chunks(H, 3 * W) if coc_px.device.type == "cpu" else [(0, H)]:
+            keep = coc_px[i, y0:y1].abs() < IN_FOCUS_COC_PX
+            if reach is not None:
+                keep &= ~reach[y0:y1]
+            part = rendered[i, y0:y1]
+            part.copy_(torch.where(keep.unsqueeze(-1), image[i, y0:y1].to(rendered.dtype), part))
+    return rendered
 
 
 def foreground_reach(coc_px: torch.Tensor) -> torch.Tensor:
@@ -233,19 +243,34 @@ def foreground_reach(coc_px: torch.Tensor) -> torch.Tensor:
     (CoC ≤ −½ px), by the largest such radius (a square neighbourhood: conservative)."""
     reach = torch.zeros_like(coc_px, dtype=torch.bool)
     for i in range(coc_px.shape[0]):
-        fg = coc_px[i] <= -IN_FOCUS_COC_PX
-        if not bool(fg.any()):
-            continue
-        r = int(math.ceil(float(coc_px[i][fg].abs().max()) / 2.0)) + 1
-        r = min(r, max(coc_px.shape[1:]))
-        m = fg.to(torch.float32).view(1, 1, *fg.shape)
-        step = 1
-        while r > 0:  # dilate by 1, 2, 4, ... (a square grown by a, then b, has grown by a + b)
-            d = min(step, r)
-            m = F.max_pool2d(F.pad(m, (d, d, d, d)), kernel_size=3, stride=1, dilation=d)
-            r -= d
-            step *= 2
-        reach[i] = m.view(fg.shape) > 0
+        r = _foreground_reach_single(coc_px[i])
+        if r is not None:
+            reach[i] = r
+    return reach
+
+
+def _foreground_reach_single(coc: torch.Tensor) -> Optional[torch.Tensor]:
+    """:func:`foreground_reach` of one ``[H,W]`` map, or None where nothing lies in front of the focus plane.
+    The dilation runs on the foreground's bounding box grown by the reach, not on the whole frame."""
+    nearest = float(coc.min())
+    if nearest > -IN_FOCUS_COC_PX:
+        return None
+    H, W = coc.shape
+    fg = coc <= -IN_FOCUS_COC_PX
+    rows = torch.nonzero(fg.any(1)).flatten()
+    cols = torch.nonzero(fg.any(0)).flatten()
+    r = min(int(math.ceil(-nearest / 2.0)) + 1, max(H, W))
+    y0, y1 = max(0, int(rows[0]) - r), min(H, int(rows[-1]) + 1 + r)
+    x0, x1 = max(0, int(cols[0]) - r), min(W, int(cols[-1]) + 1 + r)
+    m = fg[y0:y1, x0:x1].to(torch.float32).view(1, 1, y1 - y0, x1 - x0)
+    step = 1
+    while r > 0:  # dilate by 1, 2, 4, ... (a square grown by a, then b, has grown by a + b)
+        d = min(step, r)
+        m = F.max_pool2d(F.pad(m, (d, d, d, d)), kernel_size=3, stride=1, dilation=d)
+        r -= d
+        step *= 2
+    reach = torch.zeros_like(fg)
+    reach[y0:y1, x0:x1] = m.view(y1 - y0, x1 - x0) > 0
     return reach
 
 

@@ -311,9 +311,30 @@ class _Tiles:
         return out
 
 
+class _TileWork:
+    """Buffers the tiled layers reuse from one layer to the next (no fresh full-frame allocation per layer):
+    the overlap-add sum ``[5,H,W]`` and the zero-padded FFT inputs, one per padded size."""
+
+    def __init__(self, H: int, W: int, dtype: torch.dtype):
+        self.blurred = torch.empty(5, H, W, dtype=dtype)
+        self._padded: dict[tuple[int, int], torch.Tensor] = {}
+        self.spectra: dict[tuple[int, int, int], torch.Tensor] = {}  # (padded h, w, kernel id) -> kernel spectrum
+
+    def padded(self, size: tuple[int, int], h: int, w: int) -> torch.Tensor:
+        """A ``[5, *size]`` buffer, zero outside its top-left ``h×w`` (which the caller fills)."""
+        buf = self._padded.get(size)
+        if buf is None:
+            buf = self._padded[size] = torch.zeros(5, *size, dtype=self.blurred.dtype)
+        else:
+            buf[:, h:].zero_()
+            buf[:, :h, w:].zero_()
+        return buf
+
+
 def _render_layer_tiled(
     acc: torch.Tensor,
     tiles: _Tiles,
+    work: _TileWork,
     lin: torch.Tensor,
     assign: LayerAssignment,
     source: torch.Tensor,
@@ -337,36 +358,35 @@ def _render_layer_tiled(
     if not src_runs:
         return
     out_runs = tiles.runs(k, T, grow=True)
-    by0 = min(r[0] for r in out_runs)
-    by1 = max(r[1] for r in out_runs)
-    bx0 = min(r[2] for r in out_runs)
-    bx1 = max(r[3] for r in out_runs)
-    blurred_all = torch.zeros(5, by1 - by0, bx1 - bx0, dtype=acc.dtype, device=acc.device)
-    spectra: dict[tuple[int, int], torch.Tensor] = {}
+    total = work.blurred
+    for y0, y1, x0, x1 in out_runs:  # the sum is read on these tiles only; every run's spill lands inside them
+        total[:, y0:y1, x0:x1].zero_()
     for run, (y0, y1, x0, x1) in enumerate(src_runs):
         if tick is not None:
             tick(run / len(src_runs))
+        h, w = y1 - y0, x1 - x0
+        size = (_fast_len(h + kk - 1), _fast_len(w + kk - 1))
+        layer = work.padded(size, h, w)
+        a, a_occ = layer[3, :h, :w], layer[4, :h, :w]
+        assign.weights_into(k, y0, y1, x0, x1, a, a_occ)
         src = source[y0:y1, x0:x1]
-        a, a_occ = assign.weights(k, y0, y1, x0, x1)
         a.mul_(src)
         a_occ.mul_(src)
-        layer = torch.cat([lin[:, y0:y1, x0:x1] * a, a.unsqueeze(0), a_occ.unsqueeze(0)], dim=0)
-        h, w = y1 - y0, x1 - x0
+        torch.mul(lin[:, y0:y1, x0:x1], a, out=layer[:3, :h, :w])
         if kk == 1:
             conv = layer * kernel.reshape(())
         else:
-            size = (_fast_len(h + kk - 1), _fast_len(w + kk - 1))
-            if size not in spectra:
-                spectra[size] = torch.fft.rfft2(kernel.to(layer.dtype), s=size)
-            conv = torch.fft.irfft2(torch.fft.rfft2(layer, s=size) * spectra[size], s=size)
+            key = (*size, id(kernel))
+            if key not in work.spectra:
+                work.spectra[key] = torch.fft.rfft2(kernel.to(layer.dtype), s=size)
+            conv = torch.fft.irfft2(torch.fft.rfft2(layer).mul_(work.spectra[key]), s=size)
         # overlap-add: the run's full convolution starts half a kernel above-left of it
-        ty, tx = y0 - half - by0, x0 - half - bx0
+        ty, tx = y0 - half, x0 - half
         ya, xa = max(ty, 0), max(tx, 0)
-        yb = min(ty + h + kk - 1, blurred_all.shape[1])
-        xb = min(tx + w + kk - 1, blurred_all.shape[2])
-        blurred_all[:, ya:yb, xa:xb] += conv[:, ya - ty : yb - ty, xa - tx : xb - tx]
+        yb, xb = min(ty + h + kk - 1, tiles.H), min(tx + w + kk - 1, tiles.W)
+        total[:, ya:yb, xa:xb] += conv[:, ya - ty : yb - ty, xa - tx : xb - tx]
     for y0, y1, x0, x1 in out_runs:
-        blurred = blurred_all[:, y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0].clamp_min_(0)
+        blurred = total[:, y0:y1, x0:x1].clamp_min_(0)
         # FFT round-off leaves ~1e-7 light where there is no coverage; drop it (see render_single)
         blurred[:4].mul_(blurred[3:4] > 1e-5)
         _composite(acc[:, y0:y1, x0:x1], blurred, rk, settings)
@@ -397,13 +417,15 @@ def render_single(
     if progress is not None:
         progress(0, max(len(order), 1))  # layers assigned: a tick before the first (largest) layer
     tiles = _Tiles(assign, H, W) if dev.type == "cpu" else None
+    work = _TileWork(H, W, dt) if tiles is not None else None
     # premultiplied linear RGB, coverage, coverage-weighted signed radius of what has been laid down
     # far layers are laid down at the scale of their blur (one upsampling when a finer layer comes),
     # so full-size buffers are touched only by layers near focus
     acc_scale = scale_for_radius(radii_host[order[0]], settings.base_radius_px) if order else 1
     acc = torch.zeros(5, -(-H // acc_scale), -(-W // acc_scale), dtype=dt, device=dev)
     filled_for_foreground = False
-    kernels: dict[tuple[float, float], torch.Tensor] = {}
+    plans = {k: _layer_plan(k, radii_host, settings) for k in order}
+    kernels = _build_kernels({plan[3] for plan in plans.values()}, aperture, dt, dev)
 
     def refine(to_scale: int) -> None:
         nonlocal acc, acc_scale
@@ -424,17 +446,8 @@ def render_single(
         box = assign.bbox(k)
         if box is None:
             continue
-        s = scale_for_radius(rk, settings.base_radius_px)
+        s, _rho, _edge, key = plans[k]
         refine(s)
-        rho = abs(rk) / s
-        # ramp the disc edge over the local layer spacing (in this scale's pixels): neighbouring
-        # layers then blend into a disc whose edge sits at the pixel's own radius
-        lo_r = radii_host[max(k - 1, 0)]
-        hi_r = radii_host[min(k + 1, len(radii_host) - 1)]
-        edge = max(abs(hi_r - lo_r) / 2.0, 1.0) / s if abs(rk) >= 0.5 else 0.0
-        key = (round(rho, 4), round(edge, 4))
-        if key not in kernels:
-            kernels[key] = aperture.kernel(rho, edge, dtype=dt, device=dev)
         if s == 1 and tiles is not None:
 
             def tick(fraction: float, step: int = step) -> None:
@@ -444,7 +457,7 @@ def render_single(
                 if progress is not None:
                     progress(step + fraction, len(order))
 
-            _render_layer_tiled(acc, tiles, lin, assign, source, k, kernels[key], rk, settings, tick)
+            _render_layer_tiled(acc, tiles, work, lin, assign, source, k, kernels[key], rk, settings, tick)
             if progress is not None:
                 progress(step + 1, len(order))
             continue
@@ -487,6 +500,36 @@ def render_single(
 
     refine(1)
     return acc[:3] / acc[3].clamp_min(1e-6)
+
+
+def _layer_plan(k: int, radii_host: list[float], settings: RenderSettings) -> tuple[int, float, float, tuple]:
+    """Layer ``k``'s scale, disc radius and edge ramp (in that scale's pixels), and its kernel's key."""
+    rk = radii_host[k]
+    s = scale_for_radius(rk, settings.base_radius_px)
+    rho = abs(rk) / s
+    # ramp the disc edge over the local layer spacing (in this scale's pixels): neighbouring
+    # layers then blend into a disc whose edge sits at the pixel's own radius
+    lo_r = radii_host[max(k - 1, 0)]
+    hi_r = radii_host[min(k + 1, len(radii_host) - 1)]
+    edge = max(abs(hi_r - lo_r) / 2.0, 1.0) / s if abs(rk) >= 0.5 else 0.0
+    return s, rho, edge, (round(rho, 4), round(edge, 4))
+
+
+def _build_kernels(
+    keys: set[tuple[float, float]], aperture: Aperture, dtype: torch.dtype, device: torch.device
+) -> dict[tuple[float, float], torch.Tensor]:
+    """Aperture kernels for ``(radius, edge)`` keys, built on the host and moved to ``device`` in one copy
+    (before the layer loop, so that the loop itself never waits for a transfer)."""
+    keys = sorted(keys)
+    host = [aperture.kernel(rho, edge, dtype=dtype) for rho, edge in keys]
+    if device.type == "cpu" or not host:
+        return dict(zip(keys, host))
+    flat = torch.cat([kernel.reshape(-1) for kernel in host]).to(device)
+    out, at = {}, 0
+    for key, kernel in zip(keys, host):
+        out[key] = flat[at : at + kernel.numel()].view(kernel.shape)
+        at += kernel.numel()
+    return out
 
 
 def _composite(
@@ -535,21 +578,19 @@ def _fill_behind_foreground(
     never saw behind it; that is taken from the surroundings of the accumulated image (push–pull),
     so the sharp subject continues behind it rather than the far background showing through.
     """
-    front = assign.weight_at_or_in_front(k)
-    rows = front.amax(1) > 0
-    if not bool(rows.any()):
+    box = assign.bbox_at_or_in_front(k)  # from the host's presence table: no device synchronisation
+    if box is None:
         return
-    cols = front.amax(0) > 0
     H, W = radius.shape
     m = int(math.ceil(max_r)) + 2
-    ys, xs = torch.nonzero(rows).flatten(), torch.nonzero(cols).flatten()
-    y0, y1 = max(0, int(ys[0]) - m), min(H, int(ys[-1]) + 1 + m)
-    x0, x1 = max(0, int(xs[0]) - m), min(W, int(xs[-1]) + 1 + m)
+    y0, y1 = max(0, box[0] - m), min(H, box[1] + m)
+    x0, x1 = max(0, box[2] - m), min(W, box[3] + m)
+    front = assign.weight_at_or_in_front(k, y0, y1, x0, x1)
     region = acc[:, y0:y1, x0:x1]
     cov = region[3].clamp_min(1e-6)
     colour = region[:3] / cov
     mean_r = region[4] / cov
-    behind = (1.0 - front[y0:y1, x0:x1]) * region[3].clamp(0, 1)
+    behind = (1.0 - front) * region[3].clamp(0, 1)
     filled = _push_pull_fill(torch.cat([colour, mean_r.unsqueeze(0)]), behind)
     region[:3] = filled[:3]
     region[4] = filled[3]
