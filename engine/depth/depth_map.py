@@ -6,7 +6,6 @@ Depth is distance from the lens in metres, ``[B,H,W]`` float32.
 from __future__ import annotations
 
 import math
-
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any

@@ -93,7 +93,7 @@ class LayerAssignment:
         up = self.upper[y0:y1, x0:x1]
         fr = self.frac[y0:y1, x0:x1]
         at_k = up == k
-        torch.mul(fr, -1.0, out=occluding).add_(1.0).mul_(up == k + 1)  # pixels between layers k and k+1
+        torch.mul(fr, -1.0, out=occluding).add_(1.0).masked_fill_(up != k + 1, 0.0)  # between layers k and k+1
         torch.where(at_k, fr, occluding, out=weight)
         occluding.masked_fill_(at_k, 1.0)
 

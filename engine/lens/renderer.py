@@ -315,15 +315,22 @@ class _TileWork:
     """Buffers the tiled layers reuse from one layer to the next (no fresh full-frame allocation per layer):
     the overlap-add sum ``[5,H,W]`` and the zero-padded FFT inputs, one per padded size."""
 
-    def __init__(self, H: int, W: int, dtype: torch.dtype):
-        self.blurred = torch.empty(5, H, W, dtype=dtype)
+    MAX_PADDED = 6  # padded sizes kept at once (beyond that the cache starts afresh: memory stays bounded)
+
+    def __init__(self, box: tuple[int, int, int, int], dtype: torch.dtype):
+        """``box`` (y0, y1, x0, x1): the frame's part that tiled layers can reach (their pixels' box plus two
+        of the largest tiles: a run's tiles, their neighbours and the kernel's reach all lie inside it)."""
+        self.y0, self.x0 = box[0], box[2]
+        self.blurred = torch.empty(5, box[1] - box[0], box[3] - box[2], dtype=dtype)
         self._padded: dict[tuple[int, int], torch.Tensor] = {}
-        self.spectra: dict[tuple[int, int, int], torch.Tensor] = {}  # (padded h, w, kernel id) -> kernel spectrum
+        self.spectra: dict[tuple[int, int], torch.Tensor] = {}  # padded size -> the current layer's kernel spectrum
 
     def padded(self, size: tuple[int, int], h: int, w: int) -> torch.Tensor:
         """A ``[5, *size]`` buffer, zero outside its top-left ``h×w`` (which the caller fills)."""
         buf = self._padded.get(size)
         if buf is None:
+            if len(self._padded) >= self.MAX_PADDED:
+                self._padded.clear()
             buf = self._padded[size] = torch.zeros(5, *size, dtype=self.blurred.dtype)
         else:
             buf[:, h:].zero_()
@@ -358,9 +365,12 @@ def _render_layer_tiled(
     if not src_runs:
         return
     out_runs = tiles.runs(k, T, grow=True)
+    # the overlap-add sum, in frame coordinates (it covers only the part of the frame tiled layers reach)
     total = work.blurred
+    oy, ox = work.y0, work.x0
+    work.spectra.clear()  # one kernel per layer
     for y0, y1, x0, x1 in out_runs:  # the sum is read on these tiles only; every run's spill lands inside them
-        total[:, y0:y1, x0:x1].zero_()
+        total[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox].zero_()
     for run, (y0, y1, x0, x1) in enumerate(src_runs):
         if tick is not None:
             tick(run / len(src_runs))
@@ -376,19 +386,18 @@ def _render_layer_tiled(
         if kk == 1:
             conv = layer * kernel.reshape(())
         else:
-            key = (*size, id(kernel))
-            if key not in work.spectra:
-                work.spectra[key] = torch.fft.rfft2(kernel.to(layer.dtype), s=size)
-            conv = torch.fft.irfft2(torch.fft.rfft2(layer).mul_(work.spectra[key]), s=size)
+            if size not in work.spectra:
+                work.spectra[size] = torch.fft.rfft2(kernel.to(layer.dtype), s=size)
+            conv = torch.fft.irfft2(torch.fft.rfft2(layer).mul_(work.spectra[size]), s=size)
         # overlap-add: the run's full convolution starts half a kernel above-left of it
         ty, tx = y0 - half, x0 - half
         ya, xa = max(ty, 0), max(tx, 0)
         yb, xb = min(ty + h + kk - 1, tiles.H), min(tx + w + kk - 1, tiles.W)
-        total[:, ya:yb, xa:xb] += conv[:, ya - ty : yb - ty, xa - tx : xb - tx]
+        total[:, ya - oy : yb - oy, xa - ox : xb - ox] += conv[:, ya - ty : yb - ty, xa - tx : xb - tx]
     for y0, y1, x0, x1 in out_runs:
-        blurred = total[:, y0:y1, x0:x1].clamp_min_(0)
+        blurred = total[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox].clamp_min_(0)
         # FFT round-off leaves ~1e-7 light where there is no coverage; drop it (see render_single)
-        blurred[:4].mul_(blurred[3:4] > 1e-5)
+        blurred[:4].masked_fill_(blurred[3:4] <= 1e-5, 0.0)
         _composite(acc[:, y0:y1, x0:x1], blurred, rk, settings)
 
 
@@ -417,7 +426,6 @@ def render_single(
     if progress is not None:
         progress(0, max(len(order), 1))  # layers assigned: a tick before the first (largest) layer
     tiles = _Tiles(assign, H, W) if dev.type == "cpu" else None
-    work = _TileWork(H, W, dt) if tiles is not None else None
     # premultiplied linear RGB, coverage, coverage-weighted signed radius of what has been laid down
     # far layers are laid down at the scale of their blur (one upsampling when a finer layer comes),
     # so full-size buffers are touched only by layers near focus
@@ -426,13 +434,26 @@ def render_single(
     filled_for_foreground = False
     plans = {k: _layer_plan(k, radii_host, settings) for k in order}
     kernels = _build_kernels({plan[3] for plan in plans.values()}, aperture, dt, dev)
+    work = None
+    if tiles is not None:
+        tiled = [assign.bbox(k) for k in order if plans[k][0] == 1]
+        tiled = [box for box in tiled if box is not None]
+        if tiled:
+            m = 2 * _Tiles.size_for(1 << 30)
+            reach = (
+                max(0, min(b[0] for b in tiled) - m),
+                min(H, max(b[1] for b in tiled) + m),
+                max(0, min(b[2] for b in tiled) - m),
+                min(W, max(b[3] for b in tiled) + m),
+            )
+            work = _TileWork(reach, dt)
 
     def refine(to_scale: int) -> None:
         nonlocal acc, acc_scale
         if to_scale < acc_scale:
             f = acc_scale // to_scale
             acc = F.interpolate(acc.unsqueeze(0), scale_factor=f, mode="bilinear", align_corners=False)[0]
-            acc = acc[:, : -(-H // to_scale), : -(-W // to_scale)].contiguous()
+            acc = acc[:, : -(-H // to_scale), : -(-W // to_scale)]  # a view: no second full-size copy
             acc_scale = to_scale
 
     for step, k in enumerate(order):
@@ -448,7 +469,7 @@ def render_single(
             continue
         s, _rho, _edge, key = plans[k]
         refine(s)
-        if s == 1 and tiles is not None:
+        if s == 1 and work is not None:
 
             def tick(fraction: float, step: int = step) -> None:
                 # a near-focus layer can take seconds at 8K: progress and Cancel within it
@@ -479,7 +500,7 @@ def render_single(
         if (hp, wp) != (h, w):
             layer = F.pad(layer, (0, wp - w, 0, hp - h))
         if s > 1:
-            layer = F.avg_pool2d(layer.unsqueeze(0), s).squeeze(0)
+            layer = _mean_pool(layer, s)
         blurred = fft_convolve_same(layer, kernels[key])
         del layer
         # to the accumulator's scale (finer than the layer's only for blurred foreground over a sharper image)
@@ -491,7 +512,7 @@ def render_single(
         blurred = blurred[:, :hc, :wc].clamp_min_(0)
         # FFT round-off leaves ~1e-7 light where there is no coverage; drop it so that colour and
         # coverage stay consistent (otherwise normalisation would amplify the round-off)
-        blurred[:4].mul_(blurred[3:4] > 1e-5)
+        blurred[:4].masked_fill_(blurred[3:4] <= 1e-5, 0.0)
 
         _composite(acc[:, ya : ya + hc, xa : xa + wc], blurred, rk, settings)
         del blurred
@@ -499,7 +520,14 @@ def render_single(
             progress(step + 1, len(order))
 
     refine(1)
-    return acc[:3] / acc[3].clamp_min(1e-6)
+    return acc[:3].div_(acc[3:4].clamp_min(1e-6))  # normalised in place: no further full-size buffer
+
+
+def _mean_pool(x: torch.Tensor, s: int) -> torch.Tensor:
+    """Mean of each ``s×s`` block of ``x [C,h,w]`` (h, w multiples of s): rows, then columns."""
+    c, h, w = x.shape
+    rows = x.view(c, h // s, s, w).sum(2)
+    return rows.view(c, h // s, w // s, s).sum(3).mul_(1.0 / (s * s))
 
 
 def _layer_plan(k: int, radii_host: list[float], settings: RenderSettings) -> tuple[int, float, float, tuple]:
@@ -555,7 +583,7 @@ def _composite(
     behind_r = rsum / cov.clamp_min(1e-6)
     gap = behind_r.abs().mul_(settings.occlusion_gap_ratio).add_(settings.occlusion_gap_px)
     # o = clamp((behind_r - rk - gap) / gap, 0, 1) · [cov > 1e-5]
-    o = behind_r.sub_(rk).sub_(gap).div_(gap).clamp_(0, 1).mul_(cov > 1e-5)
+    o = behind_r.sub_(rk).sub_(gap).div_(gap).clamp_(0, 1).masked_fill_(cov <= 1e-5, 0.0)
     del gap
     # fill holes behind an occluding layer (blend towards the coverage-normalised content,
     # scale = 1 + o·(1/cov − 1)), then cover it by the layer's occluding coverage (keep = 1 − o·occ);
