@@ -86,6 +86,9 @@ def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
 
 def linear_planes_to_srgb_image(planes: torch.Tensor, out: torch.Tensor) -> None:
     """Encode linear ``planes [3,H,W]`` into the sRGB image ``out [H,W,3]`` (any float dtype), in row chunks."""
+    if planes.device.type != "cpu":  # a GPU does best with one whole-frame pass per operation
+        out.copy_(_encode(planes).permute(1, 2, 0))
+        return
     for y0, y1 in row_chunks(planes.shape[1], 3 * planes.shape[2]):
         out[y0:y1] = _encode(planes[:, y0:y1]).permute(1, 2, 0)
 

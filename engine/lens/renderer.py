@@ -629,7 +629,7 @@ def _in_focus_weight(coc: torch.Tensor, acceptable_px: float, out: torch.Tensor)
     """``out [H,W]`` = 1 within the acceptable CoC diameter (px), falling to 0 at twice it."""
     chunks = row_chunks(*coc.shape) if coc.device.type == "cpu" else [(0, coc.shape[0])]
     for y0, y1 in chunks:
-        torch.abs(coc[y0:y1], out=out[y0:y1]).mul_(-1.0 / acceptable_px).add_(2.0).clamp_(0.0, 1.0)
+        out[y0:y1] = coc[y0:y1].abs().mul_(-1.0 / acceptable_px).add_(2.0).clamp_(0.0, 1.0)
 
 
 def _blur_weight_at(radius: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
