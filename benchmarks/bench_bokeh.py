@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/bench_bokeh.py            # all cases (about 3–5 minutes on 2 CPU cores)
     .venv/bin/python benchmarks/bench_bokeh.py --quick    # small sizes only
     .venv/bin/python benchmarks/bench_bokeh.py --device cuda   # on a GPU (times include a warm-up run)
+    .venv/bin/python benchmarks/bench_bokeh.py --only scaling --device cuda   # LensBokeh alone, 0.8 to 33 MP:
+        # s/MP, peak memory, host-device syncs by source line, GPU vs CPU image; --profile for the top operators
     .venv/bin/python benchmarks/bench_bokeh.py --only quality # the ray-traced reference PSNRs only
     .venv/bin/python benchmarks/bench_bokeh.py --only gegl --sizes 512x768,7680x4320   # against GEGL
     git archive main | tar -x -C /tmp/before && .venv/bin/python benchmarks/bench_bokeh.py --only gegl \

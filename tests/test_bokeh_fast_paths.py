@@ -64,3 +64,46 @@ def test_tiled_layers_match_whole_crop_convolution(monkeypatch):
     diff = (tiled.image - whole.image).abs()
     assert float(diff.mean()) < 1e-4
     assert float(diff.max()) < 0.02
+
+
+def test_chunked_passes_equal_whole_frame_computations():
+    """The row-chunked full-frame passes (min filters, layer assignment, CoC, foreground reach) give the
+    whole-frame results on an image tall and wide enough to span many chunks."""
+    from portraitos.engine.chunks import row_chunks
+    from portraitos.engine.lens import ThinLens
+    from portraitos.engine.lens.layers import LayerAssignment, layer_radii
+    from portraitos.engine.lens.pipeline import foreground_reach
+
+    g = torch.Generator().manual_seed(5)
+    h, w = 700, 900
+    assert len(row_chunks(h, w)) > 3
+    radius = torch.randn(h, w, generator=g) * 12
+    for k in (1, 19):
+        neg = F.max_pool2d(-radius.view(1, 1, h, w), (1, 2 * k + 1), stride=1, padding=(0, k))
+        ref = -F.max_pool2d(neg, (2 * k + 1, 1), stride=1, padding=(k, 0)).view(h, w)
+        assert torch.equal(renderer._min_filter(radius, k), ref), k
+
+    radii = layer_radii(float(radius.abs().max()))
+    assign = LayerAssignment(radius, radii)
+    r = radius.clamp(float(radii[0]), float(radii[-1]))
+    upper = torch.bucketize(r, radii).clamp(1, len(radii) - 1)
+    lo, hi = radii[upper - 1], radii[upper]
+    assert torch.equal(assign.upper.long(), upper)
+    assert torch.allclose(assign.frac, ((r - lo) / (hi - lo)).clamp(0, 1), atol=1e-6)
+    for k in (0, len(radii) // 2, len(radii) - 2):
+        mask = (upper == k) | (upper == k + 1)
+        ys, xs = torch.nonzero(mask.any(1)).flatten(), torch.nonzero(mask.any(0)).flatten()
+        assert assign.bbox(k) == (int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1)
+
+    depth = torch.rand(h, w, generator=g) * 9 + 0.5
+    lens = ThinLens(85, 1.8, 2.0)
+    k = lens.aperture_mm * lens.image_distance_mm * lens.pixels_per_mm(h, w)  # CoC = K·(1/S − 1/Z), mm
+    exact = k * (1 / 2000.0 - 1 / (depth.double() * 1000))
+    assert torch.allclose(lens.coc_px(depth, h, w).double(), exact, rtol=1e-5, atol=1e-4)
+
+    coc = torch.full((1, h, w), 0.2)
+    coc[0, 300:310, 400:420] = -7.0  # a small object in front: reach = its box grown by 3.5 + 1 px
+    reach = foreground_reach(coc)[0]
+    ys, xs = torch.nonzero(reach.any(1)).flatten(), torch.nonzero(reach.any(0)).flatten()
+    assert (int(ys[0]), int(ys[-1]), int(xs[0]), int(xs[-1])) == (300 - 5, 309 + 5, 400 - 5, 419 + 5)
+    assert int(reach.sum()) == (10 + 10) * (20 + 10)
