@@ -298,3 +298,19 @@ def test_slightly_defocused_subject_hides_the_background_behind_its_edge():
     assert 0.1 < r < 0.5
     band = out.image[0, 62:138, 102:114]  # inside the subject, within the background's blur reach
     assert float(band.max()) < 0.13, float(band.max())
+
+
+@pytest.mark.parametrize("background_m", [2.5, 3.0, 8.0])
+def test_the_renderer_keeps_background_light_off_a_sharp_subject(background_m):
+    """Rays reaching an in-focus pixel all come from the subject point there, so the background's blur
+    adds nothing to it, however little the background is defocused (here 2.5 to 25 px of CoC). This is
+    the renderer's own result, before the pipeline's final in-focus pass."""
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(1, 160, 200, 3, generator=g)
+    depth = torch.full((1, 160, 200), background_m)
+    depth[:, 40:120, 50:150] = 2.0
+    out = render_bokeh(img, depth, ThinLens(85, 1.8, 2.0), highlights=NO_HL)
+    subject = out.coc_px[0].abs() < 0.5
+    assert float(out.coc_px[0].max()) > 2.4  # the background really is out of focus
+    change = (out.image[0] - img[0]).abs().amax(-1)[subject]
+    assert float(change.max()) < 1e-5
