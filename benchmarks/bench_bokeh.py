@@ -220,6 +220,29 @@ def load_earlier(folder: str):
     return mod.render_lens_bokeh, mod.LensSettings
 
 
+def _scenes(sizes, f_number: float):
+    """``(w, h, image, depth)`` of the portrait scene at each size, on the device, after one small warm-up render."""
+    warm_img, warm_depth = portrait_scene(96, 64)
+    render_lens_bokeh(warm_img.to(DEVICE), warm_depth.to(DEVICE), LensSettings(85, f_number, 2.0), device=DEVICE)
+    for w, h in sizes:
+        img, depth = portrait_scene(h, w)
+        yield w, h, img.to(DEVICE), depth.to(DEVICE)
+
+
+def _timed_round(img, depth, f_number: float, earlier, t_new: list, t_old: list) -> int:
+    """One LensBokeh render (85 mm, focus 2 m) timed into ``t_new``, then the earlier version's into ``t_old``
+    (when given); returns the render's peak memory growth in bytes."""
+    t, mem, res = measure(lambda: render_lens_bokeh(img, depth, LensSettings(85, f_number, 2.0), device=DEVICE))
+    del res
+    t_new.append(t)
+    if earlier is not None:
+        old_render, old_settings = earlier
+        t, _, res = measure(lambda: old_render(img, depth, old_settings(85, f_number, 2.0), device=DEVICE))
+        del res
+        t_old.append(t)
+    return mem
+
+
 def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earlier=None):
     """LensBokeh against GEGL lens-blur, same input and CoC, runs interleaved, minimum of ``repeat``.
 
@@ -230,11 +253,7 @@ def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earlier=
         report["GEGL lens-blur peer"] = "gegl not installed"
         return
     threads = torch.get_num_threads()
-    warm_img, warm_depth = portrait_scene(96, 64)
-    render_lens_bokeh(warm_img.to(DEVICE), warm_depth.to(DEVICE), LensSettings(85, f_number, 2.0), device=DEVICE)
-    for w, h in sizes:
-        img, depth = portrait_scene(h, w)
-        img, depth = img.to(DEVICE), depth.to(DEVICE)
+    for w, h, img, depth in _scenes(sizes, f_number):
         settings = LensSettings(85, f_number, 2.0)
         coc = ThinLens(85, f_number, 2.0).coc_px(depth[0], h, w)
         with tempfile.TemporaryDirectory(prefix="bench_gegl_") as tmp:
@@ -244,15 +263,7 @@ def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earlier=
                 render_lens_bokeh(img, depth, settings, device=DEVICE)  # warm-up
             t_lb, t_gegl, t_io, t_old, peak = [], [], [], [], 0
             for _ in range(repeat):
-                t, mem, res = measure(lambda: render_lens_bokeh(img, depth, settings, device=DEVICE))
-                del res
-                t_lb.append(t)
-                peak = max(peak, mem)
-                if earlier is not None:
-                    old_render, old_settings = earlier
-                    t, _, res = measure(lambda: old_render(img, depth, old_settings(85, f_number, 2.0), device=DEVICE))
-                    del res
-                    t_old.append(t)
+                peak = max(peak, _timed_round(img, depth, f_number, earlier, t_lb, t_old))
                 t_gegl.append(_run_gegl(_gegl_command(folder, max_r, True), threads))
                 t_io.append(_run_gegl(_gegl_command(folder, max_r, False), threads))
         lb, gg, io = min(t_lb), min(t_gegl), min(t_io)
@@ -300,24 +311,12 @@ def scaling_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earli
     interleaved when given). On CUDA also the host-device synchronisations of one render, by source line,
     and with ``profile`` the operators that take the GPU's time at the largest size."""
     out = {}
-    warm_img, warm_depth = portrait_scene(96, 64)
-    render_lens_bokeh(warm_img.to(DEVICE), warm_depth.to(DEVICE), LensSettings(85, f_number, 2.0), device=DEVICE)
-    for w, h in sizes:
-        img, depth = portrait_scene(h, w)
-        img, depth = img.to(DEVICE), depth.to(DEVICE)
+    for w, h, img, depth in _scenes(sizes, f_number):
         settings = LensSettings(85, f_number, 2.0)
         render_lens_bokeh(img, depth, settings, device=DEVICE)  # warm-up (kernels, FFT plans, allocator)
         t_lb, t_old, peak = [], [], 0
         for _ in range(repeat):
-            t, mem, res = measure(lambda: render_lens_bokeh(img, depth, settings, device=DEVICE))
-            del res
-            t_lb.append(t)
-            peak = max(peak, mem)
-            if earlier is not None:
-                old_render, old_settings = earlier
-                t, _, res = measure(lambda: old_render(img, depth, old_settings(85, f_number, 2.0), device=DEVICE))
-                del res
-                t_old.append(t)
+            peak = max(peak, _timed_round(img, depth, f_number, earlier, t_lb, t_old))
         lb = min(t_lb)
         row = {
             "LensBokeh s": round(lb, 4),
