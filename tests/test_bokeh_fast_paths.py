@@ -95,6 +95,13 @@ def test_chunked_passes_equal_whole_frame_computations():
         ys, xs = torch.nonzero(mask.any(1)).flatten(), torch.nonzero(mask.any(0)).flatten()
         assert assign.bbox(k) == (int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1)
 
+    tiles = renderer._Tiles(assign, h, w)
+    u = assign.upper.float()[None, None]
+    for T in (64, 128, 256):  # per-tile layer ranges pooled from the finest grid = read from the image
+        lo, hi = tiles._layer_range(T)
+        assert torch.equal(hi, F.max_pool2d(u, T, stride=T, ceil_mode=True)[0, 0])
+        assert torch.equal(lo, -F.max_pool2d(-u, T, stride=T, ceil_mode=True)[0, 0])
+
     depth = torch.rand(h, w, generator=g) * 9 + 0.5
     lens = ThinLens(85, 1.8, 2.0)
     k = lens.aperture_mm * lens.image_distance_mm * lens.pixels_per_mm(h, w)  # CoC = K·(1/S − 1/Z), mm

@@ -286,14 +286,37 @@ class _Tiles:
             return 128
         return 256
 
+    BASE_TILE = 64  # the smallest tile side; larger tiles' ranges are pooled from its grid
+
     def _layer_range(self, T: int):
-        """Per tile, the smallest and largest upper layer index of its pixels (host tensors ``[gy,gx]``)."""
+        """Per tile, the smallest and largest upper layer index of its pixels (host tensors ``[gy,gx]``).
+        Read from the image once, on the finest grid, a band of rows at a time; coarser grids pool it."""
         if T not in self._ranges:
-            u = self._upper.to(torch.float32).view(1, 1, self.H, self.W)
-            hi = F.max_pool2d(u, T, stride=T, ceil_mode=True)[0, 0].cpu()
-            lo = -F.max_pool2d(-u, T, stride=T, ceil_mode=True)[0, 0].cpu()
-            self._ranges[T] = (lo, hi)
+            if T == self.BASE_TILE:
+                self._ranges[T] = self._base_range()
+            else:
+                lo, hi = self._layer_range(self.BASE_TILE)
+                f = T // self.BASE_TILE
+                hi_t = F.max_pool2d(hi[None, None], f, stride=f, ceil_mode=True)[0, 0]
+                lo_t = -F.max_pool2d(-lo[None, None], f, stride=f, ceil_mode=True)[0, 0]
+                self._ranges[T] = (lo_t, hi_t)
         return self._ranges[T]
+
+    def _base_range(self) -> tuple[torch.Tensor, torch.Tensor]:
+        T, H, W = self.BASE_TILE, self.H, self.W
+        gy, gx, full = -(-H // T), -(-W // T), W // T * T
+        lo = torch.empty(gy, gx)
+        hi = torch.empty(gy, gx)
+        for ty in range(gy):
+            band = self._upper[ty * T : (ty + 1) * T]
+            if full:
+                tiles = band[:, :full].reshape(band.shape[0], full // T, T)
+                lo[ty, : full // T] = tiles.amin(dim=(0, 2)).float()
+                hi[ty, : full // T] = tiles.amax(dim=(0, 2)).float()
+            if full < W:
+                lo[ty, -1] = float(band[:, full:].amin())
+                hi[ty, -1] = float(band[:, full:].amax())
+        return lo, hi
 
     def runs(self, k: int, T: int, grow: bool) -> list[tuple[int, int, int, int]]:
         """Pixel boxes ``(y0, y1, x0, x1)``, one per horizontal run of tiles that hold pixels giving layer
@@ -495,18 +518,8 @@ def render_single(
         y1 = min(H, box[1] + margin)
         x1 = min(W, box[3] + margin)
         h, w = y1 - y0, x1 - x0
-        hp, wp = -(-h // s) * s, -(-w // s) * s  # padded to a multiple of the scale
 
-        src = source[y0:y1, x0:x1]
-        a, a_occ = assign.weights(k, y0, y1, x0, x1)
-        a.mul_(src)
-        a_occ.mul_(src)
-        layer = torch.cat([lin[:, y0:y1, x0:x1] * a, a.unsqueeze(0), a_occ.unsqueeze(0)], dim=0)
-        del a, a_occ, src
-        if (hp, wp) != (h, w):
-            layer = F.pad(layer, (0, wp - w, 0, hp - h))
-        if s > 1:
-            layer = _mean_pool(layer, s)
+        layer = _layer_at_scale(lin, assign, source, k, (y0, y1, x0, x1), s)
         blurred = fft_convolve_same(layer, kernels[key])
         del layer
         # to the accumulator's scale (finer than the layer's only for blurred foreground over a sharper image)
@@ -527,6 +540,35 @@ def render_single(
 
     refine(1)
     return acc[:3].div_(acc[3:4].clamp_min(1e-6))  # normalised in place: no further full-size buffer
+
+
+def _layer_at_scale(
+    lin: torch.Tensor,
+    assign: LayerAssignment,
+    source: torch.Tensor,
+    k: int,
+    box: tuple[int, int, int, int],
+    s: int,
+) -> torch.Tensor:
+    """Layer ``k`` on ``box`` (y0, y1, x0, x1) as ``[5, ⌈h/s⌉, ⌈w/s⌉]``: premultiplied RGB, coverage and
+    occluding coverage, each the mean of an ``s×s`` block (zeros past the box's edge). On the CPU the
+    full-resolution weights are made and pooled in row chunks, so they never fill a full-size buffer."""
+    y0, y1, x0, x1 = box
+    h, w = y1 - y0, x1 - x0
+    wp = -(-w // s) * s
+    rows = row_chunks(h, 5 * wp, multiple_of=s) if lin.device.type == "cpu" else [(0, h)]
+    out = torch.empty(5, -(-h // s), wp // s, dtype=lin.dtype, device=lin.device)
+    for r0, r1 in rows:
+        n = r1 - r0
+        chunk = torch.zeros(5, -(-n // s) * s, wp, dtype=lin.dtype, device=lin.device)
+        a, a_occ = chunk[3, :n, :w], chunk[4, :n, :w]
+        assign.weights_into(k, y0 + r0, y0 + r1, x0, x1, a, a_occ)
+        src = source[y0 + r0 : y0 + r1, x0:x1]
+        a.mul_(src)
+        a_occ.mul_(src)
+        torch.mul(lin[:, y0 + r0 : y0 + r1, x0:x1], a, out=chunk[:3, :n, :w])
+        out[:, r0 // s : r0 // s + chunk.shape[1] // s] = _mean_pool(chunk, s) if s > 1 else chunk
+    return out
 
 
 def _mean_pool(x: torch.Tensor, s: int) -> torch.Tensor:
