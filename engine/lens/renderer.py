@@ -517,7 +517,6 @@ def render_single(
         x0 = max(0, box[2] - margin) // s * s
         y1 = min(H, box[1] + margin)
         x1 = min(W, box[3] + margin)
-        h, w = y1 - y0, x1 - x0
 
         layer = _layer_at_scale(lin, assign, source, k, (y0, y1, x0, x1), s)
         blurred = fft_convolve_same(layer, kernels[key])
