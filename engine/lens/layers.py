@@ -78,42 +78,22 @@ class LayerAssignment:
         xs = torch.nonzero(cols).flatten()
         return int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
 
-    def weights(self, k: int, y0: int, y1: int, x0: int, x1: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``weight`` and ``occluding_weight`` of layer ``k`` on a crop, computed together (fewer passes)."""
-        up = self.upper[y0:y1, x0:x1]
-        fr = self.frac[y0:y1, x0:x1]
-        at_k = up == k
-        share = torch.where(up == k + 1, 1.0 - fr, 0.0)  # pixels between layers k and k+1
-        return torch.where(at_k, fr, share), share.masked_fill_(at_k, 1.0)
-
     def weights_into(
         self, k: int, y0: int, y1: int, x0: int, x1: int, weight: torch.Tensor, occluding: torch.Tensor
     ) -> None:
-        """:meth:`weights` written into the given ``[y1-y0, x1-x0]`` views (no temporaries beyond two masks)."""
+        """Layer ``k``'s weight and occluding weight on the crop rows y0:y1, cols x0:x1, written into the given
+        ``[y1-y0, x1-x0]`` views.
+
+        The occluding weight is the layer's weight plus the share its pixels give the next nearer layer
+        ``k - 1``: a pixel split between layers k−1 and k is one surface, so what lies behind it must be
+        hidden by its whole coverage, not by each half in turn (which would let a quarter through).
+        """
         up = self.upper[y0:y1, x0:x1]
         fr = self.frac[y0:y1, x0:x1]
         at_k = up == k
         torch.mul(fr, -1.0, out=occluding).add_(1.0).masked_fill_(up != k + 1, 0.0)  # between layers k and k+1
         torch.where(at_k, fr, occluding, out=weight)
         occluding.masked_fill_(at_k, 1.0)
-
-    def weight(self, k: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        """Weight of layer ``k`` on the crop rows y0:y1, cols x0:x1."""
-        up = self.upper[y0:y1, x0:x1]
-        fr = self.frac[y0:y1, x0:x1]
-        zero = torch.zeros((), dtype=fr.dtype, device=fr.device)
-        return torch.where(up == k, fr, zero) + torch.where(up == k + 1, 1.0 - fr, zero)
-
-    def occluding_weight(self, k: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-        """Layer ``k``'s weight plus the share its pixels give the next nearer layer ``k - 1``.
-
-        A pixel split between layers k−1 and k is one surface: what lies behind it must be hidden
-        by its whole coverage, not by each half in turn (which would let a quarter through).
-        """
-        up = self.upper[y0:y1, x0:x1]
-        fr = self.frac[y0:y1, x0:x1]
-        zero = torch.zeros((), dtype=fr.dtype, device=fr.device)
-        return torch.where(up == k, torch.ones_like(fr), zero) + torch.where(up == k + 1, 1.0 - fr, zero)
 
     def weight_at_or_in_front(self, k: int, y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
         """Per-pixel total weight of layers with index ≤ ``k`` (radius ≤ radii[k], i.e. nearer) on a crop."""

@@ -613,7 +613,7 @@ def _composite(
     """Lay one blurred layer over ``region [5,h,w]`` (or a batch of tiles ``[n,5,T,T]``, ``channel_dim=1``).
 
     ``blurred`` (same shape): premultiplied RGB, coverage, and the occluding coverage (the layer's pixels
-    with their whole weight, see ``LayerAssignment.occluding_weight``); ``rk`` the layer's radius.
+    with their whole weight, see ``LayerAssignment.weights_into``); ``rk`` the layer's radius.
 
     Per pixel, the occlusion weight o says whether this layer is really in front of what has been
     laid down there (its radius smaller by more than the gap) or part of the same surface. Where it
