@@ -277,6 +277,8 @@ class _Tiles:
         self._upper = assign.upper
         self._ranges: dict[int, tuple[list, list]] = {}
 
+    LARGEST = 256  # the largest tile side (kernels wider than 49 px)
+
     @staticmethod
     def size_for(kernel_size: int) -> int:
         """Tile side for a kernel: the tile outweighs its kernel halo, and a halo stays within one tile."""
@@ -284,7 +286,7 @@ class _Tiles:
             return 64
         if kernel_size <= 49:
             return 128
-        return 256
+        return _Tiles.LARGEST
 
     BASE_TILE = 64  # the smallest tile side; larger tiles' ranges are pooled from its grid
 
@@ -342,7 +344,8 @@ class _Tiles:
 
 class _TileWork:
     """Buffers the tiled layers reuse from one layer to the next (no fresh full-frame allocation per layer):
-    the overlap-add sum ``[5,H,W]`` and the zero-padded FFT inputs, one per padded size."""
+    the overlap-add sum ``[5,h,w]`` over the part of the frame they reach, and the zero-padded FFT inputs,
+    one per padded size."""
 
     MAX_PADDED = 6  # padded sizes kept at once (beyond that the cache starts afresh: memory stays bounded)
 
@@ -461,14 +464,14 @@ def render_single(
     acc_scale = scale_for_radius(radii_host[order[0]], settings.base_radius_px) if order else 1
     acc = torch.zeros(5, -(-H // acc_scale), -(-W // acc_scale), dtype=dt, device=dev)
     filled_for_foreground = False
-    plans = {k: _layer_plan(k, radii_host, settings) for k in order}
-    kernels = _build_kernels({plan[3] for plan in plans.values()}, aperture, dt, dev)
+    plans = {k: _layer_plan(k, radii_host, settings) for k in order}  # layer -> (scale, kernel key)
+    kernels = _build_kernels({key for _s, key in plans.values()}, aperture, dt, dev)
     work = None
     if tiles is not None:
         tiled = [assign.bbox(k) for k in order if plans[k][0] == 1]
         tiled = [box for box in tiled if box is not None]
         if tiled:
-            m = 2 * _Tiles.size_for(1 << 30)
+            m = 2 * _Tiles.LARGEST
             reach = (
                 max(0, min(b[0] for b in tiled) - m),
                 min(H, max(b[1] for b in tiled) + m),
@@ -496,7 +499,7 @@ def render_single(
         box = assign.bbox(k)
         if box is None:
             continue
-        s, _rho, _edge, key = plans[k]
+        s, key = plans[k]
         refine(s)
         if s == 1 and work is not None:
 
@@ -577,8 +580,8 @@ def _mean_pool(x: torch.Tensor, s: int) -> torch.Tensor:
     return rows.view(c, h // s, w // s, s).sum(3).mul_(1.0 / (s * s))
 
 
-def _layer_plan(k: int, radii_host: list[float], settings: RenderSettings) -> tuple[int, float, float, tuple]:
-    """Layer ``k``'s scale, disc radius and edge ramp (in that scale's pixels), and its kernel's key."""
+def _layer_plan(k: int, radii_host: list[float], settings: RenderSettings) -> tuple[int, tuple[float, float]]:
+    """Layer ``k``'s scale and its kernel's key: disc radius and edge ramp in that scale's pixels."""
     rk = radii_host[k]
     s = scale_for_radius(rk, settings.base_radius_px)
     rho = abs(rk) / s
@@ -587,7 +590,7 @@ def _layer_plan(k: int, radii_host: list[float], settings: RenderSettings) -> tu
     lo_r = radii_host[max(k - 1, 0)]
     hi_r = radii_host[min(k + 1, len(radii_host) - 1)]
     edge = max(abs(hi_r - lo_r) / 2.0, 1.0) / s if abs(rk) >= 0.5 else 0.0
-    return s, rho, edge, (round(rho, 4), round(edge, 4))
+    return s, (round(rho, 4), round(edge, 4))
 
 
 def _build_kernels(
