@@ -19,6 +19,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from run_workflow import Client, Failure
+
 REPO = Path(__file__).resolve().parents[1]
 PACK_NAME = "PortraitOS"
 
@@ -120,6 +122,7 @@ class ComfyServer:
         (workdir / "user").mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.http = Client(self.base)
         self.python = python
         self.proc: subprocess.Popen | None = None
         self.log_path = workdir / "comfyui.log"
@@ -171,7 +174,7 @@ class ComfyServer:
             try:
                 self.get_json("/system_stats")
                 return self
-            except (urllib.error.URLError, ConnectionError, OSError):
+            except (Failure, urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"ComfyUI did not answer within {timeout}s:\n{self.log_tail()}")
@@ -196,47 +199,18 @@ class ComfyServer:
         except OSError:
             return ""
 
-    # --- HTTP helpers -------------------------------------------------------------------
+    # --- HTTP: the headless client's (scripts/run_workflow.py), so the tests exercise it too ------------
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.base + path, timeout=30) as r:
-            return r.read()
+        return self.http.get(path)
 
     def get_json(self, path: str):
-        return json.loads(self.get(path))
+        return self.http.get_json(path)
 
     def post_json(self, path: str, payload) -> tuple[int, dict]:
-        req = urllib.request.Request(
-            self.base + path,
-            data=json.dumps(payload).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=60) as r:
-                body = r.read()
-                return r.status, json.loads(body) if body else {}
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"{}")
+        return self.http.post_json(path, payload)
 
-    def upload(self, name: str, data: bytes, kind: str = "image") -> dict:
-        boundary = uuid.uuid4().hex
-        body = (
-            (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
-                f"Content-Type: application/octet-stream\r\n\r\n"
-            ).encode()
-            + data
-            + f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\n'.encode()
-            + f"true\r\n--{boundary}--\r\n".encode()
-        )
-        req = urllib.request.Request(
-            self.base + "/upload/image",
-            data=body,
-            method="POST",
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read())
+    def upload(self, name: str, data: bytes) -> dict:
+        return self.http.upload_bytes(name, data)
 
     def run_prompt(self, graph: dict, timeout: float = 300.0) -> tuple[dict, list[dict]]:
         """Queue an API-format graph, follow /ws until it finishes; return (history entry, ws messages)."""

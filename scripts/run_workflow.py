@@ -84,25 +84,32 @@ class Client:
                 return e.code, {"error": body.decode(errors="replace")}
 
     def upload(self, path: Path) -> str:
-        """Upload an image into the server's input folder; the name LoadImage takes."""
+        """Upload an image file into the server's input folder; the name LoadImage takes."""
+        info = self.upload_bytes(path.name, path.read_bytes(), what=str(path))
+        return f"{info['subfolder']}/{info['name']}" if info.get("subfolder") else info["name"]
+
+    def upload_bytes(self, name: str, data: bytes, what: str | None = None) -> dict:
+        """Upload ``data`` as the image file ``name`` (``/upload/image``, overwriting); the server's answer
+        (``name``, ``subfolder``, ``type``)."""
         boundary = uuid.uuid4().hex
         head = (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{path.name}"\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n"
         ).encode()
         tail = f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\ntrue\r\n--{boundary}--\r\n'
         req = urllib.request.Request(
             self.base + "/upload/image",
-            data=head + path.read_bytes() + tail.encode(),
+            data=head + data + tail.encode(),
             method="POST",
             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
         )
         try:
             with self._open(req) as r:
-                info = json.loads(r.read())
+                return json.loads(r.read())
         except urllib.error.HTTPError as e:
-            raise Failure(f"uploading {path} failed: {e.code} {e.read().decode(errors='replace')[:300]}") from None
-        return f"{info['subfolder']}/{info['name']}" if info.get("subfolder") else info["name"]
+            raise Failure(
+                f"uploading {what or name} failed: {e.code} {e.read().decode(errors='replace')[:300]}"
+            ) from None
 
 
 # --- the graph --------------------------------------------------------------------------------------
