@@ -57,6 +57,7 @@ from portraitos.validation.reference import (  # noqa: E402
 from portraitos.validation.scenes import portrait_scene  # noqa: E402
 
 DEVICE = torch.device("cpu")
+SCENE = "portrait"  # --scene
 
 
 def _sync() -> None:
@@ -221,23 +222,45 @@ def load_earlier(folder: str):
 
 
 def _scenes(sizes, f_number: float):
-    """``(w, h, image, depth)`` of the portrait scene at each size, on the device, after one small warm-up render."""
+    """``(w, h, image, depth, focus_m)`` at each size, on the device, after one small warm-up render.
+
+    ``--scene portrait`` (default): the synthetic portrait, focus 2 m. ``--scene photo``: the sample photo as
+    ``bench_8k.py`` frames it, depth from DepthEstimate's portrait prior, focus where auto focus puts it
+    (a real photo's depth: gradual, with many layers near focus)."""
     warm_img, warm_depth = portrait_scene(96, 64)
     render_lens_bokeh(warm_img.to(DEVICE), warm_depth.to(DEVICE), LensSettings(85, f_number, 2.0), device=DEVICE)
     for w, h in sizes:
-        img, depth = portrait_scene(h, w)
-        yield w, h, img.to(DEVICE), depth.to(DEVICE)
+        if SCENE == "photo":
+            img, depth, focus = _photo_scene(w, h)
+        else:
+            (img, depth), focus = portrait_scene(h, w), 2.0
+        yield w, h, img.to(DEVICE), depth.to(DEVICE), focus
 
 
-def _timed_round(img, depth, f_number: float, earlier, t_new: list, t_old: list) -> int:
-    """One LensBokeh render (85 mm, focus 2 m) timed into ``t_new``, then the earlier version's into ``t_old``
+def _photo_scene(w: int, h: int):
+    import numpy as np
+    from bench_8k import make_photo
+    from PIL import Image
+
+    from portraitos.engine.depth.estimate import EstimateSettings, estimate_depth
+
+    with tempfile.TemporaryDirectory() as tmp:
+        make_photo(Path(tmp) / "photo.png", w, h)
+        img = torch.from_numpy(np.asarray(Image.open(Path(tmp) / "photo.png")).astype(np.float32) / 255)[None]
+    depth_map, _matte = estimate_depth(img, EstimateSettings())
+    auto = render_lens_bokeh(img, depth_map.metres, LensSettings(85, 1.8, 0.0), depth_meta=depth_map.meta)
+    return img, depth_map.metres, float(auto.focus_distance_m[0])
+
+
+def _timed_round(img, depth, f_number: float, focus_m: float, earlier, t_new: list, t_old: list) -> int:
+    """One LensBokeh render (85 mm, focus ``focus_m``) timed into ``t_new``, then the earlier version's into ``t_old``
     (when given); returns the render's peak memory growth in bytes."""
-    t, mem, res = measure(lambda: render_lens_bokeh(img, depth, LensSettings(85, f_number, 2.0), device=DEVICE))
+    t, mem, res = measure(lambda: render_lens_bokeh(img, depth, LensSettings(85, f_number, focus_m), device=DEVICE))
     del res
     t_new.append(t)
     if earlier is not None:
         old_render, old_settings = earlier
-        t, _, res = measure(lambda: old_render(img, depth, old_settings(85, f_number, 2.0), device=DEVICE))
+        t, _, res = measure(lambda: old_render(img, depth, old_settings(85, f_number, focus_m), device=DEVICE))
         del res
         t_old.append(t)
     return mem
@@ -253,9 +276,9 @@ def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earlier=
         report["GEGL lens-blur peer"] = "gegl not installed"
         return
     threads = torch.get_num_threads()
-    for w, h, img, depth in _scenes(sizes, f_number):
-        settings = LensSettings(85, f_number, 2.0)
-        coc = ThinLens(85, f_number, 2.0).coc_px(depth[0], h, w)
+    for w, h, img, depth, focus in _scenes(sizes, f_number):
+        settings = LensSettings(85, f_number, focus)
+        coc = ThinLens(85, f_number, focus).coc_px(depth[0], h, w)
         with tempfile.TemporaryDirectory(prefix="bench_gegl_") as tmp:
             folder = Path(tmp)
             max_r = _write_gegl_inputs(folder, img, coc)
@@ -263,11 +286,12 @@ def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earlier=
                 render_lens_bokeh(img, depth, settings, device=DEVICE)  # warm-up
             t_lb, t_gegl, t_io, t_old, peak = [], [], [], [], 0
             for _ in range(repeat):
-                peak = max(peak, _timed_round(img, depth, f_number, earlier, t_lb, t_old))
+                peak = max(peak, _timed_round(img, depth, f_number, focus, earlier, t_lb, t_old))
                 t_gegl.append(_run_gegl(_gegl_command(folder, max_r, True), threads))
                 t_io.append(_run_gegl(_gegl_command(folder, max_r, False), threads))
         lb, gg, io = min(t_lb), min(t_gegl), min(t_io)
         row = {
+            "focus_m": round(focus, 3),
             "max_coc_px": round(2 * max_r, 1),
             "LensBokeh s": round(lb, 3),
             "LensBokeh s/MP": round(lb / (w * h / 1e6), 4),
@@ -283,7 +307,7 @@ def gegl_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earlier=
             row["GEGL ÷ earlier LensBokeh"] = round((gg - io) / min(t_old), 2)
         out[f"{w}x{h}"] = row
         print(f"{w}x{h}", json.dumps(row), flush=True)
-    report[f"GEGL lens-blur peer (85 mm f/{f_number}, focus 2 m, {threads} threads)"] = out
+    report[f"GEGL lens-blur peer ({SCENE} scene, 85 mm f/{f_number}, {threads} threads)"] = out
 
 
 def sync_report(img: torch.Tensor, depth: torch.Tensor, settings) -> dict[str, int]:
@@ -311,14 +335,15 @@ def scaling_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earli
     interleaved when given). On CUDA also the host-device synchronisations of one render, by source line,
     and with ``profile`` the operators that take the GPU's time at the largest size."""
     out = {}
-    for w, h, img, depth in _scenes(sizes, f_number):
-        settings = LensSettings(85, f_number, 2.0)
+    for w, h, img, depth, focus in _scenes(sizes, f_number):
+        settings = LensSettings(85, f_number, focus)
         render_lens_bokeh(img, depth, settings, device=DEVICE)  # warm-up (kernels, FFT plans, allocator)
         t_lb, t_old, peak = [], [], 0
         for _ in range(repeat):
-            peak = max(peak, _timed_round(img, depth, f_number, earlier, t_lb, t_old))
+            peak = max(peak, _timed_round(img, depth, f_number, focus, earlier, t_lb, t_old))
         lb = min(t_lb)
         row = {
+            "focus_m": round(focus, 3),
             "LensBokeh s": round(lb, 4),
             "LensBokeh s/MP": round(lb / (w * h / 1e6), 5),
             "peak_mb": round(peak / 2**20),
@@ -345,7 +370,7 @@ def scaling_cases(report: dict, sizes, repeat: int, f_number: float = 1.8, earli
             render_lens_bokeh(img, depth, settings, device=DEVICE)
             torch.cuda.synchronize()
         print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=25), flush=True)
-    report[f"LensBokeh scaling (85 mm f/{f_number}, focus 2 m, {DEVICE})"] = out
+    report[f"LensBokeh scaling ({SCENE} scene, 85 mm f/{f_number}, {DEVICE})"] = out
 
 
 def _parse_sizes(text: str):
@@ -365,11 +390,13 @@ def main() -> int:
     ap.add_argument("--sizes", help="GEGL peer sizes, WxH[,WxH...] (default: 512x768 up to 8K)")
     ap.add_argument("--repeat", type=int, default=2, help="GEGL peer: interleaved runs per size (minimum kept)")
     ap.add_argument("--compare-with", help="GEGL peer: also run the pack checked out in this folder, interleaved")
+    ap.add_argument("--scene", choices=("portrait", "photo"), default="portrait", help="gegl/scaling: the scene")
     ap.add_argument("--profile", action="store_true", help="scaling on CUDA: operator profile at the largest size")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch and GEGL (default: all cores)")
     args = ap.parse_args()
-    global DEVICE
+    global DEVICE, SCENE
     DEVICE = torch.device(args.device)
+    SCENE = args.scene
     torch.set_num_threads(args.threads or max(1, os.cpu_count() or 1))
     report = {"device": str(DEVICE), "threads": torch.get_num_threads(), "torch": torch.__version__}
     if args.only in (None, "quality"):

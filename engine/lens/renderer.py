@@ -558,7 +558,7 @@ def _layer_at_scale(
     y0, y1, x0, x1 = box
     h, w = y1 - y0, x1 - x0
     wp = -(-w // s) * s
-    rows = row_chunks(h, 5 * wp, multiple_of=s) if lin.device.type == "cpu" else [(0, h)]
+    rows = row_chunks(h, wp, multiple_of=s) if lin.device.type == "cpu" else [(0, h)]  # ~17+ rows a chunk
     out = torch.empty(5, -(-h // s), wp // s, dtype=lin.dtype, device=lin.device)
     for r0, r1 in rows:
         n = r1 - r0
