@@ -14,14 +14,21 @@ import torch
 
 from ..chunks import row_chunks
 
+HALF_STEPS_UNTIL_PX = 2.0  # layer radii are ½ px apart up to this radius, then ``step_px`` or more
+
+
+def layer_spacing_scale(radius_px: float) -> float:
+    """Layer spacing at ``radius_px`` relative to the regular ``step_px``: ½ among the half-pixel layers."""
+    return 0.5 if abs(radius_px) < HALF_STEPS_UNTIL_PX else 1.0
+
 
 def layer_radii(max_abs_radius: float, step_px: float = 1.0, growth: float = 0.06) -> torch.Tensor:
     """Sorted signed layer radii covering ±``max_abs_radius`` (includes 0).
 
-    Half-pixel steps up to 2 px: a sub-pixel circle of confusion must stay nearly sharp, and a
-    blend of the sharp layer with a 1 px disc would soften it too much.
+    Half-pixel steps up to ``HALF_STEPS_UNTIL_PX``: a sub-pixel circle of confusion must stay nearly
+    sharp, and a blend of the sharp layer with a 1 px disc would soften it too much.
     """
-    pos = [0.0, 0.5, 1.0, 1.5, 2.0]
+    pos = [0.5 * i for i in range(int(2 * HALF_STEPS_UNTIL_PX) + 1)]
     while pos[-1] < max_abs_radius:
         pos.append(pos[-1] + max(step_px, growth * pos[-1]))
     pos_t = torch.tensor(pos, dtype=torch.float32)

@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from ..chunks import row_chunks
 from ..colour import linear_planes_to_srgb_image, linear_to_srgb, luminance, srgb_to_linear_planes
 from .aperture import Aperture
-from .layers import LayerAssignment, layer_radii, scale_for_radius
+from .layers import LayerAssignment, layer_radii, layer_spacing_scale, scale_for_radius
 from .optics import ThinLens, sensor_diagonal_mm
 
 ProgressFn = Callable[[int, int], None]
@@ -82,7 +82,6 @@ class RenderSettings:
     occlusion_gap_ratio: float = (
         0.1  # gap = gap_px + ratio·|radius behind| (fully at 2·gap); closer layers add up as one surface
     )
-    sharp_occlusion_gap_px: float = 0.5  # the same for the sharp layer (CoC radius < ½ px)
     edge_exclusion_fraction: float = 1 / 400  # far-side pixels this close (× long side, ≥ 1 px) to a nearer surface
     # hold mixed colours: they are filled, not scattered
     in_focus_coc_fraction: float = 1.0 / 1500.0  # acceptable CoC: sensor diagonal / 1500 (0.029 mm FF)
@@ -631,8 +630,9 @@ def _composite(
 
     rgb, cov, rsum = ch(region, 0, 3), ch(region, 3), ch(region, 4)
     behind_r = rsum / cov.clamp_min(1e-6)
-    # the sharp layer is one surface only with the half-pixel layers beside it: anything farther lies behind it
-    gap_px = settings.occlusion_gap_px if abs(rk) >= 0.5 else settings.sharp_occlusion_gap_px
+    # the gap follows the layer spacing where this layer sits: among the half-pixel layers near focus it is
+    # halved, so a sharp subject covers even a slightly defocused background completely
+    gap_px = settings.occlusion_gap_px * layer_spacing_scale(rk)
     gap = behind_r.abs().mul_(settings.occlusion_gap_ratio).add_(gap_px)
     # o = clamp((behind_r - rk - gap) / gap, 0, 1) · [cov > 1e-5]
     o = behind_r.sub_(rk).sub_(gap).div_(gap).clamp_(0, 1).masked_fill_(cov <= 1e-5, 0.0)
