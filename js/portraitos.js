@@ -171,11 +171,22 @@ function viewUrl(ref) {
   return api.apiURL(`/view?${q}`);
 }
 
+/** The node linked to input `slot`, or null. A node that is not in a graph yet (while it is being
+ * created or configured) has none: newer frontends throw there instead of returning null. */
+function upstreamNode(node, slot) {
+  if (slot < 0 || !node.graph || node.inputs?.[slot]?.link == null) return null;
+  try {
+    return node.getInputNode(slot) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** The picture LensBokeh works on: its own last preview, else what feeds its `image` input. */
 function pictureUrl(node, state) {
   if (state.outputUrl) return state.outputUrl;
   const slot = node.inputs?.findIndex((i) => i.name === "image") ?? -1;
-  const src = slot >= 0 ? node.getInputNode(slot) : null;
+  const src = upstreamNode(node, slot);
   if (!src) return null;
   if (src.imgs?.length && src.imgs[0].src) return src.imgs[0].src;
   const name = widget(src, "image")?.value;

@@ -45,6 +45,27 @@ def require_comfyui() -> Path:
     return d
 
 
+def frontends() -> list[tuple[str, Path | None]]:
+    """The frontend releases the browser tests run against: ``(version, static folder)``, first the one
+    ComfyUI pins (installed as a package; folder ``None``, served by default), then each release named in
+    ``scripts/frontends.txt`` (unpacked by ``scripts/provision.sh`` into ``.frontends/<version>/``)."""
+    from importlib.metadata import version
+
+    found: list[tuple[str, Path | None]] = [(version("comfyui-frontend-package"), None)]
+    for line in (REPO / "scripts" / "frontends.txt").read_text().splitlines():
+        release = line.split("#", 1)[0].strip()
+        if not release:
+            continue
+        root = REPO / ".frontends" / release
+        if not (root / "index.html").is_file():
+            raise RuntimeError(
+                f"frontend {release} is not unpacked at {root}: run `bash scripts/provision.sh` "
+                "(it fetches every release named in scripts/frontends.txt)"
+            )
+        found.append((release, root))
+    return found
+
+
 _loaded = None
 
 
@@ -112,6 +133,7 @@ class ComfyServer:
         python: str = sys.executable,
         model_folders: dict[str, Path] | None = None,
         extra_custom_nodes: list[Path] | None = None,
+        front_end_root: Path | None = None,
     ):
         self.dir = require_comfyui()
         self.workdir = workdir
@@ -128,6 +150,7 @@ class ComfyServer:
         self.log_path = workdir / "comfyui.log"
         self.model_folders = model_folders or {}
         self.extra_custom_nodes = [Path(p).resolve() for p in extra_custom_nodes or []]  # test-only node packages
+        self.front_end_root = front_end_root  # another frontend release's static files; None: ComfyUI's own
 
     def start(self, timeout: float = 180.0) -> ComfyServer:
         cmd = [
@@ -154,6 +177,8 @@ class ComfyServer:
             *[p.name for p in self.extra_custom_nodes],
             "--disable-auto-launch",
         ]
+        if self.front_end_root is not None:
+            cmd += ["--front-end-root", str(Path(self.front_end_root).resolve())]
         if self.model_folders or self.extra_custom_nodes:
             cfg = self.workdir / "extra_model_paths.yaml"
             lines = ["portraitos_extra:", "    is_default: true"] + [

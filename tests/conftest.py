@@ -53,6 +53,33 @@ def comfy_server(tmp_path_factory):
         server.stop()
 
 
+def pytest_report_header(config):
+    """Which leg of the dependency matrix runs, and the versions of the pack's dependencies in it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = (
+        "transformers",
+        "numpy",
+        "opencv-python-headless",
+        "kornia",
+        "safetensors",
+        "insightface",
+        "onnxruntime",
+        "Pillow",
+        "OpenEXR",
+        "comfyui-frontend-package",
+        "torch",
+    )
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    leg = "newest" if Path(sys.prefix).name == ".venv-newest" else "pinned"
+    return [f"dependency leg: {leg} ({sys.prefix})", "versions: " + ", ".join(found)]
+
+
 # --- test axes: where and in which precision engine tests run (kornia's style) -----------------
 
 

@@ -160,3 +160,41 @@ def test_missing_and_corrupt_model_files_get_clear_errors(tmp_path):
     pth.write_bytes(b"\x80\x04pickle")
     with pytest.raises(ModelFileError, match="pickled"):
         load_depth_anything_single_file(pth)
+
+
+@pytest.mark.parametrize("layout", ["hf_folder", "single_file"])
+@pytest.mark.parametrize("kind", ["relative", "metric"])
+def test_depth_anything_gives_the_reference_depth_on_this_transformers(tmp_path, layout, kind):
+    """The same tiny Depth Anything V2 (weights drawn by NumPy, not by transformers' initialisers) loaded
+    from either layout gives the depth stored under transformers 4.5x: on 5.x too (the newest leg)."""
+    import numpy as np
+    import transformers
+    from tiny_depth_models import REFERENCE, reference_picture, seeded_file_name, seeded_original_state
+
+    from portraitos.engine.depth import predict
+
+    ref = np.load(REFERENCE)
+    assert str(ref["transformers_version"]).startswith("4."), "the reference must come from transformers 4.x"
+    file = tmp_path / seeded_file_name(kind)
+    save_file(seeded_original_state(kind), str(file))
+    if layout == "hf_folder":
+        # a folder as the published "-hf" repositories have it: their tensor names (transformers 4.x's),
+        # whatever release reads it
+        from portraitos.engine.depth.networks import depth_anything_v2_config_from_state, depth_anything_v2_key_map
+
+        state = seeded_original_state(kind)
+        folder = tmp_path / f"tiny-{kind}-hf"
+        depth_anything_v2_config_from_state(state, file.name).save_pretrained(folder)
+        save_file(depth_anything_v2_key_map(state), str(folder / "model.safetensors"), metadata={"format": "pt"})
+        (folder / "preprocessor_config.json").write_text('{"size": {"height": 56, "width": 56}}')
+        net = load_hf_folder(folder)
+    else:
+        net = load_depth_anything_single_file(file)
+    net.input_size = 56  # the folder's preprocessor size; single files run at 518 by default
+    assert net.metric == (kind == "metric")
+    got = predict(net, reference_picture(), torch.device("cpu")).values.numpy()
+    want = ref[kind]
+    assert got.shape == want.shape
+    assert float(want.std()) > 0.05  # a reference that varies over the picture, not a saturated one
+    err = float(np.abs(got - want).max())
+    assert err < 1e-4 * float(np.abs(want).max()), (transformers.__version__, err)

@@ -35,7 +35,7 @@ def tiny_depth_anything(depth_type: str = "relative", seed: int = 0):
         head_hidden_size=8,
         patch_size=14,
         depth_estimation_type=depth_type,
-        max_depth=20.0,
+        max_depth=20,
     )
     model = DepthAnythingForDepthEstimation(cfg).eval()
     # larger random weights in neck and head, so the untrained network's output varies over the image
@@ -120,12 +120,15 @@ def to_original_layout(model) -> dict[str, torch.Tensor]:
         if m:
             i, rest = m.groups()
             base = f"pretrained.blocks.{i}"
-            m2 = re.fullmatch(r"attention\.attention\.(query|key|value)\.(weight|bias)", rest)
+            # transformers 4.x names, then 5.x names
+            m2 = re.fullmatch(r"attention\.(?:attention\.(query|key|value)|(q|k|v)_proj)\.(weight|bias)", rest)
             if m2:
-                qkv.setdefault((base, m2[2]), {})[m2[1]] = v
+                part = m2[1] or {"q": "query", "k": "key", "v": "value"}[m2[2]]
+                qkv.setdefault((base, m2[3]), {})[part] = v
                 continue
             rest = (
                 rest.replace("attention.output.dense", "attn.proj")
+                .replace("attention.o_proj", "attn.proj")
                 .replace("layer_scale1.lambda1", "ls1.gamma")
                 .replace("layer_scale2.lambda1", "ls2.gamma")
             )
@@ -154,3 +157,77 @@ def to_original_layout(model) -> dict[str, torch.Tensor]:
     for (base, leaf), parts in qkv.items():
         out[f"{base}.attn.qkv.{leaf}"] = torch.cat([parts["query"], parts["key"], parts["value"]], 0).clone()
     return out
+
+
+def seeded_original_state(depth_type: str = "relative", seed: int = 0) -> dict[str, torch.Tensor]:
+    """A tiny Depth Anything V2 in the original repository's layout, every tensor drawn by NumPy in name
+    order: the same weights whatever transformers release is installed (its initialisers and its
+    tensor names differ between releases)."""
+    import numpy as np
+
+    state = to_original_layout(tiny_depth_anything(depth_type))
+    rng = np.random.default_rng(seed)
+    for name in sorted(state):
+        t = state[name]
+        if name.endswith(("norm1.weight", "norm2.weight", "pretrained.norm.weight")):
+            values = 1.0 + 0.1 * rng.standard_normal(t.shape)
+        elif name.endswith("gamma"):
+            values = np.ones(t.shape)
+        elif name.startswith("depth_head.") and t.dim() > 1:
+            values = 0.1 * rng.standard_normal(t.shape)
+        else:
+            values = 0.05 * rng.standard_normal(t.shape)
+        state[name] = torch.from_numpy(values).to(t.dtype)
+    state["depth_head.scratch.output_conv2.2.bias"].fill_(0.5)
+    return state
+
+
+def seeded_file_name(depth_type: str) -> str:
+    """The published file names: the metric variants say so."""
+    if depth_type == "metric":
+        return "depth_anything_v2_metric_hypersim_vits.safetensors"
+    return "depth_anything_v2_vits.safetensors"
+
+
+REFERENCE = Path(__file__).resolve().parent / "data" / "tiny_depth_anything_reference.npz"
+
+
+def reference_picture() -> torch.Tensor:
+    """IMAGE ``[1,80,112,3]``: a smooth gradient with a bright square, the same on every machine."""
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 80), torch.linspace(0, 1, 112), indexing="ij")
+    img = torch.stack([xs, ys, 0.5 * (xs + ys)], -1)
+    img[20:50, 40:80] = torch.tensor([0.9, 0.8, 0.7])
+    return img[None]
+
+
+def write_reference(path: Path = REFERENCE) -> None:
+    """Depth of the seeded tiny Depth Anything V2 (relative and metric, loaded from the original single
+    file) on ``reference_picture()`` under the installed transformers, stored so that another release's
+    output can be compared with it."""
+    import tempfile
+
+    import numpy as np
+    import transformers
+    from safetensors.torch import save_file
+
+    import portraitos.engine.depth as depth
+
+    out = {"transformers_version": np.array(transformers.__version__)}
+    for kind in ("relative", "metric"):
+        with tempfile.TemporaryDirectory() as tmp:
+            file = Path(tmp) / seeded_file_name(kind)
+            save_file(seeded_original_state(kind), str(file))
+            net = depth.load_depth_anything_single_file(file)
+            net.input_size = 56
+            out[kind] = depth.predict(net, reference_picture(), torch.device("cpu")).values.numpy()
+    np.savez_compressed(path, **out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import pack_import  # noqa: F401
+
+    write_reference()
+    print(f"wrote {REFERENCE}")

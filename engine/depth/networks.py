@@ -98,7 +98,7 @@ def load_hf_folder(folder: Path, dtype: torch.dtype = torch.float32) -> DepthNet
         )
     cls = DepthProForDepthEstimation if kind == "depth_pro" else DepthAnythingForDepthEstimation
     try:
-        model = cls.from_pretrained(folder, local_files_only=True, use_safetensors=True, dtype=dtype)
+        model = cls.from_pretrained(folder, local_files_only=True, use_safetensors=True, **_dtype_argument(dtype))
     except Exception as e:  # truncated or mismatched files
         raise ModelFileError(f"{folder}: could not load {cls.__name__} ({type(e).__name__}: {e})") from None
     model.eval()
@@ -112,6 +112,15 @@ def load_hf_folder(folder: Path, dtype: torch.dtype = torch.float32) -> DepthNet
     mean = tuple(pre.get("image_mean", IMAGENET_MEAN if kind == "depth_anything" else (0.5, 0.5, 0.5)))
     std = tuple(pre.get("image_std", IMAGENET_STD if kind == "depth_anything" else (0.5, 0.5, 0.5)))
     return DepthNetwork(folder.name, kind, metric, model, size, mean, std, {"path": str(folder)})
+
+
+def _dtype_argument(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """``from_pretrained``'s precision argument: ``dtype`` from transformers 4.56 on (5.x knows no
+    other), ``torch_dtype`` before."""
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in re.findall(r"\d+", version("transformers"))[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
 
 
 def _read_preprocessor(folder: Path) -> dict:
@@ -204,6 +213,29 @@ def depth_anything_v2_key_map(state: dict[str, torch.Tensor]) -> dict[str, torch
     return out
 
 
+# transformers 5 names the DINOv2 attention projections like its other models; 4.x used these names
+_ATTENTION_NAMES_5X = (
+    (".attention.attention.query.", ".attention.q_proj."),
+    (".attention.attention.key.", ".attention.k_proj."),
+    (".attention.attention.value.", ".attention.v_proj."),
+    (".attention.output.dense.", ".attention.o_proj."),
+)
+
+
+def _names_of_this_release(state: dict[str, torch.Tensor], model_keys: set[str]) -> dict[str, torch.Tensor]:
+    """Tensor names of the Hugging Face checkpoint layout (``depth_anything_v2_key_map``'s output, as the
+    published ``-hf`` files name them) renamed to what the installed transformers' model calls them."""
+    out = {}
+    for key, val in state.items():
+        if key not in model_keys:
+            for old, new in _ATTENTION_NAMES_5X:
+                if old in key and key.replace(old, new) in model_keys:
+                    key = key.replace(old, new)
+                    break
+        out[key] = val
+    return out
+
+
 def depth_anything_v2_config_from_state(state: dict[str, torch.Tensor], file_name: str):
     """A ``DepthAnythingConfig`` matching an original-layout state dict (sizes read from the tensors)."""
     from transformers import DepthAnythingConfig, Dinov2Config
@@ -225,7 +257,8 @@ def depth_anything_v2_config_from_state(state: dict[str, torch.Tensor], file_nam
     side = int(math.isqrt(n_pos))
     lower = file_name.lower()
     metric = "metric" in lower or "hypersim" in lower or "vkitti" in lower
-    max_depth = 80.0 if ("vkitti" in lower or "outdoor" in lower) else 20.0
+    # metres; an int, as the published configs write it (transformers 5 validates the type strictly)
+    max_depth = 80 if ("vkitti" in lower or "outdoor" in lower) else 20
     backbone = Dinov2Config(
         hidden_size=hidden,
         num_hidden_layers=n_layers,
@@ -267,7 +300,7 @@ def load_depth_anything_single_file(path: Path, dtype: torch.dtype = torch.float
         ) from None
     cfg = depth_anything_v2_config_from_state(state, path.name)
     model = DepthAnythingForDepthEstimation(cfg)
-    mapped = depth_anything_v2_key_map(state)
+    mapped = _names_of_this_release(depth_anything_v2_key_map(state), set(model.state_dict()))
     missing, unexpected = model.load_state_dict(mapped, strict=False)
     if missing or unexpected:
         raise ModelFileError(

@@ -1,5 +1,7 @@
 """Face and eye finding with OpenCV's bundled Haar cascades (small models shipped in the
-``opencv-python-headless`` wheel; nothing is downloaded), and the distance a face implies.
+``opencv-python-headless`` wheel; nothing is downloaded), and the distance a face implies. OpenCV 5
+has no Haar cascades: there the pack's own MediaPipe BlazeFace detector (``faces.landmarks``) finds
+the faces and its eye keypoints stand for the eyes.
 
 Coordinates are pixels of the image passed in, ``(x, y, w, h)`` boxes, ``(x, y)`` points.
 """
@@ -30,15 +32,17 @@ class Face:
         return math.hypot(x2 - x1, y2 - y1)
 
 
+def haar_cascades_available() -> bool:
+    """Whether the installed OpenCV ships Haar cascades (4.x does; 5.x moved them out)."""
+    import cv2
+
+    return hasattr(cv2, "CascadeClassifier") and hasattr(cv2, "data") and hasattr(cv2.data, "haarcascades")
+
+
 @cache
 def _cascade(name: str):
     import cv2
 
-    if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
-        raise RuntimeError(
-            f"OpenCV {cv2.__version__} has no Haar cascades (OpenCV 5 moved them out); "
-            "install opencv-python-headless<5: pip install -r requirements.txt"
-        )
     path = os.path.join(cv2.data.haarcascades, name)
     c = cv2.CascadeClassifier(path)
     if c.empty():
@@ -48,6 +52,8 @@ def _cascade(name: str):
 
 def find_faces(rgb: np.ndarray) -> list[Face]:
     """Frontal faces in an ``[H,W,3]`` uint8 RGB image, largest first, with eyes where found."""
+    if not haar_cascades_available():
+        return _find_faces_blazeface(rgb)
     import cv2
 
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
@@ -72,6 +78,25 @@ def find_faces(rgb: np.ndarray) -> list[Face]:
             eyes = []
         faces.append(Face((x, y, bw, bh), tuple(eyes) if len(eyes) == 2 else ()))
     return faces
+
+
+def _find_faces_blazeface(rgb: np.ndarray) -> list[Face]:
+    """:func:`find_faces` by MediaPipe's BlazeFace (short range): boxes and both eye keypoints."""
+    import torch
+
+    from .landmarks import detect_faces
+
+    image = torch.from_numpy(np.ascontiguousarray(rgb[..., :3])).float() / 255.0
+    h, w = rgb.shape[:2]
+    faces = []
+    for det in detect_faces(image):
+        x0, y0, x1, y1 = (max(0.0, v) for v in det.box)
+        x0, x1, y0, y1 = min(x0, w), min(x1, w), min(y0, h), min(y1, h)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        eyes = tuple(sorted((float(x), float(y)) for x, y in det.keypoints[:2].tolist()))
+        faces.append(Face((round(x0), round(y0), round(x1 - x0), round(y1 - y0)), eyes))
+    return sorted(faces, key=lambda f: -f.box[2] * f.box[3])
 
 
 def find_faces_scaled(rgb: np.ndarray, max_side: int = 1024) -> list[Face]:
