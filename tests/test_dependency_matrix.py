@@ -4,6 +4,7 @@ registry offered when ``scripts/provision.sh`` built the leg)."""
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -82,8 +83,11 @@ def test_every_third_party_import_of_the_pack_is_declared():
     declared = {name for name, _ in _lines(REPO / "requirements.txt")}
     found = set()
     for path in [*REPO.glob("engine/**/*.py"), *REPO.glob("nodes/**/*.py"), REPO / "__init__.py"]:
-        for m in re.finditer(r"^\s*(?:from|import)\s+([A-Za-z_][A-Za-z0-9_]*)", path.read_text(), re.M):
-            found.add(m.group(1))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.add(node.module.split(".")[0])
     stdlib = set(sys.stdlib_module_names)
     third_party = {m for m in found if m not in stdlib and m not in HOST and m not in ("engine", "nodes")}
     unknown = third_party - set(IMPORTS)
