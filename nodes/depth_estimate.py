@@ -12,10 +12,13 @@ from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 from . import checks, depth_networks, runtime
 from .model_sources import DEPTH_SOURCES, where_to_get
 from .readout import metres, node_ui
+from .search_words import SearchWords
 from .types import CATEGORY_DEPTH, Depth
 
 
-class DepthEstimate(io.ComfyNode):
+class DepthEstimate(SearchWords, io.ComfyNode):
+    SEARCH_ALIASES = ("depth map", "depth estimation", "background", "face distance", "subject mask")
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

@@ -12,10 +12,13 @@ from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 
 from . import runtime
 from .readout import metres, node_ui
+from .search_words import SearchWords
 from .types import CATEGORY_DEPTH, Depth
 
 
-class DepthFromImage(io.ComfyNode):
+class DepthFromImage(SearchWords, io.ComfyNode):
+    SEARCH_ALIASES = ("depth anything", "midas", "zoe", "disparity", "depth map", "controlnet depth")
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

@@ -23,6 +23,7 @@ from portraitos.engine.depth.files import resolve_inside
 from . import checks
 from .readout import metres as metres_label
 from .readout import node_ui
+from .search_words import SearchWords
 from .types import CATEGORY_DEPTH, Depth
 
 NO_FILES = "(no depth file in input/: .npy, .exr or 16-bit .png)"
@@ -40,7 +41,9 @@ def _depth_files() -> list[str]:
     return sorted(out) or [NO_FILES]
 
 
-class DepthLoad(io.ComfyNode):
+class DepthLoad(SearchWords, io.ComfyNode):
+    SEARCH_ALIASES = ("depth file", "exr", "npy", "lidar", "measured depth")
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         files = _depth_files()

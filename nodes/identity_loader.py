@@ -33,6 +33,7 @@ from . import (
 )
 from .model_sources import FACE_SOURCES, where_to_get
 from .readout import node_ui
+from .search_words import SearchWords
 from .types import CATEGORY_IDENTITY
 from .types import Identity as IdentityType
 
@@ -81,13 +82,25 @@ def pack_root(name: str) -> Path:
     return roots[0]  # not installed: load_pack says where the files go
 
 
+def missing_face_model_message(face_model: str | None) -> str:
+    """What to do when the face model a node (or a saved workflow) names is not installed: the folder to
+    put it in and where to get it, whatever name was saved."""
+    installed = face_packs()
+    folder = insightface_roots()[0] / "models"
+    wanted = face_model if face_model not in (None, NO_FACE_MODEL) else "antelopev2"
+    if installed:
+        head = f"face_model {wanted!r} is not installed (installed: {', '.join(installed)}: pick one, or install it)"
+    else:
+        head = f"no InsightFace model is installed (face_model {wanted!r})"
+    return (
+        f"{head}: put the {wanted} .onnx files (no nested folder) into {folder / wanted}/ and restart ComfyUI "
+        "(antelopev2 for InstantID, buffalo_l for IP-Adapter FaceID). Where to get them:\n" + where_to_get(FACE_SOURCES)
+    )
+
+
 def face_pack(name: str, provider: str) -> FacePack:
-    if name == NO_FACE_MODEL:
-        raise IdentityError(
-            "no InsightFace model is installed; put antelopev2 or buffalo_l (the .onnx files, no nested folder) "
-            f"into {insightface_roots()[0] / 'models'}/<name>/ and restart ComfyUI. Where to get them:\n"
-            + where_to_get(FACE_SOURCES)
-        )
+    if name == NO_FACE_MODEL or name not in face_packs():
+        raise IdentityError(missing_face_model_message(name))
     root = pack_root(name)
     key = (str(root), name, provider)
     with _packs_lock:
@@ -109,7 +122,9 @@ def _crop(identity: Identity) -> torch.Tensor:
     return identity.tensors["crop_224"].float() / 255
 
 
-class IdentityLoader(io.ComfyNode):
+class IdentityLoader(SearchWords, io.ComfyNode):
+    SEARCH_ALIASES = ("face id", "face embedding", "instantid", "insightface", "selfie")
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         stored = list_identities(identities_dir()) or [NONE]
@@ -185,16 +200,10 @@ class IdentityLoader(io.ComfyNode):
         problem = checks.first(checks.connected(cls, image=image), checks.options(cls, provider=provider))
         if problem is not True:
             return problem
-        if face_model == NO_FACE_MODEL:
+        if face_model == NO_FACE_MODEL or (face_model is not None and face_model not in face_packs()):
             if mode != "load":  # loading a stored identity needs no face model
-                return (
-                    "no InsightFace model is installed (face_model); put antelopev2 or buffalo_l into "
-                    f"{insightface_roots()[0] / 'models'}/<name>/ and restart ComfyUI. Where to get them:\n"
-                    + where_to_get(FACE_SOURCES)
-                )
+                return missing_face_model_message(face_model)
         elif face_model is not None:
-            if face_model not in face_packs():
-                return f"face_model {face_model!r} is not one of the installed packs {face_packs()}"
             try:
                 pack_root(face_model)
             except IdentityError as e:

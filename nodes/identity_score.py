@@ -20,6 +20,7 @@ from portraitos.engine.identity import Identity, normalise
 
 from . import checks, runtime
 from .identity_loader import face_pack
+from .search_words import SearchWords
 from .types import CATEGORY_IDENTITY
 from .types import Identity as IdentityType
 
@@ -49,12 +50,14 @@ def score_images(pack, identity: Identity, images: torch.Tensor, progress=None, 
     return torch.tensor(scores, dtype=torch.float32)
 
 
-class IdentityScore(io.ComfyNode):
+class IdentityScore(SearchWords, io.ComfyNode):
+    SEARCH_ALIASES = ("face similarity", "identity check", "rank", "best of batch")
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="IdentityScore",
-            display_name="Identity Score",
+            display_name="Portrait Identity Score",
             category=CATEGORY_IDENTITY,
             description="Score each image's largest face against the identity (ArcFace cosine similarity, same "
             "face pack as the identity); sort the batch best first and mark missing faces and low scores.",

@@ -24,6 +24,7 @@ from portraitos.engine.lighting import LightingSetup
 
 from . import checks, runtime
 from .readout import metres, node_ui
+from .search_words import SearchWords
 from .types import CATEGORY_LENS, Depth, Lighting
 
 log = logging.getLogger("PortraitOS")
@@ -36,12 +37,24 @@ PREVIEW_OVERLAY = "result + in-focus overlay"
 PREVIEWS = (PREVIEW_IMAGE, PREVIEW_OVERLAY)
 
 
-class LensBokeh(io.ComfyNode):
+class LensBokeh(SearchWords, io.ComfyNode):
+    SEARCH_ALIASES = (
+        "bokeh",
+        "blur",
+        "lens blur",
+        "background blur",
+        "depth of field",
+        "dof",
+        "defocus",
+        "shallow focus",
+        "85mm",
+    )
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(
             node_id="LensBokeh",
-            display_name="Portrait Bokeh: background blur",
+            display_name="Portrait Bokeh: DoF blur (background)",
             category=CATEGORY_LENS,
             description="Blur the background of a portrait as a real lens does (e.g. 85 mm at f/1.2): how much "
             "each point blurs follows from focal length, f-number and focus distance (thin-lens optics); light is "

@@ -11,12 +11,24 @@ from portraitos.engine.lighting import DEFAULT_PRESET, PRESETS, LightingParams, 
 
 from . import checks, runtime
 from .readout import node_ui
+from .search_words import SearchWords
 from .types import CATEGORY_LIGHT, Depth, Lighting
 
 log = logging.getLogger("PortraitOS")
 
 
-class LightingTint(io.ComfyNode):
+class LightingTint(SearchWords, io.ComfyNode):
+    SEARCH_ALIASES = (
+        "lighting",
+        "relight",
+        "white balance",
+        "colour grade",
+        "color grade",
+        "warm",
+        "cool",
+        "bokeh colour",
+    )
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

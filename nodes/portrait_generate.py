@@ -37,6 +37,7 @@ from portraitos.engine.identity import Identity, photo_sha256
 
 from . import checks, runtime
 from . import identity_adapters as adapters
+from .search_words import SearchWords
 from .types import CATEGORY_GENERATE
 from .types import Identity as IdentityType
 
@@ -126,7 +127,9 @@ def _sub_batch(model, count: int, latent_shape: tuple[int, ...]) -> int:
     return max(1, min(count, int(0.8 * free // max(per_image, 1))))
 
 
-class PortraitGenerate(io.ComfyNode):
+class PortraitGenerate(SearchWords, io.ComfyNode):
+    SEARCH_ALIASES = ("instantid", "ip-adapter faceid", "faceid", "headshot", "selfie to portrait")
+
     @classmethod
     def define_schema(cls) -> io.Schema:
         return io.Schema(

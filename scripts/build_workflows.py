@@ -46,15 +46,33 @@ from portraitos.engine import presets  # noqa: E402
 
 TEMPLATES = REPO / "workflows"
 API = TEMPLATES / "api"
-SAMPLE = "PortraitOS/astronaut.jpg"  # example_inputs/astronaut.jpg, copied into ComfyUI's input folder on load
+SAMPLE = "portraitos_astronaut.jpg"  # example_inputs/astronaut.jpg, copied into ComfyUI's input folder on load
 FACE_PACK = "antelopev2"  # InstantID's recognition pack; buffalo_l works for IP-Adapter FaceID
 IDENTITY = "me"
 METHOD = "InstantID"  # PortraitGenerate's method in the selfie workflows: SDXL, antelopev2 identities
 NO_IDENTITY = "(none stored yet)"  # IdentityLoader's stored_identity before any exists (unused by create/update)
 THUMB_SIDE = 256
 
-COLUMN = 400  # x distance of the layout columns
+COLUMN = 460  # x distance of the layout columns
 TOP = 100
+# The smallest size (width, height below the title, graph units) a node is saved with: what it reaches
+# after a run, when its previews and read-outs are filled in, in both renderers of the pinned and the
+# newest frontend (tests/test_templates_browser.py measures it). A node saved at least this large does
+# not grow over its neighbours when it runs; nodes whose size follows their previews stand alone in
+# their column or above the ones below them by this much.
+RUN_SIZES = {
+    "LensBokeh": (400, 1080),
+    "DepthEstimate": (400, 820),
+    "LightingTint": (400, 700),
+    "IdentityLoader": (400, 700),
+    "IdentityScore": (400, 420),
+    "PortraitGenerate": (400, 420),
+    "PreviewImage": (340, 420),
+    "SaveImage": (340, 440),
+    "LoadImage": (340, 470),
+}
+# where the editor opens: the graph's top-left corner below the menu bar and right of the side bar
+VIEW = {"scale": 0.6, "offset": [110, 120]}
 
 
 @dataclass(frozen=True)
@@ -98,6 +116,13 @@ def x(col: int) -> int:
     return 40 + COLUMN * col
 
 
+def save_prefix(name: str) -> str:
+    """SaveImage's file name prefix: the workflow, then the lens as LensBokeh's widgets have it when the
+    editor queues the graph (the editor fills in ``%LensBokeh.<widget>%``; the API graph gets it as is,
+    so the builder writes the preset's own values there)."""
+    return f"PortraitOS/{name}"
+
+
 def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
     """2. Bring your own photo: LoadImage → DepthEstimate → LightingTint → LensBokeh → SaveImage."""
     name = f"portrait_{lens.slug}_{presets.slug(lighting)}"
@@ -116,7 +141,7 @@ def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
     )
     f = float(lens.focal_length_mm)
     nodes = [
-        Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 420), "Your photo"),
+        Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 440), "Your photo"),
         Node(2, "DepthEstimate", {"image": Link(1), "focal_length_mm": f}, (x(1), TOP)),
         Node(6, "PreviewImage", {"images": Link(2, "preview")}, (x(1), 0), "Depth (near = white)", below=2),
         Node(7, "MaskToImage", {"mask": Link(2, "subject_mask")}, (x(2), TOP), "Subject matte to image"),
@@ -142,16 +167,16 @@ def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
             (x(4), TOP),
             f"Lens Bokeh · {lens.label}",
         ),
-        Node(9, "MaskToImage", {"mask": Link(4, "in_focus")}, (x(4), 0), "In-focus mask to image", below=4),
-        Node(10, "PreviewImage", {"images": Link(9)}, (x(4), 0), "In focus (white = sharp)", below=9),
-        Node(5, "SaveImage", {"images": Link(4, "image"), "filename_prefix": f"PortraitOS/{name}"}, (x(5), TOP)),
+        Node(5, "SaveImage", {"images": Link(4, "image"), "filename_prefix": save_prefix(name)}, (x(5), TOP)),
+        Node(9, "MaskToImage", {"mask": Link(4, "in_focus")}, (x(5), 0), "In-focus mask to image", below=5),
+        Node(10, "PreviewImage", {"images": Link(9)}, (x(5), 0), "In focus (white = sharp)", below=9),
     ]
     groups = [
         ("1 · Your photo", [11, 1]),
         ("2 · Depth in metres", [2, 6, 7, 8]),
         ("3 · Lighting", [3]),
-        ("4 · Lens", [4, 9, 10]),
-        ("5 · Portrait", [5]),
+        ("4 · Lens", [4]),
+        ("5 · Portrait and what is in focus", [5, 9, 10]),
     ]
     return Workflow(name, title, note, nodes, groups, thumbnail_node=5)
 
@@ -241,12 +266,12 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         gen["style"] = styles[0]
     f = float(lens.focal_length_mm)
     nodes = [
-        Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 460), "Your selfie"),
+        Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 480), "Your selfie"),
         Node(2, "IdentityLoader", ident, (x(1), TOP), f"Identity · {'load ' + IDENTITY if stored else 'create'}"),
-        Node(3, "CheckpointLoaderSimple", {"ckpt_name": "sd_xl_base_1.0.safetensors"}, (x(1), TOP + 330)),
+        Node(3, "CheckpointLoaderSimple", {"ckpt_name": "sd_xl_base_1.0.safetensors"}, (x(1), 0), below=2),
         Node(4, "PortraitGenerate", gen, (x(2), TOP), "Twenty portraits"),
         Node(5, "IdentityScore", {"images": Link(4, 0), "identity": Link(2, 0)}, (x(3), TOP), "Best likeness first"),
-        Node(6, "ImageScaleBy", {"image": Link(5, 0), "upscale_method": "lanczos", "scale_by": 2.0}, (x(3), TOP + 330)),
+        Node(6, "ImageScaleBy", {"image": Link(5, 0), "upscale_method": "lanczos", "scale_by": 2.0}, (x(3), 0), below=5),
         Node(7, "DepthEstimate", {"image": Link(6), "focal_length_mm": f}, (x(4), TOP)),
         Node(12, "PreviewImage", {"images": Link(7, "preview")}, (x(4), 0), "Depth (near = white)", below=7),
         Node(13, "MaskToImage", {"mask": Link(7, "subject_mask")}, (x(5), TOP), "Subject matte to image"),
@@ -272,9 +297,9 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
             (x(7), TOP),
             f"Lens Bokeh · {lens.label}",
         ),
-        Node(15, "MaskToImage", {"mask": Link(9, "in_focus")}, (x(7), 0), "In-focus mask to image", below=9),
-        Node(16, "PreviewImage", {"images": Link(15)}, (x(7), 0), "In focus (white = sharp)", below=15),
-        Node(10, "SaveImage", {"images": Link(9, "image"), "filename_prefix": f"PortraitOS/{name}"}, (x(8), TOP)),
+        Node(10, "SaveImage", {"images": Link(9, "image"), "filename_prefix": save_prefix(name)}, (x(8), TOP)),
+        Node(15, "MaskToImage", {"mask": Link(9, "in_focus")}, (x(8), 0), "In-focus mask to image", below=10),
+        Node(16, "PreviewImage", {"images": Link(15)}, (x(8), 0), "In focus (white = sharp)", below=15),
     ]
     load = (
         f"LOAD: your selfie on 'Load Image' ('{IDENTITY}' is then loaded by name: create it once with identity_create)"
@@ -296,8 +321,8 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         ("2 · Twenty portraits, best first", [4, 5, 6]),
         ("3 · Depth in metres", [7, 12, 13, 14]),
         ("4 · Lighting", [8]),
-        ("5 · Lens", [9, 15, 16]),
-        ("6 · Portraits", [10]),
+        ("5 · Lens", [9]),
+        ("6 · Portraits and what is in focus", [10, 15, 16]),
     ]
     like = f"portrait_{lens.slug}_{presets.slug(lighting)}"
     return Workflow(name, title, note, nodes, groups, 10, needs_weights=True, thumbnail_like=like)
@@ -376,9 +401,9 @@ def render(wf: Workflow, node_info) -> tuple[dict, dict]:
     for n in wf.nodes:
         info = node_info(n.type)
         n_widgets = sum(1 + extra_widget_values(o) for name, t, o, _r in inputs_in_order(info) if is_widget(t, o))
-        sizes[n.id] = list(
-            n.size or estimated_size(info, n_widgets, n.type in ("LoadImage", "PreviewImage", "SaveImage"))
-        )
+        size = n.size or estimated_size(info, n_widgets, n.type in ("LoadImage", "PreviewImage", "SaveImage"))
+        run = RUN_SIZES.get(n.type, (0, 0))
+        sizes[n.id] = [max(size[0], run[0]), max(size[1], run[1])]
     for n in wf.nodes:  # in order: a node placed below another comes after it
         pos[n.id] = [n.pos[0], pos[n.below][1] + sizes[n.below][1] + 60] if n.below else list(n.pos)
     layout = {
@@ -390,7 +415,7 @@ def render(wf: Workflow, node_info) -> tuple[dict, dict]:
             {"id": 11, "text": wf.note, "pos": list(wf.note_pos), "size": list(wf.note_size), "title": "Read me"}
         ],
         "groups": [{"title": t, "nodes": ids} for t, ids in wf.groups],
-        "extra": {"ds": {"scale": 0.75, "offset": [0, 0]}, "title": wf.title},
+        "extra": {"ds": {"scale": VIEW["scale"], "offset": list(VIEW["offset"])}, "title": wf.title},
     }
     return graph, api_to_ui(graph, node_info, layout)
 

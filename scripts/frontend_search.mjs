@@ -13,20 +13,30 @@ import { pathToFileURL } from "url";
 
 const [assets, defsPath, ...queries] = process.argv.slice(2);
 const files = fs.readdirSync(assets).filter((f) => f.endsWith(".js"));
-const main = files.map((f) => [f, fs.readFileSync(path.join(assets, f), "utf8")]).find(([, s]) => s.includes("class NodeSearchService"));
+const main = files.map((f) => [f, fs.readFileSync(path.join(assets, f), "utf8")]).find(([, s]) => s.includes("class NodeSearchService") || s.includes("NodeSearchService=class"));
 if (!main) throw new Error(`no NodeSearchService in ${assets}`);
 const src = main[1];
 const opts = src.match(/nodeFuseSearch=new FuseSearch\(\w+,\{fuseOptions:(\{[^}]*\})/);
-const imp = src.match(/import\{[^}]*?\b([\w$]+) as Fuse\b[^}]*\}from"\.\/([^"]+)"/);
+// the Fuse class: imported "as Fuse" (1.3x), or bound to whatever name FuseSearch constructs (1.5x)
+let imp = src.match(/import\{[^}]*?\b([\w$]+) as Fuse\b[^}]*\}from"\.\/([^"]+)"/);
+if (!imp) {
+  const local = src.match(/this\.fuse=new ([\w$]+)\(/)?.[1];
+  const re = new RegExp(`import\\{([^}]*)\\}from"\\./([^"]+)"`, "g");
+  for (const m of local ? src.matchAll(re) : []) {
+    const bound = m[1].split(",").map((part) => part.trim().split(" as ")).find(([, as]) => as === local);
+    if (bound) imp = [m[0], bound[0], m[2]];
+  }
+}
 if (!opts || !imp) throw new Error("the frontend's node search options or Fuse import were not found");
 const fuseOptions = new Function(`return ${opts[1]}`)();
 
 // the chunk imports "vue" by a bare name (an import map in the browser): give it inert stand-ins
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "fe-search-"));
-const chunk = fs.readFileSync(path.join(assets, imp[2]), "utf8");
-fs.writeFileSync(path.join(work, "chunk.mjs"), chunk);
+// the chunk with its sibling chunks (newer builds split Fuse's chunk further), as ES modules
+for (const f of files) fs.copyFileSync(path.join(assets, f), path.join(work, f));
+fs.writeFileSync(path.join(work, "package.json"), '{"type":"module"}');
 const vueNames = new Set();
-for (const m of chunk.matchAll(/import\{([^}]*)\}from"vue"/g))
+for (const m of files.flatMap((f) => [...fs.readFileSync(path.join(work, f), "utf8").matchAll(/import\{([^}]*)\}from"vue"/g)]))
   for (const part of m[1].split(",")) vueNames.add(part.split(" as ")[0].trim());
 fs.mkdirSync(path.join(work, "node_modules", "vue"), { recursive: true });
 fs.writeFileSync(path.join(work, "node_modules", "vue", "package.json"), '{"name":"vue","type":"module","main":"index.js"}');
@@ -48,7 +58,7 @@ Object.assign(globalThis, {
 if (!globalThis.navigator) globalThis.navigator = { userAgent: "node" };
 
 try {
-  const mod = await import(pathToFileURL(path.join(work, "chunk.mjs")).href);
+  const mod = await import(pathToFileURL(path.join(work, imp[2])).href);
   const Fuse = mod[imp[1]];
   const defs = JSON.parse(fs.readFileSync(defsPath, "utf8"));
   const fuse = new Fuse(defs, fuseOptions, Fuse.createIndex(fuseOptions.keys, defs));

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from comfy_host import run_node
+from comfy_host import frontends, run_node
 from PIL import Image
 from skimage import data
 
@@ -33,16 +33,20 @@ AUTO_INPUTS = {
 # starts within the first 30 characters of the node id or the display name. Description and category
 # are not searched.
 SEARCH_REACH = 30
+ALL_NODE_IDS = (*NODE_IDS, "IdentityScore", "PortraitGenerate")
 SEARCH_WORDS = {
-    "portrait": NODE_IDS,
+    "portrait": ALL_NODE_IDS,
     "blur": ("LensBokeh",),
     "bokeh": ("LensBokeh",),
+    "dof": ("LensBokeh",),
     "face": ("DepthEstimate", "IdentityLoader"),
     "background": ("DepthEstimate", "LensBokeh"),
     "depth": ("DepthEstimate", "DepthLoad", "DepthFromImage"),
     "light": ("LightingTint",),
     "identity": ("IdentityLoader",),
 }
+# found by frontends that also search the nodes' search_aliases (1.5x), not by the display names alone
+ALIAS_WORDS = {"depth of field": ("LensBokeh",), "depth anything": ("DepthFromImage",), "relight": ("LightingTint",)}
 CATEGORIES = {
     "DepthEstimate": "PortraitOS/Depth",
     "DepthLoad": "PortraitOS/Depth",
@@ -79,7 +83,7 @@ def _check_search_and_categories(info: dict) -> None:
 
 
 def test_object_info_in_process_has_tooltips_search_words_and_groups(comfy_nodes):
-    info = {n: comfy_nodes.NODE_CLASS_MAPPINGS[n].GET_NODE_INFO_V1() for n in NODE_IDS}
+    info = {n: comfy_nodes.NODE_CLASS_MAPPINGS[n].GET_NODE_INFO_V1() for n in ALL_NODE_IDS}
     info = json.loads(json.dumps(info, default=str))  # as /object_info serialises it
     _check_tooltips(info)
     _check_search_and_categories(info)
@@ -104,19 +108,26 @@ def test_frontend_search_finds_the_nodes(comfy_server, tmp_path):
     import comfyui_frontend_package
 
     node = shutil.which("node")
-    if node is None:
-        pytest.skip("needs Node.js (Debian package nodejs) to run the frontend's search code")
-    assets = Path(comfyui_frontend_package.__file__).parent / "static" / "assets"
+    assert node, "needs Node.js (Debian package nodejs; scripts/install_system_deps.sh installs it)"
     info = comfy_server.get_json("/object_info")
+    for node_id in ALL_NODE_IDS:
+        assert "portrait" in info[node_id]["search_aliases"], node_id
     defs = tmp_path / "defs.json"
-    defs.write_text(json.dumps([{"name": k, "display_name": v["display_name"]} for k, v in info.items()]))
+    keep = ("name", "display_name", "search_aliases")
+    defs.write_text(json.dumps([{k: v[k] for k in keep if k in v} for v in info.values()]))
     script = REPO / "scripts" / "frontend_search.mjs"
-    run = subprocess.run([node, str(script), str(assets), str(defs), *SEARCH_WORDS], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr[-2000:]
-    found = json.loads(run.stdout)
-    assert found["_options"]["keys"] == ["name", "display_name"]  # what this frontend's search reads
-    for word, nodes in SEARCH_WORDS.items():
-        assert set(nodes) <= set(found[word]), (word, found[word])
+    words = [*SEARCH_WORDS, *ALIAS_WORDS]
+    pinned = Path(comfyui_frontend_package.__file__).parent / "static"
+    for version, static in [(v, root or pinned) for v, root in frontends()]:
+        command = [node, str(script), str(static / "assets"), str(defs), *words]
+        run = subprocess.run(command, capture_output=True, text=True)
+        assert run.returncode == 0, (version, run.stderr[-2000:])
+        found = json.loads(run.stdout)
+        keys = found["_options"]["keys"]
+        assert keys[:2] == ["name", "display_name"], (version, keys)  # what this frontend's search reads
+        expected = {**SEARCH_WORDS, **(ALIAS_WORDS if "search_aliases" in keys else {})}
+        for word, nodes in expected.items():
+            assert set(nodes) <= set(found[word]), (version, word, found[word])
 
 
 # --- depth pictures from other packs ------------------------------------------------------------
@@ -280,6 +291,14 @@ def test_identity_loader_lists_only_installed_face_models(comfy_nodes, tmp_path,
     assert "antelopev2" in tip and "https://" in tip and "models/insightface/models" in tip
     with pytest.raises(Exception, match="no InsightFace model is installed"):
         module.face_pack(module.NO_FACE_MODEL, "CPU")
+    # a saved workflow's "antelopev2" gets the same advice as the empty list: the folder and the source
+    for saved in ("antelopev2", module.NO_FACE_MODEL):
+        message = cls.validate_inputs(mode="create", name="me", face_model=saved, provider="CPU", image=None)
+        assert isinstance(message, str) and message.startswith("no InsightFace model is installed"), message
+        assert str(tmp_path / "models" / "antelopev2") in message and "https://" in message, message
+    # loading a stored identity needs no face model
+    loading = cls.validate_inputs(mode="load", stored_identity="x", face_model="antelopev2", provider="CPU")
+    assert "InsightFace" not in str(loading)
     pack = tmp_path / "models" / "buffalo_l"
     pack.mkdir(parents=True)
     (pack / "det_10g.onnx").write_bytes(b"")

@@ -247,11 +247,11 @@ def test_editor_only_nodes_and_modes_convert_as_the_editor_queues_them(comfy_nod
 
 
 def test_samples_are_copied_once_and_never_overwritten(comfy_nodes, tmp_path):
-    from portraitos.nodes.sample_inputs import SUBFOLDER, install_samples, sample_files
+    from portraitos.nodes.sample_inputs import install_samples, sample_files
 
     assert [p.name for p in sample_files()] == ["astronaut.jpg"]
     written = install_samples(tmp_path)
-    dest = tmp_path / SUBFOLDER / "astronaut.jpg"
+    dest = tmp_path / "portraitos_astronaut.jpg"  # directly in the input folder: LoadImage lists it
     assert written == [dest] and dest.read_bytes() == sample_files()[0].read_bytes()
     dest.write_bytes(b"the user's own file")
     assert install_samples(tmp_path) == [] and dest.read_bytes() == b"the user's own file"
@@ -301,7 +301,10 @@ def test_every_api_workflow_validates_against_object_info(comfy_server):
 @pytest.mark.live
 def test_a_template_runs_as_shipped(comfy_server):
     """What a new user gets on pressing Run: the sample photo the pack put into the input folder."""
-    assert (comfy_server.input_dir / "PortraitOS" / "astronaut.jpg").is_file()
+    assert (comfy_server.input_dir / "portraitos_astronaut.jpg").is_file()
+    # LoadImage lists it, so no frontend marks the shipped value as missing
+    listed = comfy_server.get_json("/object_info/LoadImage")["LoadImage"]["input"]["required"]["image"][0]
+    assert "portraitos_astronaut.jpg" in listed
     graph = json.loads((TEMPLATES / "api" / "portrait_85mm_f1.8_warm-cinematic.json").read_text())
     hist, _ = comfy_server.run_prompt(graph)
     assert hist["status"]["status_str"] == "success", hist["status"]
