@@ -11,7 +11,10 @@ import * as L from "./lens_math.js";
 const NODE = "LensBokeh";
 const PANEL = "portraitos_lens";
 const APERTURE_PX = 76;
-const PANEL_PX = 300; // the aperture and read-out on top, the picture below fills the rest
+const PANEL_PX = 400; // the aperture and read-out on top, the picture below fills the rest
+const PICKER_MIN_PX = 180; // tall enough to aim at an eye in either renderer
+const LAST_RUN = "portraitos_last_run"; // node property: the last run's read-out, saved with the workflow
+const AUTO_TITLE = /^Lens Bokeh · [0-9.]+ mm f\/[0-9.]+$/; // a title the templates set from the lens
 const ASSUMED_SIZE = [1536, 1024]; // [height, width] until the picture is known
 const WATCHED = ["focal_length_mm", "f_number", "focus_distance_m", "sensor", "aperture_blades",
   "blade_rotation_deg", "blade_curvature", "focus_point"];
@@ -39,6 +42,18 @@ function linked(node, name) {
 }
 
 /** The numbers the panel shows, at full precision (the page exposes them for checks). */
+/** The widget values a run used, to tell what changed since (`WATCHED` names). */
+function watchedValues(node) {
+  return Object.fromEntries(WATCHED.map((name) => [name, value(node, name, "")]));
+}
+
+/** Names of the watched widgets whose value differs from the last run's. */
+export function pendingChanges(node, lastRun) {
+  if (!lastRun?.inputs) return [];
+  const now = watchedValues(node);
+  return WATCHED.filter((name) => name in lastRun.inputs && String(now[name]) !== String(lastRun.inputs[name]));
+}
+
 export function lensReadout(node, sizePx, lastFocus) {
   const fromLinks = ["focal_length_mm", "f_number", "sensor"].filter((name) => linked(node, name));
   const f = Number(value(node, "focal_length_mm", 85));
@@ -51,8 +66,8 @@ export function lensReadout(node, sizePx, lastFocus) {
   if (manual > 0) {
     focusM = manual;
     how = "manual";
-  } else if (lastFocus) {
-    // auto focus, or a distance from a link: what the last run used
+  } else if (lastFocus && !(lastFocus.how === "focus point" && !value(node, "focus_point", ""))) {
+    // auto focus, or a distance from a link: what the last run used (a cleared focus point is not)
     focusM = lastFocus.distanceM;
     how = `last run: ${lastFocus.how}`;
   }
@@ -71,8 +86,9 @@ export function lensReadout(node, sizePx, lastFocus) {
   return out;
 }
 
-function readoutLines(r) {
+function readoutLines(r, pending) {
   const lines = [["lens", `${r.focalLengthMm} mm f/${r.fNumber}`]];
+  if (pending?.length) lines.push(["pending", `changed since the last run: ${pending.join(", ")} (applies on the next run)`]);
   if (r.fromLinks.length) lines.push(["links", `${r.fromLinks.join(", ")} linked: widget values shown`]);
   if (r.focusM == null) {
     lines.push(["focus", "focus: auto (set when it runs)"]);
@@ -213,7 +229,12 @@ function refresh(node) {
       img.onload = () => {
         if (state.imageUrl === url) refresh(node);
       };
-      img.onerror = () => {};
+      img.onerror = () => {
+        if (state.imageUrl === url && url === state.outputUrl) {
+          state.outputUrl = null; // a result the server no longer has (restarted): show the input again
+          refresh(node);
+        }
+      };
       img.src = url;
       state.image = img;
     }
@@ -221,7 +242,9 @@ function refresh(node) {
   const img = state.image;
   const size = img?.complete && img.naturalWidth ? [img.naturalHeight, img.naturalWidth] : state.outputSize;
   state.readout = lensReadout(node, size, state.lastFocus);
-  const lines = readoutLines(state.readout);
+  state.readout.pending = pendingChanges(node, state.lastRun);
+  syncTitle(node, state.readout);
+  const lines = readoutLines(state.readout, state.readout.pending);
   state.text.replaceChildren(
     ...lines.map(([key, text]) => {
       const div = document.createElement("div");
@@ -232,6 +255,38 @@ function refresh(node) {
   );
   drawAperture(state.aperture, node);
   drawPicker(state, node);
+}
+
+/** A title the templates set from the lens ("Lens Bokeh · 85 mm f/1.8") follows the widgets; a title
+ * the artist wrote is left alone. */
+function syncTitle(node, r) {
+  if (typeof node.title !== "string" || !AUTO_TITLE.test(node.title)) return;
+  const title = `Lens Bokeh · ${r.focalLengthMm} mm f/${r.fNumber}`;
+  if (node.title !== title) {
+    node.title = title;
+    node.setDirtyCanvas?.(true, true);
+  }
+}
+
+/** The last run's read-out into the node's properties (saved with the workflow, so it survives a tab
+ * switch and a reload), and back. */
+function saveLastRun(node, state) {
+  node.properties ??= {};
+  node.properties[LAST_RUN] = {
+    focus: state.lastFocus ?? null,
+    outputUrl: state.outputUrl ?? null,
+    outputSize: state.outputSize ?? null,
+    inputs: state.lastRun?.inputs ?? null,
+  };
+}
+
+function restoreLastRun(node, state) {
+  const saved = node.properties?.[LAST_RUN];
+  if (!saved || typeof saved !== "object") return;
+  state.lastFocus = saved.focus ?? state.lastFocus;
+  state.outputUrl = saved.outputUrl ?? state.outputUrl;
+  state.outputSize = saved.outputSize ?? state.outputSize;
+  if (saved.inputs) state.lastRun = { inputs: saved.inputs };
 }
 
 function setFocusPoint(node, text) {
@@ -263,7 +318,7 @@ function buildPanel(node) {
   picker.className = "portraitos-picker";
   picker.width = 320;
   picker.height = 160;
-  picker.style.cssText = "width:100%;flex:1 1 0;min-height:80px;cursor:crosshair;border-radius:4px";
+  picker.style.cssText = `width:100%;flex:1 1 0;min-height:${PICKER_MIN_PX}px;cursor:crosshair;border-radius:4px`;
   picker.title = "Click to focus at the depth under this point (sets focus_point; right-click clears it)";
   const state = { root, aperture, text, picker, image: null, imageUrl: null, outputUrl: null, rect: null };
   node.portraitosLens = state;
@@ -349,6 +404,7 @@ app.registerExtension({
     const onConfigure = nodeType.prototype.onConfigure;
     nodeType.prototype.onConfigure = function () {
       const r = onConfigure?.apply(this, arguments);
+      if (this.portraitosLens) restoreLastRun(this, this.portraitosLens);
       refresh(this);
       return r;
     };
@@ -366,8 +422,10 @@ app.registerExtension({
       const state = this.portraitosLens;
       if (!state) return;
       state.lastFocus = parseLastFocus(message) ?? state.lastFocus;
+      state.lastRun = { inputs: watchedValues(this) };
       const images = message?.images;
       if (Array.isArray(images) && images.length) state.outputUrl = viewUrl(images[0]);
+      saveLastRun(this, state);
       refresh(this);
     };
   },

@@ -350,3 +350,44 @@ def test_clicking_the_picture_sets_the_focus_point_and_the_run_uses_it(editor, m
         time.sleep(0.1)
     assert texts and "6 m (focus point)" in texts[-1], texts
     assert _pack_problems(problems) == []
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_panel_tells_the_truth_after_a_run(editor, mode):
+    """After the run above: a changed widget or focus point is marked as pending, a cleared focus point
+    no longer reads as the focus, a lens title follows the widgets, the last run's read-out survives the
+    graph being loaded again (as on a tab switch or a page reload), and the picker is large enough."""
+    page, problems = editor.page(mode)
+    assert page.evaluate("portraitosTestNode.portraitosLens.lastFocus?.how") == "focus point"
+    box = page.locator(".portraitos-picker").bounding_box()
+    scale = page.evaluate("app.canvas.ds.scale")
+    assert box["height"] / scale >= 150 and box["width"] / scale >= 250, box
+
+    def line(key):
+        loc = page.locator(f".portraitos-readout [data-key='{key}']")
+        return loc.inner_text() if loc.count() else None
+
+    assert line("pending") is None
+    page.evaluate("portraitosTestNode.title = 'Lens Bokeh · 85 mm f/1.8'")
+    editor.set_widget(page, "f_number", 2.8)
+    assert "f_number" in line("pending") and "next run" in line("pending")
+    assert page.evaluate("portraitosTestNode.title") == "Lens Bokeh · 85 mm f/2.8"
+    editor.set_widget(page, "focus_point", "")
+    assert "focus_point" in line("pending")
+    assert "focus point" not in line("focus"), line("focus")  # cleared is cleared
+    # loaded again from its saved form: the last run is still known
+    editor.set_widget(
+        page, "focus_point", page.evaluate("portraitosTestNode.properties.portraitos_last_run.inputs.focus_point")
+    )
+    editor.set_widget(page, "f_number", 1.8)
+    page.evaluate(
+        """async () => {
+        await app.loadGraphData(app.graph.serialize());
+        window.portraitosTestNode = app.graph.nodes.find((n) => n.type === 'LensBokeh');
+    }"""
+    )
+    page.wait_for_function("portraitosTestNode.portraitosLens?.readout")
+    assert page.evaluate("portraitosTestNode.portraitosLens.lastFocus.how") == "focus point"
+    assert "last run: focus point" in line("focus")
+    assert line("pending") is None
+    assert _pack_problems(problems) == []
