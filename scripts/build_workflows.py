@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import copy
 import io
 import json
 import shutil
@@ -34,6 +35,7 @@ sys.path.insert(0, str(HERE))
 import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
 from workflow_format import (  # noqa: E402
     api_to_ui,
+    apply_text_replacements,
     default_value,
     estimated_size,
     extra_widget_values,
@@ -116,11 +118,11 @@ def x(col: int) -> int:
     return 40 + COLUMN * col
 
 
-def save_prefix(name: str) -> str:
-    """SaveImage's file name prefix: the workflow, then the lens as LensBokeh's widgets have it when the
-    editor queues the graph (the editor fills in ``%LensBokeh.<widget>%``; the API graph gets it as is,
-    so the builder writes the preset's own values there)."""
-    return f"PortraitOS/{name}"
+def save_prefix(kind: str, lighting: str) -> str:
+    """SaveImage's file name prefix: what the workflow makes, then the lens as LensBokeh's widgets have
+    it when the editor queues the graph (the editor fills in ``%LensBokeh.<widget>%``, so the file names
+    follow a changed lens), then the light. The API graphs get the preset's own values written in."""
+    return f"PortraitOS/{kind}_%LensBokeh.focal_length_mm%mm_f%LensBokeh.f_number%_{presets.slug(lighting)}"
 
 
 def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
@@ -167,7 +169,12 @@ def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
             (x(4), TOP),
             f"Lens Bokeh · {lens.label}",
         ),
-        Node(5, "SaveImage", {"images": Link(4, "image"), "filename_prefix": save_prefix(name)}, (x(5), TOP)),
+        Node(
+            5,
+            "SaveImage",
+            {"images": Link(4, "image"), "filename_prefix": save_prefix("portrait", lighting)},
+            (x(5), TOP),
+        ),
         Node(9, "MaskToImage", {"mask": Link(4, "in_focus")}, (x(5), 0), "In-focus mask to image", below=5),
         Node(10, "PreviewImage", {"images": Link(9)}, (x(5), 0), "In focus (white = sharp)", below=9),
     ]
@@ -251,6 +258,7 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
     """
     name = "selfie-to-20-portraits" + ("_stored-identity" if stored else "") + f"_{lens.slug}_{presets.slug(lighting)}"
     title = f"Selfie to twenty portraits · {lens.label} · {lighting}" + (" · stored identity" if stored else "")
+    stored_part = "_stored-identity" if stored else ""
     ident = {
         "mode": "load" if stored else "create",
         "name": IDENTITY,
@@ -271,7 +279,9 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         Node(3, "CheckpointLoaderSimple", {"ckpt_name": "sd_xl_base_1.0.safetensors"}, (x(1), 0), below=2),
         Node(4, "PortraitGenerate", gen, (x(2), TOP), "Twenty portraits"),
         Node(5, "IdentityScore", {"images": Link(4, 0), "identity": Link(2, 0)}, (x(3), TOP), "Best likeness first"),
-        Node(6, "ImageScaleBy", {"image": Link(5, 0), "upscale_method": "lanczos", "scale_by": 2.0}, (x(3), 0), below=5),
+        Node(
+            6, "ImageScaleBy", {"image": Link(5, 0), "upscale_method": "lanczos", "scale_by": 2.0}, (x(3), 0), below=5
+        ),
         Node(7, "DepthEstimate", {"image": Link(6), "focal_length_mm": f}, (x(4), TOP)),
         Node(12, "PreviewImage", {"images": Link(7, "preview")}, (x(4), 0), "Depth (near = white)", below=7),
         Node(13, "MaskToImage", {"mask": Link(7, "subject_mask")}, (x(5), TOP), "Subject matte to image"),
@@ -297,7 +307,12 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
             (x(7), TOP),
             f"Lens Bokeh · {lens.label}",
         ),
-        Node(10, "SaveImage", {"images": Link(9, "image"), "filename_prefix": save_prefix(name)}, (x(8), TOP)),
+        Node(
+            10,
+            "SaveImage",
+            {"images": Link(9, "image"), "filename_prefix": save_prefix(name.split("_")[0] + stored_part, lighting)},
+            (x(8), TOP),
+        ),
         Node(15, "MaskToImage", {"mask": Link(9, "in_focus")}, (x(8), 0), "In-focus mask to image", below=10),
         Node(16, "PreviewImage", {"images": Link(15)}, (x(8), 0), "In focus (white = sharp)", below=15),
     ]
@@ -417,7 +432,8 @@ def render(wf: Workflow, node_info) -> tuple[dict, dict]:
         "groups": [{"title": t, "nodes": ids} for t, ids in wf.groups],
         "extra": {"ds": {"scale": VIEW["scale"], "offset": list(VIEW["offset"])}, "title": wf.title},
     }
-    return graph, api_to_ui(graph, node_info, layout)
+    ui = api_to_ui(graph, node_info, layout)
+    return apply_text_replacements(copy.deepcopy(graph)), ui
 
 
 def dumps(obj) -> str:

@@ -14,6 +14,7 @@ nodes (mode 4) pass their input of the same type through, as the editor does whe
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -315,6 +316,48 @@ def ui_to_api(workflow: dict, node_info: NodeInfo, known: Callable[[str], bool] 
             "class_type": n["type"],
             "_meta": {"title": n.get("title") or info.get("display_name") or n["type"]},
         }
+    return apply_text_replacements(graph, nodes)
+
+
+_REPLACEMENT = re.compile(r"%([^%]+)%")
+_UNSAFE_IN_NAMES = re.compile(r'[/?<>\\:*|"\x00-\x1f\x7f]')
+
+
+def _as_text(value: Any) -> str:
+    """A widget value as the editor writes it into text (JavaScript's ``String()``: 85.0 -> "85")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def apply_text_replacements(graph: dict, ui_nodes: dict[int, dict] | None = None) -> dict:
+    """``%Node.widget%`` in string inputs replaced by that node's widget value, as the editor does when it
+    queues a graph (``filename_prefix`` of SaveImage saying the lens, say). ``Node`` is a node's
+    "Node name for S&R" (its type, in the shipped workflows), else its title; ComfyUI's own ``%year%``,
+    ``%width%``... (no dot) are left to the server. Characters not allowed in file names become ``_``."""
+    by_name: dict[str, dict] = {}
+    for nid, node in graph.items():
+        ui = (ui_nodes or {}).get(int(nid), {})
+        name = (ui.get("properties") or {}).get("Node name for S&R") or node["class_type"]
+        by_name.setdefault(name, node)
+    for node in graph.values():
+        title = node.get("_meta", {}).get("title")
+        if title:
+            by_name.setdefault(title, node)
+
+    def replace(m: re.Match) -> str:
+        parts = m.group(1).split(".")
+        if len(parts) != 2 or parts[0] not in by_name or parts[1] not in by_name[parts[0]]["inputs"]:
+            return m.group(0)
+        value = by_name[parts[0]]["inputs"][parts[1]]
+        return m.group(0) if isinstance(value, list) else _UNSAFE_IN_NAMES.sub("_", _as_text(value))
+
+    for node in graph.values():
+        for key, value in node["inputs"].items():
+            if isinstance(value, str) and "%" in value:
+                node["inputs"][key] = _REPLACEMENT.sub(replace, value)
     return graph
 
 

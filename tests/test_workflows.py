@@ -13,7 +13,7 @@ import build_workflows as bw
 import numpy as np
 import pytest
 from PIL import Image
-from workflow_format import EDITOR_ONLY, node_info_from_class, ui_to_api, validate_api
+from workflow_format import EDITOR_ONLY, inputs_in_order, is_widget, node_info_from_class, ui_to_api, validate_api
 
 from portraitos.engine import presets
 
@@ -79,6 +79,20 @@ def test_a_changed_preset_makes_the_files_stale(comfy_nodes, monkeypatch):
     stale = bw.stale_files(bw.generate(_info(comfy_nodes), set(m)))
     assert any("portrait_85mm_f1.4_warm-cinematic.json" in s for s in stale)
     assert any("portrait_85mm_f1.8_warm-cinematic.json (no longer generated)" in s for s in stale)
+
+
+def test_saved_file_names_follow_the_lens_set_in_the_editor(comfy_nodes):
+    """SaveImage's prefix names LensBokeh's widgets (``%LensBokeh.f_number%``): the graph the editor queues
+    says the lens the artist set, not the template's."""
+    ui = json.loads((TEMPLATES / "portrait_85mm_f1.8_warm-cinematic.json").read_text())
+    lens = next(n for n in ui["nodes"] if n["type"] == "LensBokeh")
+    names = [name for name, t, o, _r in inputs_in_order(_info(comfy_nodes)("LensBokeh")) if is_widget(t, o)]
+    assert "%LensBokeh.f_number%" in json.dumps(ui)
+    lens["widgets_values"][names.index("f_number")] = 2.8
+    lens["widgets_values"][names.index("focal_length_mm")] = 105.0
+    graph = ui_to_api(ui, _info(comfy_nodes))
+    (prefix,) = [n["inputs"]["filename_prefix"] for n in graph.values() if n["class_type"] == "SaveImage"]
+    assert prefix == "PortraitOS/portrait_105mm_f2.8_warm-cinematic"
 
 
 def test_ui_and_api_files_are_equivalent(comfy_nodes):
