@@ -1,7 +1,7 @@
 """A picture of a shipped workflow on ComfyUI's canvas after it ran (for the README): a live ComfyUI
 with this pack, Debian's chromium driven headless by Playwright.
 
-    .venv/bin/python scripts/screenshot_editor.py out/editor_after.png [workflows/portrait_85mm_f1.8_warm-cinematic.json]
+    .venv/bin/python scripts/screenshot_editor.py out/editor.png [workflows/portrait_85mm_f1.8_warm-cinematic.json]
 
 The README pictures of every frontend and renderer come from tests/test_templates_browser.py.
 
