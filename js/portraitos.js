@@ -198,9 +198,10 @@ function upstreamNode(node, slot) {
   }
 }
 
-/** The picture LensBokeh works on: its own last preview, else what feeds its `image` input. */
+/** The picture the panel shows: the last result (after), unless the artist asked for the input
+ * (before) or there is no result yet; the input is what feeds the `image` input. */
 function pictureUrl(node, state) {
-  if (state.outputUrl) return state.outputUrl;
+  if (state.outputUrl && state.view !== "before") return state.outputUrl;
   const slot = node.inputs?.findIndex((i) => i.name === "image") ?? -1;
   const src = upstreamNode(node, slot);
   if (!src) return null;
@@ -255,6 +256,8 @@ function refresh(node) {
   );
   drawAperture(state.aperture, node);
   drawPicker(state, node);
+  state.compare.style.display = state.outputUrl ? "" : "none";
+  state.compare.textContent = state.view === "before" ? "show result (after)" : "show input (before)";
 }
 
 /** A title the templates set from the lens ("Lens Bokeh · 85 mm f/1.8") follows the widgets; a title
@@ -313,15 +316,31 @@ function buildPanel(node) {
   const text = document.createElement("div");
   text.className = "portraitos-readout";
   text.style.cssText = "min-width:0;overflow-wrap:anywhere";
-  top.append(aperture, text);
+  const compare = document.createElement("button");
+  compare.className = "portraitos-compare";
+  compare.type = "button";
+  compare.style.cssText = "align-self:flex-start;flex:none;font:11px sans-serif;padding:1px 6px;cursor:pointer;" +
+    "color:#ddd;background:#333;border:1px solid #555;border-radius:3px";
+  compare.title = "Switch the picture between the last result and the input it was made from";
+  const side = document.createElement("div");
+  side.style.cssText = "display:flex;flex-direction:column;gap:4px;min-width:0";
+  side.append(text, compare);
+  top.append(aperture, side);
   const picker = document.createElement("canvas");
   picker.className = "portraitos-picker";
   picker.width = 320;
   picker.height = 160;
   picker.style.cssText = `width:100%;flex:1 1 0;min-height:${PICKER_MIN_PX}px;cursor:crosshair;border-radius:4px`;
   picker.title = "Click to focus at the depth under this point (sets focus_point; right-click clears it)";
-  const state = { root, aperture, text, picker, image: null, imageUrl: null, outputUrl: null, rect: null };
+  const state = { root, aperture, text, picker, compare, image: null, imageUrl: null, outputUrl: null, rect: null,
+    view: "after" };
   node.portraitosLens = state;
+  for (const type of ["pointerdown", "mousedown"]) compare.addEventListener(type, (e) => e.stopPropagation());
+  compare.addEventListener("click", (e) => {
+    e.stopPropagation();
+    state.view = state.view === "before" ? "after" : "before";
+    refresh(node);
+  });
   picker.addEventListener("pointerdown", (e) => {
     if (!state.rect) return;
     e.stopPropagation();
@@ -424,7 +443,10 @@ app.registerExtension({
       state.lastFocus = parseLastFocus(message) ?? state.lastFocus;
       state.lastRun = { inputs: watchedValues(this) };
       const images = message?.images;
-      if (Array.isArray(images) && images.length) state.outputUrl = viewUrl(images[0]);
+      if (Array.isArray(images) && images.length) {
+        state.outputUrl = viewUrl(images[0]);
+        state.view = "after"; // a new result is shown
+      }
       saveLastRun(this, state);
       refresh(this);
     };

@@ -368,6 +368,14 @@ def test_panel_tells_the_truth_after_a_run(editor, mode):
         return loc.inner_text() if loc.count() else None
 
     assert line("pending") is None
+    # before / after: the panel switches between the result and the input it was made from
+    toggle = page.locator(".portraitos-compare")
+    assert "temp" in page.evaluate("portraitosTestNode.portraitosLens.imageUrl")
+    toggle.click()
+    assert "editor_subject.png" in page.evaluate("portraitosTestNode.portraitosLens.imageUrl")
+    assert "result" in toggle.inner_text()
+    toggle.click()
+    assert "temp" in page.evaluate("portraitosTestNode.portraitosLens.imageUrl")
     page.evaluate("portraitosTestNode.title = 'Lens Bokeh · 85 mm f/1.8'")
     editor.set_widget(page, "f_number", 2.8)
     assert "f_number" in line("pending") and "next run" in line("pending")
