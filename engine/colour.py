@@ -11,7 +11,7 @@ LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
 
 
 def _srgb_to_linear_formula(x: torch.Tensor) -> torch.Tensor:
-    x = x.clamp(0.0, 1.0)
+    x = x.clamp(0.0, 1.0).nan_to_num(0.0)  # as the table path: NaN decodes to black
     return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
 
 
@@ -35,7 +35,7 @@ def _decode_table(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
 def _decode_chunk(x: torch.Tensor, out: torch.Tensor) -> None:
     """Decode ``x`` (any strides) into ``out`` (contiguous, same shape) by the table."""
     value, slope = _decode_table(out.device)
-    t = torch.clamp(x, 0.0, 1.0, out=out).mul_(_TABLE_STEPS)
+    t = torch.clamp(x, 0.0, 1.0, out=out).nan_to_num_(0.0).mul_(_TABLE_STEPS)  # NaN survives clamp
     i = t.to(torch.int32).clamp_(max=_TABLE_STEPS - 1).view(-1)
     t.sub_(i.view(t.shape)).mul_(slope.index_select(0, i).view(t.shape)).add_(value.index_select(0, i).view(t.shape))
 
@@ -95,7 +95,7 @@ def linear_planes_to_srgb_image(planes: torch.Tensor, out: torch.Tensor) -> None
 
 def to_uint8_rgb(image: torch.Tensor):
     """IMAGE-style ``[...,H,W,C]`` float 0..1 (C ≥ 3) to a uint8 RGB numpy array (for OpenCV, hashing)."""
-    return (image[..., :3].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    return (image[..., :3].clamp(0, 1).nan_to_num(0.0) * 255).round().to(torch.uint8).cpu().numpy()
 
 
 def luminance(rgb_linear: torch.Tensor, dim: int = -1) -> torch.Tensor:

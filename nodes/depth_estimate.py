@@ -11,7 +11,7 @@ from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 
 from . import checks, depth_networks, runtime
 from .model_sources import DEPTH_SOURCES, where_to_get
-from .readout import metres, node_ui
+from .readout import caught_warnings, metres, node_ui
 from .search_words import SearchWords
 from .types import CATEGORY_DEPTH, Depth
 
@@ -139,21 +139,22 @@ class DepthEstimate(SearchWords, io.ComfyNode):
     ) -> io.NodeOutput:
         settings = EstimateSettings(subject_distance_m, background_distance_m, focal_length_mm, sensor, refine_edges)
         net = None if model == PRIOR else depth_networks.network_on_device(model, precision)
-        dm, matte = estimate_depth(
-            image,
-            settings,
-            net,
-            device=runtime.compute_device(),
-            progress=runtime.progress_callback(image.shape[0] * PROGRESS_STEPS),
-            check_interrupt=runtime.check_interrupt,
-        )
+        with caught_warnings("DepthEstimate") as warned:
+            dm, matte = estimate_depth(
+                image,
+                settings,
+                net,
+                device=runtime.compute_device(),
+                progress=runtime.progress_callback(image.shape[0] * PROGRESS_STEPS),
+                check_interrupt=runtime.check_interrupt,
+            )
         out = runtime.output_device()
         dm = dm.to(out)
         preview = depth_preview(dm.metres)
-        return io.NodeOutput(dm, preview, matte.to(out), ui=_readout(dm, preview, matte))
+        return io.NodeOutput(dm, preview, matte.to(out), ui=_readout(dm, preview, matte, warned))
 
 
-def _readout(dm, preview, matte) -> dict:
+def _readout(dm, preview, matte, warned=()) -> dict:
     """Depth and matte previews; depth range, source and subject distance as numbers."""
     d = dm.metres
     near, far = float(d.min()), float(d.max())
@@ -176,4 +177,4 @@ def _readout(dm, preview, matte) -> dict:
         "focal_length_mm": dm.meta.get("focal_length_mm"),
         "sensor": dm.meta.get("sensor"),
     }
-    return node_ui(images=(preview,), masks=(matte,), lines=lines, labels=labels, values=values)
+    return node_ui(images=(preview,), masks=(matte,), lines=lines, labels=labels, values=values, warnings=list(warned))

@@ -11,7 +11,7 @@ from portraitos.engine.depth.from_image import DISPARITY, FACE
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 
 from . import runtime
-from .readout import metres, node_ui
+from .readout import caught_warnings, metres, node_ui
 from .search_words import SearchWords
 from .types import CATEGORY_DEPTH, Depth
 
@@ -152,7 +152,8 @@ class DepthFromImage(SearchWords, io.ComfyNode):
             encoding, near_is_bright, calibration, near_distance_m, far_distance_m, focal_length_mm, sensor
         )
         runtime.check_interrupt()
-        dm, matte = depth_from_picture(picture, settings, image, progress=runtime.progress_callback(1))
+        with caught_warnings("DepthFromImage") as warned:
+            dm, matte = depth_from_picture(picture, settings, image, progress=runtime.progress_callback(1))
         out = runtime.output_device()
         dm = dm.to(out)
         preview = depth_preview(dm.metres)
@@ -170,5 +171,5 @@ class DepthFromImage(SearchWords, io.ComfyNode):
             dm,
             preview,
             matte.to(out),
-            ui=node_ui(images=(preview,), masks=(matte,), lines=lines, labels=labels, values=values),
+            ui=node_ui(images=(preview,), masks=(matte,), lines=lines, labels=labels, values=values, warnings=warned),
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 
 from comfy_api.latest import io
 
@@ -23,7 +22,7 @@ from portraitos.engine.lens.focus_point import focus_point_mask, parse_focus_poi
 from portraitos.engine.lighting import LightingSetup
 
 from . import checks, runtime
-from .readout import metres, node_ui
+from .readout import caught_warnings, metres, node_ui
 from .search_words import SearchWords
 from .types import CATEGORY_LENS, Depth, Lighting
 
@@ -285,8 +284,7 @@ class LensBokeh(SearchWords, io.ComfyNode):
         lens = LensSettings(focal_length_mm, f_number, focus_distance_m, sensor)
         aperture = Aperture(aperture_blades, blade_rotation_deg, blade_curvature)
         highlights = highlights_under(lighting, highlight_threshold, highlight_boost)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with caught_warnings("LensBokeh") as warned:
             result = render_lens_bokeh(
                 image,
                 depth.metres,
@@ -299,9 +297,9 @@ class LensBokeh(SearchWords, io.ComfyNode):
                 progress=runtime.progress_callback(1000),
                 check_interrupt=runtime.check_interrupt,
             )
-        warned = [str(w.message) for w in caught] + ([mismatch] if mismatch else [])
-        for w in warned:
-            log.warning("LensBokeh: %s", w)
+        if mismatch:
+            log.warning("LensBokeh: %s", mismatch)
+            warned.append(mismatch)
         dev = runtime.output_device()
         hows = ["focus point" if point is not None and h == "focus mask" else h for h in result.focus_how]
         return io.NodeOutput(

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import warnings
 
 from comfy_api.latest import io
 
 from portraitos.engine.lighting import DEFAULT_PRESET, PRESETS, LightingParams, relight
 
 from . import checks, runtime
-from .readout import node_ui
+from .readout import caught_warnings, node_ui
 from .search_words import SearchWords
 from .types import CATEGORY_LIGHT, Depth, Lighting
 
@@ -204,8 +203,7 @@ class LightingTint(SearchWords, io.ComfyNode):
         dev = runtime.compute_device()
         metres = None if depth is None else depth.metres.to(dev)
         mask = None if subject_mask is None else subject_mask.to(dev)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with caught_warnings("LightingTint") as notes:
             out, setup = relight(
                 image.to(dev),
                 params,
@@ -214,9 +212,6 @@ class LightingTint(SearchWords, io.ComfyNode):
                 progress=runtime.progress_callback(1),
                 check_interrupt=runtime.check_interrupt,
             )
-        notes = [str(w.message) for w in caught]
-        for n in notes:
-            log.warning("LightingTint: %s", n)
         out = out.to(runtime.output_device())
         return io.NodeOutput(out, setup, ui=_readout(out, setup, notes))
 

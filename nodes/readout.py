@@ -13,12 +13,30 @@ The node's UI output (``executed`` message over /ws, ``outputs`` in ``/history``
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 from comfy_api.latest import ui
 
 READOUT_KEY = "portraitos"
+log = logging.getLogger("PortraitOS")
+
+
+@contextlib.contextmanager
+def caught_warnings(node: str) -> Iterator[list[str]]:
+    """The warnings the engine raises inside the block (non-finite pixels replaced, a lens bounded…):
+    the yielded list is filled with their texts when the block ends, and each is logged under ``node``."""
+    found: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield found
+    found.extend(str(w.message) for w in caught)
+    for text in found:
+        log.warning("%s: %s", node, text)
 
 
 def node_ui(

@@ -198,3 +198,22 @@ def test_depth_anything_gives_the_reference_depth_on_this_transformers(tmp_path,
     assert float(want.std()) > 0.05  # a reference that varies over the picture, not a saturated one
     err = float(np.abs(got - want).max())
     assert err < 1e-4 * float(np.abs(want).max()), (transformers.__version__, err)
+
+
+@pytest.mark.parametrize("h,w,r", [(97, 130, 10), (32, 1500, 15), (301, 145, 23)])
+def test_guided_filter_works_on_sizes_the_subsample_does_not_divide(h, w, r):
+    """The fast guided filter at sizes not divisible by its subsample (kornia before 0.9 raised there):
+    the result has the input's size and follows a step edge of the guide."""
+    from portraitos.engine.depth.guided_filter import guided_filter
+
+    guide = torch.zeros(1, 3, h, w)
+    guide[..., w // 2 :] = 1.0
+    src = guide[:, :1].clone() + 0.05 * torch.randn(1, 1, h, w, generator=torch.Generator().manual_seed(0))
+    out = guided_filter(guide, src, r, 1e-3, subsample=max(1, r // 4))
+    assert out.shape == src.shape and torch.isfinite(out).all()
+    assert float(out[..., : w // 2 - r].mean()) < 0.1 < 0.9 < float(out[..., w // 2 + r :].mean())
+
+
+def test_depth_estimate_on_a_strip():
+    dm, matte = estimate_depth(torch.rand(1, 32, 1500, 3), EstimateSettings())
+    assert dm.metres.shape == (1, 32, 1500) and torch.isfinite(dm.metres).all()

@@ -17,6 +17,7 @@ import torch
 
 from ..faces.distance import distance_from_eyes
 from ..faces.landmarks import FaceLandmarks
+from ..finite import finite_pixels
 from ..lens.optics import DEFAULT_SENSOR, pixels_per_mm
 from .calibration import calibrate_disparity
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
@@ -80,7 +81,7 @@ def estimate_depth(
     ``check_interrupt()`` is called between steps of well under a second each, within every image (it
     raises to cancel); ``progress(done, total)`` counts :data:`PROGRESS_STEPS` steps per image.
     """
-    image = normalise_image(image)
+    image = normalise_image(finite_pixels(image, "image"))
     device = device or image.device
     b, H, W, _ = image.shape
     ppm = pixels_per_mm(H, W, settings.sensor)

@@ -23,6 +23,7 @@ import torch
 
 from ..colour import to_uint8_rgb
 from ..faces.detection import distance_from_face, eye_positions_normalised, find_faces_scaled
+from ..finite import finite_depth_picture, finite_pixels
 from ..lens.optics import DEFAULT_SENSOR, pixels_per_mm
 from ..sampling import strided_sample
 from .calibration import calibrate_disparity
@@ -130,7 +131,9 @@ def depth_from_picture(
         raise ValueError(f"encoding must be one of {ENCODINGS}, got {s.encoding!r}")
     if s.calibration not in CALIBRATIONS:
         raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {s.calibration!r}")
-    values = nearness(depth_values(picture), s.near_is_bright)
+    values = nearness(depth_values(finite_depth_picture(picture, "depth picture")), s.near_is_bright)
+    if photo is not None:
+        photo = finite_pixels(photo, "image")
     b, h, w = values.shape
     depths, metas = [], []
     for i in range(b):

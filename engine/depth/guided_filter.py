@@ -10,6 +10,15 @@ from typing import Optional
 
 import kornia
 import torch
+import torch.nn.functional as F
+
+
+def _kornia_before(major: int, minor: int) -> bool:
+    parts = [int(p) for p in kornia.__version__.split(".")[:2] if p.isdigit()]
+    return tuple(parts) < (major, minor)
+
+
+_SUBSAMPLE_NEEDS_DIVISIBLE_SIZE = _kornia_before(0, 9)
 
 
 def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float, subsample: int = 1) -> torch.Tensor:
@@ -19,7 +28,15 @@ def guided_filter(guide: torch.Tensor, src: torch.Tensor, r: int, eps: float, su
     ``subsample`` > 1 is the fast guided filter (He & Sun 2015): the linear coefficients are found at
     1/subsample resolution and applied to the full-resolution guide, so edges stay sharp.
     """
-    return kornia.filters.guided_blur(guide, src, 2 * r + 1, eps, border_type="replicate", subsample=subsample)
+    H, W = src.shape[-2:]
+    pad_h, pad_w = -H % subsample, -W % subsample
+    if (pad_h or pad_w) and _SUBSAMPLE_NEEDS_DIVISIBLE_SIZE:
+        # kornia before 0.9 fails (a size mismatch) unless the size divides by subsample: pad by replication
+        # (what the border mode does anyway) and crop
+        guide = F.pad(guide, (0, pad_w, 0, pad_h), mode="replicate")
+        src = F.pad(src, (0, pad_w, 0, pad_h), mode="replicate")
+    out = kornia.filters.guided_blur(guide, src, 2 * r + 1, eps, border_type="replicate", subsample=subsample)
+    return out[..., :H, :W]
 
 
 def guided_refine(

@@ -19,6 +19,7 @@ from ..batch import common_batch
 from ..chunks import row_chunks
 from ..depth.depth_map import clean_depth
 from ..depth.resample import resize_depth_edge_aware
+from ..finite import finite_pixels
 from .aperture import Aperture
 from .focus import auto_focus_distance
 from .optics import DEFAULT_SENSOR, ThinLens
@@ -107,14 +108,14 @@ def render_lens_bokeh(
     )
     steps = _Steps(progress, check_interrupt, prep_steps=2 + b)
     steps.prep()
-    image = broadcast_batch("image", image, b)
+    image = finite_pixels(broadcast_batch("image", image, b), "image")
     alpha = image[..., 3:] if image.shape[-1] == 4 else None
     image = image[..., :3]
     depth_m = broadcast_batch("depth", prepare_depth(image, depth_m), b)
     steps.prep()
     _, H, W, _ = image.shape
     if focus_mask is not None:
-        focus_mask = broadcast_batch("focus_mask", focus_mask, b)
+        focus_mask = finite_pixels(broadcast_batch("focus_mask", focus_mask, b), "focus_mask")
         if focus_mask.shape[1:] != (H, W):
             focus_mask = F.interpolate(
                 focus_mask.unsqueeze(1).float(), size=(H, W), mode="bilinear", align_corners=False

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ..batch import common_batch, repeat_to
 from ..colour import linear_to_srgb, luminance, srgb_to_linear
 from ..depth.matte import subject_weight_from_depth
+from ..finite import finite_pixels
 from .illuminants import D65_XY, bradford_matrix, cct_to_xy, estimate_illuminant_xy, xy_to_cct, xy_to_linear_rgb
 from .presets import DEFAULT_PRESET, PRESETS, LightingPreset
 from .setup import LightingSetup
@@ -108,7 +109,9 @@ def relight(
         depth=None if depth_m is None else depth_m.shape[0],
         subject_mask=None if subject_mask is None else subject_mask.shape[0],
     )
-    image = repeat_to(image, b, "image")
+    image = finite_pixels(repeat_to(image, b, "image"), "image")
+    if subject_mask is not None:
+        subject_mask = finite_pixels(subject_mask, "subject_mask")
     alpha = image[..., 3:] if image.shape[-1] == 4 else None
     preset, setup = resolve_setup(params, image)
     _, H, W, _ = image.shape
