@@ -10,16 +10,23 @@ import warnings
 import torch
 
 
+def all_finite(x: torch.Tensor) -> bool:
+    """Whether every value of a picture is finite, in one reduction without a mask: a NaN or infinity
+    makes the float32 sum non-finite (pictures are 0..1, so finite sums stay far from overflow; a false
+    alarm from huge values only costs the exact check after it)."""
+    return bool(torch.isfinite(x.sum(dtype=torch.float32)))
+
+
 def finite_pixels(x: torch.Tensor, name: str) -> torch.Tensor:
     """``x`` (IMAGE ``[B,H,W,C]`` or MASK ``[B,H,W]``, 0..1) with NaN and -inf replaced by 0 and +inf by
     1; warns (``UserWarning``) with the count and ``name`` when any were replaced. ``x`` itself when all
     values are finite (or it is not a float tensor)."""
-    if not x.is_floating_point():
+    if not x.is_floating_point() or all_finite(x):
         return x
     finite = torch.isfinite(x)
-    if bool(finite.all()):
-        return x
     bad = int(finite.numel() - finite.sum())
+    if bad == 0:
+        return x
     warnings.warn(
         f"{name}: {bad} of {x.numel()} values were NaN or infinite (replaced: NaN and -inf by 0, +inf by 1); "
         "an fp16 VAE decode often makes them: decode in fp32 (--fp32-vae) to avoid it",
