@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import math
-
 from comfy_api.latest import io
 
 from portraitos.engine.depth import CALIBRATIONS, ENCODINGS, ImageDepthSettings, depth_from_picture, depth_preview
 from portraitos.engine.depth.from_image import DISPARITY, FACE
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 
-from . import runtime
+from . import checks, runtime
 from .readout import caught_warnings, metres, node_ui
 from .search_words import SearchWords
 from .types import CATEGORY_DEPTH, Depth
@@ -114,14 +112,32 @@ class DepthFromImage(SearchWords, io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, calibration: str, near_distance_m: float, far_distance_m: float) -> bool | str:
+    def validate_inputs(
+        cls,
+        calibration=None,
+        near_distance_m=None,
+        far_distance_m=None,
+        encoding=None,
+        near_is_bright=None,
+        focal_length_mm=None,
+        sensor=None,
+        depth_image=None,
+        depth_mask=None,
+        image=None,
+    ) -> bool | str:
         # naming these inputs turns off ComfyUI's own checks for them: redo the combo and range checks here
-        if calibration not in CALIBRATIONS:
-            return f"calibration {calibration!r} is not one of {list(CALIBRATIONS)}"
-        for name, v, lo in (("near_distance_m", near_distance_m, 0.0), ("far_distance_m", far_distance_m, 0.2)):
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= 1000.0):
-                return f"{name} must be a number of metres between {lo} and 1000, got {v!r}"
-        if calibration != FACE and not (0 < near_distance_m < far_distance_m):
+        problem = checks.first(
+            checks.connected(cls, depth_image=depth_image, depth_mask=depth_mask, image=image),
+            checks.options(cls, calibration=calibration, encoding=encoding, sensor=sensor),
+            checks.numbers(
+                cls, near_distance_m=near_distance_m, far_distance_m=far_distance_m, focal_length_mm=focal_length_mm
+            ),
+        )
+        if problem is not True:
+            return problem
+        if near_is_bright is not None and not isinstance(near_is_bright, bool):
+            return f"near_is_bright must be true or false, got {near_is_bright!r}"
+        if calibration not in (None, FACE) and not (0 < (near_distance_m or 0) < (far_distance_m or 0)):
             return (
                 f"near/far distances need 0 < near_distance_m < far_distance_m, got {near_distance_m} m and "
                 f"{far_distance_m} m; set the nearest point's distance, or choose calibration 'face'"

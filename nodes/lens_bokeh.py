@@ -218,10 +218,12 @@ class LensBokeh(SearchWords, io.ComfyNode):
         focus_mask=None,
         lighting=None,
         focus_point=None,
+        depth_lens=None,
+        preview=None,
     ) -> bool | str:
         problem = checks.first(
             checks.connected(cls, image=image, depth=depth, focus_mask=focus_mask, lighting=lighting),
-            checks.options(cls, sensor=sensor),
+            checks.options(cls, sensor=sensor, depth_lens=depth_lens, preview=preview),
             checks.numbers(
                 cls,
                 focal_length_mm=focal_length_mm,

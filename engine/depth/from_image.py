@@ -15,12 +15,14 @@ Values ``[B,H,W]`` 0..1; depth out ``[B,H,W]`` metres float32.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
 
+from ..batch import common_batch
 from ..colour import to_uint8_rgb
 from ..faces.detection import distance_from_face, eye_positions_normalised, find_faces_scaled
 from ..finite import finite_depth_picture, finite_pixels
@@ -134,6 +136,7 @@ def depth_from_picture(
     values = nearness(depth_values(finite_depth_picture(picture, "depth picture")), s.near_is_bright)
     if photo is not None:
         photo = finite_pixels(photo, "image")
+        common_batch(**{"depth picture": values.shape[0], "image": photo.shape[0]})
     b, h, w = values.shape
     depths, metas = [], []
     for i in range(b):
@@ -180,6 +183,21 @@ def _face_distance(photo: torch.Tensor, face, focal_length_mm: float, ppm: float
     return distance_from_face(face, focal_length_mm, ppm)
 
 
+POLARITY_DOUBT = 0.6  # the face farther than this share of the frame: the polarity is probably flipped
+
+
+def polarity_doubt(nearness_values: torch.Tensor, face: torch.Tensor) -> Optional[float]:
+    """The share of the frame nearer than the face (``nearness_values [h,w]``: near = 1; ``face``: the
+    face's region, bool ``[h,w]``), when it is above :data:`POLARITY_DOUBT`, else None. A face in a portrait
+    is among the nearest things in it; a depth picture read with the wrong polarity puts it behind most
+    of the frame."""
+    if not bool(face.any()):
+        return None
+    at_face = nearness_values[face].median()
+    share = float((nearness_values > at_face).float().mean())
+    return share if share > POLARITY_DOUBT else None
+
+
 def _face_calibrated(
     v: torch.Tensor, s: ImageDepthSettings, photo: Optional[torch.Tensor]
 ) -> tuple[torch.Tensor, dict[str, Any]]:
@@ -209,6 +227,14 @@ def _face_calibrated(
         subject = _face_box_region(face, (H, W), (h, w), v.device)
         if face.eyes:
             meta["eye_xy"] = eye_positions_normalised(face, H, W)
+        behind = polarity_doubt(v, subject)
+        if behind is not None:
+            meta["polarity_doubt"] = behind
+            warnings.warn(
+                f"the face lies behind {behind:.0%} of the picture (near_is_bright={s.near_is_bright}): the depth "
+                f"picture is probably the other way round; set near_is_bright to {not s.near_is_bright}",
+                stacklevel=2,
+            )
     else:
         subject = subject_weight_from_depth((1.0 / (v + 1e-3))[None])[0] > 0.5
     far_m = max(s.far_m, subject_m * 1.2)
