@@ -15,6 +15,7 @@ from portraitos.engine.colour import to_uint8_rgb
 from portraitos.engine.faces import PROVIDERS, FacePack, analyse, draw_preview, load_pack
 from portraitos.engine.identity import (
     MODES,
+    RESTORE,
     Enrolment,
     Identity,
     IdentityError,
@@ -22,6 +23,7 @@ from portraitos.engine.identity import (
     find_by_name,
     list_identities,
     load_stored,
+    restore_stored,
     sanitize_name,
 )
 from portraitos.engine.safe_paths import PathNotFoundError, UnsafePathError, check_name, resolve_inside
@@ -142,7 +144,9 @@ class IdentityLoader(SearchWords, io.ComfyNode):
                     options=list(MODES),
                     default="create",
                     tooltip="create: store a new identity from the photos under name; update: add photos to a "
-                    "stored identity; load: use a stored identity (no photo needed).",
+                    "stored identity (the version before is kept); load: use a stored identity (no photo needed); "
+                    "restore previous: put back the version of stored_identity from before its last update "
+                    "(run again to undo).",
                 ),
                 io.String.Input(
                     "name",
@@ -201,7 +205,7 @@ class IdentityLoader(SearchWords, io.ComfyNode):
         if problem is not True:
             return problem
         if face_model == NO_FACE_MODEL or (face_model is not None and face_model not in face_packs()):
-            if mode != "load":  # loading a stored identity needs no face model
+            if mode not in ("load", RESTORE):  # a stored identity needs no face model
                 return missing_face_model_message(face_model)
         elif face_model is not None:
             try:
@@ -211,7 +215,7 @@ class IdentityLoader(SearchWords, io.ComfyNode):
         if mode is not None and mode not in MODES:
             return f"mode {mode!r} is not one of {list(MODES)}"
         try:
-            if mode == "load":
+            if mode in ("load", RESTORE):
                 if stored_identity in (None, NONE) or find_by_name(identities_dir(), stored_identity) is None:
                     return f"no stored identity {stored_identity!r} in {identities_dir()}; create one first"
             elif name is not None:
@@ -225,12 +229,14 @@ class IdentityLoader(SearchWords, io.ComfyNode):
         if mode == "load":
             p = find_by_name(identities_dir(), stored_identity) if stored_identity != NONE else None
             return f"{p}:{p.stat().st_mtime_ns}" if p else ""
-        return float("nan")  # create/update always run (they write files)
+        return float("nan")  # create/update/restore always run (they write files)
 
     @classmethod
     def execute(cls, mode, name, stored_identity, face_model, provider, face_index, image=None) -> io.NodeOutput:
         if mode == "load":
             result = load_stored(identities_dir(), stored_identity)
+        elif mode == RESTORE:
+            result = restore_stored(identities_dir(), stored_identity)
         else:
             photos = [] if image is None else [_rgb_uint8(image[i]) for i in range(image.shape[0])]
 

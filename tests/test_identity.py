@@ -108,6 +108,23 @@ def test_hostile_names_are_rejected(bad, tmp_path):
     assert sanitize_name("Anna-Maria_2.0") == "Anna-Maria_2.0"
 
 
+@pytest.mark.parametrize("reserved", ["con", "NUL", "aux.txt", "Com1", "lpt9.backup", "CONOUT$", "prn "])
+def test_names_windows_reserves_are_refused_with_the_reason(reserved, tmp_path):
+    with pytest.raises(IdentityError, match="device name on Windows|ends with a dot or a space|not allowed"):
+        identity_path(tmp_path, reserved)
+
+
+@pytest.mark.parametrize("bad", ["anna.", "anna. ", "x.."])
+def test_names_with_a_trailing_dot_are_refused(bad, tmp_path):
+    with pytest.raises(IdentityError):
+        identity_path(tmp_path, bad)
+
+
+def test_names_near_reserved_ones_are_fine(tmp_path):
+    for name in ("console", "nulla", "aux2", "com10", "Connie"):
+        assert sanitize_name(name) == name
+
+
 def test_corrupt_truncated_and_foreign_files_are_rejected(pack, tmp_path):
     from safetensors.torch import save_file
 
@@ -151,3 +168,35 @@ print(ident.embedding.shape[0], ident.count)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["512", "1"]
+
+
+def test_an_update_keeps_the_version_before_and_restore_swaps_it_back(pack, tmp_path, monkeypatch):
+    from portraitos.engine.identity import file_format, restore_previous
+
+    r1, _, _ = analyse(pack, ASTRONAUT)
+    other = ASTRONAUT.copy()
+    other[..., 1] = 255 - other[..., 1]
+    r2, _, _ = analyse(pack, other)
+    first = build_identity("kept", [r1], "tinypack", [])
+    path = save_identity(first, tmp_path, overwrite=False)
+    with pytest.raises(IdentityError, match="no earlier version"):
+        restore_previous(tmp_path, "kept")
+    synced = []
+    real_fsync = file_format.os.fsync
+    monkeypatch.setattr(file_format.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    updated = merge(load_identity(path), build_identity("kept", [r2], "tinypack", []))
+    save_identity(updated, tmp_path, overwrite=True)
+    assert len(synced) >= 4  # the new file, the kept copy, and the folder after each rename
+    assert load_identity(path).count == 2
+    prev = file_format.previous_path(path)
+    assert prev.is_file() and load_identity(prev).count == 1
+    assert list_identities(tmp_path) == ["kept"]  # the kept version is not listed as an identity
+    restore_previous(tmp_path, "kept")
+    assert load_identity(path).count == 1 and torch.equal(load_identity(path).embedding, first.embedding)
+    restore_previous(tmp_path, "kept")  # again: undoes the restore
+    assert load_identity(path).count == 2
+    assert not list(tmp_path.glob("*tmp"))  # no temporary left behind
+    prev.write_bytes(prev.read_bytes()[:100])  # a damaged kept copy is refused, the identity untouched
+    with pytest.raises(IdentityError):
+        restore_previous(tmp_path, "kept")
+    assert load_identity(path).count == 2

@@ -1,7 +1,7 @@
 """Identities: the safetensors file format of a stored face identity, and creating, updating and
 re-using them. Loading needs neither InsightFace nor a GPU; nothing is ever unpickled."""
 
-from .enrolment import MODES, Enrolment, describe, enrol, load_stored
+from .enrolment import MODES, RESTORE, Enrolment, describe, enrol, load_stored, restore_stored
 from .file_format import (
     EMBEDDING_DIM,
     Identity,
@@ -14,12 +14,16 @@ from .file_format import (
     merge,
     normalise,
     photo_sha256,
+    restore_previous,
     sanitize_name,
     save_identity,
 )
 
 __all__ = [
     "MODES",
+    "RESTORE",
+    "restore_stored",
+    "restore_previous",
     "Enrolment",
     "describe",
     "enrol",

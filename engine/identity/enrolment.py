@@ -21,11 +21,13 @@ from .file_format import (
     load_identity,
     merge,
     photo_sha256,
+    restore_previous,
     sanitize_name,
     save_identity,
 )
 
-MODES = ("create", "update", "load")
+RESTORE = "restore previous"
+MODES = ("create", "update", "load", RESTORE)
 
 
 @dataclass
@@ -48,6 +50,14 @@ def load_stored(folder: Path, name: str) -> Enrolment:
     """A stored identity by name (no face model needed)."""
     identity = load_identity(identity_path(folder, name))
     return Enrolment(identity, [], describe(identity, "loaded"))
+
+
+def restore_stored(folder: Path, name: str) -> Enrolment:
+    """The stored identity as it was before its last update (the two versions swap places, so running
+    it again undoes it)."""
+    path = restore_previous(folder, name)
+    identity = load_identity(path)
+    return Enrolment(identity, [], describe(identity, "restored the version before the last update"))
 
 
 def enrol(

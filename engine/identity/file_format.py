@@ -22,7 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +85,21 @@ def sanitize_name(name: str) -> str:
             f"identity name {name!r} is not allowed: use 1–64 ASCII letters, digits, "
             "spaces, '_', '.' or '-', starting with a letter or digit"
         )
+    if name.endswith((".", " ")):
+        raise IdentityError(f"identity name {name!r} ends with a dot or a space, which Windows drops from file names")
+    stem = name.split(".", 1)[0].rstrip(" ").upper()
+    if stem in WINDOWS_RESERVED:
+        raise IdentityError(
+            f"identity name {name!r} is a device name on Windows ({stem}), not a file name there: choose another"
+        )
     return name
+
+
+# names Windows reserves for devices, with any extension (CON, CON.txt...): not files there
+WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+    + [f"{dev}{n}" for dev in ("COM", "LPT") for n in (*"123456789", "¹", "²", "³")]
+)
 
 
 def identity_path(folder: Path, name: str) -> Path:
@@ -183,8 +199,42 @@ def merge(old: Identity, new: Identity) -> Identity:
     return Identity(old.name, t, meta)
 
 
+PREVIOUS_SUFFIX = ".safetensors.previous"  # the version an update replaced (not listed as an identity)
+
+
+def previous_path(path: Path) -> Path:
+    """Where the version of ``<name>.safetensors`` that the last update replaced is kept."""
+    return path.with_name(path.name[: -len(".safetensors")] + PREVIOUS_SUFFIX)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows has no directory handles to sync)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _durable_replace(src: Path, dst: Path) -> None:
+    """``src`` (already written) becomes ``dst``: its bytes on disk first, then the rename."""
+    _fsync_file(src)
+    os.replace(src, dst)
+    _fsync_folder(dst.parent)
+
+
 def save_identity(identity: Identity, folder: Path, overwrite: bool) -> Path:
-    """Write ``<folder>/<name>.safetensors`` atomically; refuse to replace an existing one unless ``overwrite``."""
+    """Write ``<folder>/<name>.safetensors`` durably (written to a temporary file, synced, renamed, the
+    folder synced: a crash leaves the old file or the new one, never a torn one). Refuses to replace an
+    existing one unless ``overwrite``; a replaced version is kept as ``<name>.safetensors.previous``
+    (:func:`restore_previous` brings it back)."""
     from safetensors.torch import save_file
 
     path = identity_path(folder, identity.name)
@@ -199,7 +249,30 @@ def save_identity(identity: Identity, folder: Path, overwrite: bool) -> Path:
         header[k] = v if isinstance(v, str) else json.dumps(v)
     tmp = path.with_suffix(".safetensors.tmp")
     save_file({k: v.contiguous().cpu() for k, v in identity.tensors.items()}, str(tmp), metadata=header)
-    tmp.replace(path)
+    if path.exists():
+        # keep the version being replaced: copied (and synced) before the new one takes its name
+        kept = path.with_suffix(".safetensors.previous-tmp")
+        shutil.copyfile(path, kept)
+        _durable_replace(kept, previous_path(path))
+    _durable_replace(tmp, path)
+    return path
+
+
+def restore_previous(folder: Path, name: str) -> Path:
+    """Swap ``<name>.safetensors`` with the version its last update replaced (so a second restore undoes
+    the first). The kept version is validated first; IdentityError when there is none."""
+    path = identity_path(folder, name)
+    prev = previous_path(path)
+    if not prev.is_file():
+        raise IdentityError(f"identity {sanitize_name(name)!r} has no earlier version to restore ({prev} is missing)")
+    load_identity(prev)  # a damaged copy is refused before anything moves
+    swap = path.with_suffix(".safetensors.swap-tmp")
+    shutil.copyfile(prev, swap)
+    if path.is_file():
+        kept = path.with_suffix(".safetensors.previous-tmp")
+        shutil.copyfile(path, kept)
+        _durable_replace(kept, prev)
+    _durable_replace(swap, path)
     return path
 
 
