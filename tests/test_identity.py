@@ -200,3 +200,19 @@ def test_an_update_keeps_the_version_before_and_restore_swaps_it_back(pack, tmp_
     with pytest.raises(IdentityError):
         restore_previous(tmp_path, "kept")
     assert load_identity(path).count == 2
+
+
+def test_identity_loader_restores_the_previous_version(pack, tmp_path, monkeypatch, comfy_nodes):
+    from comfy_host import run_node
+
+    node = comfy_nodes.NODE_CLASS_MAPPINGS["IdentityLoader"]
+    module = sys.modules[node.__module__]
+    monkeypatch.setattr(module, "identities_dir", lambda: tmp_path)
+    r1, _, _ = analyse(pack, ASTRONAUT)
+    path = save_identity(build_identity("anna", [r1], "tinypack", []), tmp_path, overwrite=False)
+    save_identity(merge(load_identity(path), build_identity("anna", [r1], "tinypack", [])), tmp_path, overwrite=True)
+    assert load_identity(path).count == 2
+    assert node.validate_inputs(mode="restore previous", stored_identity="anna", face_model="none installed") is True
+    out = run_node(node, mode="restore previous", stored_identity="anna", name="anna")
+    assert out.result[0].count == 1 and load_identity(path).count == 1
+    assert "restored" in out.ui["text"][0]
