@@ -16,6 +16,7 @@ from comfy_api.latest import io, ui
 
 from portraitos.engine.colour import to_uint8_rgb
 from portraitos.engine.faces import PROVIDERS
+from portraitos.engine.faces.analysis import find_faces_insightface, photo_shape_problem
 from portraitos.engine.identity import Identity, normalise
 
 from . import checks, runtime
@@ -28,8 +29,13 @@ log = logging.getLogger("PortraitOS")
 
 
 def largest_face_embedding(pack, rgb: np.ndarray) -> torch.Tensor | None:
-    """The normalised embedding ``[512]`` of the largest face of a uint8 RGB photo, or None."""
-    faces = pack.app.get(np.ascontiguousarray(rgb[..., ::-1]))
+    """The normalised embedding ``[512]`` of the largest face of a uint8 RGB photo, or None (no face, or
+    a picture no detector can search: that one image fails, not the batch)."""
+    problem = photo_shape_problem(*rgb.shape[:2])
+    if problem:
+        log.warning("IdentityScore: %s", problem)
+        return None
+    faces = find_faces_insightface(pack, rgb)
     if not faces:
         return None
     face = max(faces, key=lambda f: float((f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])))

@@ -333,3 +333,30 @@ def test_identity_score_ranks_same_face_first_and_marks_failures(tiny):
         assert loose[:, 0, 0].tolist() == [0.0, 0.0, 1.0]  # a missing face fails at any threshold
     finally:
         folder_paths.folder_names_and_paths["insightface"][0][:] = saved
+
+
+def test_identity_nodes_on_photos_no_detector_can_search(tiny):
+    """A 16×16384 strip or a 20×20 thumbnail: IdentityScore marks those images failed instead of failing
+    the batch; analysing one for an identity says what is wrong with it (not OpenCV's resize error)."""
+    import folder_paths
+
+    from portraitos.engine.faces import analyse
+    from portraitos.nodes.identity_loader import face_pack
+
+    saved = list(folder_paths.folder_names_and_paths["insightface"][0])
+    folder_paths.folder_names_and_paths["insightface"][0][:] = [str(tiny["faces"])]
+    try:
+        cls = tiny["nodes"].NODE_CLASS_MAPPINGS["IdentityScore"]
+        ident = tiny["ids"][("buffalo_l", "astro")]
+        for shape in ((2, 16, 16384, 3), (1, 20, 20, 3)):
+            _images, scores, failed, report = run_node(
+                cls, images=torch.rand(shape), identity=ident, threshold=0.5
+            ).args
+            assert all(np.isnan(s) for s in scores) and failed.min() == 1.0 and "no face" in report
+        pack = face_pack("buffalo_l", "CPU")
+        with pytest.raises(Exception, match="too long and thin to find a face"):
+            analyse(pack, np.zeros((40, 16384, 3), np.uint8))
+        with pytest.raises(Exception, match="too small to find a face"):
+            analyse(pack, np.zeros((20, 20, 3), np.uint8))
+    finally:
+        folder_paths.folder_names_and_paths["insightface"][0][:] = saved

@@ -85,6 +85,33 @@ def load_pack(root: Path, pack: str, provider: str = "CPU", det_size: int = 640)
     return FacePack(pack, app)
 
 
+MIN_PHOTO_SIDE = 32  # px: below this no detector finds a face
+MAX_PHOTO_ASPECT = 20  # long side ÷ short side: beyond it the detector's resize leaves nothing to search
+
+
+def photo_shape_problem(height: int, width: int) -> str | None:
+    """Why a photo of this size cannot hold a findable face, or None (InsightFace's detector would fail
+    with an OpenCV resize error on a long thin strip)."""
+    short, long = min(height, width), max(height, width)
+    if short < MIN_PHOTO_SIDE:
+        return f"the photo is {width}×{height} px: too small to find a face in (at least {MIN_PHOTO_SIDE} px a side)"
+    if long > MAX_PHOTO_ASPECT * short:
+        return (
+            f"the photo is {width}×{height} px: too long and thin to find a face in (the long side at most "
+            f"{MAX_PHOTO_ASPECT}× the short one); crop it around the face"
+        )
+    return None
+
+
+def find_faces_insightface(pack: FacePack, rgb: np.ndarray) -> list[Any]:
+    """InsightFace's faces in a ``[H,W,3]`` uint8 RGB photo; IdentityError for a photo no detector can
+    search (see :func:`photo_shape_problem`)."""
+    problem = photo_shape_problem(*rgb.shape[:2])
+    if problem:
+        raise IdentityError(problem)
+    return pack.app.get(np.ascontiguousarray(rgb[..., ::-1]))
+
+
 def analyse(pack: FacePack, rgb: np.ndarray, face_index: int = -1) -> tuple[dict[str, Any], list[str], list[Any]]:
     """Detect, align and embed the chosen face of one ``[H,W,3]`` uint8 RGB photo.
 
@@ -93,8 +120,7 @@ def analyse(pack: FacePack, rgb: np.ndarray, face_index: int = -1) -> tuple[dict
     """
     from insightface.utils import face_align
 
-    bgr = np.ascontiguousarray(rgb[..., ::-1])
-    faces = pack.app.get(bgr)
+    faces = find_faces_insightface(pack, rgb)
     warnings: list[str] = []
     if not faces:
         raise IdentityError(f"no face found in the photo. A good selfie is {GOOD_SELFIE}.")
@@ -118,6 +144,7 @@ def analyse(pack: FacePack, rgb: np.ndarray, face_index: int = -1) -> tuple[dict
             f"the face is only {width:.0f} px wide (at least {MIN_FACE_PX} needed): "
             f"use a closer or higher-resolution photo. A good selfie is {GOOD_SELFIE}."
         )
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
     crop_112 = face_align.norm_crop(bgr, landmark=chosen.kps, image_size=112)[..., ::-1].copy()
     crop_224 = face_align.norm_crop(bgr, landmark=chosen.kps, image_size=224)[..., ::-1].copy()
     sharpness = _laplacian_variance(crop_112)
