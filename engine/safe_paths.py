@@ -1,10 +1,11 @@
 """Turning a user-given file or model name into a path that stays inside the folders it may name.
 
 Every file-name input (depth files, depth models, face model packs, identities) goes through
-:func:`resolve_inside`: the name must be relative, without ``..`` parts, and the path it names must,
-after every symlink is resolved, lie inside one of the allowed folders (also resolved). A model kept
-elsewhere is added by registering its folder (ComfyUI's ``extra_model_paths.yaml``), not by a link
-that leads out of the models tree.
+:func:`resolve_inside`, which follows ComfyUI's own rule for model files: the name must be relative,
+without ``..`` parts or NUL (so it names something *in* one of the folders), and what the folder holds
+there is used, links included, wherever a link leads — as ComfyUI's folder listings show linked files
+and its loaders load them. A name that climbs out or is absolute is refused; a link placed in a models
+folder is the user's own choice.
 """
 
 from __future__ import annotations
@@ -45,19 +46,13 @@ def check_name(name: object, what: str = "file") -> str:
     return name
 
 
-def is_inside(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or below it (both already resolved)."""
-    return path == folder or folder in path.parents
-
-
 def resolve_inside(
     folders: str | os.PathLike | Iterable[str | os.PathLike], name: str, what: str = "file", kind: str = "file"
 ) -> Path:
-    """The resolved path of ``name`` inside the first of ``folders`` that holds it.
+    """The resolved path of ``name`` in the first of ``folders`` that holds it (links followed).
 
     kind: ``"file"``, ``"dir"`` or ``"any"`` (what the name must be). Raises :class:`UnsafePathError`
-    for absolute names, ``..`` and symlinks leading outside every folder, :class:`PathNotFoundError`
-    when no folder holds it.
+    for absolute names, ``..`` and NUL, :class:`PathNotFoundError` when no folder holds it.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -68,24 +63,15 @@ def resolve_inside(
         raise PathNotFoundError(f"no folder is registered for {what}s")
     check_name(name, what)
     rel = name.replace("\\", "/")
-    escaped = None
     for base in bases:
         path = (base / rel).resolve()
         if not path.exists():
-            continue
-        if not any(is_inside(path, b) for b in bases):
-            escaped = path
             continue
         if kind == "file" and not path.is_file():
             continue
         if kind == "dir" and not path.is_dir():
             continue
         return path
-    if escaped is not None:
-        raise UnsafePathError(
-            f"{what} {name!r} resolves (through a link) to {escaped}, outside {_listing(bases)}; "
-            "move it into that folder or register its folder in extra_model_paths.yaml"
-        )
     want = {"file": "file", "dir": "folder", "any": "file or folder"}[kind]
     raise PathNotFoundError(f"{what} {name!r}: no such {want} in {_listing(bases)}")
 

@@ -142,7 +142,7 @@ def test_identity_loader_creates_then_loads_by_name(comfy_nodes, tmp_path):
     cls = comfy_nodes.NODE_CLASS_MAPPINGS["IdentityLoader"]
     req = cls.INPUT_TYPES()["required"]
     assert "tinypack" in req["face_model"][1]["options"]
-    assert req["mode"][1]["options"] == ["create", "update", "load"]
+    assert req["mode"][1]["options"] == ["create", "update", "load", "restore previous"]
     img = torch.from_numpy(data.astronaut()).float()[None] / 255
     ident, crop, preview = run_node(cls, mode="create", name="astro", face_model="tinypack", image=img).args
     assert (tmp_path / "identities" / "astro.safetensors").is_file()

@@ -17,17 +17,21 @@ from portraitos.engine.lighting import LightingParams, relight
 from portraitos.engine.safe_paths import PathNotFoundError, UnsafePathError, resolve_inside
 
 
-def test_names_never_leave_their_folders(tmp_path):
+def test_names_never_climb_out_of_their_folders_and_links_are_followed(tmp_path):
+    """ComfyUI's rule for model files: a relative name without '..' names something in a folder; what
+    the folder holds there is used, a link wherever it leads (as ComfyUI's listings and loaders do)."""
     a, b, outside = tmp_path / "a", tmp_path / "b", tmp_path / "outside"
     for d in (a, b, outside):
         d.mkdir()
     (outside / "secret").mkdir()
     (outside / "secret" / "config.json").write_text("{}")
     (b / "model").mkdir()
-    (a / "escape").symlink_to(outside / "secret")  # a link out of the models tree
-    (a / "to_b").symlink_to(b / "model")  # a link to another registered folder is fine
+    (a / "elsewhere").symlink_to(outside / "secret")  # a link the user put into the models folder
+    (a / "to_b").symlink_to(b / "model")
     assert resolve_inside([a, b], "model", kind="dir") == (b / "model").resolve()
     assert resolve_inside([a, b], "to_b", kind="dir") == (b / "model").resolve()
+    assert resolve_inside([a, b], "elsewhere", kind="dir") == (outside / "secret").resolve()
+    assert resolve_inside([a, b], "elsewhere/config.json") == (outside / "secret" / "config.json").resolve()
     for name in (
         "/abs/path",
         "//abs/path",
@@ -39,8 +43,7 @@ def test_names_never_leave_their_folders(tmp_path):
         "\\\\server\\share",
         "x\x00y",
         "",
-        "escape",
-        "escape/config.json",
+        "elsewhere/../../outside",
     ):
         with pytest.raises(UnsafePathError):
             resolve_inside([a, b], name, kind="any")
