@@ -186,6 +186,13 @@ def apply_images(graph: dict, images: list[str], client: Client) -> None:
         nid = find_node(graph, node_ref, f"--image {item!r}")
         if "image" not in graph[nid]["inputs"]:
             raise Failure(f"--image {item!r}: node {nid} ({graph[nid]['class_type']}) has no 'image' input", EXIT_USAGE)
+        if isinstance(graph[nid]["inputs"]["image"], list):
+            source = graph[nid]["inputs"]["image"][0]
+            raise Failure(
+                f"--image {item!r}: node {nid} ({graph[nid]['class_type']}) takes its image from node {source} "
+                "(a link); give the node that loads the picture (a LoadImage) instead",
+                EXIT_USAGE,
+            )
         graph[nid]["inputs"]["image"] = client.upload(path)
 
 
@@ -200,9 +207,18 @@ def format_rejection(status: int, body: dict) -> str:
     elif err:
         lines.append(f"  {err}")
     for nid, ne in (body.get("node_errors") or {}).items():
+        seen = {}
         for e in ne.get("errors", []):
-            extra = e.get("details") or ""
-            lines.append(f"  node {nid} ({ne.get('class_type')}): {e.get('message', '')}: {extra}".rstrip(": "))
+            # ComfyUI 0.3.75 repeats a node's validation message once per input its check names, each
+            # prefixed "<input> - ": print the message once, with the inputs it was attached to
+            details = e.get("details") or ""
+            name, sep, rest = details.partition(" - ")
+            text = f"{e.get('message', '')}: {rest if sep else details}".rstrip(": ")
+            seen.setdefault(text, []).append(name if sep else None)
+        for text, names in seen.items():
+            inputs = [n for n in names if n]
+            where = f" [inputs: {', '.join(inputs)}]" if len(inputs) > 1 else ""
+            lines.append(f"  node {nid} ({ne.get('class_type')}): {text}{where}")
     return "\n".join(lines)
 
 

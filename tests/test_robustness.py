@@ -208,3 +208,13 @@ def test_depth_estimate_checks_for_cancel_within_an_image():
         progress.clear()
         estimate_depth(img, EstimateSettings(), check_interrupt=lambda: None, progress=lambda d, t: progress.append(d))
     assert len(set(progress)) >= 8 and progress == sorted(progress)
+
+
+def test_extreme_lens_advice_follows_the_side_of_focus_the_blur_is_on():
+    img = torch.rand(1, 96, 128, 3, generator=torch.Generator().manual_seed(0))
+    near = torch.full((1, 96, 128), 1.5)  # focused at 1000 m, the subject at 1.5 m: focus nearer
+    with pytest.warns(RuntimeWarning, match=r"Focus nearer \(on the nearest things\)"):
+        render_lens_bokeh(img, near, LensSettings(400.0, 0.7, 1000.0))
+    far = torch.full((1, 96, 128), 5.0)  # focused at 0.401 m, everything at 5 m: focus farther away
+    with pytest.warns(RuntimeWarning, match="Focus farther away"):
+        render_lens_bokeh(img, far, LensSettings(400.0, 0.7, 0.401))

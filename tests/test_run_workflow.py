@@ -140,3 +140,33 @@ def test_server_down(tmp_path):
 def test_help_documents_the_exit_status():
     r = client("--help")
     assert r.returncode == 0 and "--image NODE=PATH" in r.stdout and "server unreachable" in r.stdout
+
+
+def test_rejections_print_each_message_once_and_linked_images_are_refused():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from run_workflow import EXIT_USAGE, Failure, apply_images, format_rejection
+
+    message = "Custom validation failed for node"
+    body = {
+        "error": {"message": "Prompt outputs failed validation"},
+        "node_errors": {
+            "4": {
+                "class_type": "LensBokeh",
+                "errors": [
+                    {"message": message, "details": f"{name} - f_number must be a finite number, got nan"}
+                    for name in ("image", "depth", "f_number", "sensor")
+                ],
+            }
+        },
+    }
+    text = format_rejection(400, body)
+    assert text.count("f_number must be a finite number") == 1, text
+    assert "[inputs: image, depth, f_number, sensor]" in text
+    graph = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "a.png"}},
+        "4": {"class_type": "LensBokeh", "inputs": {"image": ["1", 0]}},
+    }
+    picture = Path(__file__)  # any existing file: the check comes before the upload
+    with pytest.raises(Failure, match="takes its image from node 1") as e:
+        apply_images(graph, [f"4={picture}"], client=None)
+    assert e.value.code == EXIT_USAGE

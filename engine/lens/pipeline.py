@@ -200,7 +200,9 @@ def cap_circles_of_confusion(
         d = depth_m[i]
         k = ln.aperture_mm * ln.image_distance_mm / 1000.0 * ln.pixels_per_mm(H, W)
         # |CoC| grows monotonically away from the focus plane: the nearest or the farthest depth is the worst
-        worst = float(ln.coc_px(torch.stack(torch.aminmax(d)), H, W).abs().max())
+        ends = ln.coc_px(torch.stack(torch.aminmax(d)), H, W)  # signed: < 0 in front of the focus plane
+        worst_end = float(ends[int(ends.abs().argmax())])
+        worst = abs(worst_end)
         if worst <= c:
             out.append(d)
             continue
@@ -209,10 +211,12 @@ def cap_circles_of_confusion(
         lo, hi = max(s_inv - c / k, 0.0), s_inv + c / k
         disp = (1.0 / d).clamp(min=lo, max=hi)
         out.append(1.0 / disp.clamp_min(1e-12))
+        # the advice follows the side of the focus plane the worst blur is on
+        towards = "nearer (on the nearest things)" if worst_end < 0 else "farther away"
         warnings.warn(
             f"circles of confusion up to {worst:,.0f} px (focal_length_mm {ln.focal_length_mm:g}, f_number "
             f"{ln.f_number:g}, focus_distance_m {ln.focus_distance_m:g}) are far larger than the {W}×{H} frame; "
-            f"rendered as a frame-sized blur (CoC capped at {c:,.0f} px). Focus farther away, or use a shorter "
+            f"rendered as a frame-sized blur (CoC capped at {c:,.0f} px). Focus {towards}, or use a shorter "
             "focal length or a larger f_number, for a usable depth of field.",
             RuntimeWarning,
             stacklevel=3,
