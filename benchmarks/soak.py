@@ -4,8 +4,9 @@ with random lens, light and focus, about 10 % hostile ones, and a SIGKILL of the
 
     .venv/bin/python benchmarks/soak.py [--prompts 200] [--hostile 0.1] [--seed 0]
 
-Reports: valid prompts whose image was written (must be all), hostile prompts refused (400) or answered
-with a warning, the server's resident memory (RSS) after each prompt (first, last, largest, and growth
+Reports: valid prompts whose image was written (must be all), what each kind of hostile prompt got
+(refused with 400; the refused node's outputs dropped while the others ran, as ComfyUI does; run with a
+warning), the server's resident memory (RSS) after each prompt (first, last, largest, and growth
 per 100 prompts on each side of the kill), and whether a stored identity changed (it must not: no prompt
 here completes a create or update). Exit status 1 when a valid image is missing or the identity changed.
 """
@@ -144,13 +145,18 @@ def main() -> int:
             try:
                 hist, _ = server.run_prompt(graph)
                 outcome = hist["status"]["status_str"]
+                if outcome == "success" and "5" not in hist["outputs"]:
+                    # ComfyUI runs the outputs that validate and drops those that depend on a refused node
+                    outcome = "refused node dropped, other outputs ran"
+                elif outcome == "success":
+                    outcome = "portrait saved"
                 warned = any("portraitos" in o and o["portraitos"][0]["warnings"] for o in hist["outputs"].values())
             except PromptRejected as e:
                 outcome, warned = f"refused {e.status}", False
             if is_hostile:
                 hostile.setdefault(kind, []).append(outcome + (" + warning" if warned else ""))
             if kind in ("valid", "nan pixels"):
-                valid.append((i, outcome))
+                valid.append((i, outcome))  # these must save their portrait
             rss[restarts].append(rss_mb(server))
             if (i + 1) % 25 == 0:
                 print(f"{i + 1}/{args.prompts} prompts, {time.time() - started:.0f} s, RSS {rss[restarts][-1]:.0f} MB")

@@ -422,3 +422,19 @@ def test_depth_estimate_reports_progress_and_honours_cancel_within_an_image(comf
     wall, cpu = ended[1] - asked, ended[2] - cpu_asked
     print(f"cancel honoured after {wall:.2f} s wall, {cpu:.2f} CPU-s")
     assert cpu < 3.0 and wall < 15.0, (cpu, wall)
+
+
+def test_nan_pixels_over_http_run_with_a_counted_warning(comfy_server, inputs):
+    """The issue's repro: SolidMask(value=NaN) → MaskToImage → LensBokeh and LightingTint (and a photo with
+    NaN through a mask composite): a result, no crash, the warning counts the NaN pixels."""
+    graph = _lens(image="rb_photo.png")
+    graph["5"] = {"class_type": "SolidMask", "inputs": {"value": float("nan"), "width": 128, "height": 96}}
+    graph["6"] = {"class_type": "MaskToImage", "inputs": {"mask": ["5", 0]}}
+    graph["3"]["inputs"]["image"] = ["7", 0]
+    graph["7"] = _tint(["6", 0])
+    hist, _ = comfy_server.run_prompt(graph)
+    assert hist["status"]["status_str"] == "success", hist["status"]
+    out = _saved(comfy_server, hist)
+    assert out.shape == (96, 128, 3)
+    warned = " ".join(w for o in hist["outputs"].values() if "portraitos" in o for w in o["portraitos"][0]["warnings"])
+    assert f"image: {96 * 128 * 3} of {96 * 128 * 3} values were NaN or infinite" in warned, warned
