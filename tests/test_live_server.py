@@ -156,7 +156,8 @@ def test_identity_created_in_one_prompt_loads_by_name_in_the_next(comfy_server):
     build_pack(comfy_server.model_folders["insightface"])
     info = comfy_server.get_json("/object_info/IdentityLoader")["IdentityLoader"]
     req = info["input"]["required"]
-    assert "tinypack" in req["face_model"][1]["options"] and req["mode"][1]["options"] == ["create", "update", "load"]
+    assert "tinypack" in req["face_model"][1]["options"]
+    assert req["mode"][1]["options"] == ["create", "update", "load", "restore previous"]
     assert info["output"] == ["IDENTITY", "IMAGE", "IMAGE"]
     create = {
         "1": {"class_type": "LoadImage", "inputs": {"image": "astronaut.png"}},
