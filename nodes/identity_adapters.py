@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import comfy.controlnet
 import comfy.ldm.modules.attention as attention
@@ -98,6 +99,72 @@ def resolve_adapter(method: str, choice: str, family: str) -> Path:
     matching = [f for f in files if _family_hint(f) in (family, None)]
     pick = (matching or files)[0]
     return Path(folder_paths.get_full_path(folder, pick))
+
+
+def adapter_candidates(method: str, family: str) -> list[str]:
+    """The files "auto" tries for ``method``, in this order: (IP-Adapter FaceID: FaceID files before
+    others, plain before Plus/Portrait) names that name the model family, then names that name none,
+    then the rest; alphabetical within each."""
+
+    def rank(name: str) -> tuple:
+        low = name.lower()
+        hint = _family_hint(name)
+        faceid = method != "IP-Adapter FaceID" or "faceid" in low
+        plain = not any(s in low for s in ("plus", "portrait"))
+        return (not faceid, not plain, 0 if hint == family else 1 if hint is None else 2, low)
+
+    return sorted(adapter_files(method), key=rank)
+
+
+def load_auto_adapter(method: str, family: str, model) -> tuple[LoadedAdapter, list[Site], list[str]]:
+    """ "auto": the first of :func:`adapter_candidates` that loads and fits ``model``, its sites, and one
+    line per candidate skipped before it (name: why). AdapterError when none is usable, naming each."""
+    folder = ADAPTER_FOLDERS[method]
+    candidates = adapter_candidates(method, family)
+    if not candidates:
+        where = ", ".join(folder_paths.get_folder_paths(folder))
+        raise AdapterError(f"no {method} adapter found in models/{folder}/ ({where}): put {WHERE[method]} ({README})")
+    skipped = []
+    for name in candidates:
+        try:
+            adapter = load_adapter(Path(folder_paths.get_full_path(folder, name)))
+            return adapter, check_adapter(adapter, method, model), skipped
+        except AdapterError as e:
+            skipped.append(f"{name}: {e}")
+    raise AdapterError(
+        f"no usable {method} adapter in models/{folder}/ (tried in order: " + "; ".join(skipped) + f"); put "
+        f"{WHERE[method]} ({README})"
+    )
+
+
+def controlnet_candidates() -> list[str]:
+    """The files "auto" tries as InstantID's IdentityNet, in this order: names with "instantid" or
+    "identitynet", then the published file name ``diffusion_pytorch_model.safetensors`` (in any
+    subfolder); alphabetical within each. Other ControlNets are never tried."""
+    named = [f for f in controlnet_files() if "instantid" in f.lower() or "identitynet" in f.lower()]
+    published = [
+        f for f in controlnet_files() if f.replace("\\", "/").split("/")[-1].startswith("diffusion_pytorch_model")
+    ]
+    return sorted(named, key=str.lower) + sorted((f for f in published if f not in named), key=str.lower)
+
+
+def load_auto_identitynet() -> tuple[Any, list[str]]:
+    """ "auto": the first of :func:`controlnet_candidates` that loads, and one line per candidate skipped."""
+    candidates = controlnet_candidates()
+    if not candidates:
+        where = ", ".join(folder_paths.get_folder_paths("controlnet"))
+        raise AdapterError(
+            f"InstantID needs its IdentityNet ControlNet and none was found in models/controlnet/ ({where}) named "
+            f"with 'instantid' or as published (diffusion_pytorch_model.safetensors): put {WHERE['controlnet']}, "
+            f"or choose the file in controlnet_file ({README})"
+        )
+    skipped = []
+    for name in candidates:
+        try:
+            return load_identitynet(Path(folder_paths.get_full_path("controlnet", name))), skipped
+        except AdapterError as e:
+            skipped.append(f"{name}: {e}")
+    raise AdapterError("no usable IdentityNet in models/controlnet/ (tried in order: " + "; ".join(skipped) + ")")
 
 
 def resolve_controlnet(choice: str) -> Path:

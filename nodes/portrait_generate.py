@@ -342,8 +342,13 @@ class PortraitGenerate(SearchWords, io.ComfyNode):
             latent_in = vae.encode(framed[None])
         elif identity_strength > 0:
             embedding = _needs_pack(identity, method)
-            adapter = adapters.load_adapter(adapters.resolve_adapter(method, adapter_file, family))
-            sites = adapters.check_adapter(adapter, method, model)
+            if adapter_file in (None, "", "auto"):
+                adapter, sites, skipped = adapters.load_auto_adapter(method, family, model)
+                for line in skipped:
+                    log.warning("PortraitGenerate: adapter_file auto skipped %s", line)
+            else:
+                adapter = adapters.load_adapter(adapters.resolve_adapter(method, adapter_file, family))
+                sites = adapters.check_adapter(adapter, method, model)
             cond_tok, uncond_tok = adapters.identity_tokens(adapter, embedding)
             lora_file = None
             if adapter.layout.kind == "faceid" and not adapter.layout.lora_rank:
@@ -352,7 +357,12 @@ class PortraitGenerate(SearchWords, io.ComfyNode):
                 model, adapter, sites, cond_tok, uncond_tok, identity_strength, lora_strength, lora_file
             )
             if method == "InstantID" and controlnet_strength > 0:
-                net = adapters.load_identitynet(adapters.resolve_controlnet(controlnet_file))
+                if controlnet_file in (None, "", "auto"):
+                    net, skipped = adapters.load_auto_identitynet()
+                    for line in skipped:
+                        log.warning("PortraitGenerate: controlnet_file auto skipped %s", line)
+                else:
+                    net = adapters.load_identitynet(adapters.resolve_controlnet(controlnet_file))
                 kps = place_keypoints(identity.tensors["kps"][0], identity.tensors["bbox"][0], width, height)
                 hint = draw_keypoints(kps, width, height)[None].movedim(-1, 1)
                 control = net.copy().set_cond_hint(hint, controlnet_strength, (0.0, 1.0), vae=vae)

@@ -306,6 +306,39 @@ def test_instantid_with_identitynet_on_sdxl(tiny):
         _run(tiny, "sdxl", tiny["ids"][("buffalo_l", "astro")], **kw)
 
 
+def test_auto_tries_candidates_in_order_and_reports_the_ones_it_skipped(tiny, caplog):
+    """ "auto" finds IdentityNet under its published name (diffusion_pytorch_model.safetensors, straight
+    into models/controlnet/) and goes past unreadable files, logging each one it skipped and why."""
+    import shutil
+
+    from portraitos.nodes import identity_adapters as ia
+
+    ident = tiny["ids"][("antelopev2", "astro")]
+    for folder in ("controlnet", "instantid"):
+        for p in (tiny["root"] / folder).iterdir():
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    save_bin(instantid_state_dict(), tiny["root"] / "instantid" / "ip-adapter.bin")
+    (tiny["root"] / "instantid" / "aaa-broken.bin").write_bytes(b"not a checkpoint")
+    build_controlnet(tiny["root"] / "controlnet" / "diffusion_pytorch_model.safetensors")
+    (tiny["root"] / "controlnet" / "instantid_broken.safetensors").write_bytes(b"\x00" * 64)
+    assert ia.adapter_candidates("InstantID", "SDXL") == ["aaa-broken.bin", "ip-adapter.bin"]
+    assert ia.controlnet_candidates() == ["instantid_broken.safetensors", "diffusion_pytorch_model.safetensors"]
+    with caplog.at_level("WARNING", logger="PortraitOS"):
+        out = _run(tiny, "sdxl", ident, method="InstantID", identity_strength=0.8)
+    assert torch.isfinite(out[0]).all()
+    logged = caplog.text
+    assert "adapter_file auto skipped aaa-broken.bin: aaa-broken.bin could not be read" in logged, logged
+    assert "controlnet_file auto skipped instantid_broken.safetensors" in logged, logged
+    (tiny["root"] / "instantid" / "ip-adapter.bin").unlink()
+    with pytest.raises(AdapterError, match=r"no usable InstantID adapter.*tried in order: aaa-broken.bin"):
+        _run(tiny, "sdxl", ident, method="InstantID", identity_strength=0.8)
+    for p in [
+        tiny["root"] / "instantid" / "aaa-broken.bin",
+        tiny["root"] / "controlnet" / "instantid_broken.safetensors",
+    ]:
+        p.unlink()
+
+
 # --- IdentityScore -------------------------------------------------------------------------------
 
 
