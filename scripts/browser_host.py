@@ -4,9 +4,11 @@ package (its own browser download is not used). ``.ci/run`` installs the browser
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 CHROMIUM = os.environ.get("PORTRAITOS_CHROMIUM", "/usr/bin/chromium")
 FLAGS = [
@@ -19,6 +21,22 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# editor settings for a test server: no tutorial or minimap in the way, Nodes 2.0 laid out as saved
+EDITOR_SETTINGS = {
+    "Comfy.TutorialCompleted": True,
+    "Comfy.VueNodes.Enabled": False,
+    "Comfy.VueNodes.AutoScaleLayout": False,
+    "Comfy.Minimap.Visible": False,
+}
+
+
+def write_editor_settings(workdir: Path) -> None:
+    """The default user's ``comfy.settings.json`` under ``workdir/user`` (ComfyServer's user folder)."""
+    folder = workdir / "user" / "default"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "comfy.settings.json").write_text(json.dumps(EDITOR_SETTINGS))
 
 
 def chromium_path() -> str:

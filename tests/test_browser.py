@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from browser_host import launch_browser
+from browser_host import launch_browser, write_editor_settings
 from comfy_host import ComfyServer, frontends
 from PIL import Image
 
@@ -42,14 +42,7 @@ def _write_inputs(input_dir):
 def editor(request, tmp_path_factory):
     version, front_end_root = request.param
     work = tmp_path_factory.mktemp(f"editor-{version}")
-    (work / "user" / "default").mkdir(parents=True)
-    settings = {
-        "Comfy.TutorialCompleted": True,
-        "Comfy.VueNodes.Enabled": False,
-        "Comfy.VueNodes.AutoScaleLayout": False,
-        "Comfy.Minimap.Visible": False,
-    }
-    (work / "user" / "default" / "comfy.settings.json").write_text(json.dumps(settings))
+    write_editor_settings(work)
     server = ComfyServer(work, front_end_root=front_end_root)
     _write_inputs(server.input_dir)
     server.start()
