@@ -18,8 +18,10 @@ WEB_DIRECTORY = "./js"
 
 
 async def comfy_entrypoint():
-    from .nodes import PortraitOSExtension
-    from .nodes.sample_inputs import install_samples
+    # absolute: whoever imported the pack first (ComfyUI under its folder's name, or a test under
+    # ``portraitos``), every submodule exists once, as ``portraitos.…``
+    from portraitos.nodes import PortraitOSExtension
+    from portraitos.nodes.sample_inputs import install_samples
 
     install_samples()  # the shipped workflows' sample photo, loadable by LoadImage
     return PortraitOSExtension()

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,10 +24,9 @@ from pathlib import Path
 import psutil
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from portraitos.tests.support.comfy_host import ComfyServer
 
-from comfy_host import ComfyServer  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 GB = 1024**3
 

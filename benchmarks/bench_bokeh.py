@@ -39,22 +39,19 @@ from pathlib import Path
 import psutil
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "benchmarks"))
-import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
-
-from portraitos.engine.lens import LensSettings, ThinLens, render_lens_bokeh  # noqa: E402
-from portraitos.validation.baselines import brute_force_scatter, gaussian_layered_blur  # noqa: E402
-from portraitos.validation.metrics import psnr  # noqa: E402
-from portraitos.validation.reference import (  # noqa: E402
+from portraitos.engine.lens import LensSettings, ThinLens, render_lens_bokeh
+from portraitos.validation.baselines import brute_force_scatter, gaussian_layered_blur
+from portraitos.validation.metrics import psnr
+from portraitos.validation.reference import (
     render_pinhole,
     render_reference,
     scene_depth_gradient,
     scene_point_lights,
     to_photo,
 )
-from portraitos.validation.scenes import portrait_scene  # noqa: E402
+from portraitos.validation.scenes import portrait_scene
+
+REPO = Path(__file__).resolve().parents[1]
 
 DEVICE = torch.device("cpu")
 SCENE = "portrait"  # --scene
@@ -239,9 +236,9 @@ def _scenes(sizes, f_number: float):
 
 def _photo_scene(w: int, h: int):
     import numpy as np
-    from bench_8k import make_photo
     from PIL import Image
 
+    from portraitos.benchmarks.bench_8k import make_photo
     from portraitos.engine.depth.estimate import EstimateSettings, estimate_depth
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,26 +11,19 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from skimage import data
+
+from portraitos.benchmarks.bench_bokeh import measure
+from portraitos.engine.depth import DepthNetwork, EstimateSettings, estimate_depth, joint_bilateral_upsample, upsample
+from portraitos.tests.support.tiny_depth_models import tiny_depth_anything
+from portraitos.validation.metrics import edge_error
+from portraitos.validation.samples import fill_from_nearest, motorcycle_depth_m
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-sys.path.insert(0, str(REPO / "tests"))
-
-from bench_bokeh import measure  # noqa: E402
-from samples import fill_from_nearest, motorcycle_depth_m  # noqa: E402
-from skimage import data  # noqa: E402
-from tiny_depth_models import tiny_depth_anything  # noqa: E402
-
-from portraitos.engine.depth import DepthNetwork, EstimateSettings, estimate_depth, joint_bilateral_upsample, upsample  # noqa: E402
-from portraitos.validation.metrics import edge_error  # noqa: E402
 
 
 def refinement_quality() -> None:

@@ -28,8 +28,6 @@ CASES = {
 
 CHILD = r"""
 import json, sys, time, warnings
-sys.path.insert(0, {scripts!r})
-import pack_import  # noqa: F401
 import torch
 from portraitos.engine.lens import LensSettings, render_lens_bokeh
 torch.set_num_threads(2)
@@ -53,7 +51,7 @@ print("RESULT " + json.dumps(out), flush=True)
 
 
 def run_case(size: int, f: float, n: float, s: float, timeout: float) -> dict:
-    code = CHILD.format(scripts=str(REPO / "scripts"), size=size, f=f, n=n, s=s)
+    code = CHILD.format(size=size, f=f, n=n, s=s)
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     p = psutil.Process(proc.pid)
     base_rss, peak = None, 0

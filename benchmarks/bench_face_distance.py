@@ -17,21 +17,18 @@ interpupillary distance (±6 %, Dodgson 2004); add those in quadrature for a pop
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import pack_import  # noqa: E402,F401
+from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.depth import EstimateSettings, estimate_depth
+from portraitos.engine.faces.distance import INTERPUPILLARY_MM, IRIS_DIAMETER_MM, distance_from_size
+from portraitos.engine.lens.optics import ThinLens, pixels_per_mm
+from portraitos.validation.reference import card, pattern_texture, render_pinhole, to_photo
 
-from portraitos.engine.colour import srgb_to_linear  # noqa: E402
-from portraitos.engine.depth import EstimateSettings, estimate_depth  # noqa: E402
-from portraitos.engine.faces.distance import INTERPUPILLARY_MM, IRIS_DIAMETER_MM, distance_from_size  # noqa: E402
-from portraitos.engine.lens.optics import ThinLens, pixels_per_mm  # noqa: E402
-from portraitos.validation.reference import card, pattern_texture, render_pinhole, to_photo  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 H, W = 768, 512
 MM_PER_PX = 11.7 / 7.8

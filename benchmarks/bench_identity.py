@@ -5,23 +5,18 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+from skimage import data
+
+from portraitos.engine.faces import analyse, load_pack
+from portraitos.engine.identity import build_identity, identity_path, load_identity, save_identity
+from portraitos.tests.support.tiny_face_models import build_pack
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
-
-sys.path.insert(0, str(REPO / "tests"))
-
-import numpy as np  # noqa: E402
-from skimage import data  # noqa: E402
-from tiny_face_models import build_pack  # noqa: E402
-
-from portraitos.engine.faces import analyse, load_pack  # noqa: E402
-from portraitos.engine.identity import build_identity, identity_path, load_identity, save_identity  # noqa: E402
 
 
 def best_ms(fn, n=50) -> float:

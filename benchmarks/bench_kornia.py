@@ -13,23 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
+import kornia
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import kornia  # noqa: E402
-import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
+from portraitos.engine.box_filter import box_mean
+from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.depth.guided_filter import guided_filter
+from portraitos.validation.baselines import box_sum_guided_filter
 
-from portraitos.engine.box_filter import box_mean  # noqa: E402
-from portraitos.engine.colour import srgb_to_linear  # noqa: E402
-from portraitos.engine.depth.guided_filter import guided_filter  # noqa: E402
-from portraitos.validation.baselines import box_sum_guided_filter  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def best_time(fn, repeat: int):

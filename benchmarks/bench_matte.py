@@ -13,17 +13,14 @@ Runs with whichever prior the checkout has, so older checkouts can be compared.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import pack_import  # noqa: E402,F401
+from portraitos.engine.depth import EstimateSettings, estimate_depth
 
-from portraitos.engine.depth import EstimateSettings, estimate_depth  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def boundary_agreement(rgb: np.ndarray, matte: np.ndarray) -> float:

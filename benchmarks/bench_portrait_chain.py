@@ -16,23 +16,18 @@ of the unblurred input and of LensBokeh with the true depth, against the exact r
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
-
-from portraitos.engine.colour import srgb_to_linear  # noqa: E402
-from portraitos.engine.depth import EstimateSettings, estimate_depth  # noqa: E402
-from portraitos.engine.lens.optics import ThinLens  # noqa: E402
-from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh  # noqa: E402
-from portraitos.validation.metrics import psnr  # noqa: E402
-from portraitos.validation.reference import (  # noqa: E402
+from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.depth import EstimateSettings, estimate_depth
+from portraitos.engine.lens.optics import ThinLens
+from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
+from portraitos.validation.metrics import psnr
+from portraitos.validation.reference import (
     card,
     pattern_texture,
     render_pinhole,
@@ -42,6 +37,8 @@ from portraitos.validation.reference import (  # noqa: E402
     to_photo,
     with_lights,
 )
+
+REPO = Path(__file__).resolve().parents[1]
 
 H, W = 640, 480
 SUBJECT_M = 2.2

@@ -10,20 +10,16 @@ compare priors on the same machine (the script uses only ``estimate_depth``).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from skimage import data
+
+from portraitos.benchmarks.bench_bokeh import measure
+from portraitos.engine.depth import EstimateSettings, estimate_depth
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-sys.path.insert(0, str(REPO / "benchmarks"))
-import pack_import  # noqa: E402,F401
-from bench_bokeh import measure  # noqa: E402
-from skimage import data  # noqa: E402
-
-from portraitos.engine.depth import EstimateSettings, estimate_depth  # noqa: E402
 
 SIZES = {"1MP": (864, 1152), "4K": (2160, 3840), "8K": (4320, 7680)}
 

@@ -11,18 +11,15 @@ f/1.8, auto focus, 2 threads.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-import pack_import  # noqa: E402,F401  (the pack as ``portraitos``)
+from portraitos.engine.lens import LensSettings, render_lens_bokeh
+from portraitos.validation.scenes import portrait_scene
 
-from portraitos.engine.lens import LensSettings, render_lens_bokeh  # noqa: E402
-from portraitos.validation.scenes import portrait_scene  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def ticks_of(n: int) -> tuple[float, list[float]]:

@@ -24,13 +24,10 @@ import threading
 import time
 from pathlib import Path
 
+from portraitos.engine import presets
+from portraitos.tests.support.comfy_host import ComfyServer, PromptRejected
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-import pack_import  # noqa: E402,F401
-from comfy_host import ComfyServer, PromptRejected  # noqa: E402
-
-from portraitos.engine import presets  # noqa: E402
 
 WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm-cinematic.json"
 

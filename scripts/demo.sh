@@ -4,4 +4,4 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/provision.sh"
-exec "$ROOT/.venv/bin/python" "$ROOT/scripts/demo.py" "$@"
+exec "$ROOT/.venv/bin/python" "$ROOT/tools/demo.py" "$@"

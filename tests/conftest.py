@@ -1,14 +1,30 @@
+"""The test suite, one folder per layer: ``engine/`` (plain torch), ``comfy/`` (ComfyUI in this process),
+``live/`` (a live ComfyUI server over HTTP, and the editor in a browser), ``tools/`` (build tools, the
+dependency legs, the JS lens maths). ``support/`` (the package ``portraitos.tests.support``) holds the
+ComfyUI hosts, the browser host and the tiny models the tests build; the layer markers are set here,
+from each test's folder."""
+
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from portraitos.tests.support.comfy_host import ComfyServer, load_in_process
 
-import pack_import  # noqa: E402,F401  (the pack as ``portraitos``, the name ComfyUI's copy uses too)
-from comfy_host import ComfyServer, load_in_process  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
+
+LAYERS = ("engine", "comfy", "live", "tools")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each test's layer marker from its folder (``tests/<layer>/...``), so ``-m`` selects layers."""
+    tests_dir = Path(__file__).resolve().parent
+    for item in items:
+        layer = Path(item.fspath).resolve().relative_to(tests_dir).parts[0]
+        if layer not in LAYERS:
+            raise pytest.UsageError(f"{item.nodeid}: tests live in one of tests/{{{','.join(LAYERS)}}}/")
+        item.add_marker(getattr(pytest.mark, layer))
 
 
 @pytest.fixture(scope="session")
@@ -42,9 +58,11 @@ def comfy_server(tmp_path_factory):
     models = {name: work / "models" / name for name in folders}
     for p in models.values():
         p.mkdir(parents=True)
-    # a test-only node package that registers the tiny model configurations (tests/tiny_diffusion_models.py)
+    # a test-only node package that registers the tiny model configurations (tests/support/tiny_diffusion_models)
     server = ComfyServer(
-        work, model_folders=models, extra_custom_nodes=[REPO / "tests" / "comfy_test_nodes" / "portraitos_tiny_models"]
+        work,
+        model_folders=models,
+        extra_custom_nodes=[REPO / "tests" / "support" / "comfy_test_nodes" / "portraitos_tiny_models"],
     )
     server.start()
     try:

@@ -1,5 +1,5 @@
 """Run a converted TFLite graph in torch: the operator list stored in a safetensors file by
-``scripts/convert_mediapipe.py``, executed op by op with TFLite's exact semantics.
+``tools/convert_mediapipe.py``, executed op by op with TFLite's exact semantics.
 
 Activations with four dimensions are held as NCHW (TFLite's NHWC is converted at the edges and in
 RESHAPE/CONCATENATION/MEAN/PAD); all other tensors keep their TFLite layout. Supported ops are the
@@ -260,5 +260,5 @@ def load_graph(path: str | Path) -> TFLiteGraph:
     except Exception as e:  # safetensors raises its own error types
         raise GraphFileError(f"{path} is not a readable safetensors file: {e}") from e
     if meta.get("format") != "portraitos-tflite-graph-1" or "graph" not in meta:
-        raise GraphFileError(f"{path} is not a converted TFLite graph (made by scripts/convert_mediapipe.py)")
+        raise GraphFileError(f"{path} is not a converted TFLite graph (made by tools/convert_mediapipe.py)")
     return TFLiteGraph(tensors, json.loads(meta["graph"]), name=path.stem).eval()

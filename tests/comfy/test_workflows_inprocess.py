@@ -1,0 +1,228 @@
+"""The shipped workflows: generated from the product presets, equivalent in both formats, readable in
+the editor, listed with thumbnails, valid against a live server and running on it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import portraitos.tools.build_workflows as bw
+from portraitos.engine import presets
+from portraitos.headless.workflow_format import (
+    EDITOR_ONLY,
+    inputs_in_order,
+    is_widget,
+    node_info_from_class,
+    ui_to_api,
+    validate_api,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+TEMPLATES = REPO / "workflows"
+
+
+UI_FILES = sorted(TEMPLATES.glob("*.json"))
+
+
+API_FILES = sorted((TEMPLATES / "api").glob("*.json"))
+
+
+PORTRAITS = [p for p in API_FILES if p.stem.startswith("portrait_")]
+
+
+def _info(comfy_nodes):
+    m = comfy_nodes.NODE_CLASS_MAPPINGS
+    return lambda t: node_info_from_class(m[t], comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS.get(t))
+
+
+def test_generated_files_are_current(comfy_nodes):
+    """Rebuild with `.venv/bin/python tools/build_workflows.py` when this fails."""
+    m = comfy_nodes.NODE_CLASS_MAPPINGS
+    files = bw.generate(_info(comfy_nodes), set(m))
+    assert len(files) == 2 * len(UI_FILES) == 2 * len(API_FILES)
+    stale = bw.stale_files(files)
+    assert not stale, f"stale generated workflows (run tools/build_workflows.py): {stale}"
+
+
+def test_a_changed_preset_makes_the_files_stale(comfy_nodes, monkeypatch):
+    m = comfy_nodes.NODE_CLASS_MAPPINGS
+    monkeypatch.setattr(presets, "LENSES", (presets.LensPreset(85, 1.4),) + presets.LENSES[1:])
+    monkeypatch.setattr(presets, "DEFAULT_LENS", presets.LENSES[0])
+    stale = bw.stale_files(bw.generate(_info(comfy_nodes), set(m)))
+    assert any("portrait_85mm_f1.4_warm-cinematic.json" in s for s in stale)
+    assert any("portrait_85mm_f1.8_warm-cinematic.json (no longer generated)" in s for s in stale)
+
+
+def test_saved_file_names_follow_the_lens_set_in_the_editor(comfy_nodes):
+    """SaveImage's prefix names LensBokeh's widgets (``%LensBokeh.f_number%``): the graph the editor queues
+    says the lens the artist set, not the template's."""
+    ui = json.loads((TEMPLATES / "portrait_85mm_f1.8_warm-cinematic.json").read_text())
+    lens = next(n for n in ui["nodes"] if n["type"] == "LensBokeh")
+    names = [name for name, t, o, _r in inputs_in_order(_info(comfy_nodes)("LensBokeh")) if is_widget(t, o)]
+    assert "%LensBokeh.f_number%" in json.dumps(ui)
+    lens["widgets_values"][names.index("f_number")] = 2.8
+    lens["widgets_values"][names.index("focal_length_mm")] = 105.0
+    graph = ui_to_api(ui, _info(comfy_nodes))
+    (prefix,) = [n["inputs"]["filename_prefix"] for n in graph.values() if n["class_type"] == "SaveImage"]
+    assert prefix == "PortraitOS/portrait_105mm_f2.8_warm-cinematic"
+
+
+def test_ui_and_api_files_are_equivalent(comfy_nodes):
+    info = _info(comfy_nodes)
+    assert [p.name for p in UI_FILES] == [p.name for p in API_FILES]
+    for ui_path, api_path in zip(UI_FILES, API_FILES):
+        ui, api = json.loads(ui_path.read_text()), json.loads(api_path.read_text())
+        assert ui_to_api(ui, info) == api, ui_path.name
+        # the same links, slot for slot
+        ui_links = {(str(l[1]), l[2], str(l[3])) for l in ui["links"]}
+        api_links = {(v[0], v[1], nid) for nid, n in api.items() for v in n["inputs"].values() if isinstance(v, list)}
+        assert ui_links == api_links, ui_path.name
+        for l in ui["links"]:  # a link's type is the type of the output it leaves
+            src = next(n for n in ui["nodes"] if n["id"] == l[1])
+            assert src["outputs"][l[2]]["type"] == l[5] and l[0] in src["outputs"][l[2]]["links"]
+
+
+def check_template(wf: dict, name: str) -> None:
+    """A Note that says what to load and change, a human title, the three previews on portrait
+    workflows, no overlapping nodes or groups, every node in a group."""
+    notes = [n for n in wf["nodes"] if n["type"] == "Note"]
+    assert len(notes) == 1 and "CHANGE:" in notes[0]["widgets_values"][0]
+    assert wf["extra"]["title"] and "_" not in wf["extra"]["title"]
+    titles = {n.get("title", "") for n in wf["nodes"] if n["type"] == "PreviewImage"}
+    if any(n["type"] == "LensBokeh" for n in wf["nodes"]):
+        assert {"Depth (near = white)", "Subject matte", "In focus (white = sharp)"} <= titles
+    boxes = {n["id"]: (*n["pos"], *n["size"]) for n in wf["nodes"]}
+    for a in boxes:  # no node hides another (title bar 30 px above pos)
+        for b in boxes:
+            if a < b:
+                ax, ay, aw, ah = boxes[a]
+                bx, by, bw_, bh = boxes[b]
+                overlap = ax < bx + bw_ and bx < ax + aw and ay - 30 < by + bh and by - 30 < ay + ah
+                assert not overlap, f"{name}: nodes {a} and {b} overlap"
+    grouped = set()
+    for g in wf["groups"]:
+        gx, gy, gw, gh = g["bounding"]
+        inside = [
+            i for i, (x, y, w, h) in boxes.items() if gx <= x and x + w <= gx + gw and gy <= y - 30 and y + h <= gy + gh
+        ]
+        grouped |= set(inside)
+        for g2 in wf["groups"]:
+            if g2 is not g:
+                hx, hy, hw, hh = g2["bounding"]
+                assert not (gx < hx + hw and hx < gx + gw and gy < hy + hh and hy < gy + gh), f"{name}: groups overlap"
+    assert grouped == set(boxes), f"{name}: nodes outside any group: {set(boxes) - grouped}"
+
+
+def test_selfie_workflows_appear_with_the_generation_nodes(comfy_nodes):
+    """Workflow 1 is generated as soon as PortraitGenerate and IdentityScore are registered. Until they
+    are, their schemas here are the ones their design names (model/clip/vae, identity, style,
+    batch_size, photo; images + identity); ComfyUI's own nodes and this pack's are the loaded ones."""
+    real = _info(comfy_nodes)
+    planned = {
+        "PortraitGenerate": {
+            "input": {
+                "required": {
+                    "model": ["MODEL", {}],
+                    "clip": ["CLIP", {}],
+                    "vae": ["VAE", {}],
+                    "identity": ["IDENTITY", {}],
+                    "method": ["COMBO", {"options": ["IP-Adapter FaceID", "InstantID", "keep face"]}],
+                    "style": ["COMBO", {"options": ["studio headshot", "cinematic"]}],
+                    "batch_size": ["INT", {"default": 4, "min": 1, "max": 20}],
+                },
+                "optional": {"photo": ["IMAGE", {}]},
+            },
+            "output": ["IMAGE", "LATENT", "STRING"],
+            "output_name": ["images", "latent", "prompts"],
+        },
+        "IdentityScore": {
+            "input": {"required": {"images": ["IMAGE", {}], "identity": ["IDENTITY", {}]}},
+            "output": ["IMAGE", "FLOAT", "MASK"],
+            "output_name": ["sorted", "scores", "failed"],
+        },
+    }
+
+    def info(t):
+        return planned[t] if t in planned else real(t)
+
+    available = set(comfy_nodes.NODE_CLASS_MAPPINGS) | set(planned)
+    selfie = bw.selfie_workflows(available)
+    portraits = sorted(p.stem.removeprefix("portrait_") for p in PORTRAITS)
+    assert sorted(w.name.removeprefix("selfie-to-20-portraits_") for w in selfie[:-1]) == portraits
+    assert selfie[-1].name == "selfie-to-20-portraits_stored-identity_85mm_f1.8_warm-cinematic"
+    for wf in selfie:
+        api, ui = bw.render(wf, info)
+        assert api["4"]["inputs"]["batch_size"] == 20 and api["5"]["inputs"]["images"] == ["4", 0]
+        assert ui_to_api(ui, info) == api
+        assert validate_api(api, {t: info(t) for t in {n["class_type"] for n in api.values()}}, lambda *a: True) == []
+        check_template(ui, wf.name)
+        assert (TEMPLATES / f"{wf.thumbnail_like}.jpg").is_file()
+    assert "image" not in bw.render(selfie[-1], info)[0]["2"]["inputs"]  # the stored identity is loaded by name
+    assert bw.selfie_workflows(set(comfy_nodes.NODE_CLASS_MAPPINGS) - {"PortraitGenerate"}) == []
+
+
+def test_editor_only_nodes_and_modes_convert_as_the_editor_queues_them(comfy_nodes):
+    """Notes, reroutes, muted and bypassed nodes, upload and seed-control widget values, a widget fed
+    by a link: converted as the editor does when it queues the workflow."""
+    info = _info(comfy_nodes)
+    wf = {
+        "nodes": [
+            {"id": 1, "type": "LoadImage", "inputs": [], "widgets_values": ["a.png", "image"]},
+            {"id": 2, "type": "Reroute", "inputs": [{"name": "", "type": "*", "link": 1}]},
+            {
+                "id": 3,
+                "type": "ImageInvert",
+                "mode": 4,  # bypassed: its input passes through
+                "inputs": [{"name": "image", "type": "IMAGE", "link": 2}],
+                "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [3]}],
+            },
+            {"id": 4, "type": "PreviewImage", "inputs": [{"name": "images", "type": "IMAGE", "link": 3}]},
+            {"id": 5, "type": "Note", "widgets_values": ["hello"]},
+            {"id": 6, "type": "SaveImage", "mode": 2, "inputs": [{"name": "images", "type": "IMAGE", "link": 4}]},
+            {
+                "id": 7,
+                "type": "KSampler",
+                "inputs": [{"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": 5}],
+                "widgets_values": [0, "randomize", 20, 8.0, "euler", "normal", 1.0],
+            },
+            {"id": 8, "type": "PrimitiveInt", "inputs": [], "widgets_values": [42, "fixed"]},
+        ],
+        "links": [
+            [1, 1, 0, 2, 0, "IMAGE"],
+            [2, 2, 0, 3, 0, "IMAGE"],
+            [3, 3, 0, 4, 0, "IMAGE"],
+            [4, 1, 0, 6, 0, "IMAGE"],
+            [5, 8, 0, 7, 0, "INT"],
+        ],
+    }
+    graph = ui_to_api(wf, info)
+    assert set(graph) == {"1", "4", "7", "8"}
+    assert graph["1"]["inputs"] == {"image": "a.png"}
+    assert graph["4"]["inputs"] == {"images": ["1", 0]}
+    ks = graph["7"]["inputs"]
+    assert ks["seed"] == ["8", 0] and ks["steps"] == 20 and ks["cfg"] == 8.0 and ks["sampler_name"] == "euler"
+    assert graph["8"]["inputs"] == {"value": 42}
+    from portraitos.headless.workflow_format import WorkflowError
+
+    with pytest.raises(WorkflowError, match="NotInstalledNode"):
+        ui_to_api({"nodes": [{"id": 1, "type": "NotInstalledNode"}], "links": []}, info, known=lambda t: False)
+    sub = {"nodes": [{"id": 1, "type": "0f1e-uuid"}], "links": [], "definitions": {"subgraphs": [{"id": "0f1e-uuid"}]}}
+    with pytest.raises(WorkflowError, match="subgraph"):
+        ui_to_api(sub, info)
+    assert "Note" in EDITOR_ONLY
+
+
+def test_samples_are_copied_once_and_never_overwritten(comfy_nodes, tmp_path):
+    from portraitos.nodes.sample_inputs import install_samples, sample_files
+
+    assert [p.name for p in sample_files()] == ["astronaut.jpg"]
+    written = install_samples(tmp_path)
+    dest = tmp_path / "portraitos_astronaut.jpg"  # directly in the input folder: LoadImage lists it
+    assert written == [dest] and dest.read_bytes() == sample_files()[0].read_bytes()
+    dest.write_bytes(b"the user's own file")
+    assert install_samples(tmp_path) == [] and dest.read_bytes() == b"the user's own file"
+    assert "Public domain" in (REPO / "example_inputs" / "NOTICE.md").read_text()

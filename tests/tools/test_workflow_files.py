@@ -1,0 +1,100 @@
+"""The shipped workflows: generated from the product presets, equivalent in both formats, readable in
+the editor, listed with thumbnails, valid against a live server and running on it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import portraitos.tools.build_workflows as bw
+from portraitos.engine import presets
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+TEMPLATES = REPO / "workflows"
+
+
+UI_FILES = sorted(TEMPLATES.glob("*.json"))
+
+
+API_FILES = sorted((TEMPLATES / "api").glob("*.json"))
+
+
+PORTRAITS = [p for p in API_FILES if p.stem.startswith("portrait_")]
+
+
+def test_product_presets_are_defined_once():
+    assert [(lens.focal_length_mm, lens.f_number) for lens in presets.LENSES] == [
+        (85, 1.8),
+        (85, 1.2),
+        (85, 2.8),
+        (50, 1.8),
+        (135, 2.0),
+    ]
+    assert presets.DEFAULT_LENS.slug == "85mm_f1.8" and presets.DEFAULT_LENS.label == "85 mm f/1.8"
+    from portraitos.engine.lighting import PRESETS
+
+    assert set(presets.LIGHTING) <= set(PRESETS)
+    assert presets.slug("warm cinematic") == "warm-cinematic"
+    # one template per lens (default light) and per light (default lens)
+    names = {p.stem for p in PORTRAITS}
+    assert names == {f"portrait_{lens.slug}_warm-cinematic" for lens in presets.LENSES} | {
+        f"portrait_85mm_f1.8_{presets.slug(light)}" for light in presets.LIGHTING
+    }
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_templates_explain_themselves_and_are_laid_out(path):
+    wf = json.loads(path.read_text())
+    assert re.fullmatch(
+        r"((selfie-to-20-portraits(_stored-identity)?|portrait)_\d+mm_f[\d.]+_[a-z-]+|identity_(create|update|load))",
+        path.stem,
+    )
+    check_template(wf, path.name)
+
+
+def check_template(wf: dict, name: str) -> None:
+    """A Note that says what to load and change, a human title, the three previews on portrait
+    workflows, no overlapping nodes or groups, every node in a group."""
+    notes = [n for n in wf["nodes"] if n["type"] == "Note"]
+    assert len(notes) == 1 and "CHANGE:" in notes[0]["widgets_values"][0]
+    assert wf["extra"]["title"] and "_" not in wf["extra"]["title"]
+    titles = {n.get("title", "") for n in wf["nodes"] if n["type"] == "PreviewImage"}
+    if any(n["type"] == "LensBokeh" for n in wf["nodes"]):
+        assert {"Depth (near = white)", "Subject matte", "In focus (white = sharp)"} <= titles
+    boxes = {n["id"]: (*n["pos"], *n["size"]) for n in wf["nodes"]}
+    for a in boxes:  # no node hides another (title bar 30 px above pos)
+        for b in boxes:
+            if a < b:
+                ax, ay, aw, ah = boxes[a]
+                bx, by, bw_, bh = boxes[b]
+                overlap = ax < bx + bw_ and bx < ax + aw and ay - 30 < by + bh and by - 30 < ay + ah
+                assert not overlap, f"{name}: nodes {a} and {b} overlap"
+    grouped = set()
+    for g in wf["groups"]:
+        gx, gy, gw, gh = g["bounding"]
+        inside = [
+            i for i, (x, y, w, h) in boxes.items() if gx <= x and x + w <= gx + gw and gy <= y - 30 and y + h <= gy + gh
+        ]
+        grouped |= set(inside)
+        for g2 in wf["groups"]:
+            if g2 is not g:
+                hx, hy, hw, hh = g2["bounding"]
+                assert not (gx < hx + hw and hx < gx + gw and gy < hy + hh and hy < gy + gh), f"{name}: groups overlap"
+    assert grouped == set(boxes), f"{name}: nodes outside any group: {set(boxes) - grouped}"
+
+
+@pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
+def test_every_template_has_a_rendered_thumbnail(path):
+    thumb = path.with_suffix(".jpg")
+    assert thumb.is_file(), f"{thumb.name} missing: run tools/build_workflows.py --thumbnails"
+    img = Image.open(thumb)
+    assert img.format == "JPEG" and max(img.size) <= bw.THUMB_SIDE and thumb.stat().st_size < 60_000
+    a = np.asarray(img.convert("RGB")).astype(np.float32)
+    assert a.std() > 20, "a real picture, not a flat placeholder"

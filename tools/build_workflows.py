@@ -1,0 +1,554 @@
+"""Generate every shipped workflow from the product presets in ``engine/presets.py``.
+
+    .venv/bin/python tools/build_workflows.py               # write workflows/*.json and api/*.json
+    .venv/bin/python tools/build_workflows.py --check       # exit 1 if a file on disk is stale
+    .venv/bin/python tools/build_workflows.py --thumbnails  # also render each template's .jpg (live server)
+
+``workflows/<name>.json`` is the editor (UI) format that ComfyUI's template browser lists;
+``workflows/api/<name>.json`` is the same graph in API format (``/prompt``, run_workflow.py).
+Both are written from one description per workflow below; every widget the description leaves out
+takes the default the node declares, read from the loaded nodes, so a new node input shows up here
+after a rebuild (and tests/test_workflows.py fails until the files are rebuilt).
+
+Thumbnails are real outputs: each template runs on a live ComfyUI server with this pack and its
+sample photo; the identity templates run on a small face-model pack built by the tests
+(tests/support/tiny_face_models.py, its detector fixed to the sample's face).
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import copy
+import io
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from portraitos.engine import presets
+from portraitos.headless.workflow_format import (
+    api_to_ui,
+    apply_text_replacements,
+    default_value,
+    estimated_size,
+    extra_widget_values,
+    inputs_in_order,
+    is_widget,
+    node_info_from_class,
+)
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+TEMPLATES = REPO / "workflows"
+API = TEMPLATES / "api"
+SAMPLE = "portraitos_astronaut.jpg"  # example_inputs/astronaut.jpg, copied into ComfyUI's input folder on load
+FACE_PACK = "antelopev2"  # InstantID's recognition pack; buffalo_l works for IP-Adapter FaceID
+IDENTITY = "me"
+METHOD = "InstantID"  # PortraitGenerate's method in the selfie workflows: SDXL, antelopev2 identities
+NO_IDENTITY = "(none stored yet)"  # IdentityLoader's stored_identity before any exists (unused by create/update)
+THUMB_SIDE = 256
+
+COLUMN = 460  # x distance of the layout columns
+TOP = 100
+# The smallest size (width, height below the title, graph units) a node is saved with: what it reaches
+# after a run, when its previews and read-outs are filled in, in both renderers of the pinned and the
+# newest frontend (tests/test_templates_browser.py measures it). A node saved at least this large does
+# not grow over its neighbours when it runs; nodes whose size follows their previews stand alone in
+# their column or above the ones below them by this much.
+RUN_SIZES = {
+    "LensBokeh": (400, 1080),
+    "DepthEstimate": (400, 820),
+    "LightingTint": (400, 700),
+    "IdentityLoader": (400, 700),
+    "IdentityScore": (400, 420),
+    "PortraitGenerate": (400, 420),
+    "PreviewImage": (340, 420),
+    "SaveImage": (340, 440),
+    "LoadImage": (340, 470),
+}
+# where the editor opens: the graph's top-left corner below the menu bar and right of the side bar
+VIEW = {"scale": 0.6, "offset": [110, 120]}
+
+
+@dataclass(frozen=True)
+class Link:
+    """Output ``output`` (index or output name) of node ``node``."""
+
+    node: int
+    output: int | str = 0
+
+
+@dataclass
+class Node:
+    id: int
+    type: str
+    inputs: dict = field(default_factory=dict)  # widget values that differ from the defaults, and Links
+    pos: tuple[int, int] = (0, 0)
+    title: str | None = None
+    size: tuple[int, int] | None = None
+    below: int | None = None  # placed under this node (x from pos, y from that node's bottom)
+
+
+@dataclass
+class Workflow:
+    name: str  # the file name, saying what the workflow does
+    title: str  # human title (the Note's first line, the README)
+    note: str
+    nodes: list[Node]
+    groups: list[tuple[str, list[int]]]
+    thumbnail_node: int  # whose images become the template's thumbnail
+    needs_weights: bool = False  # model files a fresh install does not have
+    note_pos: tuple[int, int] = (40, TOP)
+    note_size: tuple[int, int] = (340, 330)
+    before: tuple[str, ...] = ()  # workflows that must run first (a stored identity)
+    thumbnail_like: str | None = None  # reuse this workflow's thumbnail (needs weights the build lacks)
+
+
+# --- the workflows --------------------------------------------------------------------------------
+
+
+def x(col: int) -> int:
+    return 40 + COLUMN * col
+
+
+def save_prefix(kind: str, lighting: str) -> str:
+    """SaveImage's file name prefix: what the workflow makes, then the lens as LensBokeh's widgets have
+    it when the editor queues the graph (the editor fills in ``%LensBokeh.<widget>%``, so the file names
+    follow a changed lens), then the light. The API graphs get the preset's own values written in."""
+    return f"PortraitOS/{kind}_%LensBokeh.focal_length_mm%mm_f%LensBokeh.f_number%_{presets.slug(lighting)}"
+
+
+def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
+    """2. Bring your own photo: LoadImage → DepthEstimate → LightingTint → LensBokeh → SaveImage."""
+    name = f"portrait_{lens.slug}_{presets.slug(lighting)}"
+    title = f"Portrait from your photo · {lens.label} · {lighting}"
+    note = (
+        f"{title}\n\n"
+        "LOAD: on 'Load Image' click 'choose file to upload' and pick a head-and-shoulders photo "
+        "(the astronaut is a public-domain sample). No model files are needed: depth comes from the "
+        "weight-free portrait prior. With Depth Anything V2 or Depth Pro in models/depth/, pick it as "
+        "'model' on 'Depth Estimate' for finer depth.\n\n"
+        f"CHANGE: 'Lens Bokeh' f_number ({lens.f_number:g} now; 1.2 = most blur, 2.8 = more in focus), "
+        f"focal_length_mm (any of 50-135; set the same on 'Depth Estimate'), focus_distance_m "
+        f"(0 = auto, on the eyes). 'Lighting Tint' preset: {', '.join(presets.LIGHTING)}.\n\n"
+        "CHECK: the depth preview (near = white), the subject matte and the in-focus mask "
+        "(white = sharp) show what the lens did."
+    )
+    f = float(lens.focal_length_mm)
+    nodes = [
+        Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 440), "Your photo"),
+        Node(2, "DepthEstimate", {"image": Link(1), "focal_length_mm": f}, (x(1), TOP)),
+        Node(6, "PreviewImage", {"images": Link(2, "preview")}, (x(1), 0), "Depth (near = white)", below=2),
+        Node(7, "MaskToImage", {"mask": Link(2, "subject_mask")}, (x(2), TOP), "Subject matte to image"),
+        Node(8, "PreviewImage", {"images": Link(7)}, (x(2), TOP + 110), "Subject matte"),
+        Node(
+            3,
+            "LightingTint",
+            {"image": Link(1), "depth": Link(2, "depth"), "preset": lighting},
+            (x(3), TOP),
+            f"Lighting Tint · {lighting}",
+        ),
+        Node(
+            4,
+            "LensBokeh",
+            {
+                "image": Link(3, "image"),
+                "depth": Link(2, "depth"),
+                "lighting": Link(3, "lighting"),
+                "focal_length_mm": f,
+                "f_number": float(lens.f_number),
+                "aperture_blades": lens.aperture_blades,
+            },
+            (x(4), TOP),
+            f"Lens Bokeh · {lens.label}",
+        ),
+        Node(
+            5,
+            "SaveImage",
+            {"images": Link(4, "image"), "filename_prefix": save_prefix("portrait", lighting)},
+            (x(5), TOP),
+        ),
+        Node(9, "MaskToImage", {"mask": Link(4, "in_focus")}, (x(5), 0), "In-focus mask to image", below=5),
+        Node(10, "PreviewImage", {"images": Link(9)}, (x(5), 0), "In focus (white = sharp)", below=9),
+    ]
+    groups = [
+        ("1 · Your photo", [11, 1]),
+        ("2 · Depth in metres", [2, 6, 7, 8]),
+        ("3 · Lighting", [3]),
+        ("4 · Lens", [4]),
+        ("5 · Portrait and what is in focus", [5, 9, 10]),
+    ]
+    return Workflow(name, title, note, nodes, groups, thumbnail_node=5)
+
+
+def identity_workflows() -> list[Workflow]:
+    """3. Identity only: create, update, load."""
+    where = (
+        f"NEEDS: InsightFace's '{FACE_PACK}' pack (its .onnx files) in "
+        f"ComfyUI/models/insightface/models/{FACE_PACK}/ (buffalo_l works too: pick it as 'face_model'). "
+        f"Identities are stored as models/identities/<name>.safetensors."
+    )
+    common = {"face_model": FACE_PACK, "provider": "CPU", "face_index": -1}
+    out = []
+    for mode, title, what in (
+        (
+            "create",
+            "Identity · create from a selfie",
+            "LOAD: your selfie on 'Load Image' (several photos of the same person: a batch works too). "
+            f"CHANGE: 'name' on 'Identity Loader' (now '{IDENTITY}'). Run once; the identity is then "
+            "listed under 'stored_identity' everywhere.",
+        ),
+        (
+            "update",
+            "Identity · add photos to a stored identity",
+            f"LOAD: another photo of the same person. CHANGE: 'name' to the stored identity (now "
+            f"'{IDENTITY}'). The new face is averaged into the stored embedding.",
+        ),
+        (
+            "load",
+            "Identity · load a stored identity",
+            f"CHANGE: 'stored_identity' to the name you created (now '{IDENTITY}'). Connect 'identity' "
+            "to PortraitGenerate or IdentityScore.",
+        ),
+    ):
+        inputs = dict(common, mode=mode, name=IDENTITY, stored_identity=IDENTITY if mode == "load" else NO_IDENTITY)
+        nodes = []
+        if mode != "load":
+            nodes.append(Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 370), "Selfie"))
+            inputs["image"] = Link(1)
+        nodes += [
+            Node(2, "IdentityLoader", inputs, (x(1), TOP), f"Identity Loader · {mode}"),
+            Node(3, "PreviewImage", {"images": Link(2, "preview")}, (x(2), TOP), "Detected face"),
+            Node(4, "PreviewImage", {"images": Link(2, "aligned_face")}, (x(3), TOP), "Aligned face (stored)"),
+        ]
+        groups = [("1 · Selfie", [11, 1])] if mode != "load" else [("Start here", [11])]
+        groups += [("2 · Identity", [2]), ("3 · What was stored", [3, 4])]
+        note = f"{title}\n\n{what}\n\n{where}"
+        out.append(
+            Workflow(
+                f"identity_{mode}",
+                title,
+                note,
+                nodes,
+                groups,
+                thumbnail_node=3,
+                needs_weights=True,
+                note_size=(340, 300),
+                before=() if mode == "create" else ("identity_create",),
+            )
+        )
+    return out
+
+
+def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = False) -> Workflow:
+    """1. Selfie to twenty portraits: LoadImage → IdentityLoader → PortraitGenerate (batch 20) →
+    IdentityScore (best first) → upscale (Lanczos) → DepthEstimate → LightingTint → LensBokeh → SaveImage.
+
+    Input and output names follow the PortraitGenerate design: ``model``/``clip``/``vae``,
+    ``identity``, ``style``, ``batch_size``, ``photo``; IdentityScore takes ``images`` and ``identity``
+    and gives the sorted batch first. A name that differs in the node is reported by
+    :func:`complete_inputs`, a type that differs by the tests' validation (change it here).
+    """
+    name = "selfie-to-20-portraits" + ("_stored-identity" if stored else "") + f"_{lens.slug}_{presets.slug(lighting)}"
+    title = f"Selfie to twenty portraits · {lens.label} · {lighting}" + (" · stored identity" if stored else "")
+    stored_part = "_stored-identity" if stored else ""
+    ident = {
+        "mode": "load" if stored else "create",
+        "name": IDENTITY,
+        "stored_identity": IDENTITY if stored else NO_IDENTITY,
+    }
+    ident.update(face_model=FACE_PACK, provider="CPU", face_index=-1)
+    if not stored:
+        ident["image"] = Link(1)
+    gen = {"model": Link(3, 0), "clip": Link(3, 1), "vae": Link(3, 2), "identity": Link(2, 0), "batch_size": 20}
+    gen.update(photo=Link(1), method=METHOD)
+    styles = presets.portrait_styles()
+    if styles:
+        gen["style"] = styles[0]
+    f = float(lens.focal_length_mm)
+    nodes = [
+        Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 480), "Your selfie"),
+        Node(2, "IdentityLoader", ident, (x(1), TOP), f"Identity · {'load ' + IDENTITY if stored else 'create'}"),
+        Node(3, "CheckpointLoaderSimple", {"ckpt_name": "sd_xl_base_1.0.safetensors"}, (x(1), 0), below=2),
+        Node(4, "PortraitGenerate", gen, (x(2), TOP), "Twenty portraits"),
+        Node(5, "IdentityScore", {"images": Link(4, 0), "identity": Link(2, 0)}, (x(3), TOP), "Best likeness first"),
+        Node(
+            6, "ImageScaleBy", {"image": Link(5, 0), "upscale_method": "lanczos", "scale_by": 2.0}, (x(3), 0), below=5
+        ),
+        Node(7, "DepthEstimate", {"image": Link(6), "focal_length_mm": f}, (x(4), TOP)),
+        Node(12, "PreviewImage", {"images": Link(7, "preview")}, (x(4), 0), "Depth (near = white)", below=7),
+        Node(13, "MaskToImage", {"mask": Link(7, "subject_mask")}, (x(5), TOP), "Subject matte to image"),
+        Node(14, "PreviewImage", {"images": Link(13)}, (x(5), TOP + 110), "Subject matte"),
+        Node(
+            8,
+            "LightingTint",
+            {"image": Link(6), "depth": Link(7, "depth"), "preset": lighting},
+            (x(6), TOP),
+            f"Lighting Tint · {lighting}",
+        ),
+        Node(
+            9,
+            "LensBokeh",
+            {
+                "image": Link(8, "image"),
+                "depth": Link(7, "depth"),
+                "lighting": Link(8, "lighting"),
+                "focal_length_mm": f,
+                "f_number": float(lens.f_number),
+                "aperture_blades": lens.aperture_blades,
+            },
+            (x(7), TOP),
+            f"Lens Bokeh · {lens.label}",
+        ),
+        Node(
+            10,
+            "SaveImage",
+            {"images": Link(9, "image"), "filename_prefix": save_prefix(name.split("_")[0] + stored_part, lighting)},
+            (x(8), TOP),
+        ),
+        Node(15, "MaskToImage", {"mask": Link(9, "in_focus")}, (x(8), 0), "In-focus mask to image", below=10),
+        Node(16, "PreviewImage", {"images": Link(15)}, (x(8), 0), "In focus (white = sharp)", below=15),
+    ]
+    load = (
+        f"LOAD: your selfie on 'Load Image' ('{IDENTITY}' is then loaded by name: create it once with identity_create)"
+        if stored
+        else "LOAD: your selfie on 'Load Image' (it becomes the identity 'me' and the face reference)"
+    )
+    note = (
+        f"{title}\n\n{load}; an SDXL checkpoint on 'Load Checkpoint'; InstantID's files (ip-adapter.bin in "
+        "models/instantid/, IdentityNet in models/controlnet/instantid/; README: where they come from). "
+        "No adapter files? Set 'method' to 'keep face' (keeps the selfie's face, any checkpoint). "
+        "'IP-Adapter FaceID' needs an identity made with face_model buffalo_l. Upscaling is Lanczos; with an "
+        "upscale model, replace 'Upscale Image By' with 'Load Upscale Model' + 'Upscale Image (using Model)'.\n\n"
+        f"CHANGE: 'style' and 'seed' on PortraitGenerate; the lens ({lens.label}) and light ({lighting}) as in "
+        "the portrait templates. The batch is sorted best likeness first.\n\n"
+        f"NEEDS: InsightFace '{FACE_PACK}' in models/insightface/models/{FACE_PACK}/."
+    )
+    groups = [
+        ("1 · Selfie and identity", [11, 1, 2, 3]),
+        ("2 · Twenty portraits, best first", [4, 5, 6]),
+        ("3 · Depth in metres", [7, 12, 13, 14]),
+        ("4 · Lighting", [8]),
+        ("5 · Lens", [9]),
+        ("6 · Portraits and what is in focus", [10, 15, 16]),
+    ]
+    like = f"portrait_{lens.slug}_{presets.slug(lighting)}"
+    return Workflow(name, title, note, nodes, groups, 10, needs_weights=True, thumbnail_like=like)
+
+
+def selfie_workflows(available: set[str]) -> list[Workflow]:
+    """Workflow 1 in the lens and lighting variants and with a stored identity, when the pack has
+    PortraitGenerate and IdentityScore."""
+    if not {"PortraitGenerate", "IdentityScore"} <= available:
+        return []
+    out = [selfie_workflow(lens, light) for lens, light in preset_combos()]
+    return out + [selfie_workflow(presets.DEFAULT_LENS, presets.DEFAULT_LIGHTING, stored=True)]
+
+
+def preset_combos() -> list[tuple[presets.LensPreset, str]]:
+    """Each lens with the default light, and each light with the default lens."""
+    combos = [(lens, presets.DEFAULT_LIGHTING) for lens in presets.LENSES]
+    return combos + [(presets.DEFAULT_LENS, light) for light in presets.LIGHTING if light != presets.DEFAULT_LIGHTING]
+
+
+def all_workflows(available: set[str]) -> list[Workflow]:
+    """Every shipped workflow: the lens variants (default lighting), the lighting variants (default
+    lens), the identity workflows and, when present, the selfie workflows."""
+    return [portrait_workflow(*c) for c in preset_combos()] + identity_workflows() + selfie_workflows(available)
+
+
+# --- rendering to files ---------------------------------------------------------------------------
+
+
+class SpecError(ValueError):
+    pass
+
+
+def complete_inputs(node: Node, info: dict, wf: str) -> dict:
+    """The node's full API inputs: given values and links, every other widget at its default."""
+    spec = {name: (typ, opts) for name, typ, opts, _req in inputs_in_order(info)}
+    unknown = set(node.inputs) - set(spec)
+    if unknown:
+        raise SpecError(f"{wf}: node {node.id} ({node.type}) has no input(s) {sorted(unknown)}; it has {list(spec)}")
+    out = {}
+    for name, (typ, opts) in spec.items():
+        if name in node.inputs:
+            out[name] = node.inputs[name]
+        elif is_widget(typ, opts):
+            try:
+                out[name] = default_value(typ, opts)
+            except KeyError:
+                raise SpecError(f"{wf}: node {node.id} ({node.type}) needs a value for {name!r}") from None
+    return out
+
+
+def render(wf: Workflow, node_info) -> tuple[dict, dict]:
+    """(API graph, UI workflow) of one workflow."""
+    graph = {}
+    for n in sorted(wf.nodes, key=lambda n: n.id):
+        info = node_info(n.type)
+        graph[str(n.id)] = {
+            "inputs": complete_inputs(n, info, wf.name),
+            "class_type": n.type,
+            "_meta": {"title": n.title or info.get("display_name") or n.type},
+        }
+    by_id = {n.id: n for n in wf.nodes}
+    for nid, node in graph.items():
+        for name, v in node["inputs"].items():
+            if isinstance(v, Link):
+                if v.node not in by_id:
+                    raise SpecError(f"{wf.name}: node {nid}.{name} links to missing node {v.node}")
+                slot = v.output
+                if isinstance(slot, str):
+                    names = node_info(by_id[v.node].type).get("output_name", [])
+                    if slot not in names:
+                        raise SpecError(f"{wf.name}: node {v.node} has no output {slot!r} (outputs {names})")
+                    slot = names.index(slot)
+                node["inputs"][name] = [str(v.node), slot]
+    sizes, pos = {}, {}
+    for n in wf.nodes:
+        info = node_info(n.type)
+        n_widgets = sum(1 + extra_widget_values(o) for name, t, o, _r in inputs_in_order(info) if is_widget(t, o))
+        size = n.size or estimated_size(info, n_widgets, n.type in ("LoadImage", "PreviewImage", "SaveImage"))
+        run = RUN_SIZES.get(n.type, (0, 0))
+        sizes[n.id] = [max(size[0], run[0]), max(size[1], run[1])]
+    for n in wf.nodes:  # in order: a node placed below another comes after it
+        pos[n.id] = [n.pos[0], pos[n.below][1] + sizes[n.below][1] + 60] if n.below else list(n.pos)
+    layout = {
+        "nodes": {
+            n.id: {k: v for k, v in (("pos", pos[n.id]), ("title", n.title), ("size", sizes[n.id])) if v is not None}
+            for n in wf.nodes
+        },
+        "notes": [
+            {"id": 11, "text": wf.note, "pos": list(wf.note_pos), "size": list(wf.note_size), "title": "Read me"}
+        ],
+        "groups": [{"title": t, "nodes": ids} for t, ids in wf.groups],
+        "extra": {"ds": {"scale": VIEW["scale"], "offset": list(VIEW["offset"])}, "title": wf.title},
+    }
+    ui = api_to_ui(graph, node_info, layout)
+    return apply_text_replacements(copy.deepcopy(graph)), ui
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, indent=1, ensure_ascii=False) + "\n"
+
+
+def generate(node_info, available: set[str]) -> dict[Path, str]:
+    """Every generated file's path and text."""
+    files = {}
+    for wf in all_workflows(available):
+        graph, ui = render(wf, node_info)
+        files[API / f"{wf.name}.json"] = dumps(graph)
+        files[TEMPLATES / f"{wf.name}.json"] = dumps(ui)
+    return files
+
+
+def stale_files(files: dict[Path, str]) -> list[str]:
+    """Generated files that differ from disk, are missing, or are on disk but no longer generated."""
+    out = [str(p.relative_to(REPO)) for p, text in files.items() if not p.is_file() or p.read_text() != text]
+    on_disk = set(TEMPLATES.glob("*.json")) | set(API.glob("*.json"))
+    out += [f"{p.relative_to(REPO)} (no longer generated)" for p in sorted(on_disk - set(files))]
+    return out
+
+
+def loaded_nodes():
+    from portraitos.tests.support.comfy_host import load_in_process
+
+    tmp = Path(tempfile.mkdtemp(prefix="portraitos_build_"))
+    atexit.register(shutil.rmtree, tmp, True)
+    (tmp / "in").mkdir()
+    (tmp / "out").mkdir()
+    return load_in_process(tmp / "in", tmp / "out")
+
+
+# --- thumbnails -----------------------------------------------------------------------------------
+
+
+def render_thumbnails(names: list[str] | None = None) -> list[Path]:
+    """Run each template on a live server with this pack and save its output as ``<name>.jpg``."""
+    from PIL import Image
+
+    from portraitos.tests.support.comfy_host import ComfyServer
+    from portraitos.tests.support.tiny_face_models import build_pack
+
+    available = set(loaded_nodes().NODE_CLASS_MAPPINGS)
+    workflows = [w for w in all_workflows(available) if names is None or w.name in names]
+    copies = [w for w in workflows if w.thumbnail_like]
+    workflows = [w for w in workflows if not w.thumbnail_like]
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        folders = {k: work / "models" / k for k in ("insightface", "identities")}
+        for p in folders.values():
+            p.mkdir(parents=True)
+        build_pack(folders["insightface"], FACE_PACK)
+        server = ComfyServer(work, model_folders=folders).start()
+        try:
+            for wf in sorted(workflows, key=lambda w: bool(w.before)):  # a stored identity first
+                graph = json.loads((API / f"{wf.name}.json").read_text())
+                hist, _ = server.run_prompt(graph)
+                if hist["status"]["status_str"] != "success":
+                    raise RuntimeError(f"{wf.name} failed: {hist['status']}")
+                ref = hist["outputs"][str(wf.thumbnail_node)]["images"][0]
+                q = "&".join(f"{k}={ref[k]}" for k in ("filename", "subfolder", "type"))
+                img = Image.open(io.BytesIO(server.get(f"/view?{q}"))).convert("RGB")
+                img.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.LANCZOS)
+                dest = TEMPLATES / f"{wf.name}.jpg"
+                img.save(dest, quality=85, optimize=True)
+                written.append(dest)
+                print(f"wrote {dest.relative_to(REPO)}")
+        finally:
+            server.stop()
+    for wf in copies:  # the same lens and light on the sample photo (the diffusion step needs weights)
+        dest = TEMPLATES / f"{wf.name}.jpg"
+        dest.write_bytes((TEMPLATES / f"{wf.thumbnail_like}.jpg").read_bytes())
+        written.append(dest)
+        print(f"wrote {dest.relative_to(REPO)} (as {wf.thumbnail_like})")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 when a generated file is stale; write nothing")
+    ap.add_argument("--thumbnails", action="store_true", help="render every template's thumbnail (.jpg)")
+    args = ap.parse_args(argv)
+    nodes = loaded_nodes()
+    m = nodes.NODE_CLASS_MAPPINGS
+    files = generate(lambda t: node_info_from_class(m[t], nodes.NODE_DISPLAY_NAME_MAPPINGS.get(t)), set(m))
+    if args.check:
+        stale = stale_files(files)
+        for s in stale:
+            print(f"stale: {s}")
+        return 1 if stale else 0
+    API.mkdir(parents=True, exist_ok=True)
+    for p in stale_files(files):
+        if p.endswith("(no longer generated)"):
+            old = REPO / p.split(" ")[0]
+            old.unlink()
+            old.with_suffix(".jpg").unlink(missing_ok=True)
+            print(f"removed {old.relative_to(REPO)}")
+    for path, text in files.items():
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(REPO)}")
+    if args.thumbnails:
+        render_thumbnails()
+    else:
+        copy_thumbnails(set(m))
+    return 0
+
+
+def copy_thumbnails(available: set[str]) -> None:
+    """The thumbnails of workflows that show another one's picture (no server needed)."""
+    for wf in all_workflows(available):
+        src, dest = TEMPLATES / f"{wf.thumbnail_like}.jpg", TEMPLATES / f"{wf.name}.jpg"
+        if wf.thumbnail_like and src.is_file() and (not dest.is_file() or dest.read_bytes() != src.read_bytes()):
+            dest.write_bytes(src.read_bytes())
+            print(f"wrote {dest.relative_to(REPO)} (as {wf.thumbnail_like})")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
