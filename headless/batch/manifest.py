@@ -8,7 +8,8 @@
 ``/object_info``). ``images``: node (id, type or title) → picture to upload into that node's ``image``.
 ``set``: like run_workflow.py's ``--set``, either ``{"NODE.INPUT": value}`` or ``["NODE.INPUT=VALUE", ...]``.
 Relative paths are taken from the manifest's folder. A malformed line stops the batch before it starts
-(exit 2); a job whose workflow or picture is missing is reported failed and the others run. Blank lines and lines starting with ``#`` are skipped.
+(exit 2); a job whose workflow or picture is missing is reported failed and the others run. Blank lines
+and lines starting with ``#`` are skipped.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from ..run_workflow import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, Failure
+from ..run_workflow import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, Failure
 from .job import read_done
 from .manifest import read_manifest
 

@@ -115,7 +115,9 @@ class ServerWatch(bootsteps.StartStopStep):
 
     def start(self, c):
         log.info("batch worker bound to ComfyUI at %s, queue %s", self.server, QUEUE)
-        self.check(c)
+        if not server_up(self.server, timeout=1.5):  # the event loop starts consuming after this step
+            log.warning("ComfyUI at %s does not answer: not taking jobs until it does", self.server)
+            c.cancel_task_queue(QUEUE)
         self.tref = c.timer.call_repeatedly(WATCH_SECONDS, self.check, (c,), priority=10)
 
     def check(self, c):
@@ -227,7 +229,7 @@ def run_job(self, job: dict, out: str, connection_failures: int = 0) -> dict:
             n = connection_failures + 1
             if n >= MAX_CONNECTION_FAILURES:
                 raise JobFailed(f"gave up after {n} connection failures; the last, on {server}: {e}") from None
-            log.warning("job %s: %s; handing it back (connection failure %d of %d)", job["id"], e, n, MAX_CONNECTION_FAILURES)
+            log.warning("job %s: %s; handed back (failure %d of %d)", job["id"], e, n, MAX_CONNECTION_FAILURES)
             _stop_consuming(self)
             raise self.retry(
                 countdown=0, exc=e, args=[], kwargs={"job": job, "out": out, "connection_failures": n}

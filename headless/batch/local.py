@@ -1,0 +1,245 @@
+"""A whole batch on this machine: a Redis, N ComfyUI servers, a worker each, the runner; all stopped after.
+
+    .venv/bin/python -m portraitos.headless.batch.local --servers 2 manifest.jsonl --out out/batch
+
+ComfyUI comes from ``COMFYUI_DIR``, ``.comfyui-path`` or ``.comfyui/`` (``scripts/provision.sh``); Redis is
+Debian's ``redis-server`` (``scripts/install_system_deps.sh``). With ``--gpus 0,1`` server i runs on GPU
+``i mod count``; with ``--cpu`` on the CPU. The queue is kept in ``<work>/redis`` (append-only file), so a
+killed run started again with the same ``--work`` folder finds its queue; without ``--work`` a fresh
+temporary folder is used and removed at the end. Exit status as the runner's.
+
+The parts (:class:`Redis`, :class:`Comfy`, :func:`start_worker`) are used by the tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from ..run_workflow import EXIT_UNREACHABLE, EXIT_USAGE, Failure
+
+REPO = Path(__file__).resolve().parents[2]
+PACK_NAME = "PortraitOS"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _stop(proc: subprocess.Popen | None, sig=signal.SIGTERM, wait: float = 20.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=wait)
+    except (subprocess.TimeoutExpired, ProcessLookupError, PermissionError):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait(timeout=10)
+
+
+class Redis:
+    """A private redis-server on 127.0.0.1 (append-only persistence in ``workdir``)."""
+
+    def __init__(self, workdir: Path, port: int | None = None):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0) -> Redis:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise Failure("redis-server not found: install it (bash scripts/install_system_deps.sh)", EXIT_USAGE)
+        self._log = open(self.dir / "redis.log", "ab")
+        self.proc = subprocess.Popen(
+            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "",
+             "--appendonly", "yes", "--protected-mode", "yes"],
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with {self.proc.returncode}: see {self.dir / 'redis.log'}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"redis-server did not answer on port {self.port}")
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+
+def comfyui_dir() -> Path:
+    env = os.environ.get("COMFYUI_DIR")
+    if env:
+        return Path(env).resolve()
+    recorded = REPO / ".comfyui-path"
+    if recorded.is_file():
+        return Path(recorded.read_text().strip())
+    return REPO / ".comfyui"
+
+
+class Comfy:
+    """A ComfyUI server subprocess with this pack, its own input/output folders under ``workdir``."""
+
+    def __init__(self, workdir: Path, cpu: bool = True, gpu: str | None = None, python: str = sys.executable):
+        self.dir = comfyui_dir()
+        if not (self.dir / "main.py").is_file():
+            raise Failure(f"ComfyUI not found at {self.dir}: run `bash scripts/provision.sh`", EXIT_USAGE)
+        self.workdir = Path(workdir)
+        for sub in ("input", "output", "user"):
+            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.cpu, self.gpu, self.python = cpu, gpu, python
+        self.proc: subprocess.Popen | None = None
+        self.log_path = self.workdir / "comfyui.log"
+
+    def launch(self) -> Comfy:
+        w = self.workdir
+        cmd = [self.python, "main.py", "--listen", "127.0.0.1", "--port", str(self.port),
+               "--input-directory", str(w / "input"), "--output-directory", str(w / "output"),
+               "--temp-directory", str(w), "--user-directory", str(w / "user"),
+               "--database-url", "sqlite:///:memory:", "--disable-all-custom-nodes",
+               "--whitelist-custom-nodes", PACK_NAME, "--disable-auto-launch"]  # fmt: skip
+        if self.cpu:
+            cmd.append("--cpu")
+        env = dict(os.environ)
+        if self.gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpu
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.dir, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        return self
+
+    def wait_ready(self, timeout: float = 300.0) -> Comfy:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}: see {self.log_path}")
+            try:
+                urllib.request.urlopen(self.base + "/system_stats", timeout=2).read()
+                return self
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError(f"ComfyUI did not answer within {timeout}s: see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a machine that dies."""
+        _stop(self.proc, signal.SIGKILL, wait=10)
+
+    def stop(self) -> None:
+        _stop(self.proc)
+        if getattr(self, "_log", None):
+            self._log.close()
+
+
+def start_worker(server: str, broker: str, log_path: Path, name: str | None = None, env: dict | None = None):
+    """``python -m portraitos.headless.batch.worker`` for one server, in its own process group."""
+    cmd = [sys.executable, "-m", "portraitos.headless.batch.worker", "--server", server, "--broker", broker]
+    if name:
+        cmd += ["--name", name]
+    log = open(log_path, "ab")
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})}
+    )
+    log.close()
+    return proc
+
+
+def wait_workers(broker: str, count: int, timeout: float = 120.0) -> None:
+    """Until ``count`` batch workers take jobs."""
+    from . import tasks
+
+    app = tasks.configure(broker)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        replies = app.control.broadcast("portraitos_server", reply=True, timeout=1.0) or []
+        if sum(1 for r in replies for info in r.values() if isinstance(info, dict) and info.get("consuming")) >= count:
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"fewer than {count} batch workers came up within {timeout}s")
+
+
+def stop_worker(proc: subprocess.Popen) -> None:
+    _stop(proc, signal.SIGTERM, wait=60)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description="Run a batch manifest on N local ComfyUI servers (all started here).")
+    ap.add_argument("manifest")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--servers", type=int, default=1, help="how many ComfyUI servers (default %(default)s)")
+    ap.add_argument("--gpus", default=None, help="comma-separated GPU indices, server i on gpus[i mod n]")
+    ap.add_argument("--cpu", action="store_true", help="run the servers on the CPU (the default without --gpus)")
+    ap.add_argument("--work", default=None, help="folder for the servers' files, logs and the queue (kept)")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.servers < 1:
+        print("error: --servers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    gpus = [g.strip() for g in args.gpus.split(",")] if args.gpus else []
+    work = Path(args.work).resolve() if args.work else Path(tempfile.mkdtemp(prefix="portraitos-batch-"))
+    redis, servers, workers = None, [], []
+    from .run import run_batch
+
+    try:
+        from .manifest import read_manifest
+
+        read_manifest(Path(args.manifest))  # a bad manifest before anything starts
+        redis = Redis(work / "redis").start()
+        for i in range(args.servers):
+            servers.append(
+                Comfy(work / f"server{i}", cpu=args.cpu or not gpus, gpu=gpus[i % len(gpus)] if gpus else None).launch()
+            )
+        for s in servers:
+            s.wait_ready()
+        print(f"local: redis {redis.url}, ComfyUI {', '.join(s.base for s in servers)} (logs in {work})", flush=True)
+        for i, s in enumerate(servers):
+            workers.append(start_worker(s.base, redis.url, work / f"worker{i}.log", name=f"local{i}@%h"))
+        wait_workers(redis.url, len(servers))
+        return run_batch(Path(args.manifest), Path(args.out), redis.url, no_server_timeout=60.0)
+    except Failure as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    finally:
+        for w in workers:
+            stop_worker(w)
+        for s in servers:
+            s.stop()
+        if redis is not None:
+            redis.stop()
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
