@@ -72,7 +72,7 @@ def portrait_styles() -> tuple[str, ...]:
     (items) are the style names its ``style`` input offers.
     """
     try:
-        from .generation import STYLES  # type: ignore[attr-defined]
+        from .generation import STYLES
     except ImportError:
         return ()
     return tuple(STYLES)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import comfy.controlnet
 import comfy.ldm.modules.attention as attention
@@ -124,7 +124,7 @@ def load_auto_adapter(method: str, family: str, model) -> tuple[LoadedAdapter, l
     if not candidates:
         where = ", ".join(folder_paths.get_folder_paths(folder))
         raise AdapterError(f"no {method} adapter found in models/{folder}/ ({where}): put {WHERE[method]} ({README})")
-    skipped = []
+    skipped: list[str] = []
     for name in candidates:
         try:
             adapter = load_adapter(Path(folder_paths.get_full_path(folder, name)))
@@ -158,7 +158,7 @@ def load_auto_identitynet() -> tuple[Any, list[str]]:
             f"with 'instantid' or as published (diffusion_pytorch_model.safetensors): put {WHERE['controlnet']}, "
             f"or choose the file in controlnet_file ({README})"
         )
-    skipped = []
+    skipped: list[str] = []
     for name in candidates:
         try:
             return load_identitynet(Path(folder_paths.get_full_path("controlnet", name))), skipped
@@ -187,7 +187,7 @@ def resolve_controlnet(choice: str) -> Path:
 class LoadedAdapter:
     path: Path
     layout: AdapterLayout
-    projection: torch.nn.Module
+    projection: Optional[torch.nn.Module]  # None for adapters whose face tokens need no projection
     layers: torch.nn.ModuleDict
     ip_sd: dict[str, torch.Tensor]
     patcher: comfy.model_patcher.ModelPatcher
@@ -276,6 +276,8 @@ def identity_tokens(adapter: LoadedAdapter, embedding: torch.Tensor) -> tuple[to
     """Cond tokens from the embedding ``[512]`` and uncond tokens from zeros, each ``[1,T,C]`` float32."""
     with torch.no_grad():
         emb = embedding.float().reshape(1, -1)
+        if adapter.projection is None:
+            raise AdapterError(f"{adapter.path.name} has no projection weights: it cannot condition on a face embedding")
         cond = adapter.projection(emb)
         uncond = adapter.projection(torch.zeros_like(emb))
     return cond, uncond

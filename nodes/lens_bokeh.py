@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import torch
 from comfy_api.latest import io
 
 from portraitos.engine.depth import DepthMap
@@ -272,7 +273,7 @@ class LensBokeh(SearchWords, io.ComfyNode):
         depth_lens=None,
         preview=None,
     ) -> io.NodeOutput:
-        point = parse_focus_point(focus_point)
+        point = parse_focus_point(focus_point or "")
         if point is not None:
             if focus_distance_m > 0:
                 log.warning("LensBokeh: focus_point %s is ignored because focus_distance_m is set", focus_point)
@@ -317,7 +318,7 @@ def _readout(result, how, focal_length_mm, f_number, sensor, preview, notes, war
     """The result (and on request the in-focus overlay); focus distance and how it was chosen."""
     focus = result.focus_distance_m
     lines = [f"focus: {d:.3g} m ({h}), {focal_length_mm:g} mm f/{f_number:g}" for d, h in zip(focus, how)] + notes
-    images = (result.image,)
+    images: tuple[torch.Tensor, ...] = (result.image,)
     if preview == PREVIEW_OVERLAY:
         images += (in_focus_overlay(result.image, result.in_focus),)
     labels = {

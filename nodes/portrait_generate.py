@@ -75,7 +75,8 @@ def _face_box(photo_u8: np.ndarray, identity: Identity) -> tuple[float, float, f
     sha = photo_sha256(photo_u8)
     sources = list(identity.meta.get("source_sha256", []))
     if sha in sources:
-        return tuple(float(v) for v in identity.tensors["bbox"][sources.index(sha)])
+        x0, y0, x1, y1 = (float(v) for v in identity.tensors["bbox"][sources.index(sha)])
+        return x0, y0, x1, y1
     faces = find_faces(photo_u8)
     if not faces:
         raise GenerateError(
@@ -412,7 +413,7 @@ class PortraitGenerate(SearchWords, io.ComfyNode):
             latents.append(samples.cpu())
             decoded = vae.decode(samples)
             decoded = decoded.reshape(-1, *decoded.shape[-3:])[..., :3].detach().float().cpu().clamp(0, 1)
-            if keep is not None:
+            if keep is not None and framed is not None:
                 decoded = composite(decoded, framed, keep)
             images.append(decoded)
         text = "\n".join(f"#{p.index + 1} seed {p.seed}: {p.positive}" for p in prompts)

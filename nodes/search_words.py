@@ -18,7 +18,7 @@ class SearchWords:
 
     @classmethod
     def GET_NODE_INFO_V1(cls) -> dict[str, Any]:  # noqa: N802  (ComfyUI's name)
-        info = super().GET_NODE_INFO_V1()
+        info = super().GET_NODE_INFO_V1()  # type: ignore[misc]  # the mixin precedes io.ComfyNode
         if not info.get("search_aliases"):  # a ComfyUI whose schema fills it keeps its own
             info["search_aliases"] = ["portrait", *cls.SEARCH_ALIASES]
         return info

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole check: lint (ruff), then the test suite (engine unit tests, in-process ComfyUI tests,
+# The whole check: lint (ruff), types (mypy over engine/ and nodes/), then the test suite (engine unit tests, in-process ComfyUI tests,
 # live-server HTTP tests, browser tests on every frontend of scripts/frontends.txt) on both legs of the
 # dependency matrix: "pinned" (.venv: the pack's dependencies at their declared lower bounds) and
 # "newest" (.venv-newest: the newest release of each, resolved when the leg is built). Both run even
@@ -15,6 +15,8 @@ done
 cd "$ROOT"
 "$ROOT/.venv/bin/ruff" check .
 "$ROOT/.venv/bin/ruff" format --check .
+# types: the engine and the nodes, every pack import resolved through the installed ``portraitos``
+"$ROOT/.venv/bin/mypy" --config-file "$ROOT/pyproject.toml" -p portraitos.engine -p portraitos.nodes
 status=0
 for leg in $LEGS; do
   venv="$ROOT/.venv"

@@ -213,6 +213,7 @@ def _face_calibrated(
     subject_m, how = s.near_m, "given"
     if subject_m <= 0:
         if face is not None:
+            assert photo is not None  # a face is only found on the photo
             H, W = photo.shape[:2]
             subject_m, how = _face_distance(photo, face, s.focal_length_mm, pixels_per_mm(H, W, s.sensor))
         elif photo is None:
@@ -223,6 +224,7 @@ def _face_calibrated(
         else:
             subject_m, how = DEFAULT_SUBJECT_M, f"no face found: assumed {DEFAULT_SUBJECT_M} m"
     if face is not None:
+        assert photo is not None
         H, W = photo.shape[:2]
         subject = _face_box_region(face, (H, W), (h, w), v.device)
         if face.eyes:

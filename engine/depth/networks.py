@@ -285,7 +285,7 @@ def depth_anything_v2_config_from_state(state: dict[str, torch.Tensor], file_nam
 
 def load_depth_anything_single_file(path: Path, dtype: torch.dtype = torch.float32) -> DepthNetwork:
     """Load an original-layout Depth Anything V2 ``.safetensors`` file into the transformers model."""
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError  # type: ignore[attr-defined]  # exported at run time, not in the stub
     from safetensors.torch import load_file
     from transformers import DepthAnythingForDepthEstimation
 

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from typing import Any, Optional
 
 import numpy as np
@@ -235,10 +236,11 @@ def _grabcut_matte(
     def iteration(i: int) -> None:
         if i == 0:
             cv2.setRNGSeed(0)  # OpenCV's RNG is per thread: seed the one that initialises the colour models
-        cv2.grabCut(bgr, mask, None, bgd, fgd, 1, cv2.GC_INIT_WITH_MASK if i == 0 else cv2.GC_EVAL)
+        mode = cv2.GC_INIT_WITH_MASK if i == 0 else cv2.GC_EVAL
+        cv2.grabCut(bgr, mask, None, bgd, fgd, 1, mode)  # type: ignore[call-overload]  # no rect with a mask
 
     for i in range(GRABCUT_ITERATIONS):
-        _interruptible(lambda i=i: iteration(i), check_interrupt)
+        _interruptible(partial(iteration, i), check_interrupt)
         if after_iteration is not None:
             after_iteration(i + 1, GRABCUT_ITERATIONS)
     fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)

@@ -136,7 +136,8 @@ def resize_depth_edge_aware(depth_m: torch.Tensor, guide: torch.Tensor) -> torch
             else:
                 take = cost < best_cost
                 best_cost = torch.where(take, cost, best_cost)
-                best = torch.where(take, d, best)
+                best = torch.where(take, d, best)  # type: ignore[arg-type]  # set by the first candidate
+        assert lo is not None and hi is not None and best is not None  # four candidates, always
         # where the four samples agree (smooth region), bilinear disparity is exact enough and smoother
         edge = (hi - lo) > 0.05 * hi
         out[i] = 1.0 / torch.where(edge, best, bilinear)

@@ -36,14 +36,15 @@ def haar_cascades_available() -> bool:
     """Whether the installed OpenCV ships Haar cascades (4.x does; 5.x moved them out)."""
     import cv2
 
-    return hasattr(cv2, "CascadeClassifier") and hasattr(cv2, "data") and hasattr(cv2.data, "haarcascades")
+    data = getattr(cv2, "data", None)  # OpenCV's Haar files; OpenCV 5 wheels ship none
+    return hasattr(cv2, "CascadeClassifier") and data is not None and hasattr(data, "haarcascades")
 
 
 @cache
 def _cascade(name: str):
     import cv2
 
-    path = os.path.join(cv2.data.haarcascades, name)
+    path = os.path.join(cv2.data.haarcascades, name)  # type: ignore[attr-defined]  # checked by the caller
     c = cv2.CascadeClassifier(path)
     if c.empty():
         raise RuntimeError(f"OpenCV cascade {path} could not be loaded; reinstall opencv-python-headless<5")
@@ -110,8 +111,8 @@ def find_faces_scaled(rgb: np.ndarray, max_side: int = 1024) -> list[Face]:
     small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     out = []
     for f in find_faces(small):
-        box = tuple(int(round(v / s)) for v in f.box)
-        out.append(Face(box, tuple((x / s, y / s) for x, y in f.eyes)))
+        x, y, bw, bh = (int(round(v / s)) for v in f.box)
+        out.append(Face((x, y, bw, bh), tuple((ex / s, ey / s) for ex, ey in f.eyes)))
     return out
 
 

@@ -115,7 +115,8 @@ def detect_faces(image: torch.Tensor, min_score: float = DETECTION_SCORE) -> lis
         # undo the letterbox: 0..1 of the square -> image pixels
         box = (box - 0.5) * side + torch.tensor([W / 2, H / 2, W / 2, H / 2])
         kp = (kp - 0.5) * side + torch.tensor([W / 2, H / 2])
-        dets.append(Detection(tuple(float(v) for v in box), kp, float(s[best])))
+        x0, y0, x1, y1 = (float(v) for v in box)
+        dets.append(Detection((x0, y0, x1, y1), kp, float(s[best])))
     return dets
 
 

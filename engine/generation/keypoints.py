@@ -44,7 +44,7 @@ def draw_keypoints(kps: torch.Tensor, width: int, height: int) -> torch.Tensor:
         angle = int(math.degrees(math.atan2(ya - yb, xa - xb)))
         centre = (int((xa + xb) / 2), int((ya + yb) / 2))
         polygon = cv2.ellipse2Poly(centre, (int(length / 2), LIMB_HALF_WIDTH), angle, 0, 360, 1)
-        cv2.fillConvexPoly(canvas, polygon, COLOURS[a])
+        cv2.fillConvexPoly(canvas, np.asarray(polygon, np.int32), COLOURS[a])
     canvas = (canvas * LIMB_DIM).astype(np.uint8)
     for (x, y), colour in zip(pts, COLOURS):
         cv2.circle(canvas, (int(x), int(y)), DOT_RADIUS, colour, -1)

@@ -12,6 +12,8 @@ Hyper-parameters are read from the weights' shapes (heads: the published 64-wide
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -78,7 +80,8 @@ class Resampler(nn.Module):
     def forward(self, embedding: torch.Tensor) -> torch.Tensor:
         x = self.proj_in(embedding.reshape(embedding.shape[0], -1, embedding.shape[-1]))
         latents = self.latents.repeat(x.shape[0], 1, 1)
-        for attn, ff in self.layers:
+        for layer in self.layers:  # each layer: attention, then feed-forward
+            attn, ff = cast(nn.ModuleList, layer)
             latents = attn(x, latents) + latents
             latents = ff(latents) + latents
         return self.norm_out(self.proj_out(latents))

@@ -174,7 +174,7 @@ def build_identity(name: str, faces: list[dict[str, Any]], model_pack: str, warn
         meta["age"] = [float(f["age"]) for f in faces]
     if all(f.get("gender") is not None for f in faces):
         meta["gender"] = [int(f["gender"]) for f in faces]
-    return Identity(meta["name"], {k: v.contiguous() for k, v in t.items()}, meta)
+    return Identity(str(meta["name"]), {k: v.contiguous() for k, v in t.items()}, meta)
 
 
 def merge(old: Identity, new: Identity) -> Identity:
@@ -283,7 +283,7 @@ def load_identity(path: Path) -> Identity:
     if not path.is_file():
         raise IdentityError(f"identity file {path.name} not found in {path.parent}")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt") as f:  # type: ignore[attr-defined]  # safetensors' stub lacks it
             header = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:

@@ -39,6 +39,18 @@ SUPPORTED = {
 NHWC_TO_NCHW_AXIS = (0, 2, 3, 1)
 
 
+# ops whose second operand is a constant tensor the graph file must hold
+_WEIGHTED_OPS = (
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "CUSTOM:Convolution2DTransposeBias",
+    "PRELU",
+    "PAD",
+    "MEAN",
+    "RESIZE_BILINEAR",
+)
+
+
 class GraphFileError(ValueError):
     """A model file that is not a converted graph this module can run."""
 
@@ -94,19 +106,23 @@ class TFLiteGraph(torch.nn.Module):
         kind, ins = op["op"], op["in"]
         w = self._const(tensors, ins[1]) if len(ins) > 1 and ins[1] >= 0 else None
         b = self._const(tensors, ins[2]) if len(ins) > 2 and ins[2] >= 0 else None
+        if kind in _WEIGHTED_OPS and w is None:
+            raise GraphFileError(f"{kind} op without its constant operand {ins[1:2]}: the converted graph is damaged")
+        if kind == "CUSTOM:Convolution2DTransposeBias" and b is None:
+            raise GraphFileError(f"{kind} op without its bias operand: the converted graph is damaged")
         if kind == "CONV_2D":  # [O,H,W,I] -> [O,I,H,W]
-            self._consts[ins[1]] = self._register(f"w{ins[1]}", w.permute(0, 3, 1, 2))
+            self._consts[ins[1]] = self._register(f"w{ins[1]}", w.permute(0, 3, 1, 2))  # type: ignore[union-attr]  # checked above
             if b is not None:
                 self._consts[ins[2]] = self._register(f"b{ins[2]}", b)
         elif kind == "DEPTHWISE_CONV_2D":  # [1,H,W,C] -> [C,1,H,W]
-            self._consts[ins[1]] = self._register(f"w{ins[1]}", w.permute(3, 0, 1, 2))
+            self._consts[ins[1]] = self._register(f"w{ins[1]}", w.permute(3, 0, 1, 2))  # type: ignore[union-attr]  # checked above
             if b is not None:
                 self._consts[ins[2]] = self._register(f"b{ins[2]}", b)
         elif kind == "CUSTOM:Convolution2DTransposeBias":  # [O,H,W,I] -> [I,O,H,W], no flip
-            self._consts[ins[1]] = self._register(f"w{ins[1]}", w.permute(3, 0, 1, 2))
-            self._consts[ins[2]] = self._register(f"b{ins[2]}", b)
+            self._consts[ins[1]] = self._register(f"w{ins[1]}", w.permute(3, 0, 1, 2))  # type: ignore[union-attr]  # checked above
+            self._consts[ins[2]] = self._register(f"b{ins[2]}", b)  # type: ignore[arg-type]  # checked above
         elif kind == "PRELU":  # slope [1,1,C] -> [1,C,1,1]
-            self._consts[ins[1]] = self._register(f"a{ins[1]}", w.reshape(1, -1, 1, 1))
+            self._consts[ins[1]] = self._register(f"a{ins[1]}", w.reshape(1, -1, 1, 1))  # type: ignore[union-attr]  # checked above
         elif kind in ("ADD", "MUL"):
             for i in ins:
                 c = self._const(tensors, i)
@@ -117,7 +133,7 @@ class TFLiteGraph(torch.nn.Module):
                         c = c.reshape(1, -1, 1, 1)
                     self._consts[i] = self._register(f"k{i}", c)
         elif kind in ("PAD", "MEAN", "RESIZE_BILINEAR"):
-            self._consts[ins[1]] = self._register(f"p{ins[1]}", w)
+            self._consts[ins[1]] = self._register(f"p{ins[1]}", w)  # type: ignore[arg-type]  # checked above
 
     def _get(self, env: dict[int, torch.Tensor], i: int) -> torch.Tensor:
         if i in env:
@@ -254,7 +270,7 @@ def load_graph(path: str | Path) -> TFLiteGraph:
     if not path.is_file():
         raise GraphFileError(f"model file {path} is missing; the pack ships it under models/mediapipe/")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt") as f:  # type: ignore[attr-defined]  # safetensors' stub lacks it
             meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types
