@@ -16,7 +16,8 @@ cd "$ROOT"
 PY="${PYTHON:-python3}"
 DEPS="${DEPS:-pinned}"
 HORDE_VERSION="2.22.2"
-REQ_FILES=("$ROOT/requirements.txt" "$ROOT/scripts/requirements-host.txt" "$ROOT/scripts/requirements-test.txt")
+REQ_FILES=("$ROOT/requirements.txt" "$ROOT/scripts/requirements-host.txt" "$ROOT/scripts/requirements-test.txt"
+  "$ROOT/headless/batch/requirements.txt")
 case "$DEPS" in
   pinned)
     VENV="$ROOT/.venv"
@@ -90,7 +91,9 @@ if [ "$(cat "$VENV/.portraitos-stamp" 2>/dev/null)" != "$STAMP_VERSION" ]; then
       echo "$dep==${newest:-unknown}"
     done > "$VENV/newest-available.txt"
   fi
+  # the test tools and the batch runner's engine (headless/batch: celery, redis; the pack never imports them)
   "$VPY" -m pip install --quiet --no-warn-script-location -r "$ROOT/scripts/requirements-test.txt" \
+    -r "$ROOT/headless/batch/requirements.txt" \
     "${TEST_CONSTRAINTS[@]}"
   "$VPY" -m pip check >&2 || log "pip check reports conflicts (above); the suite decides whether they matter"
   echo "$STAMP_VERSION" > "$VENV/.portraitos-stamp"
