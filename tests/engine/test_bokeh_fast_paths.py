@@ -1,10 +1,19 @@
 """LensBokeh's fast paths against the plain computations they replace (no ComfyUI involved)."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from portraitos.engine import colour
-from portraitos.engine.lens import Aperture, LensSettings, render_lens_bokeh, renderer
+from portraitos.engine.lens import (
+    Aperture,
+    LensSettings,
+    RenderSettings,
+    highlights,
+    min_filter,
+    render_lens_bokeh,
+    tiles,
+)
 from portraitos.validation.scenes import portrait_scene
 
 
@@ -14,7 +23,7 @@ def test_min_filter_equals_max_pool():
         x = torch.randn(h, w, generator=g)
         neg = F.max_pool2d(-x.view(1, 1, h, w), (1, 2 * k + 1), stride=1, padding=(0, k))
         ref = -F.max_pool2d(neg, (2 * k + 1, 1), stride=1, padding=(k, 0)).view(h, w)
-        assert torch.equal(renderer._min_filter(x, k), ref), (h, w, k)
+        assert torch.equal(min_filter.min_filter(x, k), ref), (h, w, k)
 
 
 def test_srgb_table_matches_formula():
@@ -38,7 +47,7 @@ def test_srgb_table_matches_formula():
 def test_sparse_highlights_equal_dense_formula():
     img = torch.randint(0, 256, (50, 70, 3), generator=torch.Generator().manual_seed(3)).float() / 255
     weight = torch.rand(50, 70, generator=torch.Generator().manual_seed(4))
-    for hl in (renderer.HighlightRebuild(), renderer.HighlightRebuild(0.8, 4.0, (1.0, 0.8, 0.6))):
+    for hl in (highlights.HighlightRebuild(), highlights.HighlightRebuild(0.8, 4.0, (1.0, 0.8, 0.6))):
         lin = colour.srgb_to_linear(img).permute(2, 0, 1).contiguous()
         v = colour.linear_to_srgb(lin.amax(0))
         over = ((v - hl.threshold) / (1 - hl.threshold)).clamp(0, 1)
@@ -50,20 +59,30 @@ def test_sparse_highlights_equal_dense_formula():
             col = col / colour.luminance(col.view(1, 3), dim=-1)
             mix = (over * weight).unsqueeze(0)
             dense = ((1 - mix) * lin + mix * colour.luminance(lin, dim=0).unsqueeze(0) * col) * gain
-        fast = renderer.rebuild_highlights(lin.clone(), weight, hl, img.amax(-1))
+        fast = highlights.rebuild_highlights(lin.clone(), weight, hl, img.amax(-1))
         assert torch.allclose(fast, dense, rtol=1e-6, atol=1e-7)  # same formula; vector/scalar pow round-off
         assert int((fast != lin).any(0).sum()) > 0  # the scene has highlights that changed
 
 
-def test_tiled_layers_match_whole_crop_convolution(monkeypatch):
+def test_tiled_layers_match_whole_crop_convolution():
     """Near-focus layers convolved tile by tile (overlap-add) give the image of one convolution per layer."""
     img, depth = portrait_scene(300, 200)
-    tiled = render_lens_bokeh(img, depth, LensSettings(85, 1.4, 2.0), Aperture(blades=5, rotation_deg=10))
-    monkeypatch.setattr(renderer, "_Tiles", lambda *a: None)
-    whole = render_lens_bokeh(img, depth, LensSettings(85, 1.4, 2.0), Aperture(blades=5, rotation_deg=10))
+    lens, aperture = LensSettings(85, 1.4, 2.0), Aperture(blades=5, rotation_deg=10)
+    tiled = render_lens_bokeh(img, depth, lens, aperture, settings=RenderSettings(tiling="tiled"))
+    whole = render_lens_bokeh(img, depth, lens, aperture, settings=RenderSettings(tiling="whole"))
     diff = (tiled.image - whole.image).abs()
     assert float(diff.mean()) < 1e-4
     assert float(diff.max()) < 0.02
+
+
+def test_tiling_setting():
+    """``auto`` tiles full-resolution layers on the CPU and renders them whole on a GPU; anything else is refused."""
+    assert RenderSettings().tiles_on(torch.device("cpu"))
+    assert not RenderSettings().tiles_on(torch.device("cuda"))
+    assert RenderSettings(tiling="tiled").tiles_on(torch.device("cuda"))
+    assert not RenderSettings(tiling="whole").tiles_on(torch.device("cpu"))
+    with pytest.raises(ValueError, match="tiling"):
+        RenderSettings(tiling="tile")
 
 
 def test_chunked_passes_equal_whole_frame_computations():
@@ -81,7 +100,7 @@ def test_chunked_passes_equal_whole_frame_computations():
     for k in (1, 19):
         neg = F.max_pool2d(-radius.view(1, 1, h, w), (1, 2 * k + 1), stride=1, padding=(0, k))
         ref = -F.max_pool2d(neg, (2 * k + 1, 1), stride=1, padding=(k, 0)).view(h, w)
-        assert torch.equal(renderer._min_filter(radius, k), ref), k
+        assert torch.equal(min_filter.min_filter(radius, k), ref), k
 
     radii = layer_radii(float(radius.abs().max()))
     assign = LayerAssignment(radius, radii)
@@ -95,10 +114,10 @@ def test_chunked_passes_equal_whole_frame_computations():
         ys, xs = torch.nonzero(mask.any(1)).flatten(), torch.nonzero(mask.any(0)).flatten()
         assert assign.bbox(k) == (int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1)
 
-    tiles = renderer._Tiles(assign, h, w)
+    grid = tiles.Tiles(assign, h, w)
     u = assign.upper.float()[None, None]
     for T in (64, 128, 256):  # per-tile layer ranges pooled from the finest grid = read from the image
-        lo, hi = tiles._layer_range(T)
+        lo, hi = grid._layer_range(T)
         assert torch.equal(hi, F.max_pool2d(u, T, stride=T, ceil_mode=True)[0, 0])
         assert torch.equal(lo, -F.max_pool2d(-u, T, stride=T, ceil_mode=True)[0, 0])
 

@@ -1,4 +1,7 @@
-"""LensBokeh's engine measured against thin-lens physics (no ComfyUI involved)."""
+"""LensBokeh's engine measured against thin-lens physics (no ComfyUI involved).
+
+Every test that renders runs once per way of rendering full-resolution layers (``RenderSettings.tiling``:
+tile by tile, as on the CPU by default, and on the whole crop, as on a GPU), on the ``--device`` given."""
 
 import math
 
@@ -6,9 +9,23 @@ import pytest
 import torch
 
 from portraitos.engine.colour import srgb_to_linear
-from portraitos.engine.lens import Aperture, HighlightRebuild, LensSettings, ThinLens, render_bokeh, render_lens_bokeh
+from portraitos.engine.lens import (
+    Aperture,
+    HighlightRebuild,
+    LensSettings,
+    RenderSettings,
+    ThinLens,
+    render_bokeh,
+    render_lens_bokeh,
+)
 
 NO_HL = HighlightRebuild(boost=0.0)
+
+
+@pytest.fixture(params=["tiled", "whole"])
+def settings(request) -> RenderSettings:
+    """The renderer's settings with full-resolution layers tiled (overlap-add) or convolved on their whole crop."""
+    return RenderSettings(tiling=request.param)
 
 
 def point_light_scene(h=360, w=540, depth_m=8.0, value=1.0, at=None):
@@ -31,11 +48,11 @@ def disc_stats(lin_plane: torch.Tensor):
 
 
 @pytest.mark.parametrize("f_number,depth_m", [(1.8, 8.0), (1.2, 8.0), (1.2, 20.0), (2.8, 4.0)])
-def test_point_light_disc_matches_thin_lens_coc(f_number, depth_m):
+def test_point_light_disc_matches_thin_lens_coc(f_number, depth_m, settings):
     lens = ThinLens(85, f_number, 2.0)
     img, depth = point_light_scene(depth_m=depth_m)
     expected = float(lens.coc_px(torch.tensor(depth_m), 360, 540))
-    out = render_bokeh(img, depth, lens, highlights=NO_HL)
+    out = render_bokeh(img, depth, lens, highlights=NO_HL, settings=settings)
     lin = srgb_to_linear(out.image[0])[..., 0]
     diameter, core, edge = disc_stats(lin)
     assert diameter == pytest.approx(expected, rel=0.03), (diameter, expected)
@@ -56,21 +73,21 @@ def test_gaussian_would_fail_the_disc_test():
     assert edge > max(3.0, 0.08 * d)
 
 
-def test_energy_is_conserved_without_highlight_rebuild():
+def test_energy_is_conserved_without_highlight_rebuild(settings):
     lens = ThinLens(85, 1.4, 2.0)
     for value in (0.5, 1.0):
         img, depth = point_light_scene(value=value)
-        out = render_bokeh(img, depth, lens, highlights=NO_HL)
+        out = render_bokeh(img, depth, lens, highlights=NO_HL, settings=settings)
         before = float(srgb_to_linear(img[0]).sum())
         after = float(srgb_to_linear(out.image[0]).sum())
         assert after == pytest.approx(before, rel=0.02)
 
 
-def test_six_blades_give_a_hexagon_at_the_set_rotation():
+def test_six_blades_give_a_hexagon_at_the_set_rotation(settings):
     lens = ThinLens(85, 1.4, 2.0)
     img, depth = point_light_scene(depth_m=10.0)
     for rot in (0.0, 30.0):
-        out = render_bokeh(img, depth, lens, aperture=Aperture(6, rot, 0.0), highlights=NO_HL)
+        out = render_bokeh(img, depth, lens, aperture=Aperture(6, rot, 0.0), highlights=NO_HL, settings=settings)
         m = srgb_to_linear(out.image[0])[..., 1]
         inside = m > float(m.max()) * 0.5
         ys, xs = torch.nonzero(inside, as_tuple=True)
@@ -88,43 +105,43 @@ def test_six_blades_give_a_hexagon_at_the_set_rotation():
         assert vertex / flat == pytest.approx(1 / math.cos(math.radians(30)), rel=0.05), (rot, vertex, flat)
 
 
-def test_focus_plane_pixels_are_unchanged():
+def test_focus_plane_pixels_are_unchanged(settings):
     torch.manual_seed(0)
     img = torch.rand(1, 120, 180, 3)
     depth = torch.full((1, 120, 180), 2.0)
     depth[:, :, :60] = 9.0
-    out = render_bokeh(img, depth, ThinLens(85, 1.2, 2.0))
+    out = render_bokeh(img, depth, ThinLens(85, 1.2, 2.0), settings=settings)
     # away from the depth edge (more than the CoC), the focus plane is bit-exact up to sRGB round trip
     assert torch.allclose(out.image[0, :, 70:], img[0, :, 70:], atol=1e-4)
     assert float(out.in_focus[0, :, 70:].min()) == 1.0
 
 
-def test_halving_f_number_doubles_disc_diameter():
+def test_halving_f_number_doubles_disc_diameter(settings):
     img, depth = point_light_scene(depth_m=6.0)
     diams = []
     for n in (2.8, 1.4):
-        out = render_bokeh(img, depth, ThinLens(85, n, 2.0), highlights=NO_HL)
+        out = render_bokeh(img, depth, ThinLens(85, n, 2.0), highlights=NO_HL, settings=settings)
         diams.append(disc_stats(srgb_to_linear(out.image[0])[..., 0])[0])
     assert diams[1] / diams[0] == pytest.approx(2.0, rel=0.03)
 
 
-def test_blur_is_monotone_in_defocus():
+def test_blur_is_monotone_in_defocus(settings):
     lens = ThinLens(85, 1.8, 2.0)
     diams = []
     for z in (2.3, 2.8, 3.5, 5.0, 8.0, 30.0):
         img, depth = point_light_scene(depth_m=z)
-        out = render_bokeh(img, depth, lens, highlights=NO_HL)
+        out = render_bokeh(img, depth, lens, highlights=NO_HL, settings=settings)
         diams.append(disc_stats(srgb_to_linear(out.image[0])[..., 0])[0])
     assert all(b > a for a, b in zip(diams, diams[1:])), diams
     # foreground symmetric in disparity: S/2 blurs like infinity
-    img, depth = point_light_scene(depth_m=1.0)
-    near = disc_stats(srgb_to_linear(render_bokeh(img, depth, lens, highlights=NO_HL).image[0])[..., 0])[0]
-    img, depth = point_light_scene(depth_m=1e6)
-    far = disc_stats(srgb_to_linear(render_bokeh(img, depth, lens, highlights=NO_HL).image[0])[..., 0])[0]
+    near, far = (
+        disc_stats(srgb_to_linear(render_bokeh(*scene, lens, highlights=NO_HL, settings=settings).image[0])[..., 0])[0]
+        for scene in (point_light_scene(depth_m=1.0), point_light_scene(depth_m=1e6))
+    )
     assert near == pytest.approx(far, rel=0.05)
 
 
-def test_smooth_growth_without_steps_between_layers():
+def test_smooth_growth_without_steps_between_layers(settings):
     """Lights along a receding plane: every disc has its own thin-lens size (no quantisation to layers)."""
     lens = ThinLens(85, 2.0, 2.0)
     h, w = 120, 800
@@ -133,7 +150,7 @@ def test_smooth_growth_without_steps_between_layers():
     cols = list(range(30, 771, 38))
     for x in cols:
         img[0, 60, x] = 1.0
-    out = render_bokeh(img, depth, lens, highlights=NO_HL)
+    out = render_bokeh(img, depth, lens, highlights=NO_HL, settings=settings)
     lin = srgb_to_linear(out.image[0])[..., 0]
     measured, expected = [], []
     for x in cols:
@@ -145,14 +162,14 @@ def test_smooth_growth_without_steps_between_layers():
     assert all(b > a - 0.1 for a, b in zip(measured, measured[1:])), str([round(m, 2) for m in measured])
 
 
-def test_sharp_subject_gets_no_halo_and_background_does_not_bleed():
+def test_sharp_subject_gets_no_halo_and_background_does_not_bleed(settings):
     lens = ThinLens(85, 1.4, 2.0)
     h, w = 200, 300
     img = torch.full((1, h, w, 3), 0.9)  # bright background
     depth = torch.full((1, h, w), 10.0)
     img[0, 60:140, 100:200] = 0.1  # dark subject in focus
     depth[0, 60:140, 100:200] = 2.0
-    out = render_bokeh(img, depth, lens, highlights=NO_HL).image[0]
+    out = render_bokeh(img, depth, lens, highlights=NO_HL, settings=settings).image[0]
     # subject untouched right up to its edge
     assert torch.allclose(out[60:140, 100:200], img[0, 60:140, 100:200], atol=1e-3)
     # background beside the subject keeps its brightness (no dark ghost of the subject)
@@ -160,14 +177,14 @@ def test_sharp_subject_gets_no_halo_and_background_does_not_bleed():
     assert float(ring.min()) > 0.88
 
 
-def test_near_foreground_blur_spreads_over_the_sharp_subject():
+def test_near_foreground_blur_spreads_over_the_sharp_subject(settings):
     lens = ThinLens(85, 1.4, 2.0)
     h, w = 200, 300
     img = torch.full((1, h, w, 3), 0.5)
     depth = torch.full((1, h, w), 2.0)  # subject plane in focus everywhere
     img[0, :, 140:160] = torch.tensor([1.0, 0.0, 0.0])  # red pole close to the lens
     depth[0, :, 140:160] = 0.8
-    out = render_bokeh(img, depth, lens, highlights=NO_HL)
+    out = render_bokeh(img, depth, lens, highlights=NO_HL, settings=settings)
     r_fg = abs(float(out.coc_px[0, 100, 150])) / 2
     assert r_fg > 8
     # beside the pole, on the sharp subject, the pole's red spreads semi-transparently
@@ -176,32 +193,38 @@ def test_near_foreground_blur_spreads_over_the_sharp_subject():
     assert float(col[1]) > 0.2  # semi-transparent: the subject still shows
 
 
-def test_highlights_become_bright_discs_and_take_lighting_colour():
+def test_highlights_become_bright_discs_and_take_lighting_colour(settings):
     lens = ThinLens(85, 1.4, 2.0)
     img, depth = point_light_scene(depth_m=8.0)
-    plain = srgb_to_linear(render_bokeh(img, depth, lens, highlights=NO_HL).image[0]).sum()
-    boosted = srgb_to_linear(render_bokeh(img, depth, lens, highlights=HighlightRebuild(0.9, 8.0)).image[0]).sum()
+    plain = srgb_to_linear(render_bokeh(img, depth, lens, highlights=NO_HL, settings=settings).image[0]).sum()
+    boosted = srgb_to_linear(
+        render_bokeh(img, depth, lens, highlights=HighlightRebuild(0.9, 8.0), settings=settings).image[0]
+    ).sum()
     assert float(boosted) > 5 * float(plain)
     warm = (1.0, 0.6, 0.3)
-    out = srgb_to_linear(render_bokeh(img, depth, lens, highlights=HighlightRebuild(0.9, 8.0, warm)).image[0])
+    out = srgb_to_linear(
+        render_bokeh(img, depth, lens, highlights=HighlightRebuild(0.9, 8.0, warm), settings=settings).image[0]
+    )
     disc = out[out.sum(-1) > 1e-3]
     rgb = disc.mean(0)
     ratio = rgb / rgb.sum()
     want = torch.tensor(warm) / sum(warm)
     assert torch.allclose(ratio, want, atol=0.02)
     # an in-focus highlight is left alone
-    sharp = render_bokeh(img, torch.full_like(depth, 2.0), lens, highlights=HighlightRebuild(0.9, 8.0)).image
+    sharp = render_bokeh(
+        img, torch.full_like(depth, 2.0), lens, highlights=HighlightRebuild(0.9, 8.0), settings=settings
+    ).image
     assert torch.allclose(sharp, img, atol=1e-4)
 
 
-def test_borders_are_not_darkened():
+def test_borders_are_not_darkened(settings):
     torch.manual_seed(1)
     img = torch.full((1, 120, 180, 3), 0.6)
-    out = render_bokeh(img, torch.full((1, 120, 180), 10.0), ThinLens(85, 1.2, 2.0))
+    out = render_bokeh(img, torch.full((1, 120, 180), 10.0), ThinLens(85, 1.2, 2.0), settings=settings)
     assert torch.allclose(out.image, img, atol=2e-3)
 
 
-def test_bad_depth_is_cleaned_with_a_warning_and_no_nan():
+def test_bad_depth_is_cleaned_with_a_warning_and_no_nan(settings):
     torch.manual_seed(2)
     img = torch.rand(1, 64, 96, 3)
     depth = torch.full((1, 64, 96), 5.0)
@@ -210,21 +233,21 @@ def test_bad_depth_is_cleaned_with_a_warning_and_no_nan():
     depth[0, 20:22] = 0.0
     depth[0, 30:32] = -3.0
     with pytest.warns(RuntimeWarning, match="replaced"):
-        out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 2.0))
+        out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 2.0), settings=settings)
     assert bool(torch.isfinite(out.image).all())
     with pytest.raises(ValueError, match="no valid values"):
-        render_lens_bokeh(img, torch.full((1, 64, 96), float("nan")), LensSettings())
+        render_lens_bokeh(img, torch.full((1, 64, 96), float("nan")), LensSettings(), settings=settings)
 
 
-def test_batches_broadcast_and_mismatches_are_refused():
+def test_batches_broadcast_and_mismatches_are_refused(settings):
     img = torch.rand(3, 40, 60, 3)
     depth = torch.full((1, 40, 60), 6.0)
-    out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 2.0))
+    out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 2.0), settings=settings)
     assert out.image.shape == (3, 40, 60, 3)
-    out = render_lens_bokeh(img[:1], torch.full((2, 40, 60), 6.0), LensSettings(85, 1.8, 2.0))
+    out = render_lens_bokeh(img[:1], torch.full((2, 40, 60), 6.0), LensSettings(85, 1.8, 2.0), settings=settings)
     assert out.image.shape == (2, 40, 60, 3)
     with pytest.raises(ValueError, match="batch"):
-        render_lens_bokeh(img, torch.full((2, 40, 60), 6.0), LensSettings(85, 1.8, 2.0))
+        render_lens_bokeh(img, torch.full((2, 40, 60), 6.0), LensSettings(85, 1.8, 2.0), settings=settings)
 
 
 def test_focus_inside_focal_length_is_refused():
@@ -234,45 +257,45 @@ def test_focus_inside_focal_length_is_refused():
         render_lens_bokeh(torch.rand(1, 8, 8, 3), torch.ones(1, 8, 8), LensSettings(85, 1.8, 0.05))
 
 
-def test_depth_of_another_size_is_resampled_along_image_edges():
+def test_depth_of_another_size_is_resampled_along_image_edges(settings):
     h, w = 120, 160
     img = torch.full((1, h, w, 3), 0.8)
     img[0, :, 67:] = 0.2  # image edge at x = 67 (not on the depth grid)
     depth_small = torch.full((1, 30, 40), 2.0)
     depth_small[0, :, 17:] = 8.0  # low-res depth edge near x = 68
-    out = render_lens_bokeh(img, depth_small, LensSettings(85, 1.8, 2.0))
+    out = render_lens_bokeh(img, depth_small, LensSettings(85, 1.8, 2.0), settings=settings)
     coc = out.coc_px[0, 60]
     assert float(coc[:66].abs().max()) < 0.5  # left of the image edge: in focus
     assert float(coc[68:].min()) > 5  # right of it: background
 
 
-def test_banded_rendering_matches_whole_frame():
+def test_banded_rendering_matches_whole_frame(settings):
     torch.manual_seed(3)
     h, w = 256, 192
     img = torch.rand(1, h, w, 3) * 0.7
     img[0, 40, 50] = 1.0
     depth = torch.full((1, h, w), 9.0)
     depth[0, 80:200, 60:140] = 2.0
-    whole = render_lens_bokeh(img, depth, LensSettings(85, 1.4, 2.0))
-    banded = render_lens_bokeh(img, depth, LensSettings(85, 1.4, 2.0), max_tile_pixels=h * w // 3)
+    whole = render_lens_bokeh(img, depth, LensSettings(85, 1.4, 2.0), settings=settings)
+    banded = render_lens_bokeh(img, depth, LensSettings(85, 1.4, 2.0), max_tile_pixels=h * w // 3, settings=settings)
     assert float((whole.image - banded.image).abs().max()) < 0.02
     assert torch.allclose(whole.coc_px, banded.coc_px)
 
 
-def test_auto_focus_uses_mask_then_nearest_centre():
+def test_auto_focus_uses_mask_then_nearest_centre(settings):
     h, w = 100, 150
     img = torch.rand(1, h, w, 3)
     depth = torch.full((1, h, w), 7.0)
     depth[0, 30:80, 55:95] = 1.7
-    out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0))
+    out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0), settings=settings)
     assert out.focus_distance_m[0] == pytest.approx(1.7)
     mask = torch.zeros(1, h, w)
     mask[0, :10, :10] = 1
-    out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0), focus_mask=mask)
+    out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0), focus_mask=mask, settings=settings)
     assert out.focus_distance_m[0] == pytest.approx(7.0)
 
 
-def test_auto_focus_finds_the_eyes_in_the_image():
+def test_auto_focus_finds_the_eyes_in_the_image(settings):
     """With depth from a file (no eye positions), auto focus looks for a face in the photo itself."""
     from skimage import data
 
@@ -280,11 +303,11 @@ def test_auto_focus_finds_the_eyes_in_the_image():
     depth = torch.full((1, 512, 512), 6.0)
     depth[0, 90:115, 190:260] = 2.2  # the eye band
     depth[0, 300:400, 100:400] = 1.5  # something nearer, lower in the frame
-    out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0))
+    out = render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0), settings=settings)
     assert out.focus_how == ["eyes"] and out.focus_distance_m[0] == pytest.approx(2.2)
 
 
-def test_slightly_defocused_subject_hides_the_background_behind_its_edge():
+def test_slightly_defocused_subject_hides_the_background_behind_its_edge(settings):
     """A subject between two layer radii (here CoC radius ≈ 0.3 px) is one surface: the blurred
     background behind its edge must not show through the two halves."""
     lens = ThinLens(85, 1.4, 2.0)
@@ -293,7 +316,7 @@ def test_slightly_defocused_subject_hides_the_background_behind_its_edge():
     depth = torch.full((1, h, w), 10.0)
     img[0, 60:140, 100:200] = 0.1
     depth[0, 60:140, 100:200] = 2.03
-    out = render_bokeh(img, depth, lens, highlights=NO_HL)
+    out = render_bokeh(img, depth, lens, highlights=NO_HL, settings=settings)
     r = abs(float(out.coc_px[0, 100, 150])) / 2
     assert 0.1 < r < 0.5
     band = out.image[0, 62:138, 102:114]  # inside the subject, within the background's blur reach
@@ -301,7 +324,7 @@ def test_slightly_defocused_subject_hides_the_background_behind_its_edge():
 
 
 @pytest.mark.parametrize("background_m", [2.5, 3.0, 8.0])
-def test_the_renderer_keeps_background_light_off_a_sharp_subject(background_m):
+def test_the_renderer_keeps_background_light_off_a_sharp_subject(background_m, settings):
     """Rays reaching an in-focus pixel all come from the subject point there, so the background's blur
     adds nothing to it, however little the background is defocused (here 2.5 to 25 px of CoC). This is
     the renderer's own result, before the pipeline's final in-focus pass."""
@@ -309,7 +332,7 @@ def test_the_renderer_keeps_background_light_off_a_sharp_subject(background_m):
     img = torch.rand(1, 160, 200, 3, generator=g)
     depth = torch.full((1, 160, 200), background_m)
     depth[:, 40:120, 50:150] = 2.0
-    out = render_bokeh(img, depth, ThinLens(85, 1.8, 2.0), highlights=NO_HL)
+    out = render_bokeh(img, depth, ThinLens(85, 1.8, 2.0), highlights=NO_HL, settings=settings)
     subject = out.coc_px[0].abs() < 0.5
     assert float(out.coc_px[0].max()) > 2.4  # the background really is out of focus
     change = (out.image[0] - img[0]).abs().amax(-1)[subject]

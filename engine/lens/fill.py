@@ -1,0 +1,69 @@
+"""What the photo never saw: the content behind a blurred foreground, filled from its surroundings.
+
+A blurred foreground object turns semi-transparent at its edges and reveals what lies behind it; the
+photo has no pixels there. They are interpolated from the surroundings by push–pull (pull–push,
+Gortler et al. 1996; used for the disocclusions of layered depth of field by Kraus & Strengert 2007).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .layers import LayerAssignment
+from .planes import COVERAGE, RADIUS_SUM, RGB
+
+
+def push_pull_fill(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Fill pixels of ``values [C,H,W]`` with low ``weight [H,W]`` (0..1) from their surroundings; ``[C,H,W]``.
+
+    A weighted image pyramid (2×2 means of value·weight and weight) down to a few pixels, then back up,
+    each level taking its own weighted value where weight is high and the (bilinearly upsampled) coarser
+    estimate elsewhere.
+    """
+    levels = []
+    c = values * weight
+    w = weight
+    while min(w.shape[-2:]) > 4:
+        levels.append((c, w))
+        c = F.avg_pool2d(c.unsqueeze(0), 2, ceil_mode=True).squeeze(0)
+        w = F.avg_pool2d(w.view(1, 1, *w.shape), 2, ceil_mode=True).view(c.shape[-2:])
+    est = c / w.clamp_min(1e-8)
+    for c_l, w_l in reversed(levels):
+        up = F.interpolate(est.unsqueeze(0), size=c_l.shape[-2:], mode="bilinear", align_corners=False).squeeze(0)
+        wc = w_l.clamp(0, 1)
+        own = c_l / w_l.clamp_min(1e-8)
+        est = torch.where(w_l > 1e-8, wc * own + (1 - wc) * up, up)
+    return est
+
+
+def fill_behind_foreground(
+    acc: torch.Tensor, assign: LayerAssignment, k: int, radius: torch.Tensor, max_r: float
+) -> None:
+    """Fill, in place, what lies behind foreground pixels (layers ≤ k) before they are laid over.
+
+    ``acc [5,H,W]``: the accumulator at full resolution (premultiplied RGB, coverage, ``RADIUS_SUM``);
+    ``radius [H,W]``: signed CoC radii (px), ``max_r`` their largest magnitude (px), the reach of the fill.
+    Behind the foreground the accumulated colour and radius are replaced by their push–pull fill from the
+    surroundings (weighted by the coverage the foreground leaves visible), so the sharp subject continues
+    behind it rather than the far background showing through; coverage there becomes 1.
+    """
+    box = assign.bbox_at_or_in_front(k)  # from the host's presence table: no device synchronisation
+    if box is None:
+        return
+    H, W = radius.shape
+    m = int(math.ceil(max_r)) + 2
+    y0, y1 = max(0, box[0] - m), min(H, box[1] + m)
+    x0, x1 = max(0, box[2] - m), min(W, box[3] + m)
+    front = assign.weight_at_or_in_front(k, y0, y1, x0, x1)
+    region = acc[:, y0:y1, x0:x1]
+    cov = region[COVERAGE].clamp_min(1e-6)
+    colour = region[RGB] / cov
+    mean_r = region[RADIUS_SUM] / cov
+    behind = (1.0 - front) * region[COVERAGE].clamp(0, 1)
+    filled = push_pull_fill(torch.cat([colour, mean_r.unsqueeze(0)]), behind)
+    region[RGB] = filled[:3]
+    region[RADIUS_SUM] = filled[3]  # a radius again: mean radius × coverage 1
+    region[COVERAGE] = 1.0
