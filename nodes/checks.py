@@ -1,9 +1,13 @@
-"""Checks a node's ``validate_inputs`` runs before a prompt is queued (an HTTP 400 naming the input).
+"""Checks run before a prompt is queued (an HTTP 400 naming the input), generated from each node's schema.
 
 ComfyUI checks widgets against their ``min``/``max`` only for inputs a node's ``validate_inputs`` does not
 name, lets NaN and infinity through (every comparison with NaN is false), and (0.3.75) never checks a V3
-combo's options. So a node names in ``validate_inputs`` the inputs a check here needs: its numbers, which
-:func:`numbers` checks for finiteness and the schema's range, and its combos, which :func:`options` checks.
+combo's options. So every PortraitOS node validates through :class:`SchemaChecked`: its
+``validate_inputs`` takes every input (``**values``, which also turns ComfyUI's partial checks off) and
+checks each against the node's own schema — numbers finite and in range (whole for INT), combos one of
+their options, booleans and text of their type, sockets linked — then the node's cross-field rules
+(``check_inputs``). Inputs a node checks itself with a better message (files, installed models) are
+named in ``OWN_CHECKS``.
 """
 
 from __future__ import annotations
@@ -77,6 +81,57 @@ def connected(cls, **values) -> str | None:
             f"got the {type(v).__name__} {shown}"
         )
     return None
+
+
+def schema(cls, values: dict, skip: tuple[str, ...] = ()) -> str | None:
+    """The first input of ``values`` (by the schema's order) that its schema refuses, or None.
+
+    A value of None is a linked input (ComfyUI leaves links out while it validates). ``skip``: inputs the
+    node checks itself.
+    """
+    types = cls.INPUT_TYPES()
+    for group in ("required", "optional"):
+        for name, entry in types.get(group, {}).items():
+            if name in skip or values.get(name) is None:
+                continue
+            kind = entry[0]
+            opts = entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {}
+            v = values[name]
+            if kind in ("INT", "FLOAT"):
+                problem = numbers(cls, **{name: v})
+                if problem is None and kind == "INT" and float(v) != int(v):
+                    problem = f"{name} must be a whole number, got {v!r}"
+            elif kind == "COMBO" or isinstance(kind, (list, tuple)):
+                problem = options(cls, **{name: v}) if opts.get("options") is not None else None
+            elif kind == "BOOLEAN":
+                problem = None if isinstance(v, bool) else f"{name} must be true or false, got {v!r}"
+            elif kind == "STRING":
+                problem = None if isinstance(v, str) else f"{name} must be text, got the {type(v).__name__} {v!r}"
+            else:
+                problem = connected(cls, **{name: v})
+            if problem:
+                return problem
+    return None
+
+
+class SchemaChecked:
+    """Mixin for a V3 node (before ``io.ComfyNode`` in its bases): ``validate_inputs`` from its schema.
+
+    A node overrides ``check_inputs`` for rules across inputs (near < far, a file that must exist) and
+    lists in ``OWN_CHECKS`` the inputs that ``check_inputs`` checks instead of the schema.
+    """
+
+    OWN_CHECKS: tuple[str, ...] = ()
+
+    @classmethod
+    def validate_inputs(cls, **values) -> bool | str:
+        problem = schema(cls, values, skip=cls.OWN_CHECKS)
+        return first(problem) if problem else first(cls.check_inputs(**values))
+
+    @classmethod
+    def check_inputs(cls, **values) -> str | None:
+        """The node's own rules over the inputs that passed the schema (linked inputs are absent)."""
+        return None
 
 
 def first(*problems: str | None) -> bool | str:

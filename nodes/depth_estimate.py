@@ -9,14 +9,15 @@ from portraitos.engine.depth.networks import PRECISIONS
 from portraitos.engine.depth.portrait_prior import PROGRESS_STEPS
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 
-from . import checks, depth_networks, runtime
+from . import depth_networks, runtime
+from .checks import SchemaChecked
 from .model_sources import DEPTH_SOURCES, where_to_get
 from .readout import caught_warnings, metres, node_ui
 from .search_words import SearchWords
 from .types import CATEGORY_DEPTH, Depth
 
 
-class DepthEstimate(SearchWords, io.ComfyNode):
+class DepthEstimate(SearchWords, SchemaChecked, io.ComfyNode):
     SEARCH_ALIASES = ("depth map", "depth estimation", "background", "face distance", "subject mask")
 
     @classmethod
@@ -102,36 +103,19 @@ class DepthEstimate(SearchWords, io.ComfyNode):
             ],
         )
 
+    OWN_CHECKS = ("model",)  # an installed model, with the folder to put one into
+
     @classmethod
-    def validate_inputs(
-        cls,
-        image=None,
-        model=None,
-        subject_distance_m=None,
-        background_distance_m=None,
-        focal_length_mm=None,
-        sensor=None,
-        precision=None,
-    ) -> bool | str:
-        problem = checks.first(
-            checks.connected(cls, image=image),
-            checks.options(cls, sensor=sensor, precision=precision),
-            checks.numbers(
-                cls,
-                subject_distance_m=subject_distance_m,
-                background_distance_m=background_distance_m,
-                focal_length_mm=focal_length_mm,
-            ),
-        )
-        if problem is not True or model is None or model == PRIOR:
-            return problem
+    def check_inputs(cls, model=None, **_) -> str | None:
+        if model is None or model == PRIOR:
+            return None
         try:
             depth_networks.resolve(model)
         except ModelFileError as e:
             return str(e)
         if model not in depth_networks.available_models():
             return f"model {model!r} is not an installed depth model; choose one of the list (or {PRIOR!r})"
-        return True
+        return None
 
     @classmethod
     def execute(

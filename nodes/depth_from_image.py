@@ -8,13 +8,14 @@ from portraitos.engine.depth import CALIBRATIONS, ENCODINGS, ImageDepthSettings,
 from portraitos.engine.depth.from_image import DISPARITY, FACE
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 
-from . import checks, runtime
+from . import runtime
+from .checks import SchemaChecked
 from .readout import caught_warnings, metres, node_ui
 from .search_words import SearchWords
 from .types import CATEGORY_DEPTH, Depth
 
 
-class DepthFromImage(SearchWords, io.ComfyNode):
+class DepthFromImage(SearchWords, SchemaChecked, io.ComfyNode):
     SEARCH_ALIASES = ("depth anything", "midas", "zoe", "disparity", "depth map", "controlnet depth")
 
     @classmethod
@@ -112,37 +113,13 @@ class DepthFromImage(SearchWords, io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(
-        cls,
-        calibration=None,
-        near_distance_m=None,
-        far_distance_m=None,
-        encoding=None,
-        near_is_bright=None,
-        focal_length_mm=None,
-        sensor=None,
-        depth_image=None,
-        depth_mask=None,
-        image=None,
-    ) -> bool | str:
-        # naming these inputs turns off ComfyUI's own checks for them: redo the combo and range checks here
-        problem = checks.first(
-            checks.connected(cls, depth_image=depth_image, depth_mask=depth_mask, image=image),
-            checks.options(cls, calibration=calibration, encoding=encoding, sensor=sensor),
-            checks.numbers(
-                cls, near_distance_m=near_distance_m, far_distance_m=far_distance_m, focal_length_mm=focal_length_mm
-            ),
-        )
-        if problem is not True:
-            return problem
-        if near_is_bright is not None and not isinstance(near_is_bright, bool):
-            return f"near_is_bright must be true or false, got {near_is_bright!r}"
+    def check_inputs(cls, calibration=None, near_distance_m=None, far_distance_m=None, **_) -> str | None:
         if calibration not in (None, FACE) and not (0 < (near_distance_m or 0) < (far_distance_m or 0)):
             return (
                 f"near/far distances need 0 < near_distance_m < far_distance_m, got {near_distance_m} m and "
                 f"{far_distance_m} m; set the nearest point's distance, or choose calibration 'face'"
             )
-        return True
+        return None
 
     @classmethod
     def execute(

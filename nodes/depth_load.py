@@ -20,7 +20,7 @@ from portraitos.engine.depth import (
 )
 from portraitos.engine.depth.files import resolve_inside
 
-from . import checks
+from .checks import SchemaChecked
 from .readout import metres as metres_label
 from .readout import node_ui
 from .search_words import SearchWords
@@ -41,7 +41,7 @@ def _depth_files() -> list[str]:
     return sorted(out) or [NO_FILES]
 
 
-class DepthLoad(SearchWords, io.ComfyNode):
+class DepthLoad(SearchWords, SchemaChecked, io.ComfyNode):
     SEARCH_ALIASES = ("depth file", "exr", "npy", "lidar", "measured depth")
 
     @classmethod
@@ -79,16 +79,17 @@ class DepthLoad(SearchWords, io.ComfyNode):
             ],
         )
 
+    OWN_CHECKS = ("depth",)  # a file inside the input folder (no traversal), whatever the list shows
+
     @classmethod
-    def validate_inputs(cls, depth: str, scale=None) -> bool | str:
-        problem = checks.numbers(cls, scale=scale)
-        if problem:
-            return problem
+    def check_inputs(cls, depth=None, **_) -> str | None:
+        if depth is None:
+            return None
         try:
             resolve_inside(folder_paths.get_input_directory(), depth)
         except DepthFileError as e:
             return str(e)
-        return True
+        return None
 
     @classmethod
     def fingerprint_inputs(cls, depth: str, scale: float = 1.0) -> str:

@@ -277,7 +277,9 @@ def identity_tokens(adapter: LoadedAdapter, embedding: torch.Tensor) -> tuple[to
     with torch.no_grad():
         emb = embedding.float().reshape(1, -1)
         if adapter.projection is None:
-            raise AdapterError(f"{adapter.path.name} has no projection weights: it cannot condition on a face embedding")
+            raise AdapterError(
+                f"{adapter.path.name} has no projection weights: it cannot condition on a face embedding"
+            )
         cond = adapter.projection(emb)
         uncond = adapter.projection(torch.zeros_like(emb))
     return cond, uncond

@@ -29,10 +29,10 @@ from portraitos.engine.identity import (
 from portraitos.engine.safe_paths import PathNotFoundError, UnsafePathError, check_name, resolve_inside
 
 from . import (
-    checks,
     model_folders,  # noqa: F401  (registers models/identities and models/insightface)
     runtime,
 )
+from .checks import SchemaChecked
 from .model_sources import FACE_SOURCES, where_to_get
 from .readout import node_ui
 from .search_words import SearchWords
@@ -124,7 +124,7 @@ def _crop(identity: Identity) -> torch.Tensor:
     return identity.tensors["crop_224"].float() / 255
 
 
-class IdentityLoader(SearchWords, io.ComfyNode):
+class IdentityLoader(SearchWords, SchemaChecked, io.ComfyNode):
     SEARCH_ALIASES = ("face id", "face embedding", "instantid", "insightface", "selfie")
 
     @classmethod
@@ -196,14 +196,10 @@ class IdentityLoader(SearchWords, io.ComfyNode):
             ],
         )
 
+    OWN_CHECKS = ("face_model", "stored_identity")  # installed packs and stored files, with where to put them
+
     @classmethod
-    def validate_inputs(
-        cls, mode=None, name=None, stored_identity=None, face_model=None, provider=None, image=None
-    ) -> bool | str:
-        # face_index is left to ComfyUI's own range check
-        problem = checks.first(checks.connected(cls, image=image), checks.options(cls, provider=provider))
-        if problem is not True:
-            return problem
+    def check_inputs(cls, mode=None, name=None, stored_identity=None, face_model=None, **_) -> str | None:
         if face_model == NO_FACE_MODEL or (face_model is not None and face_model not in face_packs()):
             if mode not in ("load", RESTORE):  # a stored identity needs no face model
                 return missing_face_model_message(face_model)
@@ -212,8 +208,6 @@ class IdentityLoader(SearchWords, io.ComfyNode):
                 pack_root(face_model)
             except IdentityError as e:
                 return str(e)
-        if mode is not None and mode not in MODES:
-            return f"mode {mode!r} is not one of {list(MODES)}"
         try:
             if mode in ("load", RESTORE):
                 if stored_identity in (None, NONE) or find_by_name(identities_dir(), stored_identity) is None:
@@ -222,7 +216,7 @@ class IdentityLoader(SearchWords, io.ComfyNode):
                 sanitize_name(name)
         except IdentityError as e:
             return str(e)
-        return True
+        return None
 
     @classmethod
     def fingerprint_inputs(cls, mode="create", stored_identity=NONE, **_):

@@ -19,7 +19,8 @@ from portraitos.engine.faces import PROVIDERS
 from portraitos.engine.faces.analysis import find_faces_insightface, photo_shape_problem
 from portraitos.engine.identity import Identity, normalise
 
-from . import checks, runtime
+from . import runtime
+from .checks import SchemaChecked
 from .identity_loader import face_pack
 from .search_words import SearchWords
 from .types import CATEGORY_IDENTITY
@@ -56,7 +57,7 @@ def score_images(pack, identity: Identity, images: torch.Tensor, progress=None, 
     return torch.tensor(scores, dtype=torch.float32)
 
 
-class IdentityScore(SearchWords, io.ComfyNode):
+class IdentityScore(SearchWords, SchemaChecked, io.ComfyNode):
     SEARCH_ALIASES = ("face similarity", "identity check", "rank", "best of batch")
 
     @classmethod
@@ -92,14 +93,6 @@ class IdentityScore(SearchWords, io.ComfyNode):
                 ),
                 io.String.Output(display_name="report", tooltip="Each image's rank, score and verdict as text"),
             ],
-        )
-
-    @classmethod
-    def validate_inputs(cls, images=None, identity=None, threshold=None, provider=None) -> bool | str:
-        return checks.first(
-            checks.connected(cls, images=images, identity=identity),
-            checks.options(cls, provider=provider),
-            checks.numbers(cls, threshold=threshold),
         )
 
     @classmethod

@@ -22,7 +22,8 @@ from portraitos.engine.lens import (
 from portraitos.engine.lens.focus_point import focus_point_mask, parse_focus_point
 from portraitos.engine.lighting import LightingSetup
 
-from . import checks, runtime
+from . import runtime
+from .checks import SchemaChecked
 from .readout import caught_warnings, metres, node_ui
 from .search_words import SearchWords
 from .types import CATEGORY_LENS, Depth, Lighting
@@ -37,7 +38,7 @@ PREVIEW_OVERLAY = "result + in-focus overlay"
 PREVIEWS = (PREVIEW_IMAGE, PREVIEW_OVERLAY)
 
 
-class LensBokeh(SearchWords, io.ComfyNode):
+class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
     SEARCH_ALIASES = (
         "bokeh",
         "blur",
@@ -203,42 +204,9 @@ class LensBokeh(SearchWords, io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(
-        cls,
-        image=None,
-        depth=None,
-        focal_length_mm=None,
-        f_number=None,
-        focus_distance_m=None,
-        sensor=None,
-        aperture_blades=None,
-        blade_rotation_deg=None,
-        blade_curvature=None,
-        highlight_threshold=None,
-        highlight_boost=None,
-        focus_mask=None,
-        lighting=None,
-        focus_point=None,
-        depth_lens=None,
-        preview=None,
-    ) -> bool | str:
-        problem = checks.first(
-            checks.connected(cls, image=image, depth=depth, focus_mask=focus_mask, lighting=lighting),
-            checks.options(cls, sensor=sensor, depth_lens=depth_lens, preview=preview),
-            checks.numbers(
-                cls,
-                focal_length_mm=focal_length_mm,
-                f_number=f_number,
-                focus_distance_m=focus_distance_m,
-                aperture_blades=aperture_blades,
-                blade_rotation_deg=blade_rotation_deg,
-                blade_curvature=blade_curvature,
-                highlight_threshold=highlight_threshold,
-                highlight_boost=highlight_boost,
-            ),
-        )
-        if problem is not True:
-            return problem
+    def check_inputs(
+        cls, focal_length_mm=None, focus_distance_m=None, aperture_blades=None, focus_point=None, **_
+    ) -> str | None:
         if focus_distance_m and focal_length_mm and focus_distance_m * 1000.0 <= focal_length_mm:
             return (
                 f"focus_distance_m {focus_distance_m} m is not farther than the focal length "
@@ -251,7 +219,7 @@ class LensBokeh(SearchWords, io.ComfyNode):
                 parse_focus_point(focus_point)
             except ValueError as e:
                 return str(e)
-        return True
+        return None
 
     @classmethod
     def execute(

@@ -8,7 +8,8 @@ from comfy_api.latest import io
 
 from portraitos.engine.lighting import DEFAULT_PRESET, PRESETS, LightingParams, relight
 
-from . import checks, runtime
+from . import runtime
+from .checks import SchemaChecked
 from .readout import caught_warnings, node_ui
 from .search_words import SearchWords
 from .types import CATEGORY_LIGHT, Depth, Lighting
@@ -16,7 +17,7 @@ from .types import CATEGORY_LIGHT, Depth, Lighting
 log = logging.getLogger("PortraitOS")
 
 
-class LightingTint(SearchWords, io.ComfyNode):
+class LightingTint(SearchWords, SchemaChecked, io.ComfyNode):
     SEARCH_ALIASES = (
         "lighting",
         "relight",
@@ -139,38 +140,6 @@ class LightingTint(SearchWords, io.ComfyNode):
                     tooltip="The light's colours, for Portrait Bokeh's lighting input (coloured bokeh balls).",
                 ),
             ],
-        )
-
-    @classmethod
-    def validate_inputs(
-        cls,
-        image=None,
-        preset=None,
-        key_temperature_k=None,
-        ambient_temperature_k=None,
-        tint=None,
-        intensity=None,
-        contrast=None,
-        key_direction_deg=None,
-        key_strength=None,
-        strength=None,
-        depth=None,
-        subject_mask=None,
-    ) -> bool | str:
-        return checks.first(
-            checks.connected(cls, image=image, depth=depth, subject_mask=subject_mask),
-            checks.options(cls, preset=preset),
-            checks.numbers(
-                cls,
-                key_temperature_k=key_temperature_k,
-                ambient_temperature_k=ambient_temperature_k,
-                tint=tint,
-                intensity=intensity,
-                contrast=contrast,
-                key_direction_deg=key_direction_deg,
-                key_strength=key_strength,
-                strength=strength,
-            ),
         )
 
     @classmethod

@@ -35,8 +35,9 @@ from portraitos.engine.generation import (
 )
 from portraitos.engine.identity import Identity, photo_sha256
 
-from . import checks, runtime
 from . import identity_adapters as adapters
+from . import runtime
+from .checks import SchemaChecked
 from .search_words import SearchWords
 from .types import CATEGORY_GENERATE
 from .types import Identity as IdentityType
@@ -128,7 +129,7 @@ def _sub_batch(model, count: int, latent_shape: tuple[int, ...]) -> int:
     return max(1, min(count, int(0.8 * free // max(per_image, 1))))
 
 
-class PortraitGenerate(SearchWords, io.ComfyNode):
+class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
     SEARCH_ALIASES = ("instantid", "ip-adapter faceid", "faceid", "headshot", "selfie to portrait")
 
     @classmethod
@@ -241,55 +242,6 @@ class PortraitGenerate(SearchWords, io.ComfyNode):
                 io.Latent.Output(display_name="latent", tooltip="Their latents, for upscaling or a second pass"),
                 io.String.Output(display_name="prompts", tooltip="The prompt and seed of each image, one per line"),
             ],
-        )
-
-    @classmethod
-    def validate_inputs(
-        cls,
-        model=None,
-        clip=None,
-        vae=None,
-        identity=None,
-        photo=None,
-        method=None,
-        style=None,
-        sampler_name=None,
-        scheduler=None,
-        adapter_file=None,
-        controlnet_file=None,
-        identity_strength=None,
-        seed=None,
-        steps=None,
-        cfg=None,
-        width=None,
-        height=None,
-        batch_size=None,
-        controlnet_strength=None,
-        lora_strength=None,
-    ) -> bool | str:
-        return checks.first(
-            checks.connected(cls, model=model, clip=clip, vae=vae, identity=identity, photo=photo),
-            checks.options(
-                cls,
-                method=method,
-                style=style,
-                sampler_name=sampler_name,
-                scheduler=scheduler,
-                adapter_file=adapter_file,
-                controlnet_file=controlnet_file,
-            ),
-            checks.numbers(
-                cls,
-                identity_strength=identity_strength,
-                seed=seed,
-                steps=steps,
-                cfg=cfg,
-                width=width,
-                height=height,
-                batch_size=batch_size,
-                controlnet_strength=controlnet_strength,
-                lora_strength=lora_strength,
-            ),
         )
 
     @classmethod

@@ -122,10 +122,12 @@ def test_depth_from_image_node_in_process(comfy_nodes):
     assert torch.allclose(dm.metres[0], d, rtol=1e-4)
     assert preview.shape == (1, *d.shape, 3) and mask.shape == (1, *d.shape)
     assert len(out.ui["images"]) == 2 and out.ui["portraitos"][0]["labels"]["depth"].startswith("depth 1.2 m")
-    assert isinstance(cls.validate_inputs("near/far distances", 0.0, 6.0), str)  # near distance missing
-    assert "calibration" in cls.validate_inputs("sideways", 1.0, 6.0)
-    assert "far_distance_m" in cls.validate_inputs("face", 0.0, float("nan"))
-    assert cls.validate_inputs("face", 0.0, 6.0) is True
+    assert isinstance(
+        cls.validate_inputs(calibration="near/far distances", near_distance_m=0.0, far_distance_m=6.0), str
+    )  # near distance missing
+    assert "calibration" in cls.validate_inputs(calibration="sideways", near_distance_m=1.0, far_distance_m=6.0)
+    assert "far_distance_m" in cls.validate_inputs(calibration="face", near_distance_m=0.0, far_distance_m=float("nan"))
+    assert cls.validate_inputs(calibration="face", near_distance_m=0.0, far_distance_m=6.0) is True
     with pytest.raises(ValueError, match="depth_image"):
         run_node(cls)
 
