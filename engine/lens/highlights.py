@@ -42,7 +42,8 @@ def highlights_under(lighting: Optional[LightingSetup], threshold: float, boost:
     highlight colour (linear RGB) and its intensity multiplies the gain."""
     if lighting is None:
         return HighlightRebuild(threshold, boost, None)
-    return HighlightRebuild(threshold, boost * lighting.highlight_intensity, tuple(lighting.highlight_rgb))
+    r, g, b = lighting.highlight_rgb
+    return HighlightRebuild(threshold, boost * lighting.highlight_intensity, (r, g, b))
 
 
 def blur_weight_at(radius: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -75,6 +75,7 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[int, int], None]
+LayerProgressFn = Callable[[float, int], None]  # (layers done, with a fraction of the current one; layers)
 Tiling = Literal["auto", "tiled", "whole"]
 TILINGS = ("auto", "tiled", "whole")
 
@@ -156,13 +157,13 @@ def _build_kernels(
 ) -> dict[tuple[float, float], torch.Tensor]:
     """Aperture kernels ``[k,k]`` for ``(radius, edge)`` keys, built on the host and moved to ``device`` in one
     copy (before the layer loop, so that the loop itself never waits for a transfer)."""
-    keys = sorted(keys)
-    host = [aperture.kernel(rho, edge, dtype=dtype) for rho, edge in keys]
+    ordered = sorted(keys)
+    host = [aperture.kernel(rho, edge, dtype=dtype) for rho, edge in ordered]
     if device.type == "cpu" or not host:
-        return dict(zip(keys, host))
+        return dict(zip(ordered, host))
     flat = torch.cat([kernel.reshape(-1) for kernel in host]).to(device)
     out, at = {}, 0
-    for key, kernel in zip(keys, host):
+    for key, kernel in zip(ordered, host):
         out[key] = flat[at : at + kernel.numel()].view(kernel.shape)
         at += kernel.numel()
     return out
@@ -173,7 +174,7 @@ def render_single(
     radius: torch.Tensor,
     aperture: Aperture,
     settings: RenderSettings,
-    progress: Optional[ProgressFn] = None,
+    progress: Optional[LayerProgressFn] = None,
     check_interrupt: Optional[Callable[[], None]] = None,
 ) -> torch.Tensor:
     """Render one linear image ``lin [3,H,W]`` with signed CoC radius map ``radius [H,W]`` (px).
@@ -196,10 +197,10 @@ def render_single(
     # of their blur (one upsampling when a finer layer comes), so full-size buffers are touched only near focus
     acc_scale = scale_for_radius(radii_host[order[0]], settings.base_radius_px) if order else 1
     acc = torch.zeros(PLANES, -(-H // acc_scale), -(-W // acc_scale), dtype=dt, device=dev)
-    tiles, work = None, None
+    tiled: Optional[tuple[Tiles, TileWork]] = None  # the tile grid and buffers of full-resolution layers
     if settings.tiles_on(dev):
-        tiles = Tiles(assign, H, W)
         work = TileWork.reaching([assign.bbox(k) for k in order if plans[k][0] == 1], H, W, dt, dev)
+        tiled = None if work is None else (Tiles(assign, H, W), work)
     filled_for_foreground = False
 
     def refine(to_scale: int) -> None:
@@ -224,7 +225,7 @@ def render_single(
             continue
         s, key = plans[k]
         refine(s)
-        if s == 1 and work is not None:
+        if s == 1 and tiled is not None:
 
             def tick(fraction: float, step: int = step) -> None:
                 # a near-focus layer can take seconds at 8K: progress and Cancel within it
@@ -233,7 +234,7 @@ def render_single(
                 if progress is not None:
                     progress(step + fraction, len(order))
 
-            scatter_tiled(acc, tiles, work, lin, assign, source, k, kernels[key], rk, settings, tick)
+            scatter_tiled(acc, *tiled, lin, assign, source, k, kernels[key], rk, settings, tick)
         else:
             scatter_on_crop(acc, acc_scale, lin, assign, source, k, box, s, kernels[key], rk, settings)
         if progress is not None:
