@@ -211,7 +211,10 @@ class IdentityLoader(SearchWords, SchemaChecked, io.ComfyNode):
         try:
             if mode in ("load", RESTORE):
                 if stored_identity in (None, NONE) or find_by_name(identities_dir(), stored_identity) is None:
-                    return f"no stored identity {stored_identity!r} in {identities_dir()}; create one first"
+                    return (
+                        f"stored_identity {stored_identity!r}: no such stored identity in {identities_dir()}; "
+                        "create one first (mode create)"
+                    )
             elif name is not None:
                 sanitize_name(name)
         except IdentityError as e:
