@@ -8,7 +8,7 @@
 ``workflows/api/<name>.json`` is the same graph in API format (``/prompt``, run_workflow.py).
 Both are written from one description per workflow below; every widget the description leaves out
 takes the default the node declares, read from the loaded nodes, so a new node input shows up here
-after a rebuild (and tests/test_workflows.py fails until the files are rebuilt).
+after a rebuild (and tests/comfy/test_workflows_inprocess.py fails until the files are rebuilt).
 
 Thumbnails are real outputs: each template runs on a live ComfyUI server with this pack and its
 sample photo; the identity templates run on a small face-model pack built by the tests
@@ -55,7 +55,7 @@ COLUMN = 460  # x distance of the layout columns
 TOP = 100
 # The smallest size (width, height below the title, graph units) a node is saved with: what it reaches
 # after a run, when its previews and read-outs are filled in, in both renderers of the pinned and the
-# newest frontend (tests/test_templates_browser.py measures it). A node saved at least this large does
+# newest frontend (tests/live/test_templates_browser.py measures it). A node saved at least this large does
 # not grow over its neighbours when it runs; nodes whose size follows their previews stand alone in
 # their column or above the ones below them by this much.
 RUN_SIZES = {

@@ -1,4 +1,4 @@
-"""Reference outputs of MediaPipe's TFLite models on real photos, for tests/test_mediapipe_port.py.
+"""Reference outputs of MediaPipe's TFLite models on real photos, for tests/engine/test_mediapipe_port.py.
 
 Two steps, two environments (the TFLite runtime is not a dependency of the pack):
 

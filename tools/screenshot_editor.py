@@ -3,7 +3,7 @@ with this pack, Debian's chromium driven headless by Playwright.
 
     .venv/bin/python tools/screenshot_editor.py out/editor.png [workflows/portrait_85mm_f1.8_warm-cinematic.json]
 
-The README pictures of every frontend and renderer come from tests/test_templates_browser.py.
+The README pictures of every frontend and renderer come from tests/live/test_templates_browser.py.
 
 Needs the ``playwright`` package and ``/usr/bin/chromium`` (``apt-get install chromium``).
 """
