@@ -1,0 +1,53 @@
+"""What the previous release wrote still loads: a saved workflow (editor format) and a stored identity
+file, both written by the release before the current layout (``tests/data/previous_release/``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from portraitos.engine.identity import load_identity
+from portraitos.headless.workflow_format import node_info_from_class, ui_to_api
+
+REPO = Path(__file__).resolve().parents[2]
+PREVIOUS = REPO / "tests" / "data" / "previous_release"
+
+
+def _info(comfy_nodes):
+    m = comfy_nodes.NODE_CLASS_MAPPINGS
+    return lambda t: node_info_from_class(m[t], comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS.get(t))
+
+
+def test_a_previous_release_workflow_converts_and_validates(comfy_nodes):
+    from portraitos.nodes.checks import schema  # after ComfyUI is imported (comfy_nodes)
+
+    info = _info(comfy_nodes)
+    for path in sorted(PREVIOUS.glob("*.json")):
+        api = ui_to_api(json.loads(path.read_text()), info)
+        current = json.loads((REPO / "workflows" / "api" / path.name).read_text())
+        assert api == current, f"{path.name}: the saved graph no longer maps to the same prompt"
+        for node_id, node in api.items():
+            cls = comfy_nodes.NODE_CLASS_MAPPINGS[node["class_type"]]
+            if "portraitos" not in cls.__module__:
+                continue
+            widgets = {k: v for k, v in node["inputs"].items() if not isinstance(v, list)}
+            # every value against today's schema (files and installed models are the machine's, not the file's)
+            problem = schema(cls, widgets, skip=cls.OWN_CHECKS)
+            assert problem is None, (path.name, node_id, node["class_type"], problem)
+
+
+def test_a_previous_release_identity_loads_in_the_engine_and_the_node(comfy_nodes, tmp_path, monkeypatch):
+    from portraitos.tests.support.comfy_host import run_node
+
+    (stored,) = PREVIOUS.glob("*.safetensors")
+    identity = load_identity(stored)
+    assert identity.name == "previous-release" and identity.count == 1
+    assert identity.embedding.shape == (512,) and abs(float(identity.embedding.norm()) - 1.0) < 1e-3
+    node = comfy_nodes.NODE_CLASS_MAPPINGS["IdentityLoader"]
+    monkeypatch.setattr(sys.modules[node.__module__], "identities_dir", lambda: tmp_path)
+    shutil.copy(stored, tmp_path / stored.name)
+    assert node.validate_inputs(mode="load", stored_identity="previous-release", face_model="none installed") is True
+    out = run_node(node, mode="load", stored_identity="previous-release", name="x")
+    assert out.result[0].name == "previous-release" and out.result[0].count == 1
