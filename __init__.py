@@ -21,7 +21,7 @@ async def comfy_entrypoint():
     # absolute: whoever imported the pack first (ComfyUI under its folder's name, or a test under
     # ``portraitos``), every submodule exists once, as ``portraitos.…``
     from portraitos.nodes import PortraitOSExtension
-    from portraitos.nodes.sample_inputs import install_samples
+    from portraitos.services.sample_inputs import install_samples
 
     install_samples()  # the shipped workflows' sample photo, loadable by LoadImage
     return PortraitOSExtension()

@@ -8,13 +8,12 @@ from portraitos.engine.depth import PRIOR, EstimateSettings, ModelFileError, dep
 from portraitos.engine.depth.networks import PRECISIONS
 from portraitos.engine.depth.portrait_prior import PROGRESS_STEPS
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
-
-from . import depth_networks, runtime
-from .checks import SchemaChecked
-from .model_sources import DEPTH_SOURCES, where_to_get
-from .readout import caught_warnings, metres, node_ui
-from .search_words import SearchWords
-from .types import CATEGORY_DEPTH, Depth
+from portraitos.services import depth_networks, runtime
+from portraitos.services.model_sources import DEPTH_SOURCES, where_to_get
+from portraitos.services.readout import caught_warnings, metres, node_ui
+from portraitos.services.search_words import SearchWords
+from portraitos.services.socket_types import CATEGORY_DEPTH, Depth
+from portraitos.services.validation import SchemaChecked
 
 
 class DepthEstimate(SearchWords, SchemaChecked, io.ComfyNode):

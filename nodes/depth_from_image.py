@@ -7,12 +7,11 @@ from comfy_api.latest import io
 from portraitos.engine.depth import CALIBRATIONS, ENCODINGS, ImageDepthSettings, depth_from_picture, depth_preview
 from portraitos.engine.depth.from_image import DISPARITY, FACE
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
-
-from . import runtime
-from .checks import SchemaChecked
-from .readout import caught_warnings, metres, node_ui
-from .search_words import SearchWords
-from .types import CATEGORY_DEPTH, Depth
+from portraitos.services import runtime
+from portraitos.services.readout import caught_warnings, metres, node_ui
+from portraitos.services.search_words import SearchWords
+from portraitos.services.socket_types import CATEGORY_DEPTH, Depth
+from portraitos.services.validation import SchemaChecked
 
 
 class DepthFromImage(SearchWords, SchemaChecked, io.ComfyNode):

@@ -19,12 +19,11 @@ from portraitos.engine.depth import (
     read_depth_file,
 )
 from portraitos.engine.depth.files import resolve_inside
-
-from .checks import SchemaChecked
-from .readout import metres as metres_label
-from .readout import node_ui
-from .search_words import SearchWords
-from .types import CATEGORY_DEPTH, Depth
+from portraitos.services.readout import metres as metres_label
+from portraitos.services.readout import node_ui
+from portraitos.services.search_words import SearchWords
+from portraitos.services.socket_types import CATEGORY_DEPTH, Depth
+from portraitos.services.validation import SchemaChecked
 
 NO_FILES = "(no depth file in input/: .npy, .exr or 16-bit .png)"
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
-from pathlib import Path
 
-import folder_paths
 import numpy as np
 import torch
 from comfy_api.latest import io
 
 from portraitos.engine.colour import to_uint8_rgb
-from portraitos.engine.faces import PROVIDERS, FacePack, analyse, draw_preview, load_pack
+from portraitos.engine.faces import PROVIDERS, analyse, draw_preview
 from portraitos.engine.identity import (
     MODES,
     RESTORE,
@@ -26,89 +23,24 @@ from portraitos.engine.identity import (
     restore_stored,
     sanitize_name,
 )
-from portraitos.engine.safe_paths import PathNotFoundError, UnsafePathError, check_name, resolve_inside
-
-from . import (
-    model_folders,  # noqa: F401  (registers models/identities and models/insightface)
-    runtime,
+from portraitos.services import runtime
+from portraitos.services.face_packs import (
+    NO_FACE_MODEL,
+    face_pack,
+    face_packs,
+    identities_dir,
+    missing_face_model_message,
+    pack_root,
 )
-from .checks import SchemaChecked
-from .model_sources import FACE_SOURCES, where_to_get
-from .readout import node_ui
-from .search_words import SearchWords
-from .types import CATEGORY_IDENTITY
-from .types import Identity as IdentityType
+from portraitos.services.model_sources import FACE_SOURCES, where_to_get
+from portraitos.services.readout import node_ui
+from portraitos.services.search_words import SearchWords
+from portraitos.services.socket_types import CATEGORY_IDENTITY
+from portraitos.services.socket_types import Identity as IdentityType
+from portraitos.services.validation import SchemaChecked
 
 log = logging.getLogger("PortraitOS")
 NONE = "(none stored yet)"
-NO_FACE_MODEL = "(no face model installed: see tooltip)"
-
-_packs: dict[tuple[str, str, str], FacePack] = {}
-_packs_lock = threading.Lock()
-
-
-def identities_dir() -> Path:
-    return Path(folder_paths.get_folder_paths("identities")[0])
-
-
-def insightface_roots() -> list[Path]:
-    return [Path(p) for p in folder_paths.get_folder_paths("insightface")]
-
-
-def face_packs() -> list[str]:
-    found = []
-    for root in insightface_roots():
-        models = root / "models"
-        if models.is_dir():
-            found += [p.name for p in sorted(models.iterdir()) if p.is_dir() and list(p.glob("*.onnx"))]
-    return sorted(set(found))
-
-
-def pack_root(name: str) -> Path:
-    """The insightface root whose ``models/<name>`` holds the pack; the name must be one folder directly
-    in a registered ``models/insightface/models/`` (symlinks resolved), else IdentityError."""
-    roots = insightface_roots()
-    try:
-        check_name(name, "face model pack")
-        if "/" in name.replace("\\", "/"):
-            raise UnsafePathError(f"face model pack {name!r} must be a folder directly in models/insightface/models/")
-        for root in roots:
-            if (root / "models").is_dir():
-                try:
-                    resolve_inside(root / "models", name, "face model pack", "dir")
-                    return root
-                except PathNotFoundError:
-                    continue
-    except UnsafePathError as e:
-        raise IdentityError(f"face_model refused: {e}") from None
-    return roots[0]  # not installed: load_pack says where the files go
-
-
-def missing_face_model_message(face_model: str | None) -> str:
-    """What to do when the face model a node (or a saved workflow) names is not installed: the folder to
-    put it in and where to get it, whatever name was saved."""
-    installed = face_packs()
-    folder = insightface_roots()[0] / "models"
-    wanted = face_model if face_model not in (None, NO_FACE_MODEL) else "antelopev2"
-    if installed:
-        head = f"face_model {wanted!r} is not installed (installed: {', '.join(installed)}: pick one, or install it)"
-    else:
-        head = f"no InsightFace model is installed (face_model {wanted!r})"
-    return (
-        f"{head}: put the {wanted} .onnx files (no nested folder) into {folder / wanted}/ and restart ComfyUI "
-        "(antelopev2 for InstantID, buffalo_l for IP-Adapter FaceID). Where to get them:\n" + where_to_get(FACE_SOURCES)
-    )
-
-
-def face_pack(name: str, provider: str) -> FacePack:
-    if name == NO_FACE_MODEL or name not in face_packs():
-        raise IdentityError(missing_face_model_message(name))
-    root = pack_root(name)
-    key = (str(root), name, provider)
-    with _packs_lock:
-        if key not in _packs:
-            _packs[key] = load_pack(root, name, provider)
-        return _packs[key]
 
 
 def _rgb_uint8(image: torch.Tensor) -> np.ndarray:

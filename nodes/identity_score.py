@@ -18,13 +18,12 @@ from portraitos.engine.colour import to_uint8_rgb
 from portraitos.engine.faces import PROVIDERS
 from portraitos.engine.faces.analysis import find_faces_insightface, photo_shape_problem
 from portraitos.engine.identity import Identity, normalise
-
-from . import runtime
-from .checks import SchemaChecked
-from .identity_loader import face_pack
-from .search_words import SearchWords
-from .types import CATEGORY_IDENTITY
-from .types import Identity as IdentityType
+from portraitos.services import runtime
+from portraitos.services.face_packs import face_pack
+from portraitos.services.search_words import SearchWords
+from portraitos.services.socket_types import CATEGORY_IDENTITY
+from portraitos.services.socket_types import Identity as IdentityType
+from portraitos.services.validation import SchemaChecked
 
 log = logging.getLogger("PortraitOS")
 

@@ -21,12 +21,11 @@ from portraitos.engine.lens import (
 )
 from portraitos.engine.lens.focus_point import focus_point_mask, parse_focus_point
 from portraitos.engine.lighting import LightingSetup
-
-from . import runtime
-from .checks import SchemaChecked
-from .readout import caught_warnings, metres, node_ui
-from .search_words import SearchWords
-from .types import CATEGORY_LENS, Depth, Lighting
+from portraitos.services import runtime
+from portraitos.services.readout import caught_warnings, metres, node_ui
+from portraitos.services.search_words import SearchWords
+from portraitos.services.socket_types import CATEGORY_LENS, Depth, Lighting
+from portraitos.services.validation import SchemaChecked
 
 log = logging.getLogger("PortraitOS")
 

@@ -7,12 +7,11 @@ import logging
 from comfy_api.latest import io
 
 from portraitos.engine.lighting import DEFAULT_PRESET, PRESETS, LightingParams, relight
-
-from . import runtime
-from .checks import SchemaChecked
-from .readout import caught_warnings, node_ui
-from .search_words import SearchWords
-from .types import CATEGORY_LIGHT, Depth, Lighting
+from portraitos.services import runtime
+from portraitos.services.readout import caught_warnings, node_ui
+from portraitos.services.search_words import SearchWords
+from portraitos.services.socket_types import CATEGORY_LIGHT, Depth, Lighting
+from portraitos.services.validation import SchemaChecked
 
 log = logging.getLogger("PortraitOS")
 

@@ -34,13 +34,12 @@ from portraitos.engine.generation import (
     place_keypoints,
 )
 from portraitos.engine.identity import Identity, photo_sha256
-
-from . import identity_adapters as adapters
-from . import runtime
-from .checks import SchemaChecked
-from .search_words import SearchWords
-from .types import CATEGORY_GENERATE
-from .types import Identity as IdentityType
+from portraitos.services import identity_adapters as adapters
+from portraitos.services import runtime
+from portraitos.services.search_words import SearchWords
+from portraitos.services.socket_types import CATEGORY_GENERATE
+from portraitos.services.socket_types import Identity as IdentityType
+from portraitos.services.validation import SchemaChecked
 
 log = logging.getLogger("PortraitOS")
 METHODS = ("IP-Adapter FaceID", "InstantID", "keep face")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole check: lint (ruff), types (mypy over engine/ and nodes/), then the test suite (engine unit tests, in-process ComfyUI tests,
+# The whole check: lint (ruff), types (mypy over engine/, nodes/, services/), then the test suite (engine unit tests, in-process ComfyUI tests,
 # live-server HTTP tests, browser tests on every frontend of scripts/frontends.txt) on both legs of the
 # dependency matrix: "pinned" (.venv: the pack's dependencies at their declared lower bounds) and
 # "newest" (.venv-newest: the newest release of each, resolved when the leg is built). Both run even
@@ -16,7 +16,7 @@ cd "$ROOT"
 "$ROOT/.venv/bin/ruff" check .
 "$ROOT/.venv/bin/ruff" format --check .
 # types: the engine and the nodes, every pack import resolved through the installed ``portraitos``
-"$ROOT/.venv/bin/mypy" --config-file "$ROOT/pyproject.toml" -p portraitos.engine -p portraitos.nodes
+"$ROOT/.venv/bin/mypy" --config-file "$ROOT/pyproject.toml" -p portraitos.engine -p portraitos.nodes -p portraitos.services
 status=0
 for leg in $LEGS; do
   venv="$ROOT/.venv"

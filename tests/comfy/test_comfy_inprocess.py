@@ -1,7 +1,5 @@
 """The pack loaded by ComfyUI's own loader in this process; nodes executed through their V3 classes."""
 
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -114,7 +112,8 @@ def test_depth_estimate_lists_and_loads_models_through_the_node(comfy_nodes, tmp
     img = torch.rand(2, 64, 96, 3)
     import comfy.model_management as mm
 
-    networks = sys.modules[cls.__module__.rpartition(".")[0] + ".depth_networks"]
+    from portraitos.services import depth_networks as networks
+
     outs = {}
     for name in ("depth/tiny-da", "depthanything/depth_anything_v2_vits_tiny.safetensors", "depth/tiny-pro"):
         depth, preview, mask = run_node(
@@ -122,14 +121,14 @@ def test_depth_estimate_lists_and_loads_models_through_the_node(comfy_nodes, tmp
         ).args
         assert depth.metres.shape == (2, 64, 96) and preview.shape == (2, 64, 96, 3) and mask.shape == (2, 64, 96)
         assert bool(torch.isfinite(depth.metres).all()) and float(depth.metres.min()) > 0
-        net, patcher = networks._cache[(name, "torch.float32")]
+        net, patcher = networks.CACHE.peek(networks.CACHE_KIND, (name, "torch.float32"))
         # handed to ComfyUI's memory manager, which can unload it when another model needs the room
         assert any(loaded.model is patcher for loaded in mm.current_loaded_models)
         mm.unload_all_models()
         assert not any(loaded.model is patcher for loaded in mm.current_loaded_models)
         assert next(net.model.parameters()).device == mm.unet_offload_device()
         again = run_node(cls, image=img, model=name, subject_distance_m=2.0, background_distance_m=6.0).args[0]
-        assert networks._cache[(name, "torch.float32")][0] is net  # cached, not reloaded
+        assert networks.CACHE.peek(networks.CACHE_KIND, (name, "torch.float32"))[0] is net  # cached, not reloaded
         assert torch.equal(again.metres, depth.metres)  # deterministic
         outs[name] = depth.metres
     single = outs["depthanything/depth_anything_v2_vits_tiny.safetensors"]
@@ -175,8 +174,8 @@ def test_depth_precision_casts_the_network_on_a_gpu_device(comfy_nodes, tmp_path
 
     save_hf_folder(tiny_depth_anything(), tmp_path / "depth" / "tiny-bf16", 518)
     folder_paths.add_model_folder_path("depth", str(tmp_path / "depth"))
-    cls = comfy_nodes.NODE_CLASS_MAPPINGS["DepthEstimate"]
-    networks = sys.modules[cls.__module__.rpartition(".")[0] + ".depth_networks"]
+    from portraitos.services import depth_networks as networks
+
     net, _ = networks.load_network("depth/tiny-bf16", "bf16")
     assert {p.dtype for p in net.model.parameters()} == {torch.float32}  # this machine computes on the CPU
     monkeypatch.setattr(mm, "get_torch_device", lambda: torch.device("meta"))  # as if on a GPU

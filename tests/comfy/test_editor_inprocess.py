@@ -5,7 +5,6 @@ progress from the first moment of LensBokeh."""
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -182,8 +181,9 @@ def test_depth_load_lists_depth_files_not_photos(comfy_nodes, comfy_dirs, tmp_pa
 
 
 def test_identity_loader_lists_only_installed_face_models(comfy_nodes, tmp_path, monkeypatch):
+    from portraitos.services import face_packs as module
+
     cls = comfy_nodes.NODE_CLASS_MAPPINGS["IdentityLoader"]
-    module = sys.modules[cls.__module__]
     monkeypatch.setattr(module, "insightface_roots", lambda: [tmp_path])
     options = cls.INPUT_TYPES()["required"]["face_model"][1]["options"]
     assert options == [module.NO_FACE_MODEL]
@@ -224,7 +224,7 @@ def test_depth_estimate_and_lighting_preview_and_read_out(comfy_nodes):
 def test_registry_metadata_and_model_links(comfy_nodes):
     import tomllib
 
-    from portraitos.nodes.model_sources import DEPTH_SOURCES, FACE_SOURCES, README_MODELS
+    from portraitos.services.model_sources import DEPTH_SOURCES, FACE_SOURCES, README_MODELS
     from portraitos.tests.support.comfy_host import comfyui_dir
 
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())

@@ -49,7 +49,7 @@ def tiny(comfy_nodes, tmp_path_factory):
         )
         for name in FOLDERS
     }
-    import portraitos.nodes.identity_adapters  # noqa: F401  (registers models/ipadapter and models/instantid)
+    import portraitos.services.identity_adapters  # noqa: F401  (registers models/ipadapter and models/instantid)
 
     for name in FOLDERS:
         (root / name).mkdir()
@@ -219,7 +219,7 @@ def test_faceid_conditions_on_the_identity_through_a_patched_clone(tiny, family)
 
 
 def test_faceid_lora_is_applied_on_the_clone_only(tiny):
-    from portraitos.nodes import identity_adapters as ia
+    from portraitos.services import identity_adapters as ia
 
     path = save_bin(faceid_state_dict("sd15"), tiny["root"] / "ipadapter" / "ip-adapter-faceid_sd15.bin")
     adapter = ia.load_adapter(path)
@@ -239,7 +239,7 @@ def test_faceid_lora_is_applied_on_the_clone_only(tiny):
 def test_faceid_lora_from_models_loras_when_the_adapter_has_none(tiny):
     from safetensors.torch import save_file
 
-    from portraitos.nodes import identity_adapters as ia
+    from portraitos.services import identity_adapters as ia
 
     _clear(tiny, "ipadapter")
     path = save_bin(faceid_state_dict("sd15", lora=False), tiny["root"] / "ipadapter" / "ip-adapter-faceid_sd15.bin")
@@ -312,7 +312,7 @@ def test_auto_tries_candidates_in_order_and_reports_the_ones_it_skipped(tiny, ca
     into models/controlnet/) and goes past unreadable files, logging each one it skipped and why."""
     import shutil
 
-    from portraitos.nodes import identity_adapters as ia
+    from portraitos.services import identity_adapters as ia
 
     ident = tiny["ids"][("antelopev2", "astro")]
     for folder in ("controlnet", "instantid"):
@@ -375,7 +375,7 @@ def test_identity_nodes_on_photos_no_detector_can_search(tiny):
     import folder_paths
 
     from portraitos.engine.faces import analyse
-    from portraitos.nodes.identity_loader import face_pack
+    from portraitos.services.face_packs import face_pack
 
     saved = list(folder_paths.folder_names_and_paths["insightface"][0])
     folder_paths.folder_names_and_paths["insightface"][0][:] = [str(tiny["faces"])]

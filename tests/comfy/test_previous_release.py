@@ -21,7 +21,7 @@ def _info(comfy_nodes):
 
 
 def test_a_previous_release_workflow_converts_and_validates(comfy_nodes):
-    from portraitos.nodes.checks import schema  # after ComfyUI is imported (comfy_nodes)
+    from portraitos.services.validation import schema  # after ComfyUI is imported (comfy_nodes)
 
     info = _info(comfy_nodes)
     for path in sorted(PREVIOUS.glob("*.json")):

@@ -217,7 +217,7 @@ def test_editor_only_nodes_and_modes_convert_as_the_editor_queues_them(comfy_nod
 
 
 def test_samples_are_copied_once_and_never_overwritten(comfy_nodes, tmp_path):
-    from portraitos.nodes.sample_inputs import install_samples, sample_files
+    from portraitos.services.sample_inputs import install_samples, sample_files
 
     assert [p.name for p in sample_files()] == ["astronaut.jpg"]
     written = install_samples(tmp_path)

@@ -5,7 +5,6 @@ another model needs the room."""
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import comfy.model_management as mm
@@ -25,6 +24,7 @@ from portraitos.engine.depth.networks import network_dtype
 from portraitos.engine.safe_paths import PathError, UnsafePathError, check_name, resolve_inside
 
 from . import model_folders  # noqa: F401  (registers models/depth and models/depthanything)
+from .model_cache import CACHE
 from .model_sources import README_MODELS
 
 
@@ -37,8 +37,7 @@ class _Held(torch.nn.Module):
         self.network = network
 
 
-_cache: dict[tuple[str, str], tuple[DepthNetwork, comfy.model_patcher.ModelPatcher]] = {}
-_lock = threading.Lock()
+CACHE_KIND = "depth network"  # one kept at a time: they are large
 
 
 def available_models() -> list[str]:
@@ -90,21 +89,20 @@ def load_network(name: str, precision: str) -> tuple[DepthNetwork, comfy.model_p
     memory manager. One network is kept at a time."""
     device = mm.get_torch_device()
     dtype = network_dtype(precision, device)
-    key = (name, str(dtype))
-    with _lock:
-        if key not in _cache:
-            kind, path = resolve(name)
-            net = load_hf_folder(path, dtype) if kind == "hf" else load_depth_anything_single_file(path, dtype)
-            net.model.to(mm.unet_offload_device())
-            patcher = comfy.model_patcher.ModelPatcher(
-                _Held(net.model),
-                load_device=device,
-                offload_device=mm.unet_offload_device(),
-                size=mm.module_size(net.model),
-            )
-            _cache.clear()
-            _cache[key] = (net, patcher)
-        return _cache[key]
+
+    def load() -> tuple[DepthNetwork, comfy.model_patcher.ModelPatcher]:
+        kind, path = resolve(name)
+        net = load_hf_folder(path, dtype) if kind == "hf" else load_depth_anything_single_file(path, dtype)
+        net.model.to(mm.unet_offload_device())
+        patcher = comfy.model_patcher.ModelPatcher(
+            _Held(net.model),
+            load_device=device,
+            offload_device=mm.unet_offload_device(),
+            size=mm.module_size(net.model),
+        )
+        return net, patcher
+
+    return CACHE.get(CACHE_KIND, (name, str(dtype)), load, keep=1)
 
 
 def network_on_device(name: str, precision: str) -> DepthNetwork:

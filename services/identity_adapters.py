@@ -7,7 +7,6 @@ The input model is never mutated: everything is registered on ``model.clone()``.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -36,6 +35,7 @@ from portraitos.engine.generation import (
 )
 
 from . import model_folders  # noqa: F401  (registers models/instantid and models/ipadapter)
+from .model_cache import CACHE
 from .model_sources import GENERATION_SOURCES
 
 ADAPTER_FOLDERS = {"InstantID": "instantid", "IP-Adapter FaceID": "ipadapter"}
@@ -193,18 +193,17 @@ class LoadedAdapter:
     patcher: comfy.model_patcher.ModelPatcher
 
 
-_cache: dict[tuple[str, int, int], LoadedAdapter] = {}
-_cache_lock = threading.Lock()
+CACHE_KIND = "identity adapter"
 
 
 def load_adapter(path: Path) -> LoadedAdapter:
     """Load (once per file version) an adapter through ComfyUI's safe loader (``.bin`` files are
     unpickled weights-only), recognise it from its keys and shapes, build its modules."""
     st = path.stat()
-    key = (str(path), st.st_mtime_ns, st.st_size)
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
+    return CACHE.get(CACHE_KIND, str(path), lambda: _load_adapter(path), version=(st.st_mtime_ns, st.st_size))
+
+
+def _load_adapter(path: Path) -> LoadedAdapter:
     try:
         sd = comfy.utils.load_torch_file(str(path), safe_load=True)
     except Exception as e:
@@ -224,12 +223,7 @@ def load_adapter(path: Path) -> LoadedAdapter:
     patcher = comfy.model_patcher.ModelPatcher(
         layers, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device()
     )
-    loaded = LoadedAdapter(path, layout, projection, layers, ip_sd, patcher)
-    with _cache_lock:
-        for old in [k for k in _cache if k[0] == key[0]]:
-            del _cache[old]
-        _cache[key] = loaded
-    return loaded
+    return LoadedAdapter(path, layout, projection, layers, ip_sd, patcher)
 
 
 def unet_sites(model) -> list[Site]:
@@ -349,24 +343,17 @@ def patch_model(
     return work
 
 
-_nets: dict[tuple[str, int, int], object] = {}
-
-
 def load_identitynet(path: Path):
     """InstantID's IdentityNet through ComfyUI's ControlNet loader, kept while the file is unchanged."""
     st = path.stat()
-    key = (str(path), st.st_mtime_ns, st.st_size)
-    with _cache_lock:
-        if key in _nets:
-            return _nets[key]
+    return CACHE.get("identitynet", str(path), lambda: _load_identitynet(path), version=(st.st_mtime_ns, st.st_size))
+
+
+def _load_identitynet(path: Path):
     try:
         net = comfy.controlnet.load_controlnet(str(path))
     except Exception as e:
         raise AdapterError(f"{path.name} could not be loaded as a ControlNet ({type(e).__name__}: {e})") from None
     if net is None:
         raise AdapterError(f"{path.name} is not a ControlNet ComfyUI can load; put {WHERE['controlnet']}")
-    with _cache_lock:
-        for old in [k for k in _nets if k[0] == key[0]]:
-            del _nets[old]
-        _nets[key] = net
     return net
