@@ -9,7 +9,7 @@ import torch
 from comfy_api.latest import io
 
 from portraitos.engine.colour import to_uint8_rgb
-from portraitos.engine.faces import PROVIDERS, analyse, draw_preview
+from portraitos.engine.faces import PROVIDERS, FaceError, analyse, draw_preview
 from portraitos.engine.identity import (
     MODES,
     RESTORE,
@@ -138,7 +138,7 @@ class IdentityLoader(SearchWords, SchemaChecked, io.ComfyNode):
         elif face_model is not None:
             try:
                 pack_root(face_model)
-            except IdentityError as e:
+            except FaceError as e:
                 return str(e)
         try:
             if mode in ("load", RESTORE):

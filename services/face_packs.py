@@ -8,8 +8,7 @@ from pathlib import Path
 
 import folder_paths
 
-from portraitos.engine.faces import FacePack, load_pack
-from portraitos.engine.identity import IdentityError
+from portraitos.engine.faces import FaceError, FacePack, load_pack
 from portraitos.engine.safe_paths import PathNotFoundError, UnsafePathError, check_name, resolve_inside
 
 from . import model_folders  # noqa: F401  (registers models/identities and models/insightface)
@@ -40,7 +39,7 @@ def face_packs() -> list[str]:
 
 def pack_root(name: str) -> Path:
     """The insightface root whose ``models/<name>`` holds the pack; the name must be one folder directly
-    in a registered ``models/insightface/models/`` (symlinks resolved), else IdentityError."""
+    in a registered ``models/insightface/models/`` (symlinks resolved), else FaceError."""
     roots = insightface_roots()
     try:
         check_name(name, "face model pack")
@@ -54,7 +53,7 @@ def pack_root(name: str) -> Path:
                 except PathNotFoundError:
                     continue
     except UnsafePathError as e:
-        raise IdentityError(f"face_model refused: {e}") from None
+        raise FaceError(f"face_model refused: {e}") from None
     return roots[0]  # not installed: load_pack says where the files go
 
 
@@ -76,7 +75,7 @@ def missing_face_model_message(face_model: str | None) -> str:
 
 def face_pack(name: str, provider: str) -> FacePack:
     if name == NO_FACE_MODEL or name not in face_packs():
-        raise IdentityError(missing_face_model_message(name))
+        raise FaceError(missing_face_model_message(name))
     root = pack_root(name)
     key = (str(root), name, provider)
     return CACHE.get(CACHE_KIND, key, lambda: load_pack(root, name, provider))

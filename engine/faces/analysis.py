@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..identity.file_format import IdentityError, photo_sha256, pose_from_kps
+from .records import photo_sha256, pose_from_kps
+
+
+class FaceError(ValueError):
+    """A face pack or a photo that face analysis cannot use; the message says what to do."""
+
 
 MIN_FACE_PX = 64  # smaller faces carry too little identity
 BLUR_VARIANCE_MIN = 40.0  # Laplacian variance of the 112 px aligned crop below this: too blurred
@@ -61,11 +66,11 @@ def pack_problem(root: Path, pack: str) -> str | None:
 def load_pack(root: Path, pack: str, provider: str = "CPU", det_size: int = 640) -> FacePack:
     problem = pack_problem(root, pack)
     if problem:
-        raise IdentityError(problem)
+        raise FaceError(problem)
     try:
         from insightface.app import FaceAnalysis
     except ImportError:
-        raise IdentityError(
+        raise FaceError(
             "creating identities needs InsightFace: pip install insightface onnxruntime "
             "(loading stored identities does not)"
         ) from None
@@ -74,14 +79,14 @@ def load_pack(root: Path, pack: str, provider: str = "CPU", det_size: int = 640)
         app = FaceAnalysis(name=pack, root=str(root), providers=providers)
         app.prepare(ctx_id=0 if provider != "CPU" else -1, det_size=(det_size, det_size))
     except AssertionError:
-        raise IdentityError(
+        raise FaceError(
             f"model pack {pack!r} has no face detector: it needs a detection .onnx (such as "
             "det_10g.onnx or scrfd_10g_bnkps.onnx) next to the recognition model"
         ) from None
     except Exception as e:
-        raise IdentityError(f"model pack {pack!r} could not be loaded ({type(e).__name__}: {e})") from None
+        raise FaceError(f"model pack {pack!r} could not be loaded ({type(e).__name__}: {e})") from None
     if "recognition" not in app.models:
-        raise IdentityError(f"model pack {pack!r} has no recognition (ArcFace) model with a 112×112 input")
+        raise FaceError(f"model pack {pack!r} has no recognition (ArcFace) model with a 112×112 input")
     return FacePack(pack, app)
 
 
@@ -104,11 +109,11 @@ def photo_shape_problem(height: int, width: int) -> str | None:
 
 
 def find_faces_insightface(pack: FacePack, rgb: np.ndarray) -> list[Any]:
-    """InsightFace's faces in a ``[H,W,3]`` uint8 RGB photo; IdentityError for a photo no detector can
+    """InsightFace's faces in a ``[H,W,3]`` uint8 RGB photo; FaceError for a photo no detector can
     search (see :func:`photo_shape_problem`)."""
     problem = photo_shape_problem(*rgb.shape[:2])
     if problem:
-        raise IdentityError(problem)
+        raise FaceError(problem)
     return pack.app.get(np.ascontiguousarray(rgb[..., ::-1]))
 
 
@@ -123,14 +128,14 @@ def analyse(pack: FacePack, rgb: np.ndarray, face_index: int = -1) -> tuple[dict
     faces = find_faces_insightface(pack, rgb)
     warnings: list[str] = []
     if not faces:
-        raise IdentityError(f"no face found in the photo. A good selfie is {GOOD_SELFIE}.")
+        raise FaceError(f"no face found in the photo. A good selfie is {GOOD_SELFIE}.")
     order = sorted(
         range(len(faces)),
         key=lambda i: -float((faces[i].bbox[2] - faces[i].bbox[0]) * (faces[i].bbox[3] - faces[i].bbox[1])),
     )
     faces = [faces[i] for i in order]
     if face_index >= len(faces):
-        raise IdentityError(f"face_index {face_index} asked for, but only {len(faces)} face(s) found")
+        raise FaceError(f"face_index {face_index} asked for, but only {len(faces)} face(s) found")
     chosen = faces[face_index if face_index >= 0 else 0]
     if len(faces) > 1:
         x0, y0, x1, y1 = (int(v) for v in chosen.bbox)
@@ -140,7 +145,7 @@ def analyse(pack: FacePack, rgb: np.ndarray, face_index: int = -1) -> tuple[dict
         )
     width = float(chosen.bbox[2] - chosen.bbox[0])
     if width < MIN_FACE_PX:
-        raise IdentityError(
+        raise FaceError(
             f"the face is only {width:.0f} px wide (at least {MIN_FACE_PX} needed): "
             f"use a closer or higher-resolution photo. A good selfie is {GOOD_SELFIE}."
         )

@@ -1,6 +1,7 @@
 """Identities: the safetensors file format of a stored face identity, and creating, updating and
 re-using them. Loading needs neither InsightFace nor a GPU; nothing is ever unpickled."""
 
+from ..faces.records import photo_sha256  # the fingerprint identities record per source photo
 from .enrolment import MODES, RESTORE, Enrolment, describe, enrol, load_stored, restore_stored
 from .file_format import (
     EMBEDDING_DIM,
@@ -13,7 +14,6 @@ from .file_format import (
     load_identity,
     merge,
     normalise,
-    photo_sha256,
     restore_previous,
     sanitize_name,
     save_identity,

@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..faces.records import photo_sha256
 from .file_format import (
     Identity,
     IdentityError,
@@ -20,7 +21,6 @@ from .file_format import (
     identity_path,
     load_identity,
     merge,
-    photo_sha256,
     restore_previous,
     sanitize_name,
     save_identity,

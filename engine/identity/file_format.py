@@ -19,9 +19,7 @@ list), age and gender (JSON lists, when the pack estimates them), warnings (JSON
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 import re
 import shutil
@@ -30,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
+
+from ..faces.records import pose_from_kps
 
 FORMAT = "portraitos.identity"
 SCHEMA_VERSION = 1
@@ -107,27 +106,8 @@ def identity_path(folder: Path, name: str) -> Path:
     return Path(folder) / f"{sanitize_name(name)}.safetensors"
 
 
-def photo_sha256(rgb: np.ndarray) -> str:
-    """The fingerprint an identity records for each source photo: SHA-256 of its uint8 RGB pixels
-    ``[H,W,3]`` (the same photo queued again is recognised by it)."""
-    return hashlib.sha256(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()).hexdigest()
-
-
 def normalise(v: torch.Tensor) -> torch.Tensor:
     return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-
-
-def pose_from_kps(kps: torch.Tensor) -> torch.Tensor:
-    """Rough yaw, pitch, roll (degrees) of a face from its five keypoints ``[5,2]``."""
-    le, re_, nose, lm, rm = kps
-    eye_mid, mouth_mid = (le + re_) / 2, (lm + rm) / 2
-    eye_vec = re_ - le
-    eye_dist = float(eye_vec.norm().clamp_min(1e-6))
-    roll = math.degrees(math.atan2(float(eye_vec[1]), float(eye_vec[0])))
-    yaw = math.degrees(math.asin(max(-1.0, min(1.0, 2.0 * float(nose[0] - eye_mid[0]) / eye_dist))))
-    span = float((mouth_mid - eye_mid)[1]) or 1e-6
-    pitch = math.degrees(math.asin(max(-1.0, min(1.0, 2.0 * (float(nose[1] - eye_mid[1]) / span - 0.5)))))
-    return torch.tensor([yaw, pitch, roll], dtype=torch.float32)
 
 
 def build_identity(name: str, faces: list[dict[str, Any]], model_pack: str, warnings: list[str]) -> Identity:

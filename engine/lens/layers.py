@@ -70,7 +70,7 @@ class LayerAssignment:
 
     def used(self) -> list[int]:
         present = self._rows.any(0)
-        out = set()
+        out: set[int] = set()
         for u in torch.nonzero(present).flatten().tolist():
             out.update((u - 1, u))
         return sorted(i for i in out if 0 <= i < len(self.radii))

@@ -10,7 +10,7 @@ import pytest
 import torch
 from skimage import data
 
-from portraitos.engine.faces import analyse, load_pack, pack_problem
+from portraitos.engine.faces import FaceError, analyse, load_pack, pack_problem
 from portraitos.engine.identity import (
     IdentityError,
     build_identity,
@@ -89,7 +89,7 @@ def test_batch_averages_normalised_embeddings_and_update_merges(pack, tmp_path):
 
 
 def test_no_face_and_missing_pack_get_actionable_errors(pack, tmp_path):
-    with pytest.raises(IdentityError, match="no face found.*good selfie"):
+    with pytest.raises(FaceError, match="no face found.*good selfie"):
         analyse(pack, np.zeros_like(ASTRONAUT))
     msg = pack_problem(tmp_path, "antelopev2")
     assert "antelopev2" in msg and str(tmp_path / "models" / "antelopev2") in msg and ".onnx" in msg
@@ -97,7 +97,7 @@ def test_no_face_and_missing_pack_get_actionable_errors(pack, tmp_path):
     nested.mkdir(parents=True)
     (nested / "glintr100.onnx").write_bytes(b"x")
     assert "nested folder" in pack_problem(tmp_path, "antelopev2")
-    with pytest.raises(IdentityError, match="nested folder"):
+    with pytest.raises(FaceError, match="nested folder"):
         load_pack(tmp_path, "antelopev2")
 
 
