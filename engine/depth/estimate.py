@@ -18,7 +18,7 @@ import torch
 from ..faces.distance import distance_from_eyes
 from ..faces.landmarks import FaceLandmarks
 from ..finite import finite_pixels
-from ..lens.optics import DEFAULT_SENSOR, pixels_per_mm
+from ..sensors import DEFAULT_SENSOR, pixels_per_mm
 from .calibration import calibrate_disparity
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
 from .matte import snap_depth_to_matte, subject_weight_from_depth

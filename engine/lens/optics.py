@@ -13,28 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from ..chunks import row_chunks
-
-# name -> (width mm, height mm)
-SENSORS: dict[str, tuple[float, float]] = {
-    "full frame 36x24": (36.0, 24.0),
-    "APS-C 23.5x15.6": (23.5, 15.6),
-    "Micro Four Thirds 17.3x13": (17.3, 13.0),
-    "medium format 44x33": (44.0, 33.0),
-}
-DEFAULT_SENSOR = "full frame 36x24"
-
-
-def sensor_diagonal_mm(sensor: str) -> float:
-    try:
-        w, h = SENSORS[sensor]
-    except KeyError:
-        raise ValueError(f"unknown sensor {sensor!r}; choose one of {sorted(SENSORS)}") from None
-    return math.hypot(w, h)
-
-
-def pixels_per_mm(height_px: int, width_px: int, sensor: str) -> float:
-    """Pixels per sensor millimetre when an image of this size spans the sensor's diagonal."""
-    return math.hypot(width_px, height_px) / sensor_diagonal_mm(sensor)
+from ..sensors import DEFAULT_SENSOR, SENSORS, pixels_per_mm, sensor_diagonal_mm  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
