@@ -117,6 +117,11 @@ def find_faces_insightface(pack: FacePack, rgb: np.ndarray) -> list[Any]:
     return pack.app.get(np.ascontiguousarray(rgb[..., ::-1]))
 
 
+def largest_first(faces: list[Any]) -> list[Any]:
+    """InsightFace's faces ordered by box area, largest first (stable for equal areas)."""
+    return sorted(faces, key=lambda f: -float((f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1])))
+
+
 def analyse(pack: FacePack, rgb: np.ndarray, face_index: int = -1) -> tuple[dict[str, Any], list[str], list[Any]]:
     """Detect, align and embed the chosen face of one ``[H,W,3]`` uint8 RGB photo.
 
@@ -129,11 +134,7 @@ def analyse(pack: FacePack, rgb: np.ndarray, face_index: int = -1) -> tuple[dict
     warnings: list[str] = []
     if not faces:
         raise FaceError(f"no face found in the photo. A good selfie is {GOOD_SELFIE}.")
-    order = sorted(
-        range(len(faces)),
-        key=lambda i: -float((faces[i].bbox[2] - faces[i].bbox[0]) * (faces[i].bbox[3] - faces[i].bbox[1])),
-    )
-    faces = [faces[i] for i in order]
+    faces = largest_first(faces)
     if face_index >= len(faces):
         raise FaceError(f"face_index {face_index} asked for, but only {len(faces)} face(s) found")
     chosen = faces[face_index if face_index >= 0 else 0]

@@ -200,3 +200,22 @@ def test_an_update_keeps_the_version_before_and_restore_swaps_it_back(pack, tmp_
     with pytest.raises(IdentityError):
         restore_previous(tmp_path, "kept")
     assert load_identity(path).count == 2
+
+
+def test_ranking_puts_missing_faces_last_and_marks_failures():
+    from portraitos.engine.identity.scoring import rank
+
+    r = rank(torch.tensor([0.2, float("nan"), 0.7, 0.7, 0.45]), threshold=0.4)
+    assert r.order.tolist() == [2, 3, 4, 0, 1]  # best first, ties in batch order, no face last
+    assert r.failed.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+    assert r.lines == ["#3: 0.700", "#4: 0.700", "#5: 0.450", "#1: 0.200 (failed)", "#2: no face (failed)"]
+
+
+def test_scores_follow_the_largest_face(pack):
+    from portraitos.engine.identity.scoring import score_images
+
+    rec, _, _ = analyse(pack, ASTRONAUT)
+    ident = build_identity("solo", [rec], "tinypack", [])
+    images = torch.from_numpy(np.stack([ASTRONAUT, np.zeros_like(ASTRONAUT)])).float() / 255
+    scores = score_images(pack, ident, images)
+    assert abs(float(scores[0]) - 1.0) < 1e-3 and torch.isnan(scores[1])
