@@ -136,15 +136,15 @@ def test_keep_face_keeps_the_face_and_regenerates_the_rest(tiny):
 
 
 def test_sub_batches_give_the_same_images_with_one_progress_bar(tiny, monkeypatch):
-    import sys
 
     import comfy.utils
 
     ident = tiny["ids"][("buffalo_l", "astro")]
     kw = {"method": "keep face", "photo": _photo(), "batch_size": 3, "seed": 11, "steps": 1}
     whole = _run(tiny, "sd15", ident, **kw)[0]
-    module = sys.modules[_node(tiny).__module__]  # the node module as ComfyUI's loader imported it
-    monkeypatch.setattr(module, "_sub_batch", lambda model, count, shape: 2)  # two sub-batches, as on a small GPU
+    from portraitos.services import sampling
+
+    monkeypatch.setattr(sampling, "_sub_batch", lambda model, count, shape: 2)  # two sub-batches, as on a small GPU
     seen = []
     monkeypatch.setattr(
         comfy.utils, "PROGRESS_BAR_HOOK", lambda value, total, preview, node_id=None: seen.append((value, total))
