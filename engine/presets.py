@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .lighting.presets import PRESETS as _LIGHTING_PRESETS
+# (the lighting presets are read when asked for: ``engine.lighting`` imports depth, which reads the
+# default lens from here)
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class LensPreset:
     f_number: float
     aperture_blades: int = 0
     description: str = ""
+
+    def __post_init__(self) -> None:  # widgets and saved workflows hold floats: 85 -> 85.0
+        object.__setattr__(self, "focal_length_mm", float(self.focal_length_mm))
+        object.__setattr__(self, "f_number", float(self.f_number))
 
     @property
     def label(self) -> str:
@@ -51,13 +56,20 @@ DEFAULT_LENS: LensPreset = LENSES[0]
 LIGHTING: tuple[str, ...] = ("warm cinematic", "cool studio", "golden hour", "soft window", "neon night")
 DEFAULT_LIGHTING: str = "warm cinematic"
 
-_missing = [name for name in LIGHTING if name not in _LIGHTING_PRESETS]
-if _missing:  # a renamed lighting preset must be renamed here too
-    raise ImportError(f"product lighting looks {_missing} are not in engine.lighting.PRESETS {list(_LIGHTING_PRESETS)}")
+
+def lighting_presets() -> dict:
+    """The product's lighting looks as ``engine.lighting`` defines them, checked: a renamed lighting
+    preset must be renamed in :data:`LIGHTING` too."""
+    from .lighting.presets import PRESETS
+
+    missing = [name for name in LIGHTING if name not in PRESETS]
+    if missing:
+        raise ImportError(f"product lighting looks {missing} are not in engine.lighting.PRESETS {list(PRESETS)}")
+    return {name: PRESETS[name] for name in LIGHTING}
 
 
 def lighting_description(name: str) -> str:
-    return _LIGHTING_PRESETS[name].description
+    return lighting_presets()[name].description
 
 
 def slug(name: str) -> str:

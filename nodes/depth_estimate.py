@@ -8,6 +8,7 @@ from portraitos.engine.depth import PRIOR, EstimateSettings, ModelFileError, dep
 from portraitos.engine.depth.networks import PRECISIONS
 from portraitos.engine.depth.portrait_prior import PROGRESS_STEPS
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
+from portraitos.engine.presets import DEFAULT_LENS
 from portraitos.services import depth_networks, runtime
 from portraitos.services.model_sources import DEPTH_SOURCES, where_to_get
 from portraitos.services.readout import caught_warnings, metres, node_ui
@@ -60,7 +61,7 @@ class DepthEstimate(SearchWords, SchemaChecked, io.ComfyNode):
                 ),
                 io.Float.Input(
                     "focal_length_mm",
-                    default=85.0,
+                    default=DEFAULT_LENS.focal_length_mm,
                     min=10.0,
                     max=400.0,
                     step=1.0,

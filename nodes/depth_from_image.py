@@ -7,6 +7,7 @@ from comfy_api.latest import io
 from portraitos.engine.depth import CALIBRATIONS, ENCODINGS, ImageDepthSettings, depth_from_picture, depth_preview
 from portraitos.engine.depth.from_image import DISPARITY, FACE
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
+from portraitos.engine.presets import DEFAULT_LENS
 from portraitos.services import runtime
 from portraitos.services.readout import caught_warnings, metres, node_ui
 from portraitos.services.search_words import SearchWords
@@ -84,7 +85,7 @@ class DepthFromImage(SearchWords, SchemaChecked, io.ComfyNode):
                 ),
                 io.Float.Input(
                     "focal_length_mm",
-                    default=85.0,
+                    default=DEFAULT_LENS.focal_length_mm,
                     min=10.0,
                     max=400.0,
                     step=1.0,

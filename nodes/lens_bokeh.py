@@ -21,6 +21,7 @@ from portraitos.engine.lens import (
 )
 from portraitos.engine.lens.focus_point import focus_point_mask, parse_focus_point
 from portraitos.engine.lighting import LightingSetup
+from portraitos.engine.presets import DEFAULT_LENS
 from portraitos.services import runtime
 from portraitos.services.readout import caught_warnings, metres, node_ui
 from portraitos.services.search_words import SearchWords
@@ -73,7 +74,7 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                 ),
                 io.Float.Input(
                     "focal_length_mm",
-                    default=85.0,
+                    default=DEFAULT_LENS.focal_length_mm,
                     min=10.0,
                     max=400.0,
                     step=1.0,
@@ -82,7 +83,7 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                 ),
                 io.Float.Input(
                     "f_number",
-                    default=1.8,
+                    default=DEFAULT_LENS.f_number,
                     min=0.7,
                     max=32.0,
                     step=0.1,

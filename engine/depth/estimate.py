@@ -18,6 +18,7 @@ import torch
 from ..faces.distance import distance_from_eyes
 from ..faces.landmarks import FaceLandmarks
 from ..finite import finite_pixels
+from ..presets import DEFAULT_LENS
 from ..sensors import DEFAULT_SENSOR, pixels_per_mm
 from .calibration import calibrate_disparity
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
@@ -42,7 +43,7 @@ MIN_SIDE = 32
 class EstimateSettings:
     subject_distance_m: float = 0.0  # 0 = estimate
     background_distance_m: float = 6.0
-    focal_length_mm: float = 85.0
+    focal_length_mm: float = DEFAULT_LENS.focal_length_mm  # the lens the photo was taken with
     sensor: str = DEFAULT_SENSOR
     refine_edges: bool = True
 

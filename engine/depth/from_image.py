@@ -26,6 +26,7 @@ from ..batch import common_batch
 from ..colour import to_uint8_rgb
 from ..faces.detection import distance_from_face, eye_positions_normalised, find_faces_scaled
 from ..finite import finite_depth_picture, finite_pixels
+from ..presets import DEFAULT_LENS
 from ..sampling import strided_sample
 from ..sensors import DEFAULT_SENSOR, pixels_per_mm
 from .calibration import calibrate_disparity
@@ -48,7 +49,7 @@ class ImageDepthSettings:
     calibration: str = FACE
     near_m: float = 0.0  # NEAR_FAR: distance of the nearest value; FACE: subject distance (0 = from the face)
     far_m: float = 6.0  # the far plane (both calibrations)
-    focal_length_mm: float = 85.0
+    focal_length_mm: float = DEFAULT_LENS.focal_length_mm
     sensor: str = DEFAULT_SENSOR
 
 

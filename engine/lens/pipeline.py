@@ -20,6 +20,7 @@ from ..chunks import row_chunks
 from ..depth.depth_map import clean_depth
 from ..depth.resample import resize_depth_edge_aware
 from ..finite import finite_pixels
+from ..presets import DEFAULT_LENS
 from .aperture import Aperture
 from .focus import auto_focus_distance
 from .optics import DEFAULT_SENSOR, ThinLens
@@ -41,8 +42,8 @@ class LensResult:
 
 @dataclass(frozen=True)
 class LensSettings:
-    focal_length_mm: float = 85.0
-    f_number: float = 1.8
+    focal_length_mm: float = DEFAULT_LENS.focal_length_mm
+    f_number: float = DEFAULT_LENS.f_number
     focus_distance_m: float = 0.0  # 0 = auto
     sensor: str = DEFAULT_SENSOR
 

@@ -38,6 +38,16 @@ def test_product_presets_are_defined_once():
         (135, 2.0),
     ]
     assert presets.DEFAULT_LENS.slug == "85mm_f1.8" and presets.DEFAULT_LENS.label == "85 mm f/1.8"
+    # the default lens is written once: the engine's settings and the editor's fallbacks read it
+    from portraitos.engine.depth import EstimateSettings
+    from portraitos.engine.depth.from_image import ImageDepthSettings
+    from portraitos.engine.lens import LensSettings
+
+    default = (presets.DEFAULT_LENS.focal_length_mm, presets.DEFAULT_LENS.f_number)
+    assert (LensSettings().focal_length_mm, LensSettings().f_number) == default
+    assert EstimateSettings().focal_length_mm == ImageDepthSettings().focal_length_mm == default[0]
+    js = (REPO / "js" / "portraitos.js").read_text()
+    assert f'value(node, "focal_length_mm", {default[0]:g})' in js and f'value(node, "f_number", {default[1]:g})' in js
     from portraitos.engine.lighting import PRESETS
 
     assert set(presets.LIGHTING) <= set(PRESETS)
