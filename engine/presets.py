@@ -68,10 +68,6 @@ def lighting_presets() -> dict:
     return {name: PRESETS[name] for name in LIGHTING}
 
 
-def lighting_description(name: str) -> str:
-    return lighting_presets()[name].description
-
-
 def slug(name: str) -> str:
     """``warm cinematic`` -> ``warm-cinematic`` (file names)."""
     return "-".join(name.lower().split())

@@ -242,13 +242,11 @@ class Progress:
         self.stream = stream
         self.tty = stream.isatty()
         self.node = None
-        self.done_nodes = 0
 
     def executing(self, node: str | None) -> None:
         if node is None:
             return
         self.node = node
-        self.done_nodes += 1
         if not self.tty:
             print(f"running node {node} ({self.graph.get(node, {}).get('class_type', '?')})", file=self.stream)
 

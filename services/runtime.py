@@ -13,11 +13,6 @@ def compute_device():
     return mm.get_torch_device()
 
 
-def offload_device():
-    """Where idle models wait (system RAM unless ComfyUI keeps everything on the GPU)."""
-    return mm.unet_offload_device()
-
-
 def output_device():
     """Where node outputs live between nodes."""
     return mm.intermediate_device()
@@ -36,7 +31,3 @@ def progress_callback(total: int) -> Callable[[int, int], None]:
 def check_interrupt() -> None:
     """Raise ComfyUI's interruption exception if the user pressed Cancel."""
     mm.throw_exception_if_processing_interrupted()
-
-
-def free_memory() -> None:
-    mm.soft_empty_cache()

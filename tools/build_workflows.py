@@ -100,7 +100,6 @@ class Workflow:
     nodes: list[Node]
     groups: list[tuple[str, list[int]]]
     thumbnail_node: int  # whose images become the template's thumbnail
-    needs_weights: bool = False  # model files a fresh install does not have
     note_pos: tuple[int, int] = (40, TOP)
     note_size: tuple[int, int] = (340, 330)
     before: tuple[str, ...] = ()  # workflows that must run first (a stored identity)
@@ -235,7 +234,6 @@ def identity_workflows() -> list[Workflow]:
                 nodes,
                 groups,
                 thumbnail_node=3,
-                needs_weights=True,
                 note_size=(340, 300),
                 before=() if mode == "create" else ("identity_create",),
             )
@@ -336,7 +334,7 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         ("6 · Portraits and what is in focus", [10, 15, 16]),
     ]
     like = f"portrait_{lens.slug}_{presets.slug(lighting)}"
-    return Workflow(name, title, note, nodes, groups, 10, needs_weights=True, thumbnail_like=like)
+    return Workflow(name, title, note, nodes, groups, 10, thumbnail_like=like)
 
 
 def selfie_workflows(available: set[str]) -> list[Workflow]:

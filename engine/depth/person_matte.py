@@ -72,9 +72,3 @@ def refine_to_image(
         if on_band is not None:
             on_band(y, H)
     return out[0].clamp(0, 1)
-
-
-def person_matte(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(refined matte ``[H,W]``, raw probability ``[256,256]``) for ``image [H,W,3]`` 0..1."""
-    prob = person_probability(image)
-    return refine_to_image(prob, image), prob

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import torch
 
 FAMILY_LAYERS = {16: "SD 1.5", 70: "SDXL"}
-FAMILY_CONTEXT = {768: "SD 1.5", 2048: "SDXL"}
 FACE_PACK = {"instantid": "antelopev2", "faceid": "buffalo_l", "faceid-portrait": "buffalo_l"}
 SUPPORTED = ("instantid", "faceid")
 KIND_NAMES = {
