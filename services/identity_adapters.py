@@ -33,6 +33,7 @@ from portraitos.engine.generation import (
     lora_pairs,
     split_groups,
 )
+from portraitos.engine.generation.adapters import family_hint, order_adapter_files, order_identitynet_files
 
 from . import model_folders  # noqa: F401  (registers models/instantid and models/ipadapter)
 from .model_cache import CACHE
@@ -70,15 +71,6 @@ def model_family(model) -> str:
     return type(config).__name__
 
 
-def _family_hint(name: str) -> str | None:
-    low = name.lower()
-    if "sdxl" in low or "xl" in low.replace("faceid", ""):
-        return "SDXL"
-    if "sd15" in low or "sd1.5" in low or "sd_15" in low:
-        return "SD 1.5"
-    return None
-
-
 def resolve_adapter(method: str, choice: str, family: str) -> Path:
     """The adapter file for ``method``: the one chosen, or with "auto" the only one in its folder or the
     one whose name names the model family. A missing file says where it goes and where it is published."""
@@ -96,7 +88,7 @@ def resolve_adapter(method: str, choice: str, family: str) -> Path:
     if not files:
         where = ", ".join(folder_paths.get_folder_paths(folder))
         raise AdapterError(f"no {method} adapter found in models/{folder}/ ({where}): put {WHERE[method]} ({README})")
-    matching = [f for f in files if _family_hint(f) in (family, None)]
+    matching = [f for f in files if family_hint(f) in (family, None)]
     pick = (matching or files)[0]
     return Path(folder_paths.get_full_path(folder, pick))
 
@@ -106,14 +98,7 @@ def adapter_candidates(method: str, family: str) -> list[str]:
     others, plain before Plus/Portrait) names that name the model family, then names that name none,
     then the rest; alphabetical within each."""
 
-    def rank(name: str) -> tuple:
-        low = name.lower()
-        hint = _family_hint(name)
-        faceid = method != "IP-Adapter FaceID" or "faceid" in low
-        plain = not any(s in low for s in ("plus", "portrait"))
-        return (not faceid, not plain, 0 if hint == family else 1 if hint is None else 2, low)
-
-    return sorted(adapter_files(method), key=rank)
+    return order_adapter_files(adapter_files(method), method, family)
 
 
 def load_auto_adapter(method: str, family: str, model) -> tuple[LoadedAdapter, list[Site], list[str]]:
@@ -141,11 +126,7 @@ def controlnet_candidates() -> list[str]:
     """The files "auto" tries as InstantID's IdentityNet, in this order: names with "instantid" or
     "identitynet", then the published file name ``diffusion_pytorch_model.safetensors`` (in any
     subfolder); alphabetical within each. Other ControlNets are never tried."""
-    named = [f for f in controlnet_files() if "instantid" in f.lower() or "identitynet" in f.lower()]
-    published = [
-        f for f in controlnet_files() if f.replace("\\", "/").split("/")[-1].startswith("diffusion_pytorch_model")
-    ]
-    return sorted(named, key=str.lower) + sorted((f for f in published if f not in named), key=str.lower)
+    return order_identitynet_files(controlnet_files())
 
 
 def load_auto_identitynet() -> tuple[Any, list[str]]:

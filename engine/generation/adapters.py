@@ -11,6 +11,7 @@ FaceID Plus / PlusV2 (they also need a CLIP vision model), FaceID Portrait, plai
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -145,3 +146,37 @@ def check_family(layout: AdapterLayout, model_family: str, site_hidden: list[int
         f"the adapter is {layout.describe()}, but the model is {model_family} ({len(site_hidden)} cross-attention "
         f"layers, text width {context}): use an adapter made for {model_family}, or a {layout.family} checkpoint"
     )
+
+
+def family_hint(name: str) -> Optional[str]:
+    """The model family a file name names ("SDXL", "SD 1.5"), or None."""
+    low = name.lower()
+    if "sdxl" in low or "xl" in low.replace("faceid", ""):
+        return "SDXL"
+    if "sd15" in low or "sd1.5" in low or "sd_15" in low:
+        return "SD 1.5"
+    return None
+
+
+def order_adapter_files(names: list[str], method: str, family: str) -> list[str]:
+    """The order "auto" tries adapter files for ``method`` ("IP-Adapter FaceID" or "InstantID") on a model
+    of ``family``: (FaceID: FaceID files before others, plain before Plus/Portrait) names that name the
+    family, then names that name none, then the rest; alphabetical within each."""
+
+    def rank(name: str) -> tuple:
+        low = name.lower()
+        hint = family_hint(name)
+        faceid = method != "IP-Adapter FaceID" or "faceid" in low
+        plain = not any(s in low for s in ("plus", "portrait"))
+        return (not faceid, not plain, 0 if hint == family else 1 if hint is None else 2, low)
+
+    return sorted(names, key=rank)
+
+
+def order_identitynet_files(names: list[str]) -> list[str]:
+    """The ControlNet files "auto" tries as InstantID's IdentityNet: names with "instantid" or
+    "identitynet", then the published name ``diffusion_pytorch_model.safetensors`` (in any subfolder);
+    alphabetical within each. Other ControlNets are never tried."""
+    named = [f for f in names if "instantid" in f.lower() or "identitynet" in f.lower()]
+    published = [f for f in names if f.replace("\\", "/").split("/")[-1].startswith("diffusion_pytorch_model")]
+    return sorted(named, key=str.lower) + sorted((f for f in published if f not in named), key=str.lower)

@@ -170,3 +170,27 @@ def test_keep_mask_is_one_on_the_face_zero_far_away_and_smooth():
     assert keep[-1, 0] == 0 and keep[0, -1] == 0
     soft = keep[(keep > 0) & (keep < 1)]
     assert soft.numel() > 20  # a feathered edge, not a hard cut
+
+
+def test_auto_tries_adapter_and_identitynet_files_in_the_stated_order():
+    from portraitos.engine.generation.adapters import order_adapter_files, order_identitynet_files
+
+    files = [
+        "ip-adapter-faceid-plusv2_sdxl.bin",
+        "ip-adapter-faceid_sd15.bin",
+        "ip-adapter-faceid_sdxl.bin",
+        "ip-adapter-faceid.bin",
+        "ip-adapter_sdxl.safetensors",
+    ]
+    assert order_adapter_files(files, "IP-Adapter FaceID", "SDXL") == [
+        "ip-adapter-faceid_sdxl.bin",  # FaceID, plain, names the family
+        "ip-adapter-faceid.bin",  # names no family
+        "ip-adapter-faceid_sd15.bin",  # the other family
+        "ip-adapter-faceid-plusv2_sdxl.bin",  # Plus after plain
+        "ip-adapter_sdxl.safetensors",  # not FaceID: last
+    ]
+    nets = ["canny/diffusion_pytorch_model.safetensors", "depth.safetensors", "InstantID/ControlNetModel.safetensors"]
+    assert order_identitynet_files(nets) == [
+        "InstantID/ControlNetModel.safetensors",
+        "canny/diffusion_pytorch_model.safetensors",
+    ]
