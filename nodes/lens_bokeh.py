@@ -19,7 +19,7 @@ from portraitos.engine.lens import (
     lens_mismatch,
     render_lens_bokeh,
 )
-from portraitos.engine.lens.focus_point import focus_point_mask, parse_focus_point
+from portraitos.engine.lens.focus_point import focus_mask_for, parse_focus_point
 from portraitos.engine.lighting import LightingSetup
 from portraitos.engine.presets import DEFAULT_LENS
 from portraitos.services import runtime
@@ -241,11 +241,10 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
         depth_lens=None,
         preview=None,
     ) -> io.NodeOutput:
-        point = parse_focus_point(focus_point or "")
-        if point is not None:
-            if focus_distance_m > 0:
-                log.warning("LensBokeh: focus_point %s is ignored because focus_distance_m is set", focus_point)
-            focus_mask = focus_point_mask(point, image.shape[1], image.shape[2]).unsqueeze(0)
+        focus = focus_mask_for(focus_point, focus_distance_m, focus_mask, image.shape[1], image.shape[2])
+        if focus.note:
+            log.warning("LensBokeh: %s", focus.note)
+        focus_mask = focus.mask
         notes: list[str] = []
         depth_lens_used = assumed_lens(depth.meta)
         if depth_lens == FOLLOW and depth_lens_used is not None:
@@ -272,7 +271,7 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
             log.warning("LensBokeh: %s", mismatch)
             warned.append(mismatch)
         dev = runtime.output_device()
-        hows = ["focus point" if point is not None and h == "focus mask" else h for h in result.focus_how]
+        hows = ["focus point" if focus.from_point and h == "focus mask" else h for h in result.focus_how]
         return io.NodeOutput(
             result.image.to(dev),
             result.coc_px.to(dev),

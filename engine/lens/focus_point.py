@@ -8,14 +8,14 @@ a click lands on the subject's depth and not on a single noisy pixel.
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import torch
 
 POINT_RADIUS_FRACTION = 0.02
 
 
-def parse_focus_point(text: str) -> Optional[tuple[float, float]]:
+def parse_focus_point(text: Optional[str]) -> Optional[tuple[float, float]]:
     """``"x,y"`` with both in 0..1 → ``(x, y)``; empty text → None. Anything else raises ValueError."""
     if text is None or not str(text).strip():
         return None
@@ -46,3 +46,29 @@ def focus_point_mask(
     ys = torch.arange(height_px, dtype=torch.float32, device=device)[:, None]
     xs = torch.arange(width_px, dtype=torch.float32, device=device)[None, :]
     return (((xs - cx) ** 2 + (ys - cy) ** 2) <= r * r).to(torch.float32)
+
+
+class FocusChoice(NamedTuple):
+    """The mask auto focus reads (``[1,H,W]`` or ``[B,H,W]``, or None: the nearest face / subject), whether
+    it is a picked point's, and a note when a given point is not used."""
+
+    mask: Optional[torch.Tensor]
+    from_point: bool
+    note: Optional[str]
+
+
+def focus_mask_for(
+    focus_point: Optional[str],
+    focus_distance_m: float,
+    focus_mask: Optional[torch.Tensor],
+    height_px: int,
+    width_px: int,
+) -> FocusChoice:
+    """What auto focus reads, by precedence: a focus distance (> 0 m) decides alone; else a picked
+    point ("x,y") replaces ``focus_mask [B,H,W]``; else the mask; else nothing."""
+    point = parse_focus_point(focus_point)
+    if point is None:
+        return FocusChoice(focus_mask, False, None)
+    if focus_distance_m > 0:
+        return FocusChoice(focus_mask, False, f"focus_point {focus_point} is ignored because focus_distance_m is set")
+    return FocusChoice(focus_point_mask(point, height_px, width_px).unsqueeze(0), True, None)
