@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -66,11 +67,11 @@ def test_polling_without_websocket_client_installed(comfy_server, photo, tmp_pat
     blocker = tmp_path / "block"
     blocker.mkdir()
     (blocker / "websocket.py").write_text("raise ImportError('websocket-client is not installed')\n")
-    code = (
-        f"import runpy, sys; sys.path.insert(0, {str(blocker)!r}); runpy.run_path({str(CLIENT)!r}, run_name='__main__')"
-    )
     args = [str(API), "--image", f"1={photo}", "--server", comfy_server.base, "--out", str(tmp_path / "o")]
-    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300, cwd=REPO)
+    env = {**os.environ, "PYTHONPATH": str(blocker)}  # its websocket.py shadows the installed package
+    r = subprocess.run(
+        [sys.executable, str(CLIENT), *args], capture_output=True, text=True, timeout=300, cwd=REPO, env=env
+    )
     assert r.returncode == 0, r.stderr
     assert len(_saved(tmp_path / "o")) == 1
 
