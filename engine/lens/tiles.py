@@ -196,7 +196,7 @@ def scatter_tiled(
     work.zone_spectra.clear()
     if zoned is not None:
         assert zone_edges is not None
-        pieces = [piece for run in src_runs for piece in zone_segments(run, T, zone_edges, zoned.grid)]
+        pieces = [piece for run in src_runs for piece in zone_segments(run, zone_edges, zoned.grid)]
     else:
         pieces = [(0, run) for run in src_runs]
     for y0, y1, x0, x1 in out_runs:  # the sum is read on these tiles only; every run's spill lands inside them

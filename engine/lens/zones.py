@@ -10,8 +10,6 @@ with P = 1 (every plane alike) or 5 (per plane, red and blue sharing one and cov
 
 from __future__ import annotations
 
-import bisect
-
 import torch
 
 from .character import PLANE_KERNEL, LayerKernels
@@ -79,24 +77,29 @@ def convolve_same_zoned(
 
 
 def zone_segments(
-    run: tuple[int, int, int, int], T: int, edges: tuple[list[int], list[int]], grid: tuple[int, int]
+    run: tuple[int, int, int, int], edges: tuple[list[int], list[int]], grid: tuple[int, int]
 ) -> list[tuple[int, tuple[int, int, int, int]]]:
-    """A run of tiles ``(y0, y1, x0, x1)`` (full-resolution px, tiles of side ``T``) cut where the zone of the
-    tiles' centres changes: ``(zone index, box)`` pairs."""
+    """A run of tiles ``(y0, y1, x0, x1)`` (full-resolution px) cut along the zone edges: ``(zone index, box)``
+    pairs, so that every source pixel is scattered with its own zone's kernel."""
     y0, y1, x0, x1 = run
     gy, gx = grid
     if gy * gx == 1:
         return [(0, run)]
-    row = min(max(bisect.bisect_right(edges[0], (y0 + y1) / 2) - 1, 0), gy - 1)
-    out: list[tuple[int, tuple[int, int, int, int]]] = []
-    x = x0
-    while x < x1:
-        t1 = min(x + T, x1)
-        col = min(max(bisect.bisect_right(edges[1], (x + t1) / 2) - 1, 0), gx - 1)
-        zone = row * gx + col
-        if out and out[-1][0] == zone:
-            out[-1] = (zone, (y0, y1, out[-1][1][2], t1))
-        else:
-            out.append((zone, (y0, y1, x, t1)))
-        x = t1
+    out = []
+    for j in range(gy):
+        a, b = max(y0, edges[0][j]), min(y1, edges[0][j + 1])
+        if j == 0:
+            a = y0
+        if j == gy - 1:
+            b = y1
+        if b <= a:
+            continue
+        for i in range(gx):
+            c, d = max(x0, edges[1][i]), min(x1, edges[1][i + 1])
+            if i == 0:
+                c = x0
+            if i == gx - 1:
+                d = x1
+            if d > c:
+                out.append((j * gx + i, (a, b, c, d)))
     return out
