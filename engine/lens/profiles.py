@@ -101,7 +101,7 @@ PROFILES: dict[str, LensProfile] = {
 PROFILE_NAMES = tuple(PROFILES)
 
 
-def lens_profile(name: str) -> LensProfile:
+def find_profile(name: str) -> LensProfile:
     """The profile called ``name`` (one of :data:`PROFILE_NAMES`)."""
     try:
         return PROFILES[name]
@@ -122,7 +122,7 @@ def profile_discs(
     its top-right corner, 3:2 frame) and ``{"centre front", "corner front"}`` (a foreground point), each a
     ``[K,K]`` float mask 0..1 with peak 1 for a disc of ``radius_px``. ``f_number`` and ``focal_length_mm``
     default to the profile's own (wide open)."""
-    p = lens_profile(name)
+    p = find_profile(name)
     lens = ThinLens(focal_length_mm or p.focal_length_mm, f_number or p.max_aperture, focus_distance_m, sensor)
     character = p.character or LensCharacter(grain=False)
     aperture = p.aperture or user_aperture
@@ -131,3 +131,6 @@ def profile_discs(
         out[label] = disc_mask(character, aperture, lens, field, radius_px, behind=True)
         out[f"{label} front"] = disc_mask(character, aperture, lens, field, radius_px, behind=False)
     return out
+
+
+lens_profile = find_profile
