@@ -182,7 +182,7 @@ def scatter_tiled(
     each run where the field zone of its tiles changes, each piece convolved with its zone's kernel.
     """
     zoned = kernel if isinstance(kernel, LayerKernels) else None
-    kk = zoned.size if zoned is not None else int(kernel.shape[-1])
+    kk = kernel.size if isinstance(kernel, LayerKernels) else int(kernel.shape[-1])
     half = kk // 2
     T = Tiles.size_for(kk)
     src_runs = tiles.runs(k, T, grow=False)
