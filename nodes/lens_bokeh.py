@@ -20,6 +20,7 @@ from portraitos.engine.lens import (
     render_lens_bokeh,
 )
 from portraitos.engine.lens.focus_point import focus_mask_for, parse_focus_point
+from portraitos.engine.lens.profiles import IDEAL, PROFILE_NAMES, find_profile
 from portraitos.engine.lighting import LightingSetup
 from portraitos.engine.presets import DEFAULT_LENS
 from portraitos.services import runtime
@@ -184,6 +185,17 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                     "width and height (click the picture on the node to set it). Empty = off. Used when "
                     "focus_distance_m is 0 (auto); takes the place of focus_mask.",
                 ),
+                io.Combo.Input(
+                    "lens_profile",
+                    options=list(PROFILE_NAMES),
+                    default=IDEAL,
+                    optional=True,
+                    tooltip=f"The lens's character. '{IDEAL}': a perfect lens with the aperture set above, the "
+                    "same disc everywhere. The others are lens designs: cat's-eye discs toward the corners "
+                    "(stronger wide open), swirl, magenta/green fringes either side of focus, bright-rimmed or "
+                    "soft discs, oval anamorphic discs, and grain in the blur matching the sharp part. They bring "
+                    "their own aperture blades (the three blade inputs then do not apply).",
+                ),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The photo with the lens's background blur."),
@@ -240,7 +252,9 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
         focus_point: str | None = None,
         depth_lens=None,
         preview=None,
+        lens_profile: str | None = None,
     ) -> io.NodeOutput:
+        profile = find_profile(lens_profile or IDEAL)
         focus = focus_mask_for(focus_point, focus_distance_m, focus_mask, image.shape[1], image.shape[2])
         if focus.note:
             log.warning("LensBokeh: %s", focus.note)
@@ -252,7 +266,9 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
             notes.append(f"lens from the depth: {focal_length_mm:g} mm, {sensor}")
         mismatch = lens_mismatch(depth.meta, focal_length_mm, sensor)
         lens = LensSettings(focal_length_mm, f_number, focus_distance_m, sensor)
-        aperture = Aperture(aperture_blades, blade_rotation_deg, blade_curvature)
+        aperture = profile.aperture or Aperture(aperture_blades, blade_rotation_deg, blade_curvature)
+        if profile.name != IDEAL:
+            notes.append(f"lens profile: {profile.name}")
         highlights = highlights_under(lighting, highlight_threshold, highlight_boost)
         with caught_warnings("LensBokeh") as warned:
             result = render_lens_bokeh(
@@ -266,6 +282,7 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                 device=runtime.compute_device(),
                 progress=runtime.progress_callback(1000),
                 check_interrupt=runtime.check_interrupt,
+                character=profile.character,
             )
         if mismatch:
             log.warning("LensBokeh: %s", mismatch)

@@ -22,6 +22,7 @@ from ..depth.resample import resize_depth_edge_aware
 from ..finite import finite_pixels
 from ..presets import DEFAULT_LENS
 from .aperture import Aperture
+from .character import LensCharacter
 from .focus import auto_focus_distance
 from .optics import DEFAULT_SENSOR, ThinLens
 from .renderer import BokehResult, HighlightRebuild, RenderSettings, render_bokeh
@@ -90,8 +91,12 @@ def render_lens_bokeh(
     progress: Optional[Callable[[int, int], None]] = None,
     check_interrupt: Optional[Callable[[], None]] = None,
     max_tile_pixels: Optional[int] = None,
+    character: Optional[LensCharacter] = None,
 ) -> LensResult:
     """Render a batch; returns tensors on the image's original device.
+
+    ``character``: the lens's character (cat's eye, swirl, fringes, spherical aberration, anamorphic squeeze,
+    grain: ``character``, usually from a ``profiles`` entry); None renders the ideal thin lens.
 
     ``max_tile_pixels`` caps the pixels rendered at once (bands with overlap); when None, the cap
     follows the free memory of ``device``, and an out-of-memory error retries in smaller bands.
@@ -151,6 +156,7 @@ def render_lens_bokeh(
                 steps.render,
                 check_interrupt,
                 cap,
+                character,
             )
             break
         except torch.OutOfMemoryError:
@@ -315,11 +321,13 @@ def _tile_pixels_for(device: torch.device, H: int, W: int) -> int:
 
 
 def _render_in_bands(
-    image, depth_m, lenses, aperture, highlights, settings, progress, check_interrupt, cap
+    image, depth_m, lenses, aperture, highlights, settings, progress, check_interrupt, cap, character=None
 ) -> BokehResult:
     b, H, W, _ = image.shape
     if H * W <= cap:
-        return render_bokeh(image, depth_m, lenses, aperture, highlights, settings, progress, check_interrupt)
+        return render_bokeh(
+            image, depth_m, lenses, aperture, highlights, settings, progress, check_interrupt, character
+        )
     # horizontal bands with an overlap that covers the largest blur, on a grid aligned to the coarsest scale
     out = torch.empty_like(image)
     coc = torch.empty(b, H, W, dtype=image.dtype, device=image.device)
@@ -344,6 +352,8 @@ def _render_in_bands(
                 settings,
                 None,
                 check_interrupt,
+                character,
+                (H, W, a0),
             )
             out[i, y:y1] = part.image[0, y - a0 : y1 - a0]
             coc[i, y:y1] = part.coc_px[0, y - a0 : y1 - a0]

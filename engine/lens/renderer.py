@@ -54,8 +54,10 @@ import torch.nn.functional as F
 from ..chunks import row_chunks
 from ..colour import linear_planes_to_srgb_image, srgb_to_linear_planes
 from .aperture import Aperture
+from .character import CharacterModel, Frame, LensCharacter
 from .fft import fft_convolve_same
 from .fill import fill_behind_foreground
+from .grain import regrain
 from .highlights import HighlightRebuild, blur_weight_at, rebuild_highlights
 from .layers import LayerAssignment, layer_radii, scale_for_radius
 from .min_filter import min_filter, min_filter_chunks
@@ -176,10 +178,12 @@ def render_single(
     settings: RenderSettings,
     progress: Optional[LayerProgressFn] = None,
     check_interrupt: Optional[Callable[[], None]] = None,
+    character: Optional[CharacterModel] = None,
 ) -> torch.Tensor:
     """Render one linear image ``lin [3,H,W]`` with signed CoC radius map ``radius [H,W]`` (px).
 
-    Returns linear RGB ``[3,H,W]``. The caller handles sRGB, highlights and batching.
+    Returns linear RGB ``[3,H,W]``. The caller handles sRGB, highlights and batching. ``character``: a lens
+    character's kernels (per layer, colour plane and field zone) instead of the ideal aperture's.
     """
     _, H, W = lin.shape
     dev, dt = lin.device, lin.dtype
@@ -192,7 +196,8 @@ def render_single(
     if progress is not None:
         progress(0, max(len(order), 1))  # layers assigned: a tick before the first (largest) layer
     plans = {k: _layer_plan(k, radii_host, settings) for k in order}  # layer -> (scale, kernel key)
-    kernels = _build_kernels({key for _s, key in plans.values()}, aperture, dt, dev)
+    kernels = _build_kernels({key for _s, key in plans.values()}, aperture, dt, dev) if character is None else {}
+    zone_edges = None if character is None else character.zone_edges()
     # what has been laid down: premultiplied RGB, coverage, RADIUS_SUM; far layers are laid down at the scale
     # of their blur (one upsampling when a finer layer comes), so full-size buffers are touched only near focus
     acc_scale = scale_for_radius(radii_host[order[0]], settings.base_radius_px) if order else 1
@@ -225,6 +230,7 @@ def render_single(
             continue
         s, key = plans[k]
         refine(s)
+        kernel = kernels[key] if character is None else character.layer_kernels(rk, s, key[1], dt).to(dev)
         if s == 1 and tiled is not None:
 
             def tick(fraction: float, step: int = step) -> None:
@@ -234,9 +240,9 @@ def render_single(
                 if progress is not None:
                     progress(step + fraction, len(order))
 
-            scatter_tiled(acc, *tiled, lin, assign, source, k, kernels[key], rk, settings, tick)
+            scatter_tiled(acc, *tiled, lin, assign, source, k, kernel, rk, settings, tick, zone_edges)
         else:
-            scatter_on_crop(acc, acc_scale, lin, assign, source, k, box, s, kernels[key], rk, settings)
+            scatter_on_crop(acc, acc_scale, lin, assign, source, k, box, s, kernel, rk, settings, zone_edges)
         if progress is not None:
             progress(step + 1, len(order))
 
@@ -260,11 +266,15 @@ def render_bokeh(
     settings: RenderSettings | None = None,
     progress: Optional[ProgressFn] = None,
     check_interrupt: Optional[Callable[[], None]] = None,
+    character: Optional[LensCharacter] = None,
+    full_frame: Optional[tuple[int, int, int]] = None,
 ) -> BokehResult:
     """Render lens bokeh for a batch.
 
     image: ``[B,H,W,3]`` sRGB 0..1. depth_m: ``[B,H,W]`` metres (already cleaned and at image size).
     lens: one ThinLens for all images or one per image (auto focus may differ per image).
+    character: the lens's character (``character``); None renders the ideal thin lens. full_frame:
+    (height, width, first row) of the whole frame when this is a band of it (field positions are the frame's).
     Returns the rendered batch, signed CoC diameters (px) and an in-focus mask.
     """
     settings = settings or RenderSettings()
@@ -304,6 +314,12 @@ def render_bokeh(
             if progress is not None:
                 progress(_i * 1000 + 40 + int(960 * done / max(total, 1)), b * 1000)
 
-        rendered = render_single(lin, radius, aperture, settings, prog, check_interrupt)
+        model = None
+        if character is not None:
+            fh, fw, fy0 = full_frame or (H, W, 0)
+            model = CharacterModel(character, aperture, ln, Frame(fh, fw, ppm, fy0))
+        rendered = render_single(lin, radius, aperture, settings, prog, check_interrupt, model)
         linear_planes_to_srgb_image(rendered, out[i])
+        if character is not None and character.grain:
+            regrain(out[i], image[i], radius, masks[i], seed=i)
     return BokehResult(out, cocs, masks, [ln.focus_distance_m for ln in lenses])

@@ -11,15 +11,18 @@ Sizes in full-resolution pixels unless stated; tensors ``[5,h,w]`` with the plan
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 from ..chunks import row_chunks
+from .character import LayerKernels
 from .composite import composite, drop_round_off
 from .fft import fft_convolve_same
 from .layers import LayerAssignment
 from .planes import COVERAGE, OCCLUDING, PLANES, RGB
+from .zones import convolve_same_zoned
 
 
 def layer_planes(
@@ -70,24 +73,32 @@ def scatter_on_crop(
     k: int,
     box: tuple[int, int, int, int],
     s: int,
-    kernel: torch.Tensor,
+    kernel: torch.Tensor | LayerKernels,
     rk: float,
     settings,
+    zone_edges: Optional[tuple[list[int], list[int]]] = None,
 ) -> None:
     """Scatter layer ``k`` (radius ``rk`` px, pixels in ``box``) at scale ``s`` and lay it over ``acc``.
 
     acc: ``[5,⌈H/acc_scale⌉,⌈W/acc_scale⌉]`` the accumulator at its scale (``acc_scale`` ≤ ``s``);
-    kernel: ``[k,k]`` in the pixels of scale ``s``. The crop is the layer's box grown by the blur's reach.
+    kernel: ``[k,k]`` in the pixels of scale ``s``, or a lens character's per-plane, per-zone kernels (with
+    ``zone_edges``, full-resolution px: ``zones``). The crop is the layer's box grown by the blur's reach.
     """
     _, H, W = lin.shape
     margin = int(math.ceil(abs(rk))) + 2 * s + 2
+    if isinstance(kernel, LayerKernels):  # a character's disc may reach past the layer's radius
+        margin = max(margin, (kernel.size // 2 + 2) * s + 2)
     y0 = max(0, box[0] - margin) // s * s
     x0 = max(0, box[2] - margin) // s * s
     y1 = min(H, box[1] + margin)
     x1 = min(W, box[3] + margin)
 
     layer = layer_planes(lin, assign, source, k, (y0, y1, x0, x1), s)
-    blurred = fft_convolve_same(layer, kernel)
+    if isinstance(kernel, LayerKernels):
+        assert zone_edges is not None
+        blurred = convolve_same_zoned(layer, kernel, (y0, x0), s, zone_edges)
+    else:
+        blurred = fft_convolve_same(layer, kernel)
     del layer
     # to the accumulator's scale (finer than the layer's only for blurred foreground over a sharper image)
     f = s // acc_scale

@@ -16,10 +16,12 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from .character import LayerKernels
 from .composite import composite, drop_round_off
 from .fft import fft_convolve_full, padded_size
 from .layers import LayerAssignment
 from .planes import COVERAGE, OCCLUDING, PLANES, RGB
+from .zones import multiply_identity, plane_spectrum, zone_segments
 
 
 class Tiles:
@@ -112,6 +114,7 @@ class TileWork:
         self.blurred = torch.empty(PLANES, box[1] - box[0], box[3] - box[2], dtype=dtype, device=device)
         self._padded: dict[tuple[int, int], torch.Tensor] = {}
         self.spectra: dict[tuple[int, int], torch.Tensor] = {}  # padded size -> the current layer's kernel spectrum
+        self.zone_spectra: dict[tuple[int, tuple[int, int]], torch.Tensor] = {}  # (zone, size) -> spectrum
 
     @classmethod
     def reaching(cls, boxes: list, H: int, W: int, dtype: torch.dtype, device: torch.device) -> Optional[TileWork]:
@@ -146,6 +149,13 @@ class TileWork:
             self.spectra[size] = torch.fft.rfft2(kernel.to(self.blurred.dtype), s=size)
         return self.spectra[size]
 
+    def zone_spectrum(self, kernels: LayerKernels, zone: int, size: tuple[int, int]) -> torch.Tensor:
+        """A lens character's kernel ``[P,k,k]`` of ``zone`` transformed at ``size`` (once per zone, size, layer)."""
+        key = (zone, size)
+        if key not in self.zone_spectra:
+            self.zone_spectra[key] = plane_spectrum(kernels.kernels[zone], size, self.blurred.dtype)
+        return self.zone_spectra[key]
+
 
 def scatter_tiled(
     acc: torch.Tensor,
@@ -155,10 +165,11 @@ def scatter_tiled(
     assign: LayerAssignment,
     source: torch.Tensor,
     k: int,
-    kernel: torch.Tensor,
+    kernel: torch.Tensor | LayerKernels,
     rk: float,
     settings,
     tick: Optional[Callable[[float], None]] = None,
+    zone_edges: Optional[tuple[list[int], list[int]]] = None,
 ) -> None:
     """Scatter full-resolution layer ``k`` (radius ``rk`` px) over the tiles it touches and lay it over
     ``acc [5,H,W]`` (full resolution).
@@ -167,9 +178,11 @@ def scatter_tiled(
     ``renderer``); kernel: ``[k,k]`` the layer's aperture kernel. Each run of touched tiles is convolved on
     its own and the results added where they overlap; the layer is then composited on the touched tiles
     and their neighbours (the kernel is never wider than a tile). ``tick(fraction)`` is called as the runs
-    are convolved (progress, Cancel).
+    are convolved (progress, Cancel). A lens character's kernels (``LayerKernels``, with ``zone_edges``) cut
+    each run where the field zone of its tiles changes, each piece convolved with its zone's kernel.
     """
-    kk = kernel.shape[-1]
+    zoned = kernel if isinstance(kernel, LayerKernels) else None
+    kk = kernel.size if isinstance(kernel, LayerKernels) else int(kernel.shape[-1])
     half = kk // 2
     T = Tiles.size_for(kk)
     src_runs = tiles.runs(k, T, grow=False)
@@ -180,11 +193,17 @@ def scatter_tiled(
     total = work.blurred
     oy, ox = work.y0, work.x0
     work.spectra.clear()  # one kernel per layer
+    work.zone_spectra.clear()
+    if zoned is not None:
+        assert zone_edges is not None
+        pieces = [piece for run in src_runs for piece in zone_segments(run, zone_edges, zoned.grid)]
+    else:
+        pieces = [(0, run) for run in src_runs]
     for y0, y1, x0, x1 in out_runs:  # the sum is read on these tiles only; every run's spill lands inside them
         total[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox].zero_()
-    for run, (y0, y1, x0, x1) in enumerate(src_runs):
+    for run, (zone, (y0, y1, x0, x1)) in enumerate(pieces):
         if tick is not None:
-            tick(run / len(src_runs))
+            tick(run / len(pieces))
         h, w = y1 - y0, x1 - x0
         size = padded_size(h, w, kk)
         layer = work.padded(size, h, w)
@@ -194,7 +213,14 @@ def scatter_tiled(
         a.mul_(src)
         a_occ.mul_(src)
         torch.mul(lin[:, y0:y1, x0:x1], a, out=layer[RGB, :h, :w])
-        conv = layer * kernel.reshape(()) if kk == 1 else fft_convolve_full(layer, work.spectrum(kernel, size))
+        if zoned is not None:
+            if kk == 1:
+                conv = multiply_identity(layer, zoned.kernels[zone])
+            else:
+                conv = fft_convolve_full(layer, work.zone_spectrum(zoned, zone, size))
+        else:
+            assert isinstance(kernel, torch.Tensor)
+            conv = layer * kernel.reshape(()) if kk == 1 else fft_convolve_full(layer, work.spectrum(kernel, size))
         # overlap-add: the run's full convolution starts half a kernel above-left of it
         ty, tx = y0 - half, x0 - half
         ya, xa = max(ty, 0), max(tx, 0)
