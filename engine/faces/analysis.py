@@ -173,7 +173,9 @@ def analyse(pack: FacePack, rgb: np.ndarray, face_index: int = -1) -> tuple[dict
     warnings: list[str] = []
     if not faces:
         sizes = "–".join(str(s) for s in (DET_SIZES[0], DET_SIZES[-1]))
-        raise FaceError(f"no face found in the photo (detection sizes {sizes} px tried). A good selfie is {GOOD_SELFIE}.")
+        raise FaceError(
+            f"no face found in the photo (detection sizes {sizes} px tried). A good selfie is {GOOD_SELFIE}."
+        )
     faces = largest_first(faces)
     if face_index >= len(faces):
         raise FaceError(f"face_index {face_index} asked for, but only {len(faces)} face(s) found")

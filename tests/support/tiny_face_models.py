@@ -248,7 +248,6 @@ def build_closeup_pack(root: Path, pack: str = "closeup") -> tuple[Path, np.ndar
     is made for: the astronaut's face cut out and enlarged to fill a 512×512 frame (the face ~80 % of the
     width: missed at det_size 640, found from 320 down). Returns (pack folder, photo)."""
     import cv2
-
     from skimage import data
 
     x0, y0, x1, y1 = ASTRONAUT_BOX
