@@ -566,7 +566,8 @@ def test_memory_plan_counts_everything_the_sampler_holds(tiny, monkeypatch):
     assert bare.weights == unet and full.weights == unet + adapter + net
     assert adapter > 0 and net > 0
     no_cfg = sampling.plan_memory(model, shape, 1.0)
-    assert bare.per_image - no_cfg.per_image == model.memory_required([1, *shape[1:]])  # CFG doubles the UNet's
+    cfg_pass = bare.per_image - no_cfg.per_image
+    assert cfg_pass == pytest.approx(model.memory_required([1, *shape[1:]]), abs=2)  # CFG doubles the UNet's
     assert full.per_image > bare.per_image  # the IdentityNet's activations
     free = int(unet + 3 * bare.per_image / sampling.HEADROOM) + 1
     monkeypatch.setattr(mm, "get_free_memory", lambda dev=None, torch_free_too=False: free)
