@@ -12,6 +12,7 @@ from .identity_score import IdentityScore
 from .lens_bokeh import LensBokeh
 from .lighting_tint import LightingTint
 from .portrait_generate import PortraitGenerate
+from .portrait_identity_apply import PortraitIdentityApply
 
 NODES: list[type[io.ComfyNode]] = [
     DepthEstimate,
@@ -22,6 +23,7 @@ NODES: list[type[io.ComfyNode]] = [
     LensBokeh,
     LightingTint,
     PortraitGenerate,
+    PortraitIdentityApply,
 ]
 
 

@@ -1,7 +1,9 @@
 """PortraitGenerate: a batch of studio portraits of one stored identity, with the user's own checkpoint.
 
 Methods: "keep face" (no extra weights: the selfie's face and hair are kept and everything else is
-inpainted), "IP-Adapter FaceID" (SD 1.5 / SDXL) and "InstantID" (SDXL, with its IdentityNet ControlNet).
+inpainted), "IP-Adapter FaceID" (SD 1.5 / SDXL) and "InstantID" (SDXL, with its IdentityNet ControlNet);
+"auto" takes the one the identity's face pack was made for. The identity is applied by the same code as
+PortraitIdentityApply's (``services.identity_adapters.apply_identity``).
 Image i of the batch takes style variation i and seed + i. Sampling goes through ``comfy.sample`` on a
 clone of the model; one progress bar (with latent previews) spans the whole batch; sub-batches are
 sized to the free memory; Cancel is honoured between and inside sub-batches.
@@ -19,18 +21,22 @@ import torch
 from comfy_api.latest import io
 
 from portraitos.engine.colour import to_uint8_rgb
-from portraitos.engine.faces import find_faces
+from portraitos.engine.faces import FaceError, find_faces
+from portraitos.engine.faces.analysis import find_faces_insightface, largest_first
 from portraitos.engine.generation import (
-    FACE_PACK,
+    METHODS,
+    SPEEDS,
     STYLES,
     build_prompts,
-    draw_keypoints,
+    effective_settings,
     frame_photo,
     keep_mask,
-    place_keypoints,
+    method_for,
 )
+from portraitos.engine.generation.defaults import AUTO, INSTANTID, KEEP_FACE, STANDARD, WIDGET_DEFAULTS
 from portraitos.engine.identity import Identity, photo_sha256
 from portraitos.services import identity_adapters as adapters
+from portraitos.services import runtime
 from portraitos.services.sampling import SamplingPlan, sample_batch
 from portraitos.services.search_words import SearchWords
 from portraitos.services.socket_types import CATEGORY_GENERATE
@@ -38,7 +44,6 @@ from portraitos.services.socket_types import Identity as IdentityType
 from portraitos.services.validation import SchemaChecked
 
 log = logging.getLogger("PortraitOS")
-METHODS = ("IP-Adapter FaceID", "InstantID", "keep face")
 MAX_BATCH = 20
 
 
@@ -46,33 +51,25 @@ class GenerateError(ValueError):
     """Bad input to PortraitGenerate; the message names the input and says what to do."""
 
 
-def _needs_pack(identity: Identity, method: str) -> torch.Tensor:
-    """The embedding ``method`` needs, after checking the identity was made with the right face pack."""
-    pack = FACE_PACK["instantid" if method == "InstantID" else "faceid"]
-    made = identity.meta.get("model_pack")
-    if "embedding" not in identity.tensors or "embeddings_raw" not in identity.tensors:
-        raise GenerateError(
-            f"identity {identity.name!r} has no face embedding: create it again with IdentityLoader (mode create)"
-        )
-    if made != pack:
-        raise GenerateError(
-            f"identity {identity.name!r} was made with the face pack {made!r}, but {method} was trained on "
-            f"{pack} embeddings: run IdentityLoader in mode create with face_model {pack} on the same selfie "
-            f"(under a new name, e.g. '{identity.name}_{pack}') and use that identity"
-        )
-    if method == "InstantID":
-        return identity.tensors["embeddings_raw"].float().mean(0)  # InstantID takes the raw ArcFace output
-    return identity.embedding.float()  # FaceID takes the normalised embedding
-
-
 def _face_box(photo_u8: np.ndarray, identity: Identity) -> tuple[float, float, float, float]:
     """The face box of the selfie: the identity's own when the photo is one it was made from, else the
-    largest face OpenCV finds."""
+    largest face the identity's face pack finds (detection at several sizes, as IdentityLoader), else the
+    largest face OpenCV finds (no face pack installed)."""
     sha = photo_sha256(photo_u8)
     sources = list(identity.meta.get("source_sha256", []))
     if sha in sources:
         x0, y0, x1, y1 = (float(v) for v in identity.tensors["bbox"][sources.index(sha)])
         return x0, y0, x1, y1
+    pack_name = identity.meta.get("model_pack")
+    try:
+        from portraitos.services.face_packs import face_pack
+
+        found = find_faces_insightface(face_pack(pack_name, "CPU"), photo_u8, check_interrupt=runtime.check_interrupt)
+        if found:
+            x0, y0, x1, y1 = (float(v) for v in largest_first(found)[0].bbox[:4])
+            return x0, y0, x1, y1
+    except FaceError as e:
+        log.info("PortraitGenerate: keep face uses OpenCV's detector (%s)", e)
     faces = find_faces(photo_u8)
     if not faces:
         raise GenerateError(
@@ -103,9 +100,10 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                 io.Combo.Input(
                     "method",
                     options=list(METHODS),
-                    default=METHODS[0],
-                    tooltip="IP-Adapter FaceID (SD 1.5/SDXL), InstantID (SDXL) or keep face "
-                    "(no extra files; keeps the selfie's face)",
+                    default=AUTO,
+                    tooltip="auto: the method the identity's face pack is for (antelopev2 → InstantID on SDXL, "
+                    "buffalo_l → IP-Adapter FaceID); IP-Adapter FaceID (SD 1.5/SDXL), InstantID (SDXL) or keep "
+                    "face (no extra files; keeps the selfie's face)",
                 ),
                 io.Combo.Input(
                     "style",
@@ -121,7 +119,9 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                     min=0.0,
                     max=1.5,
                     step=0.05,
-                    tooltip="Adapter (and IdentityNet) strength; 0 = no adapter. Ignored by keep face.",
+                    tooltip="Strength of the identity tokens in the UNet's cross-attention (the adapter); 0 = no "
+                    "identity (and no IdentityNet). IdentityNet has its own: controlnet_strength. "
+                    "Ignored by keep face.",
                 ),
                 io.Int.Input(
                     "seed",
@@ -131,24 +131,49 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                     control_after_generate=True,
                     tooltip="Image i uses seed + i",
                 ),
-                io.Int.Input("steps", default=30, min=1, max=200, tooltip="Sampling steps per image"),
+                io.Int.Input(
+                    "steps",
+                    default=WIDGET_DEFAULTS["steps"],
+                    min=1,
+                    max=200,
+                    tooltip="Sampling steps per image (left at 30 with a fast speed: the fast setting's)",
+                ),
                 io.Float.Input(
-                    "cfg", default=5.0, min=0.0, max=30.0, step=0.1, tooltip="Prompt guidance (InstantID: 4–5)"
+                    "cfg",
+                    default=WIDGET_DEFAULTS["cfg"],
+                    min=0.0,
+                    max=30.0,
+                    step=0.1,
+                    tooltip="Prompt guidance (InstantID: 4–5). Left at 5: 7.5 on SD 1.5, 1 with a fast speed",
                 ),
                 io.Combo.Input(
                     "sampler_name",
                     options=comfy.samplers.KSampler.SAMPLERS,
-                    default="dpmpp_2m",
+                    default=WIDGET_DEFAULTS["sampler_name"],
                     tooltip="ComfyUI's sampler, as in KSampler",
                 ),
                 io.Combo.Input(
                     "scheduler",
                     options=comfy.samplers.KSampler.SCHEDULERS,
-                    default="karras",
+                    default=WIDGET_DEFAULTS["scheduler"],
                     tooltip="ComfyUI's noise schedule, as in KSampler",
                 ),
-                io.Int.Input("width", default=832, min=64, max=4096, step=8, tooltip="SDXL 832, SD 1.5 512"),
-                io.Int.Input("height", default=1216, min=64, max=4096, step=8, tooltip="SDXL 1216, SD 1.5 768"),
+                io.Int.Input(
+                    "width",
+                    default=WIDGET_DEFAULTS["width"],
+                    min=64,
+                    max=4096,
+                    step=8,
+                    tooltip="SDXL 832, SD 1.5 512 (left at 832×1216 on SD 1.5: 512×768)",
+                ),
+                io.Int.Input(
+                    "height",
+                    default=WIDGET_DEFAULTS["height"],
+                    min=64,
+                    max=4096,
+                    step=8,
+                    tooltip="SDXL 1216, SD 1.5 768 (left at 832×1216 on SD 1.5: 512×768)",
+                ),
                 io.Int.Input(
                     "batch_size",
                     default=4,
@@ -171,7 +196,8 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                     "controlnet_file",
                     options=["auto", *adapters.controlnet_files()],
                     default="auto",
-                    tooltip="InstantID's IdentityNet in models/controlnet; auto: a file with 'instantid' in its path",
+                    tooltip="InstantID's IdentityNet in models/controlnet; auto: the one ControlNet named for "
+                    "InstantID or with its published name (diffusion_pytorch_model.safetensors) that fits the model",
                 ),
                 io.Float.Input(
                     "controlnet_strength",
@@ -188,6 +214,13 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                     max=1.5,
                     step=0.05,
                     tooltip="Strength of FaceID's LoRA (in the adapter or in models/loras)",
+                ),
+                io.Combo.Input(
+                    "speed",
+                    options=list(SPEEDS),
+                    default=STANDARD,
+                    tooltip="standard, or fast for a distilled model or LoRA you loaded (SDXL Lightning / Hyper / "
+                    "Turbo; LCM): 6 steps, cfg 1, their sampler and sgm_uniform, for the widgets left at defaults",
                 ),
                 io.Image.Input("photo", optional=True, tooltip="The selfie itself (needed by keep face)"),
             ],
@@ -223,60 +256,75 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
         controlnet_file,
         controlnet_strength,
         lora_strength,
+        speed=STANDARD,
         photo=None,
     ) -> io.NodeOutput:
         if method not in METHODS:
             raise GenerateError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
         if not isinstance(identity, Identity):
             raise GenerateError(f"identity must come from IdentityLoader, got {type(identity).__name__}")
+        family = adapters.model_family(model)
+        method = method_for(method, identity.meta.get("model_pack"), family)
+        chosen = {
+            "width": width,
+            "height": height,
+            "cfg": cfg,
+            "steps": steps,
+            "sampler_name": sampler_name,
+            "scheduler": scheduler,
+        }
+        settings, notes = effective_settings(chosen, family, speed)
+        for note in notes:
+            log.info("PortraitGenerate: %s", note)
+        width, height = settings["width"], settings["height"]
         if width % 8 or height % 8:
             raise GenerateError(f"width and height must be multiples of 8, got {width}×{height}")
-        prompts = build_prompts(style, batch_size, seed, prompt, negative, identity.meta, use_age_gender)
-        family = adapters.model_family(model)
+        prompts = build_prompts(
+            style, batch_size, seed, prompt, negative, identity.meta, use_age_gender, fixed_pose=method == INSTANTID
+        )
         if family == "SD 1.5" and width * height > 1.5 * 768 * 768:
             log.warning("PortraitGenerate: %d×%d is large for SD 1.5 (made for 512×768 portraits)", width, height)
-        work = model
-        extra_pos: dict = {}
-        extra_neg: dict = {}
+        patch = adapters.IdentityPatch(model, {}, {})
         keep = framed = None
         latent_in = None
-        if method == "keep face":
+        if method == KEEP_FACE:
             if photo is None:
                 raise GenerateError("method 'keep face' needs the selfie on the photo input (it keeps its face)")
             rgb = to_uint8_rgb(photo[0])
             fp = frame_photo(torch.from_numpy(rgb).float() / 255, _face_box(rgb, identity), width, height)
             framed, keep = fp.image, keep_mask(fp.box, width, height)
             latent_in = vae.encode(framed[None])
-        elif identity_strength > 0:
-            embedding = _needs_pack(identity, method)
-            if adapter_file in (None, "", "auto"):
-                adapter, sites, skipped = adapters.load_auto_adapter(method, family, model)
-                for line in skipped:
-                    log.warning("PortraitGenerate: adapter_file auto skipped %s", line)
-            else:
-                adapter = adapters.load_adapter(adapters.resolve_adapter(method, adapter_file, family))
-                sites = adapters.check_adapter(adapter, method, model)
-            cond_tok, uncond_tok = adapters.identity_tokens(adapter, embedding)
-            lora_file = None
-            if adapter.layout.kind == "faceid" and not adapter.layout.lora_rank:
-                lora_file = adapters.separate_lora(adapter.path)
-            work = adapters.patch_model(
-                model, adapter, sites, cond_tok, uncond_tok, identity_strength, lora_strength, lora_file
+        else:
+            patch = adapters.apply_identity(
+                model,
+                identity,
+                method,
+                identity_strength,
+                adapter_file,
+                controlnet_file,
+                controlnet_strength,
+                lora_strength,
+                width,
+                height,
+                vae=vae,
             )
-            if method == "InstantID" and controlnet_strength > 0:
-                if controlnet_file in (None, "", "auto"):
-                    net, skipped = adapters.load_auto_identitynet()
-                    for line in skipped:
-                        log.warning("PortraitGenerate: controlnet_file auto skipped %s", line)
-                else:
-                    net = adapters.load_identitynet(adapters.resolve_controlnet(controlnet_file))
-                kps = place_keypoints(identity.tensors["kps"][0], identity.tensors["bbox"][0], width, height)
-                hint = draw_keypoints(kps, width, height)[None].movedim(-1, 1)
-                control = net.copy().set_cond_hint(hint, controlnet_strength, (0.0, 1.0), vae=vae)
-                extra_pos = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": cond_tok}
-                extra_neg = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": uncond_tok}
-
-        plan = SamplingPlan(steps, cfg, sampler_name, scheduler, width, height)
-        images, latents = sample_batch(work, clip, vae, prompts, plan, extra_pos, extra_neg, latent_in, keep, framed)
+        plan = SamplingPlan(
+            settings["steps"], settings["cfg"], settings["sampler_name"], settings["scheduler"], width, height
+        )
+        controls = [patch.control] if patch.control is not None else []
+        images, latents = sample_batch(
+            patch.model,
+            clip,
+            vae,
+            prompts,
+            plan,
+            patch.positive,
+            patch.negative,
+            latent_in,
+            keep,
+            framed,
+            controls=controls,
+            lora_bytes=patch.lora_bytes,
+        )
         text = "\n".join(f"#{p.index + 1} seed {p.seed}: {p.positive}" for p in prompts)
         return io.NodeOutput(images, {"samples": latents}, text)

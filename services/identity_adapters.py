@@ -7,6 +7,7 @@ The input model is never mutated: everything is registered on ``model.clone()``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -21,6 +22,7 @@ import folder_paths
 import torch
 
 from portraitos.engine.generation import (
+    FACE_PACK,
     AdapterError,
     AdapterLayout,
     Site,
@@ -34,6 +36,9 @@ from portraitos.engine.generation import (
     split_groups,
 )
 from portraitos.engine.generation.adapters import family_hint, order_adapter_files, order_identitynet_files
+from portraitos.engine.generation.defaults import FACEID, INSTANTID
+from portraitos.engine.generation.keypoints import draw_keypoints, place_keypoints
+from portraitos.engine.identity import Identity
 
 from . import model_folders  # noqa: F401  (registers models/instantid and models/ipadapter)
 from .model_cache import CACHE
@@ -123,14 +128,47 @@ def load_auto_adapter(method: str, family: str, model) -> tuple[LoadedAdapter, l
 
 
 def controlnet_candidates() -> list[str]:
-    """The files "auto" tries as InstantID's IdentityNet, in this order: names with "instantid" or
-    "identitynet", then the published file name ``diffusion_pytorch_model.safetensors`` (in any
-    subfolder); alphabetical within each. Other ControlNets are never tried."""
+    """The files "auto" considers as InstantID's IdentityNet, in this order: names with "instantid" or
+    "identitynet", then the published file name ``diffusion_pytorch_model.safetensors`` (straight in
+    ``models/controlnet/`` or in any subfolder); alphabetical within each. Other ControlNets are never tried."""
     return order_identitynet_files(controlnet_files())
 
 
-def load_auto_identitynet() -> tuple[Any, list[str]]:
-    """ "auto": the first of :func:`controlnet_candidates` that loads, and one line per candidate skipped."""
+HINT_KEYS = ("controlnet_cond_embedding.conv_in.weight", "input_hint_block.0.weight")  # diffusers, ldm
+
+
+def identitynet_layout_problem(path: Path, context: int) -> str | None:
+    """Why the file cannot be an IdentityNet for a UNet whose text tokens are ``context`` wide, read from
+    its safetensors header only (no weights loaded), or None. An IdentityNet is a ControlNet (diffusers
+    or ldm names) with a 3-channel hint and cross-attention over ``context``-wide tokens. Files other than
+    ``.safetensors`` cannot be checked without loading them and pass."""
+    if path.suffix.lower() != ".safetensors":
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            keys = list(f.keys())
+            hint = next((k for k in HINT_KEYS if k in keys), None)
+            if hint is None:
+                return "not a ControlNet (no controlnet_cond_embedding / input_hint_block weights)"
+            hint_channels = f.get_slice(hint).get_shape()[1]
+            to_k = next((k for k in keys if k.endswith("attn2.to_k.weight")), None)
+            width = f.get_slice(to_k).get_shape()[1] if to_k else None
+    except Exception as e:
+        return f"could not be read ({type(e).__name__}: {e})"
+    if hint_channels != 3:
+        return f"a ControlNet with a {hint_channels}-channel hint (IdentityNet takes the 3-channel keypoint image)"
+    if width != context:
+        return f"a ControlNet for {width}-wide text tokens, the model's are {context} wide (another model family)"
+    return None
+
+
+def pick_identitynet(context: int) -> tuple[str, list[str]]:
+    """ "auto": the one file of :func:`controlnet_candidates` that can be the IdentityNet of a model with
+    ``context``-wide text tokens (files named for InstantID before files with the published name), and one
+    line per candidate ruled out (name: why). AdapterError when none is left, or when two are equally
+    likely (two named, or no named one and two published names): the user chooses in controlnet_file."""
     candidates = controlnet_candidates()
     if not candidates:
         where = ", ".join(folder_paths.get_folder_paths("controlnet"))
@@ -140,28 +178,39 @@ def load_auto_identitynet() -> tuple[Any, list[str]]:
             f"or choose the file in controlnet_file ({README})"
         )
     skipped: list[str] = []
+    usable: list[str] = []
     for name in candidates:
-        try:
-            return load_identitynet(Path(folder_paths.get_full_path("controlnet", name))), skipped
-        except AdapterError as e:
-            skipped.append(f"{name}: {e}")
-    raise AdapterError("no usable IdentityNet in models/controlnet/ (tried in order: " + "; ".join(skipped) + ")")
+        problem = identitynet_layout_problem(Path(folder_paths.get_full_path("controlnet", name)), context)
+        if problem:
+            skipped.append(f"{name}: {problem}")
+        else:
+            usable.append(name)
+    if not usable:
+        raise AdapterError("no usable IdentityNet in models/controlnet/ (tried in order: " + "; ".join(skipped) + ")")
+    named = [n for n in usable if "instantid" in n.lower() or "identitynet" in n.lower()]
+    group = named or usable
+    if len(group) > 1:
+        raise AdapterError(
+            f"{len(group)} files in models/controlnet/ could be InstantID's IdentityNet: {', '.join(group)}; "
+            "choose the right one in controlnet_file (or rename it with 'instantid' in its name)"
+        )
+    return group[0], skipped
+
+
+def load_auto_identitynet(model=None) -> tuple[Any, list[str]]:
+    """ "auto": the IdentityNet :func:`pick_identitynet` finds for ``model`` (SDXL text width when no model
+    is given), loaded, and one line per candidate ruled out."""
+    context = unet_sites(model)[0].context if model is not None else 2048
+    name, skipped = pick_identitynet(context)
+    return load_identitynet(Path(folder_paths.get_full_path("controlnet", name))), skipped
 
 
 def resolve_controlnet(choice: str) -> Path:
-    if choice and choice != "auto":
-        path = folder_paths.get_full_path("controlnet", choice)
-        if path is None:
-            raise AdapterError(f"controlnet_file {choice!r} is not in models/controlnet/; put {WHERE['controlnet']}")
-        return Path(path)
-    files = [f for f in controlnet_files() if "instantid" in f.lower() or "identitynet" in f.lower()]
-    if not files:
-        where = ", ".join(folder_paths.get_folder_paths("controlnet"))
-        raise AdapterError(
-            f"InstantID needs its IdentityNet ControlNet and none was found in models/controlnet/ ({where}) with "
-            f"'instantid' in its name: put {WHERE['controlnet']}, or choose the file in controlnet_file ({README})"
-        )
-    return Path(folder_paths.get_full_path("controlnet", files[0]))
+    """The ControlNet file chosen in controlnet_file (not "auto": see :func:`pick_identitynet`)."""
+    path = folder_paths.get_full_path("controlnet", choice)
+    if path is None:
+        raise AdapterError(f"controlnet_file {choice!r} is not in models/controlnet/; put {WHERE['controlnet']}")
+    return Path(path)
 
 
 @dataclass
@@ -223,28 +272,50 @@ def check_adapter(adapter: LoadedAdapter, method: str, model) -> list[Site]:
 
 class IdentityAttention:
     """An attn2 replacement: text attention plus ``scale`` × attention over the identity tokens
-    (cond tokens for the cond half of the batch, uncond tokens for the uncond half)."""
+    (cond tokens for the cond half of the batch, uncond tokens for the uncond half).
 
-    def __init__(self, layer: torch.nn.Module, cond: torch.Tensor, uncond: torch.Tensor, scale: float):
-        self.layer, self.cond, self.uncond, self.scale = layer, cond, uncond, scale
+    Attention goes through ComfyUI's ``optimized_attention`` with the call's ``transformer_options``
+    (so per-model attention overrides apply). A replacement already registered on the same layer (another
+    pack's adapter) is kept: its result stands for the text attention and the identity term is added."""
+
+    def __init__(self, layer: torch.nn.Module, cond: torch.Tensor, uncond: torch.Tensor, scale: float, previous=None):
+        self.layer, self.cond, self.uncond, self.scale, self.previous = layer, cond, uncond, scale, previous
 
     def __deepcopy__(self, memo):  # model_options are deep-copied by clone(); the weights are shared
         return self
 
     def to(self, device):
         self.cond, self.uncond = self.cond.to(device), self.uncond.to(device)
+        if self.previous is not None and hasattr(self.previous, "to"):
+            self.previous = self.previous.to(device) or self.previous
         return self
 
     def __call__(self, q, k, v, extra_options):
         heads = extra_options["n_heads"]
-        out = attention.optimized_attention(q, k, v, heads)
+        precision = extra_options.get("attn_precision")
+        if self.previous is not None:
+            out = self.previous(q, k, v, extra_options)
+        else:
+            out = attention.optimized_attention(
+                q, k, v, heads, attn_precision=precision, transformer_options=extra_options
+            )
         chunks = extra_options.get("cond_or_uncond") or [0]
         per = q.shape[0] // len(chunks)
         tokens = torch.cat([(self.cond if c == 0 else self.uncond).expand(per, -1, -1) for c in chunks]).to(q)
         wk = self.layer.to_k_ip.weight.to(q)
         wv = self.layer.to_v_ip.weight.to(q)
-        ip = attention.optimized_attention(q, tokens @ wk.t(), tokens @ wv.t(), heads)
+        ip = attention.optimized_attention(
+            q, tokens @ wk.t(), tokens @ wv.t(), heads, attn_precision=precision, transformer_options=extra_options
+        )
         return out + self.scale * ip
+
+
+def existing_attn2_patch(model, key: tuple):
+    """The attn2 replacement ``model`` already has for a transformer block ``(block, index, t)``: the one for
+    exactly that key, else the one for its whole UNet block ``(block, index)``; None when there is none."""
+    to = model.model_options.get("transformer_options", {})
+    attn2 = to.get("patches_replace", {}).get("attn2", {})
+    return attn2.get(tuple(key), attn2.get(tuple(key[:2])))
 
 
 def identity_tokens(adapter: LoadedAdapter, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -306,7 +377,8 @@ def patch_model(
         adapter.layers.to(dtype=dtype)  # the UNet's precision (fp16 halves InstantID's 340 M weights)
     for i, site in enumerate(sites):
         layer = adapter.layers[str(2 * i + 1)]
-        work.set_model_attn2_replace(IdentityAttention(layer, cond, uncond, strength), *site.key)
+        previous = existing_attn2_patch(work, site.key)
+        work.set_model_attn2_replace(IdentityAttention(layer, cond, uncond, strength, previous), *site.key)
     work.set_additional_models("portraitos_identity_adapter", [adapter.patcher])
     if adapter.layout.lora_rank and lora_strength != 0:
         pairs = lora_pairs(adapter.ip_sd, sites)
@@ -338,3 +410,129 @@ def _load_identitynet(path: Path):
     if net is None:
         raise AdapterError(f"{path.name} is not a ControlNet ComfyUI can load; put {WHERE['controlnet']}")
     return net
+
+
+def identity_embedding(identity: Identity, method: str) -> torch.Tensor:
+    """The embedding ``[512]`` ``method`` conditions on (InstantID: the raw ArcFace output, averaged over
+    the identity's photos; FaceID: the normalised embedding), after checking the identity was made with
+    the face pack the method was trained on."""
+    pack = FACE_PACK["instantid" if method == INSTANTID else "faceid"]
+    made = identity.meta.get("model_pack")
+    if "embedding" not in identity.tensors or "embeddings_raw" not in identity.tensors:
+        raise AdapterError(
+            f"identity {identity.name!r} has no face embedding: create it again with IdentityLoader (mode create)"
+        )
+    if made != pack:
+        raise AdapterError(
+            f"identity {identity.name!r} was made with the face pack {made!r}, but {method} was trained on "
+            f"{pack} embeddings: run IdentityLoader in mode create with face_model {pack} on the same selfie "
+            f"(under a new name, e.g. '{identity.name}_{pack}') and use that identity"
+        )
+    if method == INSTANTID:
+        return identity.tensors["embeddings_raw"].float().mean(0)
+    return identity.embedding.float()
+
+
+@dataclass
+class IdentityPatch:
+    """What an identity adds to sampling: ``model`` (a patched clone, or the input model when nothing is
+    applied), the entries to put into every positive / negative conditioning dict, the ControlNet
+    (InstantID's IdentityNet with its keypoint hint, or None) and the LoRA's weight patches' size in bytes."""
+
+    model: Any
+    positive: dict
+    negative: dict
+    control: Any = None
+    lora_bytes: int = 0
+    adapter: Optional[LoadedAdapter] = None
+
+
+def _tensor_bytes(obj) -> int:
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(o) for o in obj)
+    weights = getattr(obj, "weights", None)
+    return _tensor_bytes(weights) if weights is not None else 0
+
+
+def apply_identity(
+    model,
+    identity: Identity,
+    method: str,
+    strength: float,
+    adapter_file: str = "auto",
+    controlnet_file: str = "auto",
+    controlnet_strength: float = 0.8,
+    lora_strength: float = 0.6,
+    width: int = 832,
+    height: int = 1216,
+    vae=None,
+    node: str = "PortraitGenerate",
+) -> IdentityPatch:
+    """The identity applied for ``method`` ("InstantID" or "IP-Adapter FaceID") to a clone of ``model``:
+    the adapter's attention patches at ``strength`` (0: nothing is applied), FaceID's LoRA at
+    ``lora_strength``, and for InstantID the IdentityNet at ``controlnet_strength`` with its keypoint image
+    drawn for a ``width`` × ``height`` picture (ComfyUI rescales it to the latent at sampling time) and the
+    face tokens as its context. Used by PortraitGenerate and PortraitIdentityApply alike."""
+    log = logging.getLogger("PortraitOS")
+    if method not in (INSTANTID, FACEID):
+        raise AdapterError(f"method must be {INSTANTID} or {FACEID} here, got {method!r}")
+    if strength <= 0:
+        return IdentityPatch(model, {}, {})
+    embedding = identity_embedding(identity, method)
+    family = model_family(model)
+    if adapter_file in (None, "", "auto"):
+        adapter, sites, skipped = load_auto_adapter(method, family, model)
+        for line in skipped:
+            log.warning("%s: adapter_file auto skipped %s", node, line)
+    else:
+        adapter = load_adapter(resolve_adapter(method, adapter_file, family))
+        sites = check_adapter(adapter, method, model)
+    cond_tok, uncond_tok = identity_tokens(adapter, embedding)
+    lora_file = None
+    if adapter.layout.kind == "faceid" and not adapter.layout.lora_rank:
+        lora_file = separate_lora(adapter.path)
+    work = patch_model(model, adapter, sites, cond_tok, uncond_tok, strength, lora_strength, lora_file)
+    lora_bytes = sum(_tensor_bytes(p) for patches in work.patches.values() for p in patches) - sum(
+        _tensor_bytes(p) for patches in model.patches.values() for p in patches
+    )
+    pos: dict = {}
+    neg: dict = {}
+    control = None
+    if method == INSTANTID and controlnet_strength > 0:
+        if controlnet_file in (None, "", "auto"):
+            net, skipped = load_auto_identitynet(model)
+            for line in skipped:
+                log.warning("%s: controlnet_file auto skipped %s", node, line)
+        else:
+            net = load_identitynet(resolve_controlnet(controlnet_file))
+        kps = place_keypoints(identity.tensors["kps"][0], identity.tensors["bbox"][0], width, height)
+        hint = draw_keypoints(kps, width, height)[None].movedim(-1, 1)
+        control = net.copy().set_cond_hint(hint, controlnet_strength, (0.0, 1.0), vae=vae)
+        pos = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": cond_tok}
+        neg = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": uncond_tok}
+    return IdentityPatch(work, pos, neg, control, max(0, lora_bytes), adapter)
+
+
+def conditioning_with(conditioning: list, extra: dict, cache: dict) -> list:
+    """A copy of a CONDITIONING (``[[tokens, dict], ...]``) with ``extra`` in every entry's dict. A
+    ControlNet in ``extra`` is chained after the one an entry already has, as ComfyUI's ControlNet apply
+    node does (one copy per previous ControlNet, shared through ``cache`` by positive and negative)."""
+    out = []
+    for tokens, d in conditioning:
+        d = dict(d)
+        add = dict(extra)
+        control = add.pop("control", None)
+        if control is not None:
+            previous = d.get("control")
+            key = id(previous)
+            if key not in cache:
+                chained = control.copy() if previous is not None else control
+                if previous is not None:
+                    chained.set_previous_controlnet(previous)
+                cache[key] = chained
+            d["control"] = cache[key]
+        d.update(add)
+        out.append([tokens, d])
+    return out

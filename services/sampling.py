@@ -62,17 +62,60 @@ def _conditioning(cond, pooled, extra: dict) -> list:
     return [[cond, d]]
 
 
-def _sub_batch(model, count: int, latent_shape: tuple[int, ...]) -> int:
-    """How many images to sample at once so that their cond + uncond activations fit the free memory
-    of the compute device (after the model's weights, when they are not loaded yet)."""
-    device = model.load_device
-    if device.type == "cpu":
+CONTROLNET_ACTIVATION_SHARE = 0.5  # a ControlNet runs the UNet's encoder and middle: about half its activations
+HEADROOM = 0.8  # of the free memory left after the weights
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Bytes the sampler will hold on the compute device: ``weights`` not loaded there yet (UNet,
+    IdentityNet, adapter, LoRA weight patches), ``per_image`` activations (UNet at ComfyUI's own estimate,
+    ×2 with CFG for the uncond pass; plus each ControlNet's), the latents and noise of one image, and the
+    ``free`` memory ComfyUI reports."""
+
+    weights: int
+    per_image: int
+    free: int
+
+    def images_at_once(self, count: int) -> int:
+        """How many of ``count`` images to sample together (at least one)."""
+        room = HEADROOM * (self.free - self.weights)
+        return max(1, min(count, int(room // max(self.per_image, 1))))
+
+
+def _loaded(patcher) -> bool:
+    return any(m.model is patcher.model for m in mm.loaded_models())
+
+
+def plan_memory(
+    model, latent_shape: tuple[int, ...], cfg: float, controls=(), lora_bytes: int = 0, device=None
+) -> MemoryPlan:
+    """The :class:`MemoryPlan` of sampling ``latent_shape`` ``[1,C,h,w]`` latents on the patched ``model``
+    with ``controls`` (ControlNets on the conditioning) at ``cfg`` (1.0: ComfyUI skips the uncond pass)."""
+    device = device or model.load_device
+    copies = 1 if cfg == 1.0 else 2
+    unet = model.memory_required([copies, *latent_shape[1:]])
+    per_image = unet + len(controls) * int(CONTROLNET_ACTIVATION_SHARE * unet)
+    per_image += 3 * math.prod(latent_shape) * 4  # latent, noise, denoised (float32)
+    weights = 0 if _loaded(model) else model.model_size()
+    others = list(model.get_nested_additional_models())
+    for c in controls:
+        others += c.get_models()
+    seen: set[int] = set()
+    for m in others:
+        if id(m.model) in seen or _loaded(m):
+            continue
+        seen.add(id(m.model))
+        weights += m.model_size()
+    weights += lora_bytes
+    return MemoryPlan(int(weights), int(per_image), int(mm.get_free_memory(device)))
+
+
+def _sub_batch(model, count: int, latent_shape: tuple[int, ...], cfg: float = 2.0, controls=(), lora_bytes=0) -> int:
+    """How many images to sample at once (all of them on the CPU, where memory is not the limit)."""
+    if model.load_device.type == "cpu":
         return count
-    per_image = model.memory_required([2, *latent_shape[1:]])
-    free = mm.get_free_memory(device)
-    if not any(m.model is model.model for m in mm.loaded_models()):
-        free -= model.model_size()
-    return max(1, min(count, int(0.8 * free // max(per_image, 1))))
+    return plan_memory(model, latent_shape, cfg, controls, lora_bytes).images_at_once(count)
 
 
 def sample_batch(
@@ -86,17 +129,20 @@ def sample_batch(
     latent_in=None,
     keep=None,
     framed=None,
+    controls=(),
+    lora_bytes: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample ``prompts`` (one per image: ``.positive``, ``.negative``, ``.seed``) on the patched model
     ``work``; ``extra_pos``/``extra_neg`` go into the conditionings (ControlNet, identity tokens).
     With ``latent_in`` (the framed selfie encoded) and ``keep [H,W]`` (1 = keep the selfie), the kept
-    region is never resampled and the decoded image is composited over ``framed [H,W,3]``.
+    region is never resampled and the decoded image is composited over ``framed [H,W,3]``. ``controls``
+    and ``lora_bytes`` (ControlNets and LoRA patches the sampler holds) enter the memory plan.
     Returns (images ``[B,H,W,3]``, latents)."""
     batch_size = len(prompts)
     width, height = plan.width, plan.height
     latent_shape = (1, 4, height // 8, width // 8)
     empty = comfy.sample.fix_empty_latent_channels(work, torch.zeros(latent_shape))
-    per = _sub_batch(work, batch_size, tuple(empty.shape))
+    per = _sub_batch(work, batch_size, tuple(empty.shape), plan.cfg, controls, lora_bytes)
     chunks = [list(range(i, min(i + per, batch_size))) for i in range(0, batch_size, per)]
     total = plan.steps * len(chunks)
     bar = comfy.utils.ProgressBar(total)

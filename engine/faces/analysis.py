@@ -108,13 +108,52 @@ def photo_shape_problem(height: int, width: int) -> str | None:
     return None
 
 
-def find_faces_insightface(pack: FacePack, rgb: np.ndarray) -> list[Any]:
-    """InsightFace's faces in a ``[H,W,3]`` uint8 RGB photo; FaceError for a photo no detector can
-    search (see :func:`photo_shape_problem`)."""
+DET_SIZES = (640, 576, 512, 448, 384, 320, 256, 192)  # px squares tried in turn until a face is found
+
+
+def _input_is_dynamic(det_model: Any) -> bool:
+    """Whether the detector's ONNX input takes any size (the published SCRFD exports do); a detector with a
+    fixed input size ignores ``det_size`` and is run once."""
+    session = getattr(det_model, "session", None)
+    if session is None:
+        return False
+    shape = session.get_inputs()[0].shape
+    return len(shape) == 4 and not isinstance(shape[2], int)
+
+
+def find_faces_insightface(
+    pack: FacePack, rgb: np.ndarray, det_sizes: tuple[int, ...] = DET_SIZES, check_interrupt: Any = None
+) -> list[Any]:
+    """InsightFace's faces in a ``[H,W,3]`` uint8 RGB photo, detected at the first of ``det_sizes`` (px
+    squares, 640 first) that finds any: a face that fills the frame (a close-up selfie) is often missed at
+    640 and found at a smaller size, as in the reference packs. FaceError for a photo no detector can
+    search (see :func:`photo_shape_problem`). The pack's own detection size is restored afterwards.
+
+    Every face found carries ``det_size`` (the size that found it)."""
     problem = photo_shape_problem(*rgb.shape[:2])
     if problem:
         raise FaceError(problem)
-    return pack.app.get(np.ascontiguousarray(rgb[..., ::-1]))
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    det = getattr(pack.app, "det_model", None)
+    if det is None or not _input_is_dynamic(det):
+        faces = pack.app.get(bgr)
+        for f in faces:
+            f["det_size"] = None if det is None else (det.input_size or (None,))[0]
+        return faces
+    own = det.input_size
+    try:
+        for size in det_sizes:
+            if check_interrupt is not None:
+                check_interrupt()
+            det.input_size = (int(size), int(size))
+            faces = pack.app.get(bgr)
+            if faces:
+                for f in faces:
+                    f["det_size"] = int(size)
+                return faces
+        return []
+    finally:
+        det.input_size = own
 
 
 def largest_first(faces: list[Any]) -> list[Any]:
@@ -133,7 +172,10 @@ def analyse(pack: FacePack, rgb: np.ndarray, face_index: int = -1) -> tuple[dict
     faces = find_faces_insightface(pack, rgb)
     warnings: list[str] = []
     if not faces:
-        raise FaceError(f"no face found in the photo. A good selfie is {GOOD_SELFIE}.")
+        sizes = "–".join(str(s) for s in (DET_SIZES[0], DET_SIZES[-1]))
+        raise FaceError(
+            f"no face found in the photo (detection sizes {sizes} px tried). A good selfie is {GOOD_SELFIE}."
+        )
     faces = largest_first(faces)
     if face_index >= len(faces):
         raise FaceError(f"face_index {face_index} asked for, but only {len(faces)} face(s) found")

@@ -11,6 +11,7 @@ from .adapters import (
     detect_layout,
     split_groups,
 )
+from .defaults import METHODS, SPEEDS, effective_settings, method_for
 from .ip_layers import IPLayer, Site, build_ip_layers, cross_attention_sites, lora_pairs
 from .keep_face import FramedPhoto, composite, frame_photo, keep_mask
 from .keypoints import draw_keypoints, place_keypoints
@@ -25,6 +26,10 @@ __all__ = [
     "check_supported",
     "detect_layout",
     "split_groups",
+    "METHODS",
+    "SPEEDS",
+    "effective_settings",
+    "method_for",
     "IPLayer",
     "Site",
     "build_ip_layers",

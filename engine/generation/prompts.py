@@ -15,6 +15,8 @@ from typing import Any
 FRAMING = "head-and-shoulders portrait, 85mm lens framing, eye level, looking at the camera"
 QUALITY = "photograph, natural skin texture, detailed eyes, sharp focus throughout, deep depth of field"
 SHARP_BACKGROUND = "background in sharp focus with visible practical light sources"
+TAKES = ("different angle", "three-quarter view", "candid moment")
+FIXED_POSE_TAKES = ("candid moment", "soft smile", "serious expression")
 NEGATIVE = (
     "bokeh, blurry background, depth of field, shallow focus, tilt-shift, out of focus, motion blur, "
     "lowres, deformed face, asymmetric eyes, extra fingers, text, watermark, logo, cartoon, painting, "
@@ -118,9 +120,12 @@ def build_prompts(
     negative: str = "",
     meta: dict[str, Any] | None = None,
     use_age_gender: bool = False,
+    fixed_pose: bool = False,
 ) -> list[PortraitPrompt]:
     """``count`` prompts for ``style``: image ``i`` takes variation ``i`` (cycling) and seed ``seed + i``.
-    ``prompt`` / ``negative`` are appended to every image's positive / negative prompt."""
+    ``prompt`` / ``negative`` are appended to every image's positive / negative prompt. Past the style's
+    variations, later rounds add a change of angle; with ``fixed_pose`` (InstantID, whose IdentityNet
+    always draws the selfie's head pose) a change of expression instead, so the prompt does not fight it."""
     if style not in STYLES:
         raise ValueError(f"style {style!r} is not a preset; choose one of: {', '.join(STYLES)}")
     if count < 1:
@@ -133,7 +138,7 @@ def build_prompts(
         take = i // len(variations)
         parts = [f"photo of {who}", scene, FRAMING, SHARP_BACKGROUND, QUALITY]
         if take:
-            parts.append(["different angle", "three-quarter view", "candid moment"][(take - 1) % 3])
+            parts.append((FIXED_POSE_TAKES if fixed_pose else TAKES)[(take - 1) % 3])
         if prompt.strip():
             parts.append(prompt.strip())
         neg = NEGATIVE + (", " + negative.strip() if negative.strip() else "")

@@ -144,7 +144,8 @@ def test_sub_batches_give_the_same_images_with_one_progress_bar(tiny, monkeypatc
     whole = _run(tiny, "sd15", ident, **kw)[0]
     from portraitos.services import sampling
 
-    monkeypatch.setattr(sampling, "_sub_batch", lambda model, count, shape: 2)  # two sub-batches, as on a small GPU
+    # two sub-batches, as on a small GPU
+    monkeypatch.setattr(sampling, "_sub_batch", lambda model, count, shape, *a, **k: 2)
     seen = []
     monkeypatch.setattr(
         comfy.utils, "PROGRESS_BAR_HOOK", lambda value, total, preview, node_id=None: seen.append((value, total))
@@ -394,3 +395,197 @@ def test_identity_nodes_on_photos_no_detector_can_search(tiny):
             analyse(pack, np.zeros((20, 20, 3), np.uint8))
     finally:
         folder_paths.folder_names_and_paths["insightface"][0][:] = saved
+
+
+# --- issue 24: defaults from what is connected, IdentityNet by its published name, attention, memory ------
+
+
+def test_default_method_follows_the_identitys_face_pack(tiny):
+    """A fresh PortraitGenerate (method left at its default) takes the identity the shipped selfie workflows
+    create (antelopev2 → InstantID on SDXL) and a buffalo_l one (→ FaceID), instead of refusing one of them."""
+    from portraitos.engine.generation import method_for
+
+    node = _node(tiny)
+    default = node.define_schema().inputs[4]
+    assert default.id == "method" and default.default == "auto"
+    assert method_for("auto", "antelopev2", "SDXL") == "InstantID"
+    assert method_for("auto", "buffalo_l", "SD 1.5") == "IP-Adapter FaceID"
+    with pytest.raises(AdapterError, match="InstantID needs SDXL.*buffalo_l"):
+        method_for("auto", "antelopev2", "SD 1.5")
+    _clear(tiny, "ipadapter")
+    save_bin(faceid_state_dict("sd15"), tiny["root"] / "ipadapter" / "ip-adapter-faceid_sd15.bin")
+    auto = _run(tiny, "sd15", tiny["ids"][("buffalo_l", "astro")], method="auto")[0]
+    faceid = _run(tiny, "sd15", tiny["ids"][("buffalo_l", "astro")], method="IP-Adapter FaceID")[0]
+    assert torch.equal(auto, faceid)
+
+
+def test_sd15_gets_its_own_size_and_guidance_when_the_widgets_are_left_alone(tiny, caplog):
+    """SD 1.5 with the widgets at their (SDXL) defaults samples 512×768 at cfg 7.5, as the references do;
+    a size or cfg the user typed is kept."""
+    from portraitos.engine.generation import effective_settings
+    from portraitos.engine.generation.defaults import WIDGET_DEFAULTS
+
+    settings, notes = effective_settings(dict(WIDGET_DEFAULTS), "SD 1.5")
+    assert (settings["width"], settings["height"], settings["cfg"]) == (512, 768, 7.5) and len(notes) == 3
+    assert effective_settings(dict(WIDGET_DEFAULTS), "SDXL")[0] == WIDGET_DEFAULTS
+    typed = {**WIDGET_DEFAULTS, "width": 640, "cfg": 6.0}
+    kept = effective_settings(typed, "SD 1.5")[0]
+    assert (kept["width"], kept["height"], kept["cfg"]) == (640, 768, 6.0)
+    ident = tiny["ids"][("buffalo_l", "astro")]
+    kw = {"method": "keep face", "photo": _photo(), "steps": 1, "width": 832, "height": 1216, "cfg": 5.0}
+    with caplog.at_level("INFO", logger="PortraitOS"):
+        images, latent, _ = _run(tiny, "sd15", ident, **kw)
+    assert images.shape == (1, 768, 512, 3) and latent["samples"].shape == (1, 4, 96, 64)
+    assert "cfg 5.0 → 7.5" in caplog.text
+
+
+def test_fast_setting_replaces_only_the_sampling_widgets_left_alone():
+    from portraitos.engine.generation import effective_settings
+    from portraitos.engine.generation.defaults import FAST, FAST_LCM, WIDGET_DEFAULTS
+
+    fast = effective_settings(dict(WIDGET_DEFAULTS), "SDXL", FAST)[0]
+    assert (fast["steps"], fast["cfg"], fast["sampler_name"], fast["scheduler"]) == (6, 1.0, "euler", "sgm_uniform")
+    lcm = effective_settings({**WIDGET_DEFAULTS, "steps": 4}, "SD 1.5", FAST_LCM)[0]
+    assert (lcm["steps"], lcm["cfg"], lcm["sampler_name"], lcm["width"]) == (4, 1.0, "lcm", 512)
+    import comfy.samplers
+
+    assert {"euler", "lcm"} <= set(comfy.samplers.KSampler.SAMPLERS)
+    assert "sgm_uniform" in comfy.samplers.KSampler.SCHEDULERS
+
+
+def _empty(tiny, folder):
+    import shutil
+
+    for p in (tiny["root"] / folder).iterdir():
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+
+
+def test_identitynet_as_published_diffusers_layout_straight_in_models_controlnet(tiny):
+    """The published IdentityNet (diffusers ControlNetModel names, fp16, config.json next to it) dropped
+    straight into models/controlnet/ under its published name is found by auto and converted by ComfyUI's
+    own loader into the same network as the ldm-named one; two candidates are a clear error."""
+    import comfy.controlnet
+
+    from portraitos.services import identity_adapters as ia
+    from portraitos.tests.support.tiny_diffusion_models import build_diffusers_identitynet
+
+    _empty(tiny, "controlnet")
+    _empty(tiny, "instantid")
+    save_bin(instantid_state_dict(), tiny["root"] / "instantid" / "ip-adapter.bin")
+    path = build_diffusers_identitynet(tiny["root"] / "controlnet" / "diffusion_pytorch_model.safetensors")
+    ldm = build_controlnet(tiny["root"] / "ldm_reference.safetensors")
+    net = comfy.controlnet.load_controlnet(str(path))
+    ref = comfy.controlnet.load_controlnet(str(ldm))
+    a, b = net.control_model.state_dict(), ref.control_model.state_dict()
+    assert a.keys() == b.keys() and all(torch.allclose(a[k].float(), b[k].float(), atol=1e-3) for k in a)
+    model = tiny["models"]["sdxl"][0]
+    context = ia.unet_sites(model)[0].context
+    assert ia.pick_identitynet(context) == ("diffusion_pytorch_model.safetensors", [])
+    ident = tiny["ids"][("antelopev2", "astro")]
+    out = _run(tiny, "sdxl", ident, method="InstantID", identity_strength=0.8)[0]
+    assert torch.isfinite(out).all()
+    # a second published-name file (another ControlNet in a subfolder): which one is meant is asked
+    build_diffusers_identitynet(tiny["root"] / "controlnet" / "other" / "diffusion_pytorch_model.safetensors")
+    with pytest.raises(
+        AdapterError,
+        match=r"2 files in models/controlnet/ could be InstantID's IdentityNet.*"
+        r"choose the right one in controlnet_file",
+    ):
+        _run(tiny, "sdxl", ident, method="InstantID", identity_strength=0.8)
+    # a file named for InstantID wins over published names; an SD 1.5-width ControlNet is ruled out
+    (tiny["root"] / "controlnet" / "other" / "diffusion_pytorch_model.safetensors").rename(
+        tiny["root"] / "controlnet" / "instantid_identitynet.safetensors"
+    )
+    name, skipped = ia.pick_identitynet(context)
+    assert name == "instantid_identitynet.safetensors" and skipped == []
+    assert "text tokens" in ia.identitynet_layout_problem(path, 768)
+    _empty(tiny, "controlnet")
+    (tiny["root"] / "ldm_reference.safetensors").unlink()
+
+
+def test_identity_attention_uses_transformer_options_and_chains_with_another_packs_patch(tiny, monkeypatch):
+    """The identity's attn2 patch calls optimized_attention with the call's transformer_options (so an
+    attention override set on the model runs), and another pack's attn2 patch on the same layers still runs
+    (its result stands for the text attention)."""
+    import comfy.ldm.modules.attention as attention
+
+    _clear(tiny, "ipadapter")
+    save_bin(faceid_state_dict("sd15"), tiny["root"] / "ipadapter" / "ip-adapter-faceid_sd15.bin")
+    model = tiny["models"]["sd15"][0]
+    calls = {"other": 0, "override": 0}
+
+    def other_pack(q, k, v, extra):  # another pack's replacement on every transformer block of input 1
+        calls["other"] += 1
+        return attention.optimized_attention(q, k, v, extra["n_heads"]) * 0.5
+
+    def override(func, *args, **kwargs):  # what an attention-override node registers
+        calls["override"] += 1
+        return func(*args, **kwargs)
+
+    patched = model.clone()
+    patched.set_model_attn2_replace(other_pack, "input", 1)
+    patched.model_options["transformer_options"]["optimized_attention_override"] = override
+    ident = tiny["ids"][("buffalo_l", "astro")]
+    kw = {"method": "IP-Adapter FaceID", "identity_strength": 1.0, "lora_strength": 0.0}
+    m, clip, vae = tiny["models"]["sd15"]
+    out = run_node(
+        _node(tiny), model=patched, clip=clip, vae=vae, identity=ident, **{**FAST, "batch_size": 1, "seed": 7, **kw}
+    ).args[0]
+    assert calls["other"] > 0 and calls["override"] > 0
+    calls["other"] = 0
+    plain = run_node(
+        _node(tiny), model=model, clip=clip, vae=vae, identity=ident, **{**FAST, "batch_size": 1, "seed": 7, **kw}
+    ).args[0]
+    assert calls["other"] == 0 and float((out - plain).abs().mean()) > 1e-4  # the other pack's patch changed it
+
+
+def test_memory_plan_counts_everything_the_sampler_holds(tiny, monkeypatch):
+    """On ComfyUI's own accounting (model_size, memory_required, get_free_memory), the plan counts the
+    UNet, the adapter, the IdentityNet and the LoRA's patches as weights, and the activations of every image
+    twice with CFG: with free memory for the UNet and 3 images, InstantID fits fewer at once."""
+    import comfy.model_management as mm
+
+    from portraitos.services import identity_adapters as ia
+    from portraitos.services import sampling
+    from portraitos.tests.support.tiny_diffusion_models import build_diffusers_identitynet
+
+    _empty(tiny, "controlnet")
+    _empty(tiny, "instantid")
+    save_bin(instantid_state_dict(), tiny["root"] / "instantid" / "ip-adapter.bin")
+    build_diffusers_identitynet(tiny["root"] / "controlnet" / "diffusion_pytorch_model.safetensors")
+    model = tiny["models"]["sdxl"][0]
+    ident = tiny["ids"][("antelopev2", "astro")]
+    patch = ia.apply_identity(model, ident, "InstantID", 0.8, width=64, height=64)
+    mm.unload_all_models()  # nothing on the compute device yet: every weight is to be loaded
+    shape = (1, 4, 8, 8)
+    bare = sampling.plan_memory(model, shape, 5.0)
+    full = sampling.plan_memory(patch.model, shape, 5.0, [patch.control], patch.lora_bytes)
+    unet = model.model_size()
+    adapter = patch.adapter.patcher.model_size()
+    net = patch.control.control_model_wrapped.model_size()
+    assert bare.weights == unet and full.weights == unet + adapter + net
+    assert adapter > 0 and net > 0
+    no_cfg = sampling.plan_memory(model, shape, 1.0)
+    cfg_pass = bare.per_image - no_cfg.per_image
+    assert cfg_pass == pytest.approx(model.memory_required([1, *shape[1:]]), abs=2)  # CFG doubles the UNet's
+    assert full.per_image > bare.per_image  # the IdentityNet's activations
+    free = int(unet + 3 * bare.per_image / sampling.HEADROOM) + 1
+    monkeypatch.setattr(mm, "get_free_memory", lambda dev=None, torch_free_too=False: free)
+    assert sampling.plan_memory(model, shape, 5.0).images_at_once(20) == 3
+    assert sampling.plan_memory(patch.model, shape, 5.0, [patch.control]).images_at_once(20) < 3
+    faceid_sd = faceid_state_dict("sd15")
+    _clear(tiny, "ipadapter")
+    save_bin(faceid_sd, tiny["root"] / "ipadapter" / "ip-adapter-faceid_sd15.bin")
+    sd15 = tiny["models"]["sd15"][0]
+    fp = ia.apply_identity(sd15, tiny["ids"][("buffalo_l", "astro")], "IP-Adapter FaceID", 1.0)
+    lora_tensors = sum(v.numel() * 2 for k, v in faceid_sd["ip_adapter"].items() if "_lora." in k)
+    assert fp.lora_bytes >= lora_tensors  # the LoRA's up/down weights (fp16 in the file)
+    with_lora = sampling.plan_memory(fp.model, shape, 5.0, [], fp.lora_bytes)
+    assert with_lora.weights == sd15.model_size() + fp.adapter.patcher.model_size() + fp.lora_bytes
+    _empty(tiny, "controlnet")
+
+
+def test_instantid_prompts_do_not_ask_for_another_head_pose():
+    prompts = build_prompts("studio headshot", 20, 0, fixed_pose=True)
+    assert not any("three-quarter view" in p.positive or "different angle" in p.positive for p in prompts)
+    assert any("three-quarter view" in p.positive for p in build_prompts("studio headshot", 20, 0))

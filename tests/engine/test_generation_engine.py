@@ -194,3 +194,48 @@ def test_auto_tries_adapter_and_identitynet_files_in_the_stated_order():
         "InstantID/ControlNetModel.safetensors",
         "canny/diffusion_pytorch_model.safetensors",
     ]
+
+
+# --- face detection at several sizes (one home: engine.faces.analysis) ------------------------------
+
+
+def test_close_up_selfie_is_found_at_a_smaller_detection_size(tmp_path):
+    """The face fills the frame: the detector misses it at det_size 640 (as real SCRFD often does) and
+    finds it at a smaller size; IdentityLoader's analysis and IdentityScore's embedding both get it, and
+    the pack's own detection size is left as it was."""
+    import numpy as np
+
+    from portraitos.engine.faces import analyse, load_pack
+    from portraitos.engine.faces.analysis import DET_SIZES, find_faces_insightface
+    from portraitos.engine.identity.scoring import largest_face_embedding
+    from portraitos.tests.support.tiny_face_models import build_closeup_pack
+
+    _folder, photo = build_closeup_pack(tmp_path)
+    pack = load_pack(tmp_path, "closeup")
+    assert find_faces_insightface(pack, photo, det_sizes=(640,)) == []  # the single-size detection of before
+    faces = find_faces_insightface(pack, photo)
+    assert len(faces) == 1 and faces[0].det_size == 320 and DET_SIZES[0] == 640
+    assert pack.app.det_model.input_size == (640, 640)
+    x0, y0, x1, y1 = faces[0].bbox
+    assert 0.75 * 512 < x1 - x0 < 0.85 * 512  # the face as it is in the photo, not in the detector's input
+    record, _warnings, _ = analyse(pack, photo)
+    assert np.allclose(record["bbox"], faces[0].bbox)
+    assert largest_face_embedding(pack, photo) is not None
+    assert find_faces_insightface(pack, np.zeros_like(photo)) == []  # no face at any size: nothing invented
+
+
+def test_a_detector_with_a_fixed_input_size_is_run_once(tmp_path):
+    from skimage import data
+
+    from portraitos.engine.faces import load_pack
+    from portraitos.engine.faces.analysis import find_faces_insightface
+    from portraitos.tests.support.tiny_face_models import build_pack
+
+    build_pack(tmp_path, "fixed")
+    pack = load_pack(tmp_path, "fixed")
+    calls = []
+    get = pack.app.get
+    pack.app.get = lambda img: calls.append(img.shape) or get(img)
+    assert len(find_faces_insightface(pack, data.astronaut())) == 1 and len(calls) == 1
+    pack.app.get = lambda img: calls.append(img.shape) or []
+    assert find_faces_insightface(pack, data.astronaut()) == [] and len(calls) == 2  # 640 only: it ignores det_size

@@ -124,21 +124,62 @@ def _config_classes() -> dict[str, type]:
     return _classes
 
 
+_diffusers_detection: dict = {}
+
+
+def _tiny_sdxl_config(dtype=None) -> dict:
+    import comfy.model_detection
+
+    return comfy.model_detection.convert_config({**SDXL_UNET, "num_head_channels": 16, "dtype": dtype})
+
+
+def _detect_diffusers_with_tiny(original):
+    """ComfyUI's diffusers UNet/ControlNet matcher, which knows a fixed list of published sizes, also knowing
+    the tiny SDXL (as ``register`` adds the tiny classes to the checkpoint matcher). Everything after the
+    match (key renames, building the ControlNet) is ComfyUI's own code."""
+
+    def detect(state_dict, dtype=None):
+        found = original(state_dict, dtype)
+        if found is not None or "conv_in.weight" not in state_dict:
+            return found
+        add = state_dict.get("add_embedding.linear_1.weight")
+        to_k = next((v for k, v in state_dict.items() if k.endswith("attn2.to_k.weight")), None)
+        tiny = (
+            state_dict["conv_in.weight"].shape[0] == SDXL_UNET["model_channels"]
+            and add is not None
+            and add.shape[1] == SDXL_ADM
+            and to_k is not None
+            and to_k.shape[1] == SDXL_CONTEXT
+        )
+        return _tiny_sdxl_config(dtype) if tiny else None
+
+    return detect
+
+
 def register() -> None:
-    """Put the tiny configurations first in ComfyUI's supported models (idempotent)."""
+    """Put the tiny configurations first in ComfyUI's supported models, and the tiny SDXL into its
+    diffusers-layout matcher (idempotent)."""
+    import comfy.model_detection
     from comfy import supported_models
 
     for cls in _config_classes().values():
         if cls not in supported_models.models:
             supported_models.models.insert(0, cls)
+    if "original" not in _diffusers_detection:
+        original = comfy.model_detection.unet_config_from_diffusers_unet
+        _diffusers_detection["original"] = original
+        comfy.model_detection.unet_config_from_diffusers_unet = _detect_diffusers_with_tiny(original)
 
 
 def unregister() -> None:
+    import comfy.model_detection
     from comfy import supported_models
 
     for cls in _config_classes().values():
         while cls in supported_models.models:
             supported_models.models.remove(cls)
+    if "original" in _diffusers_detection:
+        comfy.model_detection.unet_config_from_diffusers_unet = _diffusers_detection.pop("original")
 
 
 def _fill(module: torch.nn.Module, seed: int) -> None:
@@ -306,3 +347,59 @@ def faceid_lora_state_dict(model, seed: int = 3, rank: int = LORA_RANK) -> dict[
         out[f"{name}.lora_down.weight"] = _rand(g, rank, d_in).half()
         out[f"{name}.lora_up.weight"] = _rand(g, d_out, rank).half()
     return out
+
+
+def _ldm_identitynet(seed: int) -> dict[str, torch.Tensor]:
+    import comfy.cldm.cldm
+
+    config = {k: v for k, v in SDXL_UNET.items() if k != "out_channels"}
+    net = comfy.cldm.cldm.ControlNet(hint_channels=3, num_head_channels=16, **config)
+    _fill(net, seed)
+    return {k: v.contiguous() for k, v in net.state_dict().items()}
+
+
+def build_diffusers_identitynet(path: Path, seed: int = 5, dtype=torch.float16) -> Path:
+    """InstantID's IdentityNet as published: a **diffusers** ``ControlNetModel`` file
+    (``conv_in``, ``time_embedding``, ``add_embedding``, ``down_blocks.*``, ``mid_block``,
+    ``controlnet_cond_embedding.{conv_in,blocks.j,conv_out}``, ``controlnet_down_blocks.i``,
+    ``controlnet_mid_block``), fp16, with its ``config.json`` next to it, for the tiny SDXL. The names are
+    ComfyUI's own diffusers→ldm mapping (``comfy.utils.unet_to_diffusers`` and the ControlNet renames of
+    ``comfy.controlnet``) run backwards, so ComfyUI's loader converts it back on its own path.
+    The weights equal ``build_controlnet(seed=seed)``'s."""
+    import json
+
+    import comfy.utils
+    from safetensors.torch import save_file
+
+    ldm = _ldm_identitynet(seed)
+    to_ldm = dict(comfy.utils.unet_to_diffusers(dict(SDXL_UNET)))
+    to_ldm["controlnet_mid_block.weight"] = "middle_block_out.0.weight"
+    to_ldm["controlnet_mid_block.bias"] = "middle_block_out.0.bias"
+    zero_convs = sorted({int(k.split(".")[1]) for k in ldm if k.startswith("zero_convs.")})
+    for i in zero_convs:
+        for s in ("weight", "bias"):
+            to_ldm[f"controlnet_down_blocks.{i}.{s}"] = f"zero_convs.{i}.0.{s}"
+    hint = sorted({int(k.split(".")[1]) for k in ldm if k.startswith("input_hint_block.")})
+    for j, index in enumerate(hint):
+        name = "conv_in" if j == 0 else ("conv_out" if j == len(hint) - 1 else f"blocks.{j - 1}")
+        for s in ("weight", "bias"):
+            to_ldm[f"controlnet_cond_embedding.{name}.{s}"] = f"input_hint_block.{index}.{s}"
+    from_ldm = {v: k for k, v in to_ldm.items()}
+    missing = [k for k in ldm if k not in from_ldm]
+    if missing:
+        raise ValueError(f"no diffusers name for {missing[:5]}")
+    sd = {from_ldm[k]: v.to(dtype) for k, v in ldm.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(path))
+    config = {
+        "_class_name": "ControlNetModel",
+        "addition_embed_type": "text_time",
+        "addition_time_embed_dim": 256,
+        "block_out_channels": [SDXL_UNET["model_channels"] * m for m in SDXL_UNET["channel_mult"]],
+        "conditioning_channels": 3,
+        "cross_attention_dim": SDXL_CONTEXT,
+        "down_block_types": ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"],
+    }
+    (path.parent / "config.json").write_text(json.dumps(config, indent=1))
+    return path

@@ -1,0 +1,152 @@
+"""The pack's own overhead per generated image against ComfyUI's stock sampling path, on the same tiny model,
+as ratios measured in one process (ComfyUI in-process, this pack loaded through ComfyUI's loader).
+
+    PYTHONPATH=<dir holding portraitos> COMFYUI_DIR=<ComfyUI> .venv/bin/python benchmarks/bench_generation_overhead.py \
+        [--family sd15|sdxl] [--images 4] [--steps 4] [--size 64] [--repeat 3]
+
+Both sides generate the same images (same identity, prompts, seeds, sampler):
+
+* **stock**: PortraitIdentityApply once, then per image CLIPTextEncode ×2 (with what the apply node added to
+  the conditioning), EmptyLatentImage, KSampler and VAEDecode (what a user wires without PortraitGenerate);
+* **PortraitGenerate**: one node, batch of ``--images``.
+
+Reported: the median seconds per image of each and their ratio (PortraitGenerate ÷ stock), plus the
+same with identity_strength 0 (no identity: PortraitGenerate against bare KSampler). The goal for the
+pack's overhead is a ratio ≤ 1.05. Tiny models make the sampling itself cheap, so the ratio here is an
+upper bound on the overhead's share on real models. CPU only (ComfyUI is started with ``--cpu``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--family", choices=("sd15", "sdxl"), default="sd15")
+    ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=4)
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--repeat", type=int, default=3)
+    opts = ap.parse_args()
+
+    from skimage import data
+
+    from portraitos.tests.support.comfy_host import load_in_process
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_generation_"))
+    n = load_in_process(tmp / "in", tmp / "out")
+    import folder_paths
+
+    from portraitos.engine.faces import analyse, load_pack
+    from portraitos.engine.generation import build_prompts
+    from portraitos.engine.identity import build_identity
+    from portraitos.services import identity_adapters  # noqa: F401  (registers the adapter folders)
+    from portraitos.tests.support import tiny_diffusion_models as tdm
+    from portraitos.tests.support.comfy_host import run_node
+    from portraitos.tests.support.tiny_face_models import build_pack
+
+    for name in ("checkpoints", "ipadapter", "instantid", "controlnet", "loras"):
+        (tmp / name).mkdir()
+        folder_paths.folder_names_and_paths[name] = ([str(tmp / name)], folder_paths.folder_names_and_paths[name][1])
+    tdm.register()
+    tdm.build_checkpoint(tmp / "checkpoints" / "tiny.safetensors", opts.family)
+    model, clip, vae = n.CheckpointLoaderSimple().load_checkpoint("tiny.safetensors")[:3]
+    if opts.family == "sd15":
+        method, pack = "IP-Adapter FaceID", "buffalo_l"
+        tdm.save_bin(tdm.faceid_state_dict("sd15"), tmp / "ipadapter" / "ip-adapter-faceid_sd15.bin")
+    else:
+        method, pack = "InstantID", "antelopev2"
+        tdm.save_bin(tdm.instantid_state_dict(), tmp / "instantid" / "ip-adapter.bin")
+        tdm.build_diffusers_identitynet(tmp / "controlnet" / "diffusion_pytorch_model.safetensors")
+    build_pack(tmp / "faces", pack)
+    rec, warn, _ = analyse(load_pack(tmp / "faces", pack), data.astronaut())
+    identity = build_identity("bench", [rec], pack, warn)
+    size, steps, count = opts.size, opts.steps, opts.images
+    cfg, sampler, scheduler = 4.0, "euler", "normal"
+    prompts = build_prompts("studio headshot", count, 7, fixed_pose=method == "InstantID")
+    generate = n.NODE_CLASS_MAPPINGS["PortraitGenerate"]
+    apply = n.NODE_CLASS_MAPPINGS["PortraitIdentityApply"]
+
+    def stock(strength: float) -> None:
+        empty = n.CLIPTextEncode().encode(clip, "")[0]
+        patched, pos0, neg0 = run_node(
+            apply,
+            model=model,
+            positive=empty,
+            negative=empty,
+            identity=identity,
+            method=method,
+            identity_strength=strength,
+            adapter_file="auto",
+            controlnet_file="auto",
+            controlnet_strength=0.8,
+            lora_strength=0.6,
+            width=size,
+            height=size,
+            vae=vae,
+        ).args
+        # what the apply node added to the conditioning (InstantID: IdentityNet and the face tokens), merged
+        # into each image's own prompt as a plain dict update
+        extra_pos = {k: v for k, v in pos0[0][1].items() if k != "pooled_output"}
+        extra_neg = {k: v for k, v in neg0[0][1].items() if k != "pooled_output"}
+        for p in prompts:
+            pos = [[t, {**d, **extra_pos}] for t, d in n.CLIPTextEncode().encode(clip, p.positive)[0]]
+            neg = [[t, {**d, **extra_neg}] for t, d in n.CLIPTextEncode().encode(clip, p.negative)[0]]
+            latent = n.EmptyLatentImage().generate(size, size, 1)[0]
+            out = n.KSampler().sample(patched, p.seed, steps, cfg, sampler, scheduler, pos, neg, latent)[0]
+            n.VAEDecode().decode(vae, out)
+
+    def pack_node(strength: float) -> None:
+        run_node(
+            generate,
+            model=model,
+            clip=clip,
+            vae=vae,
+            identity=identity,
+            method=method,
+            style="studio headshot",
+            prompt="",
+            negative="",
+            identity_strength=strength,
+            seed=7,
+            steps=steps,
+            cfg=cfg,
+            sampler_name=sampler,
+            scheduler=scheduler,
+            width=size,
+            height=size,
+            batch_size=count,
+            use_age_gender=False,
+            adapter_file="auto",
+            controlnet_file="auto",
+            controlnet_strength=0.8,
+            lora_strength=0.6,
+        )
+
+    def timed(fn, *args) -> float:
+        runs = []
+        for _ in range(opts.repeat):
+            t0 = time.perf_counter()
+            fn(*args)
+            runs.append((time.perf_counter() - t0) / count)
+        return statistics.median(runs)
+
+    stock(0.8)  # warm-up: file loads and caches, both sides
+    pack_node(0.8)
+    print(f"{opts.family}, {method}, {count} images of {size}×{size}, {steps} steps, median of {opts.repeat}")
+    for strength in (0.8, 0.0):
+        s, g = timed(stock, strength), timed(pack_node, strength)
+        print(
+            f"identity_strength {strength}: stock {s * 1000:.1f} ms/image, PortraitGenerate {g * 1000:.1f} ms/image, "
+            f"ratio {g / s:.3f}"
+        )
+    tdm.unregister()
+
+
+if __name__ == "__main__":
+    main()

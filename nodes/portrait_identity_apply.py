@@ -1,0 +1,153 @@
+"""PortraitIdentityApply: a stored identity applied to your MODEL and CONDITIONING, for any sampler.
+
+MODEL, positive and negative CONDITIONING in; the patched MODEL (a clone: the adapter's attention patches
+and FaceID's LoRA) and the positive / negative CONDITIONING (InstantID: IdentityNet with its keypoint image
+and the face tokens as its context) out. KSampler, SamplerCustom, detailers and upscalers follow as usual.
+PortraitGenerate applies the identity with the same code (``services.identity_adapters.apply_identity``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from comfy_api.latest import io
+
+from portraitos.engine.generation import method_for
+from portraitos.engine.generation.defaults import AUTO, FACEID, INSTANTID, WIDGET_DEFAULTS
+from portraitos.engine.identity import Identity
+from portraitos.services import identity_adapters as adapters
+from portraitos.services.search_words import SearchWords
+from portraitos.services.socket_types import CATEGORY_GENERATE
+from portraitos.services.socket_types import Identity as IdentityType
+from portraitos.services.validation import SchemaChecked
+
+log = logging.getLogger("PortraitOS")
+APPLY_METHODS = (AUTO, INSTANTID, FACEID)
+
+
+class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
+    SEARCH_ALIASES = ("apply instantid", "apply faceid", "ip-adapter faceid", "identity adapter", "face id")
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PortraitIdentityApply",
+            display_name="Portrait Identity Apply",
+            category=CATEGORY_GENERATE,
+            description="Apply a stored identity to your model and conditioning (InstantID on SDXL, IP-Adapter "
+            "FaceID on SD 1.5 / SDXL), then sample with any sampler. The model comes back patched (a clone), the "
+            "conditioning with InstantID's IdentityNet.",
+            inputs=[
+                io.Model.Input("model", tooltip="The diffusion model (SDXL or SD 1.5), after any LoRA you use"),
+                io.Conditioning.Input("positive", tooltip="Your positive prompt's conditioning"),
+                io.Conditioning.Input("negative", tooltip="Your negative prompt's conditioning"),
+                IdentityType.Input("identity", tooltip="The person, from Identity Loader"),
+                io.Combo.Input(
+                    "method",
+                    options=list(APPLY_METHODS),
+                    default=AUTO,
+                    tooltip="auto: the method the identity's face pack is for (antelopev2 → InstantID, buffalo_l "
+                    "→ IP-Adapter FaceID)",
+                ),
+                io.Float.Input(
+                    "identity_strength",
+                    default=0.8,
+                    min=0.0,
+                    max=1.5,
+                    step=0.05,
+                    tooltip="Strength of the identity tokens in the UNet's cross-attention; 0 = nothing applied",
+                ),
+                io.Combo.Input(
+                    "adapter_file",
+                    options=["auto", *adapters.all_adapter_files()],
+                    default="auto",
+                    tooltip="models/ipadapter (FaceID) or models/instantid (InstantID); auto: by method and family",
+                ),
+                io.Combo.Input(
+                    "controlnet_file",
+                    options=["auto", *adapters.controlnet_files()],
+                    default="auto",
+                    tooltip="InstantID's IdentityNet in models/controlnet; auto: the one named for InstantID or "
+                    "with its published name that fits the model",
+                ),
+                io.Float.Input(
+                    "controlnet_strength",
+                    default=0.8,
+                    min=0.0,
+                    max=1.5,
+                    step=0.05,
+                    tooltip="InstantID's IdentityNet (face position and shape) strength; 0 = off",
+                ),
+                io.Float.Input(
+                    "lora_strength",
+                    default=0.6,
+                    min=0.0,
+                    max=1.5,
+                    step=0.05,
+                    tooltip="Strength of FaceID's LoRA (in the adapter or in models/loras)",
+                ),
+                io.Int.Input(
+                    "width",
+                    default=WIDGET_DEFAULTS["width"],
+                    min=64,
+                    max=4096,
+                    step=8,
+                    tooltip="InstantID: the picture the face keypoints are drawn for (use your latent's size)",
+                ),
+                io.Int.Input(
+                    "height",
+                    default=WIDGET_DEFAULTS["height"],
+                    min=64,
+                    max=4096,
+                    step=8,
+                    tooltip="InstantID: the picture the face keypoints are drawn for (use your latent's size)",
+                ),
+                io.Vae.Input("vae", optional=True, tooltip="Optional: your checkpoint's VAE (as ControlNet apply)"),
+            ],
+            outputs=[
+                io.Model.Output(display_name="model", tooltip="The model with the identity (a patched clone)"),
+                io.Conditioning.Output(display_name="positive", tooltip="Positive conditioning (with IdentityNet)"),
+                io.Conditioning.Output(display_name="negative", tooltip="Negative conditioning (with IdentityNet)"),
+            ],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        model,
+        positive,
+        negative,
+        identity,
+        method,
+        identity_strength,
+        adapter_file,
+        controlnet_file,
+        controlnet_strength,
+        lora_strength,
+        width,
+        height,
+        vae=None,
+    ) -> io.NodeOutput:
+        if not isinstance(identity, Identity):
+            raise ValueError(f"identity must come from IdentityLoader, got {type(identity).__name__}")
+        if method not in APPLY_METHODS:
+            raise ValueError(f"method must be one of {', '.join(APPLY_METHODS)}, got {method!r}")
+        method = method_for(method, identity.meta.get("model_pack"), adapters.model_family(model))
+        patch = adapters.apply_identity(
+            model,
+            identity,
+            method,
+            identity_strength,
+            adapter_file,
+            controlnet_file,
+            controlnet_strength,
+            lora_strength,
+            width,
+            height,
+            vae=vae,
+            node="PortraitIdentityApply",
+        )
+        cache: dict = {}
+        pos = adapters.conditioning_with(positive, patch.positive, cache)
+        neg = adapters.conditioning_with(negative, patch.negative, cache)
+        return io.NodeOutput(patch.model, pos, neg)
