@@ -64,7 +64,9 @@ def _face_box(photo_u8: np.ndarray, identity: Identity) -> tuple[float, float, f
     try:
         from portraitos.services.face_packs import face_pack
 
-        found = find_faces_insightface(face_pack(pack_name, "CPU"), photo_u8, check_interrupt=runtime.check_interrupt)
+        found = find_faces_insightface(
+            face_pack(str(pack_name), "CPU"), photo_u8, check_interrupt=runtime.check_interrupt
+        )
         if found:
             x0, y0, x1, y1 = (float(v) for v in largest_first(found)[0].bbox[:4])
             return x0, y0, x1, y1

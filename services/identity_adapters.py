@@ -147,7 +147,7 @@ def identitynet_layout_problem(path: Path, context: int) -> str | None:
     try:
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt") as f:  # type: ignore[attr-defined]  # the stub lacks it
             keys = list(f.keys())
             hint = next((k for k in HINT_KEYS if k in keys), None)
             if hint is None:

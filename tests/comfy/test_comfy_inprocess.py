@@ -27,7 +27,7 @@ def test_loader_registers_every_node(comfy_nodes):
         "highlight_boost",
     ):
         assert key in req
-    assert set(info["optional"]) == {"focus_mask", "lighting", "focus_point", "depth_lens", "preview"}
+    assert set(info["optional"]) == {"focus_mask", "lighting", "focus_point", "depth_lens", "preview", "lens_profile"}
     assert req["f_number"][1]["default"] == pytest.approx(1.8)
     assert req["focal_length_mm"][1]["default"] == pytest.approx(85.0)
 

@@ -105,6 +105,7 @@ def probe(comfy_server, comfy_nodes):
         "MODEL": ("CheckpointLoaderSimple", {"ckpt_name": "schema_probe_sd15.safetensors"}, 0),
         "CLIP": ("CheckpointLoaderSimple", {"ckpt_name": "schema_probe_sd15.safetensors"}, 1),
         "VAE": ("CheckpointLoaderSimple", {"ckpt_name": "schema_probe_sd15.safetensors"}, 2),
+        "CONDITIONING": ("CLIPTextEncode", {"text": "a portrait"}, 0),
     }
     return info, producers
 
@@ -135,8 +136,26 @@ def _graph(info: dict, producers: dict, node: str) -> tuple[dict, str]:
     outputs = info[node]["output"]
     if "IMAGE" in outputs:
         image = ["N", outputs.index("IMAGE")]
-    else:  # pragma: no cover - every pack node has an IMAGE output today
-        raise AssertionError(f"{node} has no IMAGE output to end the probe graph on")
+    elif "MODEL" in outputs and "CONDITIONING" in outputs:  # an apply node: sample with what it returns
+        conds = [i for i, t in enumerate(outputs) if t == "CONDITIONING"]
+        source, given, _ = producers["VAE"]
+        vae = [add(source, given, 1), 2]
+        graph["latent"] = {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}}
+        sampler = {"seed": 0, "steps": 1, "cfg": 1.0, "sampler_name": "euler", "scheduler": "normal", "denoise": 1.0}
+        graph["sample"] = {
+            "class_type": "KSampler",
+            "inputs": {
+                "model": ["N", outputs.index("MODEL")],
+                "positive": ["N", conds[0]],
+                "negative": ["N", conds[-1]],
+                "latent_image": ["latent", 0],
+                **sampler,
+            },
+        }
+        graph["decode"] = {"class_type": "VAEDecode", "inputs": {"samples": ["sample", 0], "vae": vae}}
+        image = ["decode", 0]
+    else:
+        raise AssertionError(f"{node}: no IMAGE, MODEL or CONDITIONING output to end the probe graph on")
     # the prefix linked to an IMAGE: a type mismatch, so the output never validates (its images input is
     # still followed, and the node under test validated)
     graph["out"] = {"class_type": "SaveImage", "inputs": {"images": image, "filename_prefix": image}}
@@ -152,7 +171,7 @@ def _errors(comfy_server, graph: dict) -> dict:
 def test_every_input_of_every_node_refuses_an_invalid_value_by_name(comfy_server, probe):
     info, producers = probe
     nodes = _pack_nodes(info)
-    assert len(nodes) >= 8, sorted(nodes)
+    assert len(nodes) >= 9, sorted(nodes)
     tried, unnamed = 0, []
     for node in sorted(nodes):
         graph, nid = _graph(info, producers, node)
@@ -174,4 +193,4 @@ def test_every_input_of_every_node_refuses_an_invalid_value_by_name(comfy_server
                 if not named:
                     unnamed.append(f"{node}.{name}={bad!r}: {messages or 'accepted'}")
     assert not unnamed, f"{len(unnamed)} of {tried} invalid values not refused by name:\n" + "\n".join(unnamed)
-    assert tried >= 140, tried  # 8 nodes, 67 inputs
+    assert tried >= 150, tried

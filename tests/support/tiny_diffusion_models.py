@@ -384,7 +384,9 @@ def build_diffusers_identitynet(path: Path, seed: int = 5, dtype=torch.float16) 
         name = "conv_in" if j == 0 else ("conv_out" if j == len(hint) - 1 else f"blocks.{j - 1}")
         for s in ("weight", "bias"):
             to_ldm[f"controlnet_cond_embedding.{name}.{s}"] = f"input_hint_block.{index}.{s}"
-    from_ldm = {v: k for k, v in to_ldm.items()}
+    # ComfyUI maps both ``class_embedding.*`` and ``add_embedding.*`` to ``label_emb``, in an order that
+    # follows string hashing: the published SDXL file uses ``add_embedding``, so that name wins, always
+    from_ldm = {v: k for k, v in sorted(to_ldm.items(), key=lambda kv: kv[0].startswith("add_embedding"))}
     missing = [k for k in ldm if k not in from_ldm]
     if missing:
         raise ValueError(f"no diffusers name for {missing[:5]}")
