@@ -221,6 +221,7 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                     "speed",
                     options=list(SPEEDS),
                     default=STANDARD,
+                    optional=True,  # added after release: prompts saved without it keep working
                     tooltip="standard, or fast for a distilled model or LoRA you loaded (SDXL Lightning / Hyper / "
                     "Turbo; LCM): 6 steps, cfg 1, their sampler and sgm_uniform, for the widgets left at defaults",
                 ),

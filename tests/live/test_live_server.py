@@ -44,7 +44,14 @@ def test_object_info_lists_nodes_with_inputs(comfy_server):
         assert node in info, f"{node} missing from /object_info"
     lb = info["LensBokeh"]
     assert lb["category"] == "PortraitOS/Lens"
-    assert set(lb["input"]["optional"]) == {"focus_mask", "lighting", "focus_point", "depth_lens", "preview"}
+    assert set(lb["input"]["optional"]) == {
+        "focus_mask",
+        "lighting",
+        "focus_point",
+        "depth_lens",
+        "preview",
+        "lens_profile",
+    }
     assert lb["input"]["required"]["depth"][0] == "DEPTH"
     assert lb["output"] == ["IMAGE", "MASK", "MASK", "FLOAT"]
     assert info["DepthLoad"]["output"][0] == "DEPTH"
