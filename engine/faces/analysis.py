@@ -141,11 +141,15 @@ def find_faces_insightface(
             f["det_size"] = None if det is None else (det.input_size or (None,))[0]
         return faces
     own = det.input_size
+    # InsightFace 2.x detects at each of ``input_sizes`` when it has them (before ``input_size``)
+    own_sizes = getattr(det, "input_sizes", None)
     try:
         for size in det_sizes:
             if check_interrupt is not None:
                 check_interrupt()
             det.input_size = (int(size), int(size))
+            if own_sizes is not None:
+                det.input_sizes = [(int(size), int(size))]
             faces = pack.app.get(bgr)
             if faces:
                 for f in faces:
@@ -154,6 +158,8 @@ def find_faces_insightface(
         return []
     finally:
         det.input_size = own
+        if own_sizes is not None:
+            det.input_sizes = own_sizes
 
 
 def largest_first(faces: list[Any]) -> list[Any]:
