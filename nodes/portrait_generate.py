@@ -36,6 +36,7 @@ from portraitos.engine.generation import (
 from portraitos.engine.generation.defaults import AUTO, INSTANTID, KEEP_FACE, STANDARD, WIDGET_DEFAULTS
 from portraitos.engine.identity import Identity, photo_sha256
 from portraitos.services import identity_adapters as adapters
+from portraitos.services import identity_inputs as shared
 from portraitos.services import runtime
 from portraitos.services.sampling import SamplingPlan, sample_batch
 from portraitos.services.search_words import SearchWords
@@ -115,15 +116,11 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                 ),
                 io.String.Input("prompt", default="", multiline=True, tooltip="Added to every image's prompt"),
                 io.String.Input("negative", default="", multiline=True, tooltip="Added to every negative prompt"),
-                io.Float.Input(
+                shared.strength(
                     "identity_strength",
-                    default=0.8,
-                    min=0.0,
-                    max=1.5,
-                    step=0.05,
-                    tooltip="Strength of the identity tokens in the UNet's cross-attention (the adapter); 0 = no "
-                    "identity (and no IdentityNet). IdentityNet has its own: controlnet_strength. "
-                    "Ignored by keep face.",
+                    0.8,
+                    "Strength of the identity tokens in the UNet's cross-attention (the adapter); 0 = no identity (and "
+                    "no IdentityNet). IdentityNet has its own: controlnet_strength. Ignored by keep face.",
                 ),
                 io.Int.Input(
                     "seed",
@@ -160,22 +157,8 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                     default=WIDGET_DEFAULTS["scheduler"],
                     tooltip="ComfyUI's noise schedule, as in KSampler",
                 ),
-                io.Int.Input(
-                    "width",
-                    default=WIDGET_DEFAULTS["width"],
-                    min=64,
-                    max=4096,
-                    step=8,
-                    tooltip="SDXL 832, SD 1.5 512 (left at 832×1216 on SD 1.5: 512×768)",
-                ),
-                io.Int.Input(
-                    "height",
-                    default=WIDGET_DEFAULTS["height"],
-                    min=64,
-                    max=4096,
-                    step=8,
-                    tooltip="SDXL 1216, SD 1.5 768 (left at 832×1216 on SD 1.5: 512×768)",
-                ),
+                shared.size("width", "SDXL 832, SD 1.5 512 (left at 832×1216 on SD 1.5: 512×768)"),
+                shared.size("height", "SDXL 1216, SD 1.5 768 (left at 832×1216 on SD 1.5: 512×768)"),
                 io.Int.Input(
                     "batch_size",
                     default=4,
@@ -188,35 +171,7 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                     default=False,
                     tooltip="Let the identity's estimated age and gender steer the prompt",
                 ),
-                io.Combo.Input(
-                    "adapter_file",
-                    options=["auto", *adapters.all_adapter_files()],
-                    default="auto",
-                    tooltip="models/ipadapter (FaceID) or models/instantid (InstantID); auto: by method and family",
-                ),
-                io.Combo.Input(
-                    "controlnet_file",
-                    options=["auto", *adapters.controlnet_files()],
-                    default="auto",
-                    tooltip="InstantID's IdentityNet in models/controlnet; auto: the one ControlNet named for "
-                    "InstantID or with its published name (diffusion_pytorch_model.safetensors) that fits the model",
-                ),
-                io.Float.Input(
-                    "controlnet_strength",
-                    default=0.8,
-                    min=0.0,
-                    max=1.5,
-                    step=0.05,
-                    tooltip="InstantID's IdentityNet (face position and shape) strength; 0 = off",
-                ),
-                io.Float.Input(
-                    "lora_strength",
-                    default=0.6,
-                    min=0.0,
-                    max=1.5,
-                    step=0.05,
-                    tooltip="Strength of FaceID's LoRA (in the adapter or in models/loras)",
-                ),
+                *shared.adapter_files(),
                 io.Combo.Input(
                     "speed",
                     options=list(SPEEDS),

@@ -13,9 +13,10 @@ import logging
 from comfy_api.latest import io
 
 from portraitos.engine.generation import method_for
-from portraitos.engine.generation.defaults import AUTO, FACEID, INSTANTID, WIDGET_DEFAULTS
+from portraitos.engine.generation.defaults import AUTO, FACEID, INSTANTID
 from portraitos.engine.identity import Identity
 from portraitos.services import identity_adapters as adapters
+from portraitos.services import identity_inputs as shared
 from portraitos.services.search_words import SearchWords
 from portraitos.services.socket_types import CATEGORY_GENERATE
 from portraitos.services.socket_types import Identity as IdentityType
@@ -23,6 +24,7 @@ from portraitos.services.validation import SchemaChecked
 
 log = logging.getLogger("PortraitOS")
 APPLY_METHODS = (AUTO, INSTANTID, FACEID)
+KEYPOINT_PICTURE = "InstantID: the picture the face keypoints are drawn for (use your latent's size)"
 
 
 class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
@@ -49,59 +51,14 @@ class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
                     tooltip="auto: the method the identity's face pack is for (antelopev2 → InstantID, buffalo_l "
                     "→ IP-Adapter FaceID)",
                 ),
-                io.Float.Input(
+                shared.strength(
                     "identity_strength",
-                    default=0.8,
-                    min=0.0,
-                    max=1.5,
-                    step=0.05,
-                    tooltip="Strength of the identity tokens in the UNet's cross-attention; 0 = nothing applied",
+                    0.8,
+                    "Strength of the identity tokens in the UNet's cross-attention; 0 = nothing applied",
                 ),
-                io.Combo.Input(
-                    "adapter_file",
-                    options=["auto", *adapters.all_adapter_files()],
-                    default="auto",
-                    tooltip="models/ipadapter (FaceID) or models/instantid (InstantID); auto: by method and family",
-                ),
-                io.Combo.Input(
-                    "controlnet_file",
-                    options=["auto", *adapters.controlnet_files()],
-                    default="auto",
-                    tooltip="InstantID's IdentityNet in models/controlnet; auto: the one named for InstantID or "
-                    "with its published name that fits the model",
-                ),
-                io.Float.Input(
-                    "controlnet_strength",
-                    default=0.8,
-                    min=0.0,
-                    max=1.5,
-                    step=0.05,
-                    tooltip="InstantID's IdentityNet (face position and shape) strength; 0 = off",
-                ),
-                io.Float.Input(
-                    "lora_strength",
-                    default=0.6,
-                    min=0.0,
-                    max=1.5,
-                    step=0.05,
-                    tooltip="Strength of FaceID's LoRA (in the adapter or in models/loras)",
-                ),
-                io.Int.Input(
-                    "width",
-                    default=WIDGET_DEFAULTS["width"],
-                    min=64,
-                    max=4096,
-                    step=8,
-                    tooltip="InstantID: the picture the face keypoints are drawn for (use your latent's size)",
-                ),
-                io.Int.Input(
-                    "height",
-                    default=WIDGET_DEFAULTS["height"],
-                    min=64,
-                    max=4096,
-                    step=8,
-                    tooltip="InstantID: the picture the face keypoints are drawn for (use your latent's size)",
-                ),
+                *shared.adapter_files(),
+                shared.size("width", KEYPOINT_PICTURE),
+                shared.size("height", KEYPOINT_PICTURE),
                 io.Vae.Input("vae", optional=True, tooltip="Optional: your checkpoint's VAE (as ControlNet apply)"),
             ],
             outputs=[

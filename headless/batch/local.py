@@ -91,6 +91,7 @@ class Redis:
 
 
 def comfyui_dir() -> Path:
+    """The ComfyUI to run: ``COMFYUI_DIR``, else the one ``scripts/provision.sh`` recorded, else ``.comfyui/``."""
     env = os.environ.get("COMFYUI_DIR")
     if env:
         return Path(env).resolve()

@@ -13,109 +13,31 @@ import torch
 from PIL import Image
 from skimage import data
 
-from portraitos.engine.depth import DepthMap, is_depth_file
+from portraitos.engine.depth import is_depth_file
 from portraitos.tests.support.comfy_host import run_node
+from portraitos.tests.support.editor_expectations import (
+    ALL_NODE_IDS,
+    check_search_and_categories,
+    check_tooltips,
+    depth_for_lens,
+    disparity_picture,
+    scene_depth,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-NODE_IDS = ("DepthEstimate", "DepthLoad", "DepthFromImage", "IdentityLoader", "LensBokeh", "LightingTint")
-
-
-# inputs whose 0 means "work it out": their tooltips must say so
-AUTO_INPUTS = {
-    "DepthEstimate": ("subject_distance_m",),
-    "DepthFromImage": ("near_distance_m",),
-    "LensBokeh": ("focus_distance_m",),
-    "LightingTint": ("key_temperature_k", "ambient_temperature_k"),
-    "IdentityLoader": ("face_index",),
-}
-
-
-# Frontend 1.32.9's node search (NodeSearchService) is Fuse.js over the keys ["name", "display_name"]
-# with threshold 0.3 and Fuse's default location 0 / distance 100: an exact word matches only when it
-# starts within the first 30 characters of the node id or the display name. Description and category
-# are not searched.
-SEARCH_REACH = 30
-
-
-ALL_NODE_IDS = (*NODE_IDS, "IdentityScore", "PortraitGenerate")
-
-
-SEARCH_WORDS = {
-    "portrait": ALL_NODE_IDS,
-    "blur": ("LensBokeh",),
-    "bokeh": ("LensBokeh",),
-    "dof": ("LensBokeh",),
-    "face": ("DepthEstimate", "IdentityLoader"),
-    "background": ("DepthEstimate", "LensBokeh"),
-    "depth": ("DepthEstimate", "DepthLoad", "DepthFromImage"),
-    "light": ("LightingTint",),
-    "identity": ("IdentityLoader",),
-}
-
-
-CATEGORIES = {
-    "DepthEstimate": "PortraitOS/Depth",
-    "DepthLoad": "PortraitOS/Depth",
-    "DepthFromImage": "PortraitOS/Depth",
-    "LensBokeh": "PortraitOS/Lens",
-    "LightingTint": "PortraitOS/Light",
-    "IdentityLoader": "PortraitOS/Identity",
-}
-
-
-def _check_tooltips(info: dict) -> None:
-    for node in NODE_IDS:
-        n = info[node]
-        for section in ("required", "optional"):
-            for name, spec in n["input"].get(section, {}).items():
-                tip = spec[1].get("tooltip") if len(spec) > 1 else None
-                assert tip and len(tip) > 15, f"{node}.{name} has no tooltip"
-        assert len(n["output_tooltips"]) == len(n["output"])
-        for name, tip in zip(n["output_name"], n["output_tooltips"]):
-            assert tip and len(tip) > 15, f"{node} output {name} has no tooltip"
-        for name in AUTO_INPUTS.get(node, ()):
-            spec = n["input"]["required"][name]
-            assert "auto" in spec[1]["tooltip"], f"{node}.{name}: the tooltip must say what 'auto' does"
-
-
-def _check_search_and_categories(info: dict) -> None:
-    for word, nodes in SEARCH_WORDS.items():
-        for node in nodes:
-            fields = (node.lower(), info[node]["display_name"].lower())
-            at = min((f.find(word) for f in fields if word in f), default=-1)
-            assert 0 <= at <= SEARCH_REACH, f"searching {word!r} would not find {node} ({fields})"
-    for node, category in CATEGORIES.items():
-        assert info[node]["category"] == category
 
 
 def test_object_info_in_process_has_tooltips_search_words_and_groups(comfy_nodes):
     info = {n: comfy_nodes.NODE_CLASS_MAPPINGS[n].GET_NODE_INFO_V1() for n in ALL_NODE_IDS}
     info = json.loads(json.dumps(info, default=str))  # as /object_info serialises it
-    _check_tooltips(info)
-    _check_search_and_categories(info)
-
-
-def _scene_depth(h=96, w=128) -> torch.Tensor:
-    """Known metres: a wall receding from 3 to 9 m with a subject at 1.2 m in front."""
-    x = torch.linspace(0, 1, w).view(1, w).expand(h, w)
-    d = 3.0 + 6.0 * x
-    d = d.clone()
-    d[30:80, 40:80] = 1.2
-    return d
-
-
-def _disparity_picture(d: torch.Tensor) -> torch.Tensor:
-    """As Depth Anything / MiDaS draw it: relative disparity normalised 0..1, near = bright."""
-    disp = 1.0 / d
-    return (disp - disp.min()) / (disp.max() - disp.min())
+    check_tooltips(info)
+    check_search_and_categories(info)
 
 
 def test_depth_from_image_node_in_process(comfy_nodes):
     cls = comfy_nodes.NODE_CLASS_MAPPINGS["DepthFromImage"]
-    d = _scene_depth()
-    picture = _disparity_picture(d)[None, ..., None].expand(1, -1, -1, 3).contiguous()
+    d = scene_depth()
+    picture = disparity_picture(d)[None, ..., None].expand(1, -1, -1, 3).contiguous()
     out = run_node(cls, depth_image=picture, calibration="near/far distances", near_distance_m=1.2, far_distance_m=9.0)
     dm, preview, mask = out.args
     assert torch.allclose(dm.metres[0], d, rtol=1e-4)
@@ -131,16 +53,10 @@ def test_depth_from_image_node_in_process(comfy_nodes):
         run_node(cls)
 
 
-def _depth_for_lens(focal=85.0, sensor="full frame 36x24") -> DepthMap:
-    d = torch.full((1, 48, 64), 6.0)
-    d[:, 12:36, 20:44] = 2.0
-    return DepthMap(d, "calibrated", {"focal_length_mm": focal, "sensor": sensor})
-
-
 def test_lens_bokeh_warns_on_a_different_lens_and_follows_on_request(comfy_nodes, caplog):
     cls = comfy_nodes.NODE_CLASS_MAPPINGS["LensBokeh"]
     img = torch.rand(1, 48, 64, 3)
-    kw = dict(image=img, depth=_depth_for_lens(), f_number=1.8, focus_distance_m=2.0)
+    kw = dict(image=img, depth=depth_for_lens(), f_number=1.8, focus_distance_m=2.0)
     with caplog.at_level(logging.WARNING, logger="PortraitOS"):
         out = run_node(cls, focal_length_mm=35.0, sensor="APS-C 23.5x15.6", **kw)
     warned = out.ui["portraitos"][0]["warnings"]
@@ -156,7 +72,7 @@ def test_lens_bokeh_warns_on_a_different_lens_and_follows_on_request(comfy_nodes
 
 def test_lens_bokeh_previews_result_and_in_focus_overlay(comfy_nodes):
     cls = comfy_nodes.NODE_CLASS_MAPPINGS["LensBokeh"]
-    kw = dict(image=torch.rand(1, 48, 64, 3), depth=_depth_for_lens(), focus_distance_m=0.0)
+    kw = dict(image=torch.rand(1, 48, 64, 3), depth=depth_for_lens(), focus_distance_m=0.0)
     plain = run_node(cls, **kw)
     overlay = run_node(cls, preview="result + in-focus overlay", **kw)
     assert len(plain.ui["images"]) == 1 and len(overlay.ui["images"]) == 2

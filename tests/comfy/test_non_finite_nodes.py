@@ -4,36 +4,12 @@ A property test: values at random positions, in random sizes and dtypes, through
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from portraitos.engine.depth import DepthMap
 from portraitos.tests.support.comfy_host import run_node
-
-SIZES = [(32, 32), (33, 57), (64, 96), (32, 1500)]  # below and above 4096 values: formula and table decode
-
-
-DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-
-
-BAD = (float("nan"), float("inf"), float("-inf"))
-
-
-def _poisoned(shape, dtype, seed):
-    """A random picture, the same picture with ``k`` non-finite values, and ``k``."""
-    rng = np.random.default_rng(seed)
-    clean = torch.from_numpy(rng.random(shape, dtype=np.float32)).to(dtype)
-    bad = clean.clone()
-    flat = bad.view(-1)
-    k = int(rng.integers(1, 17))
-    at = torch.from_numpy(rng.choice(flat.numel(), size=k, replace=False))
-    flat[at] = torch.tensor([BAD[i % 3] for i in range(k)], dtype=dtype)
-    return clean, bad, k
-
-
-def _replaced(bad):
-    return torch.nan_to_num(bad, nan=0.0, posinf=1.0, neginf=0.0)
+from portraitos.tests.support.non_finite import DTYPES, SIZES, poisoned, replaced
 
 
 def _warnings(out) -> str:
@@ -51,8 +27,8 @@ def test_every_picture_node_runs_on_non_finite_pixels_as_on_replaced_ones(comfy_
     nodes = comfy_nodes.NODE_CLASS_MAPPINGS
     h, w = SIZES[seed]
     dtype = DTYPES[seed % 3]
-    clean, bad, k = _poisoned((1, h, w, 3), dtype, seed)
-    fixed = _replaced(bad)
+    clean, bad, k = poisoned((1, h, w, 3), dtype, seed)
+    fixed = replaced(bad)
 
     lens_bad = run_node(nodes["LensBokeh"], image=bad, depth=_depth(h, w), f_number=1.4)
     lens_fixed = run_node(nodes["LensBokeh"], image=fixed, depth=_depth(h, w), f_number=1.4)
@@ -70,7 +46,7 @@ def test_every_picture_node_runs_on_non_finite_pixels_as_on_replaced_ones(comfy_
     assert f"image: {k} of" in _warnings(depth_bad)
 
     # a depth picture from another pack (MASK), poisoned too
-    _, mask_bad, k_mask = _poisoned((1, h, w), torch.float32, seed + 10)
+    _, mask_bad, k_mask = poisoned((1, h, w), torch.float32, seed + 10)
     from_picture = run_node(
         nodes["DepthFromImage"], depth_mask=mask_bad, calibration="near/far distances", near_distance_m=1.0
     )

@@ -9,21 +9,17 @@ import sys
 from pathlib import Path
 
 from portraitos.engine.identity import load_identity
-from portraitos.headless.workflow_format import node_info_from_class, ui_to_api
+from portraitos.headless.workflow_format import ui_to_api
+from portraitos.tests.support.shipped_workflows import node_info
 
 REPO = Path(__file__).resolve().parents[2]
 PREVIOUS = REPO / "tests" / "data" / "previous_release"
 
 
-def _info(comfy_nodes):
-    m = comfy_nodes.NODE_CLASS_MAPPINGS
-    return lambda t: node_info_from_class(m[t], comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS.get(t))
-
-
 def test_a_previous_release_workflow_converts_and_validates(comfy_nodes):
     from portraitos.services.validation import schema  # after ComfyUI is imported (comfy_nodes)
 
-    info = _info(comfy_nodes)
+    info = node_info(comfy_nodes)
     for path in sorted(PREVIOUS.glob("*.json")):
         api = ui_to_api(json.loads(path.read_text()), info)
         current = json.loads((REPO / "workflows" / "api" / path.name).read_text())

@@ -14,35 +14,25 @@ from portraitos.headless.workflow_format import (
     EDITOR_ONLY,
     inputs_in_order,
     is_widget,
-    node_info_from_class,
     ui_to_api,
     validate_api,
+)
+from portraitos.tests.support.shipped_workflows import (
+    API_FILES,
+    PORTRAITS,
+    TEMPLATES,
+    UI_FILES,
+    check_template,
+    node_info,
 )
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-TEMPLATES = REPO / "workflows"
-
-
-UI_FILES = sorted(TEMPLATES.glob("*.json"))
-
-
-API_FILES = sorted((TEMPLATES / "api").glob("*.json"))
-
-
-PORTRAITS = [p for p in API_FILES if p.stem.startswith("portrait_")]
-
-
-def _info(comfy_nodes):
-    m = comfy_nodes.NODE_CLASS_MAPPINGS
-    return lambda t: node_info_from_class(m[t], comfy_nodes.NODE_DISPLAY_NAME_MAPPINGS.get(t))
-
-
 def test_generated_files_are_current(comfy_nodes):
     """Rebuild with `.venv/bin/python tools/build_workflows.py` when this fails."""
     m = comfy_nodes.NODE_CLASS_MAPPINGS
-    files = bw.generate(_info(comfy_nodes), set(m))
+    files = bw.generate(node_info(comfy_nodes), set(m))
     assert len(files) == 2 * len(UI_FILES) == 2 * len(API_FILES)
     stale = bw.stale_files(files)
     assert not stale, f"stale generated workflows (run tools/build_workflows.py): {stale}"
@@ -52,7 +42,7 @@ def test_a_changed_preset_makes_the_files_stale(comfy_nodes, monkeypatch):
     m = comfy_nodes.NODE_CLASS_MAPPINGS
     monkeypatch.setattr(presets, "LENSES", (presets.LensPreset(85, 1.4),) + presets.LENSES[1:])
     monkeypatch.setattr(presets, "DEFAULT_LENS", presets.LENSES[0])
-    stale = bw.stale_files(bw.generate(_info(comfy_nodes), set(m)))
+    stale = bw.stale_files(bw.generate(node_info(comfy_nodes), set(m)))
     assert any("portrait_85mm_f1.4_warm-cinematic.json" in s for s in stale)
     assert any("portrait_85mm_f1.8_warm-cinematic.json (no longer generated)" in s for s in stale)
 
@@ -62,17 +52,17 @@ def test_saved_file_names_follow_the_lens_set_in_the_editor(comfy_nodes):
     says the lens the artist set, not the template's."""
     ui = json.loads((TEMPLATES / "portrait_85mm_f1.8_warm-cinematic.json").read_text())
     lens = next(n for n in ui["nodes"] if n["type"] == "LensBokeh")
-    names = [name for name, t, o, _r in inputs_in_order(_info(comfy_nodes)("LensBokeh")) if is_widget(t, o)]
+    names = [name for name, t, o, _r in inputs_in_order(node_info(comfy_nodes)("LensBokeh")) if is_widget(t, o)]
     assert "%LensBokeh.f_number%" in json.dumps(ui)
     lens["widgets_values"][names.index("f_number")] = 2.8
     lens["widgets_values"][names.index("focal_length_mm")] = 105.0
-    graph = ui_to_api(ui, _info(comfy_nodes))
+    graph = ui_to_api(ui, node_info(comfy_nodes))
     (prefix,) = [n["inputs"]["filename_prefix"] for n in graph.values() if n["class_type"] == "SaveImage"]
     assert prefix == "PortraitOS/portrait_105mm_f2.8_warm-cinematic"
 
 
 def test_ui_and_api_files_are_equivalent(comfy_nodes):
-    info = _info(comfy_nodes)
+    info = node_info(comfy_nodes)
     assert [p.name for p in UI_FILES] == [p.name for p in API_FILES]
     for ui_path, api_path in zip(UI_FILES, API_FILES):
         ui, api = json.loads(ui_path.read_text()), json.loads(api_path.read_text())
@@ -86,42 +76,11 @@ def test_ui_and_api_files_are_equivalent(comfy_nodes):
             assert src["outputs"][l[2]]["type"] == l[5] and l[0] in src["outputs"][l[2]]["links"]
 
 
-def check_template(wf: dict, name: str) -> None:
-    """A Note that says what to load and change, a human title, the three previews on portrait
-    workflows, no overlapping nodes or groups, every node in a group."""
-    notes = [n for n in wf["nodes"] if n["type"] == "Note"]
-    assert len(notes) == 1 and "CHANGE:" in notes[0]["widgets_values"][0]
-    assert wf["extra"]["title"] and "_" not in wf["extra"]["title"]
-    titles = {n.get("title", "") for n in wf["nodes"] if n["type"] == "PreviewImage"}
-    if any(n["type"] == "LensBokeh" for n in wf["nodes"]):
-        assert {"Depth (near = white)", "Subject matte", "In focus (white = sharp)"} <= titles
-    boxes = {n["id"]: (*n["pos"], *n["size"]) for n in wf["nodes"]}
-    for a in boxes:  # no node hides another (title bar 30 px above pos)
-        for b in boxes:
-            if a < b:
-                ax, ay, aw, ah = boxes[a]
-                bx, by, bw_, bh = boxes[b]
-                overlap = ax < bx + bw_ and bx < ax + aw and ay - 30 < by + bh and by - 30 < ay + ah
-                assert not overlap, f"{name}: nodes {a} and {b} overlap"
-    grouped = set()
-    for g in wf["groups"]:
-        gx, gy, gw, gh = g["bounding"]
-        inside = [
-            i for i, (x, y, w, h) in boxes.items() if gx <= x and x + w <= gx + gw and gy <= y - 30 and y + h <= gy + gh
-        ]
-        grouped |= set(inside)
-        for g2 in wf["groups"]:
-            if g2 is not g:
-                hx, hy, hw, hh = g2["bounding"]
-                assert not (gx < hx + hw and hx < gx + gw and gy < hy + hh and hy < gy + gh), f"{name}: groups overlap"
-    assert grouped == set(boxes), f"{name}: nodes outside any group: {set(boxes) - grouped}"
-
-
 def test_selfie_workflows_appear_with_the_generation_nodes(comfy_nodes):
     """Workflow 1 is generated as soon as PortraitGenerate and IdentityScore are registered. Until they
     are, their schemas here are the ones their design names (model/clip/vae, identity, style,
     batch_size, photo; images + identity); ComfyUI's own nodes and this pack's are the loaded ones."""
-    real = _info(comfy_nodes)
+    real = node_info(comfy_nodes)
     planned = {
         "PortraitGenerate": {
             "input": {
@@ -168,7 +127,7 @@ def test_selfie_workflows_appear_with_the_generation_nodes(comfy_nodes):
 def test_editor_only_nodes_and_modes_convert_as_the_editor_queues_them(comfy_nodes):
     """Notes, reroutes, muted and bypassed nodes, upload and seed-control widget values, a widget fed
     by a link: converted as the editor does when it queues the workflow."""
-    info = _info(comfy_nodes)
+    info = node_info(comfy_nodes)
     wf = {
         "nodes": [
             {"id": 1, "type": "LoadImage", "inputs": [], "widgets_values": ["a.png", "image"]},

@@ -7,28 +7,14 @@ import pytest
 import torch
 from skimage import data
 
-from portraitos.engine.depth import DepthMap, ImageDepthSettings, depth_from_picture
+from portraitos.engine.depth import ImageDepthSettings, depth_from_picture
 from portraitos.engine.lens import LensSettings, lens_mismatch, render_lens_bokeh
-
-
-def _scene_depth(h=96, w=128) -> torch.Tensor:
-    """Known metres: a wall receding from 3 to 9 m with a subject at 1.2 m in front."""
-    x = torch.linspace(0, 1, w).view(1, w).expand(h, w)
-    d = 3.0 + 6.0 * x
-    d = d.clone()
-    d[30:80, 40:80] = 1.2
-    return d
-
-
-def _disparity_picture(d: torch.Tensor) -> torch.Tensor:
-    """As Depth Anything / MiDaS draw it: relative disparity normalised 0..1, near = bright."""
-    disp = 1.0 / d
-    return (disp - disp.min()) / (disp.max() - disp.min())
+from portraitos.tests.support.editor_expectations import depth_for_lens, disparity_picture, scene_depth
 
 
 def test_disparity_picture_round_trips_to_metres():
-    d = _scene_depth()
-    pic = _disparity_picture(d)
+    d = scene_depth()
+    pic = disparity_picture(d)
     near, far = float(d.min()), float(d.max())
     for picture in (pic[None], pic[None, ..., None].expand(1, -1, -1, 3)):  # MASK and IMAGE
         settings = ImageDepthSettings(calibration="near/far distances", near_m=near, far_m=far)
@@ -47,8 +33,8 @@ def test_disparity_picture_round_trips_to_metres():
 
 
 def test_eight_bit_disparity_picture_stays_within_quantisation():
-    d = _scene_depth()
-    pic8 = torch.round(_disparity_picture(d) * 255) / 255
+    d = scene_depth()
+    pic8 = torch.round(disparity_picture(d) * 255) / 255
     settings = ImageDepthSettings(calibration="near/far distances", near_m=1.2, far_m=9.0)
     got = depth_from_picture(pic8[None], settings)[0].metres[0]
     # one 8-bit step of disparity between 1/9 and 1/1.2 m⁻¹ is 0.0029 m⁻¹: at 9 m that is ±2.4 %
@@ -69,19 +55,13 @@ def test_face_calibration_places_the_subject_at_the_face_distance():
     x, y, w, h = (v // 2 for v in face.box)  # the depth picture is half the photo's size
     truth[max(0, y - h) : y + 2 * h, max(0, x - w // 2) : x + w + w // 2] = expect
     settings = ImageDepthSettings(far_m=6.0)
-    dm, _ = depth_from_picture(_disparity_picture(truth)[None], settings, photo)
+    dm, _ = depth_from_picture(disparity_picture(truth)[None], settings, photo)
     got = dm.metres[0]
     assert float(got[y + h // 2, x + w // 2]) == pytest.approx(expect, rel=0.02)
     assert float(got[5, 250]) == pytest.approx(6.0, rel=0.05)
     assert dm.meta["focal_length_mm"] == 85.0
     assert dm.meta["subject_distance_from"].startswith(("iris diameter", "interpupillary distance"))
     assert len(dm.meta["eye_xy"]) == 2  # auto focus can use the eyes
-
-
-def _depth_for_lens(focal=85.0, sensor="full frame 36x24") -> DepthMap:
-    d = torch.full((1, 48, 64), 6.0)
-    d[:, 12:36, 20:44] = 2.0
-    return DepthMap(d, "calibrated", {"focal_length_mm": focal, "sensor": sensor})
 
 
 def test_lens_mismatch_names_what_differs():
@@ -98,7 +78,7 @@ def test_lens_bokeh_ticks_before_rendering_and_ends_full():
     before its first layer; each is a Cancel point; the bar ends at its maximum."""
     ticks = []
     img = torch.rand(2, 64, 64, 3)
-    depth = _depth_for_lens().metres[:, :, :48].expand(2, -1, -1)
+    depth = depth_for_lens().metres[:, :, :48].expand(2, -1, -1)
     render_lens_bokeh(img, depth, LensSettings(85, 1.8, 0.0), progress=lambda d, t: ticks.append((d, t)))
     assert len(ticks) >= 2 + 2 + 2  # pipeline steps, per image: CoCs known and layers assigned
     assert ticks[0][0] == 0 and ticks[-1][0] == ticks[-1][1]

@@ -1,48 +1,23 @@
-"""NaN and ±infinity in IMAGE and MASK inputs (fp16 VAE decodes make them): every node that takes a picture
-replaces them the same way on every size and dtype, runs, and says how many it replaced and in which input.
-A property test: values at random positions, in random sizes and dtypes, through each node in ComfyUI."""
+"""NaN and ±infinity in pictures and depth pictures, in the engine: replaced the same way on every size and
+dtype, and counted (the node tests: tests/comfy/test_non_finite_nodes.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from portraitos.engine.colour import srgb_to_linear, to_uint8_rgb
 from portraitos.engine.finite import finite_depth_picture, finite_pixels
-
-SIZES = [(32, 32), (33, 57), (64, 96), (32, 1500)]  # below and above 4096 values: formula and table decode
-
-
-DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-
-
-BAD = (float("nan"), float("inf"), float("-inf"))
-
-
-def _poisoned(shape, dtype, seed):
-    """A random picture, the same picture with ``k`` non-finite values, and ``k``."""
-    rng = np.random.default_rng(seed)
-    clean = torch.from_numpy(rng.random(shape, dtype=np.float32)).to(dtype)
-    bad = clean.clone()
-    flat = bad.view(-1)
-    k = int(rng.integers(1, 17))
-    at = torch.from_numpy(rng.choice(flat.numel(), size=k, replace=False))
-    flat[at] = torch.tensor([BAD[i % 3] for i in range(k)], dtype=dtype)
-    return clean, bad, k
-
-
-def _replaced(bad):
-    return torch.nan_to_num(bad, nan=0.0, posinf=1.0, neginf=0.0)
+from portraitos.tests.support.non_finite import DTYPES, SIZES, poisoned, replaced
 
 
 def test_replacement_is_counted_and_the_same_everywhere():
     for seed, (h, w) in enumerate(SIZES):
         for dtype in DTYPES:
-            _, bad, k = _poisoned((1, h, w, 3), dtype, seed)
+            _, bad, k = poisoned((1, h, w, 3), dtype, seed)
             with pytest.warns(UserWarning, match=rf"image: {k} of {bad.numel()} values were NaN or infinite"):
                 fixed = finite_pixels(bad, "image")
-            assert torch.equal(fixed, _replaced(bad)) and fixed.dtype == dtype
+            assert torch.equal(fixed, replaced(bad)) and fixed.dtype == dtype
     clean = torch.rand(2, 5, 5, 3)
     assert finite_pixels(clean, "image") is clean  # nothing to replace: no copy, no warning
     # the sRGB decode itself never fails on NaN and gives the same on the table path and the formula path

@@ -9,91 +9,24 @@ from pathlib import Path
 import pytest
 
 from portraitos.tests.support.comfy_host import frontends
+from portraitos.tests.support.editor_expectations import (
+    ALIAS_WORDS,
+    ALL_NODE_IDS,
+    NODE_IDS,
+    SEARCH_WORDS,
+    check_search_and_categories,
+    check_tooltips,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-NODE_IDS = ("DepthEstimate", "DepthLoad", "DepthFromImage", "IdentityLoader", "LensBokeh", "LightingTint")
-
-
-# inputs whose 0 means "work it out": their tooltips must say so
-AUTO_INPUTS = {
-    "DepthEstimate": ("subject_distance_m",),
-    "DepthFromImage": ("near_distance_m",),
-    "LensBokeh": ("focus_distance_m",),
-    "LightingTint": ("key_temperature_k", "ambient_temperature_k"),
-    "IdentityLoader": ("face_index",),
-}
-
-
-# Frontend 1.32.9's node search (NodeSearchService) is Fuse.js over the keys ["name", "display_name"]
-# with threshold 0.3 and Fuse's default location 0 / distance 100: an exact word matches only when it
-# starts within the first 30 characters of the node id or the display name. Description and category
-# are not searched.
-SEARCH_REACH = 30
-
-
-ALL_NODE_IDS = (*NODE_IDS, "IdentityScore", "PortraitGenerate")
-
-
-SEARCH_WORDS = {
-    "portrait": ALL_NODE_IDS,
-    "blur": ("LensBokeh",),
-    "bokeh": ("LensBokeh",),
-    "dof": ("LensBokeh",),
-    "face": ("DepthEstimate", "IdentityLoader"),
-    "background": ("DepthEstimate", "LensBokeh"),
-    "depth": ("DepthEstimate", "DepthLoad", "DepthFromImage"),
-    "light": ("LightingTint",),
-    "identity": ("IdentityLoader",),
-}
-
-
-# found by frontends that also search the nodes' search_aliases (1.5x), not by the display names alone
-ALIAS_WORDS = {"depth of field": ("LensBokeh",), "depth anything": ("DepthFromImage",), "relight": ("LightingTint",)}
-
-
-CATEGORIES = {
-    "DepthEstimate": "PortraitOS/Depth",
-    "DepthLoad": "PortraitOS/Depth",
-    "DepthFromImage": "PortraitOS/Depth",
-    "LensBokeh": "PortraitOS/Lens",
-    "LightingTint": "PortraitOS/Light",
-    "IdentityLoader": "PortraitOS/Identity",
-}
-
-
-def _check_tooltips(info: dict) -> None:
-    for node in NODE_IDS:
-        n = info[node]
-        for section in ("required", "optional"):
-            for name, spec in n["input"].get(section, {}).items():
-                tip = spec[1].get("tooltip") if len(spec) > 1 else None
-                assert tip and len(tip) > 15, f"{node}.{name} has no tooltip"
-        assert len(n["output_tooltips"]) == len(n["output"])
-        for name, tip in zip(n["output_name"], n["output_tooltips"]):
-            assert tip and len(tip) > 15, f"{node} output {name} has no tooltip"
-        for name in AUTO_INPUTS.get(node, ()):
-            spec = n["input"]["required"][name]
-            assert "auto" in spec[1]["tooltip"], f"{node}.{name}: the tooltip must say what 'auto' does"
-
-
-def _check_search_and_categories(info: dict) -> None:
-    for word, nodes in SEARCH_WORDS.items():
-        for node in nodes:
-            fields = (node.lower(), info[node]["display_name"].lower())
-            at = min((f.find(word) for f in fields if word in f), default=-1)
-            assert 0 <= at <= SEARCH_REACH, f"searching {word!r} would not find {node} ({fields})"
-    for node, category in CATEGORIES.items():
-        assert info[node]["category"] == category
 
 
 def test_object_info_live_has_tooltips_search_words_and_groups(comfy_server):
     info = comfy_server.get_json("/object_info")
     ours = {k for k, v in info.items() if "PortraitOS" in v.get("python_module", "")}
     assert set(NODE_IDS) <= ours, ours
-    _check_tooltips(info)
-    _check_search_and_categories(info)
+    check_tooltips(info)
+    check_search_and_categories(info)
 
 
 def test_frontend_search_finds_the_nodes(comfy_server, tmp_path):

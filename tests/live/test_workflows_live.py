@@ -16,20 +16,9 @@ import portraitos.tools.build_workflows as bw
 from portraitos.headless.workflow_format import (
     validate_api,
 )
+from portraitos.tests.support.shipped_workflows import API_FILES, PORTRAITS, SELFIE, TEMPLATES, UI_FILES
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-TEMPLATES = REPO / "workflows"
-
-
-UI_FILES = sorted(TEMPLATES.glob("*.json"))
-
-
-API_FILES = sorted((TEMPLATES / "api").glob("*.json"))
-
-
-PORTRAITS = [p for p in API_FILES if p.stem.startswith("portrait_")]
 
 
 IDENTITY_ORDER = ["identity_create", "identity_update", "identity_load"]
@@ -140,9 +129,6 @@ def test_identity_templates_run_end_to_end_on_small_face_models(comfy_server):
         faces = _images(comfy_server, hist, "4")  # the aligned faces the identity stores
         assert len(faces) == n_faces and all(f.shape == (224, 224, 3) and f.std() > 10 for f in faces), name
         assert stored.is_file()
-
-
-SELFIE = [p for p in API_FILES if p.stem.startswith("selfie-to-20-portraits")]
 
 
 def test_selfie_workflows_run_end_to_end_on_tiny_models(comfy_server, comfy_nodes):

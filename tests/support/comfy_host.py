@@ -19,20 +19,11 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from portraitos.headless.batch.local import comfyui_dir  # the one rule: COMFYUI_DIR, .comfyui-path, .comfyui/
 from portraitos.headless.run_workflow import Client, Failure
 
 REPO = Path(__file__).resolve().parents[2]
 PACK_NAME = "PortraitOS"
-
-
-def comfyui_dir() -> Path:
-    env = os.environ.get("COMFYUI_DIR")
-    if env:
-        return Path(env).resolve()
-    recorded = REPO / ".comfyui-path"
-    if recorded.is_file():
-        return Path(recorded.read_text().strip())
-    return REPO / ".comfyui"
 
 
 def require_comfyui() -> Path:
