@@ -137,8 +137,9 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                     min=0.0,
                     max=1.0,
                     step=0.01,
-                    tooltip="Brightness (brightest channel, 0..1) above which a pixel counts as a light source "
-                    "whose clipped brightness is rebuilt into a bright bokeh ball.",
+                    tooltip="Brightness (luminance, 0..1; in the light's colour when a lighting is connected) above "
+                    "which a small out-of-focus pixel counts as a clipped light source, rebuilt into a bright bokeh "
+                    "ball. Saturated colours and large bright surfaces (a white shirt) are left as they are.",
                 ),
                 io.Float.Input(
                     "highlight_boost",

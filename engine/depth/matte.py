@@ -9,11 +9,11 @@ from ..sampling import strided_sample
 from .depth_map import MIN_DEPTH_M
 
 
-def subject_weight_from_depth(depth_m: torch.Tensor) -> torch.Tensor:
+def subject_weight_from_depth(depth_m: torch.Tensor, ramp: float = 0.05) -> torch.Tensor:
     """Soft subject mask ``[B,H,W]`` 0..1 from depth ``[B,H,W]`` metres.
 
     Two-means clustering of disparity (1/Z) finds the split between subject and background; the
-    mask ramps over 5 % of the disparity range around it.
+    mask ramps over ``ramp`` (a fraction) of the disparity range around it.
     """
     out = torch.empty_like(depth_m)
     for i in range(depth_m.shape[0]):
@@ -32,7 +32,7 @@ def subject_weight_from_depth(depth_m: torch.Tensor) -> torch.Tensor:
             if abs(t_new - t) < 1e-7:
                 break
             t = t_new
-        width = 0.05 * (hi - lo)
+        width = ramp * (hi - lo)
         out[i] = ((disp - t) / width + 0.5).clamp(0, 1)
     return out
 

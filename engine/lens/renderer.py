@@ -45,7 +45,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Literal, Optional
 
 import torch
@@ -58,7 +57,7 @@ from .character import CharacterModel, Frame, LensCharacter
 from .fft import fft_convolve_same
 from .fill import fill_behind_foreground
 from .grain import regrain
-from .highlights import HighlightRebuild, blur_weight_at, rebuild_highlights
+from .highlights import HighlightRebuild, rebuild_highlights
 from .layers import LayerAssignment, layer_radii, scale_for_radius
 from .min_filter import min_filter, min_filter_chunks
 from .optics import ThinLens, sensor_diagonal_mm
@@ -307,7 +306,7 @@ def render_bokeh(
         setup_tick(1)
         lin = srgb_to_linear_planes(image[i])
         setup_tick(2)
-        lin = rebuild_highlights(lin, partial(blur_weight_at, radius), highlights, image[i].amax(dim=-1))
+        lin = rebuild_highlights(lin, radius, highlights, image[i].amax(dim=-1))
         setup_tick(3)
 
         def prog(done: float, total: int, _i=i) -> None:

@@ -19,9 +19,9 @@ import torch.nn.functional as F
 
 from ..batch import common_batch, repeat_to
 from ..colour import linear_to_srgb, luminance, srgb_to_linear
-from ..depth.matte import subject_weight_from_depth
 from ..finite import finite_pixels
 from .illuminants import D65_XY, bradford_matrix, cct_to_xy, estimate_illuminant_xy, xy_to_cct, xy_to_linear_rgb
+from .key_weight import key_weight
 from .presets import DEFAULT_PRESET, PRESETS, LightingPreset
 from .setup import LightingSetup
 
@@ -92,8 +92,9 @@ def relight(
     """Apply a lighting setup to ``image [B,H,W,3|4]``; returns the new image and its LIGHTING.
 
     Key illuminant on the subject (``subject_mask``, else from ``depth_m``, else everywhere),
-    ambient on the background. ``key_strength`` > 0 adds a directional (Lambert) key from the normals
-    of ``depth_m`` (with or without a mask; without depth it cannot, and says so in a warning).
+    ambient on the background, the split feathered along the outline and with depth (``key_weight``).
+    ``key_strength`` > 0 adds a directional (Lambert) key from the normals of ``depth_m`` (with or
+    without a mask; without depth it cannot, and says so in a warning).
     Depth ``[B|1,h,w]`` metres and mask ``[B|1,h,w]`` 0..1 are resized to the image; a batch of 1 serves
     every image. An alpha channel (4th) is passed through unchanged. The colour work runs in bands of
     rows (bounded memory at 8K), calling ``check_interrupt`` and ``progress(done, total)`` per band.
@@ -127,14 +128,13 @@ def relight(
             d = F.interpolate(d.unsqueeze(1), size=(H, W), mode="nearest").squeeze(1)
         d = repeat_to(d, b, "depth")
     if subject_mask is not None:
-        w = subject_mask.to(device=dev, dtype=torch.float32)
-        if w.shape[1:] != (H, W):
-            w = F.interpolate(w.unsqueeze(1), size=(H, W), mode="bilinear", align_corners=False).squeeze(1)
-        w = repeat_to(w, b, "subject_mask")
-    elif d is not None:
-        w = subject_weight_from_depth(d)
-    else:
-        w = None  # key everywhere
+        subject_mask = subject_mask.to(device=dev, dtype=torch.float32)
+        if subject_mask.shape[1:] != (H, W):
+            subject_mask = F.interpolate(
+                subject_mask.unsqueeze(1), size=(H, W), mode="bilinear", align_corners=False
+            ).squeeze(1)
+        subject_mask = repeat_to(subject_mask, b, "subject_mask")
+    w = key_weight(H, W, d, subject_mask)  # None: key everywhere
     key_gain = None
     if params.key_strength > 0:
         if d is None:

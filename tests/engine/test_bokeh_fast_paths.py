@@ -45,12 +45,29 @@ def test_srgb_table_matches_formula():
 
 
 def test_sparse_highlights_equal_dense_formula():
-    img = torch.randint(0, 256, (50, 70, 3), generator=torch.Generator().manual_seed(3)).float() / 255
-    weight = torch.rand(50, 70, generator=torch.Generator().manual_seed(4))
-    for hl in (highlights.HighlightRebuild(), highlights.HighlightRebuild(0.8, 4.0, (1.0, 0.8, 0.6))):
+    """The sparse rebuild (only clipped pixels computed) equals the formula written out densely: gain from
+    display luminance in the light's white, out-of-focus weight and compactness (clipped share in a CoC-sized box)."""
+    g = torch.Generator().manual_seed(3)
+    img = torch.randint(0, 160, (50, 70, 3), generator=g).float() / 255
+    spots = torch.randint(0, 50 * 70, (60,), generator=g)  # sparse bright pixels of any colour
+    img.view(-1, 3)[spots] = 0.6 + 0.4 * torch.rand(60, 3, generator=g)
+    img[10:30, 5:40] = 1.0  # an extended clipped surface
+    radius = torch.rand(50, 70, generator=torch.Generator().manual_seed(4)) * 8
+    for hl in (highlights.HighlightRebuild(0.8), highlights.HighlightRebuild(0.7, 4.0, (1.0, 0.8, 0.6))):
         lin = colour.srgb_to_linear(img).permute(2, 0, 1).contiguous()
-        v = colour.linear_to_srgb(lin.amax(0))
-        over = ((v - hl.threshold) / (1 - hl.threshold)).clamp(0, 1)
+        t = hl.threshold
+        white = torch.ones(3, 1, 1) if hl.colour is None else torch.tensor(hl.colour).view(3, 1, 1)
+        y = colour.linear_to_srgb(colour.luminance(lin / (white / white.max()), dim=0))
+        over = ((y - t) / (1 - t)).clamp(0, 1)  # display luminance in the light's white
+        clipped = (over > 0).float()
+        blur = ((radius.abs() - 1) / 2).clamp(0, 1)
+        share = torch.zeros_like(radius)
+        for yy in range(50):
+            for xx in range(70):
+                s = max(1, int(torch.round(highlights.COMPACT_WINDOW * radius[yy, xx])))
+                share[yy, xx] = clipped[max(0, yy - s) : yy + s + 1, max(0, xx - s) : xx + s + 1].mean()
+        compact = ((highlights.COMPACT_NONE - share) / (highlights.COMPACT_NONE - highlights.COMPACT_FULL)).clamp(0, 1)
+        weight = blur * compact
         gain = 1 + hl.boost * over**hl.exponent * weight
         if hl.colour is None:
             dense = lin * gain
@@ -59,9 +76,11 @@ def test_sparse_highlights_equal_dense_formula():
             col = col / colour.luminance(col.view(1, 3), dim=-1)
             mix = (over * weight).unsqueeze(0)
             dense = ((1 - mix) * lin + mix * colour.luminance(lin, dim=0).unsqueeze(0) * col) * gain
-        fast = highlights.rebuild_highlights(lin.clone(), weight, hl, img.amax(-1))
-        assert torch.allclose(fast, dense, rtol=1e-6, atol=1e-7)  # same formula; vector/scalar pow round-off
-        assert int((fast != lin).any(0).sum()) > 0  # the scene has highlights that changed
+        fast = highlights.rebuild_highlights(lin.clone(), radius, hl, img.amax(-1))
+        assert torch.allclose(fast, dense, rtol=1e-5, atol=1e-6)  # same formula; vector/scalar pow round-off
+        changed = (fast != lin).any(0)
+        assert int(changed.sum()) > 0  # the scene has lights that changed
+        assert not bool(changed[14:26, 10:35].any())  # the inside of the clipped surface is left alone
 
 
 def test_tiled_layers_match_whole_crop_convolution():

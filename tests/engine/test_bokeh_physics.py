@@ -217,6 +217,33 @@ def test_highlights_become_bright_discs_and_take_lighting_colour(settings):
     assert torch.allclose(sharp, img, atol=1e-4)
 
 
+def test_a_saturated_or_white_subject_thrown_out_of_focus_keeps_its_colour(settings):
+    """Refocus on the background behind a subject in a saturated orange with a white shirt (both at the top
+    of a channel, extended, diffuse): with the default highlight rebuild the subject's interior keeps the
+    mean colour energy conservation gives (what the render without any rebuild gives), while a small
+    clipped light in the same frame, as far out of focus, still becomes a bright disc."""
+    from portraitos.validation.metrics import delta_e2000, linear_rgb_to_lab
+
+    h, w = 240, 320
+    img = torch.full((1, h, w, 3), 0.3)
+    depth = torch.full((1, h, w), 8.0)
+    img[0, 40:200, 60:200] = torch.tensor([1.0, 0.55, 0.1])  # saturated orange, red channel clipped
+    img[0, 120:200, 90:170] = 0.97  # a white shirt: clipped in luminance, but a surface
+    depth[0, 40:200, 60:200] = 1.5
+    img[0, 60, 270] = 1.0  # a small clipped light, as far out of focus as the subject
+    depth[0, 55:66, 265:276] = 1.5
+    lens = ThinLens(85, 1.2, 8.0)
+    rebuilt = render_bokeh(img, depth, lens, settings=settings).image[0]
+    plain = render_bokeh(img, depth, lens, highlights=NO_HL, settings=settings).image[0]
+    interior = (slice(70, 170), slice(90, 170))
+    lab = [linear_rgb_to_lab(srgb_to_linear(x[interior]).mean((0, 1))) for x in (rebuilt, plain)]
+    assert float(delta_e2000(*lab)) < 1.0
+    light = (slice(20, 100), slice(230, 310))
+    energy = [float(srgb_to_linear(x[light]).sum() - 0.3**2.2 * 0) for x in (rebuilt, plain)]
+    base = float(srgb_to_linear(plain[5:15, 5:15]).mean()) * 80 * 80 * 3
+    assert energy[0] - base > 5 * (energy[1] - base)  # the light's disc carries several times its pixel
+
+
 def test_borders_are_not_darkened(settings):
     torch.manual_seed(1)
     img = torch.full((1, 120, 180, 3), 0.6)

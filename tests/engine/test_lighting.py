@@ -129,3 +129,25 @@ def test_relight_in_bands_equals_one_pass_and_reports_progress(monkeypatch):
 
     with pytest.raises(Cancelled):
         relight(image, params, depth, check_interrupt=cancel_on_third)
+
+
+@pytest.mark.parametrize("strength", [0.5, 1.0])
+@pytest.mark.parametrize("source", ["depth", "mask"])
+def test_key_and_ambient_meet_without_a_seam(source, strength):
+    """A grey subject on the same grey: any colour step along the outline is the key/ambient split itself.
+    The subject is keyed in full up to its outline and the key fades beyond it, never a line."""
+    H = W = 512
+    img = torch.full((1, H, W, 3), 0.45)
+    inside = torch.zeros(1, H, W)
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    inside[0] = (((yy - 300) / 170.0) ** 2 + ((xx - 256) / 120.0) ** 2 < 1).float()
+    depth = torch.where(inside > 0, torch.tensor(1.5), torch.tensor(6.0))
+    kwargs = {"depth_m": depth} if source == "depth" else {"subject_mask": inside}
+    out, _ = relight(img, LightingParams("warm cinematic", strength=strength), **kwargs)
+    lab = linear_rgb_to_lab(srgb_to_linear(out[0]))
+    step = torch.maximum(delta_e2000(lab[:, 1:], lab[:, :-1]).amax(), delta_e2000(lab[1:], lab[:-1]).amax())
+    total = float(delta_e2000(lab[300, 256], lab[5, 5]))
+    assert total > 8 * strength  # key and ambient do differ
+    assert float(step) < 1.5, f"a step of {float(step):.2f} ΔE2000 between neighbouring pixels"
+    # the whole subject gets the key: its outline as warm as its centre
+    assert float(delta_e2000(lab[300, 256 + 118], lab[300, 256])) < 0.5
