@@ -6,7 +6,8 @@
 Scenes are ray traced with the exact thin-lens reference (validation/reference.py): a real person
 (skimage's astronaut, printed on a card at 2.2 m so that her iris is 11.7 mm across) with hair
 wisps, a red disc behind her shoulder, an object she holds 0.3 m in front of her, a wall with
-lights; the same with a farther wall; and a face-less head-like ellipse (scene_point_lights). The
+lights; the same with a farther wall; the first refocused on the wall (the person thrown out of focus,
+her clipped whites included); and a face-less head-like ellipse (scene_point_lights). The
 person's outline (alpha) comes from the segmentation of the *original* photo, binarised; the chain
 sees her composited on a new background, so it must find the outline again (stated in the report:
 the outline is one the segmentation can reproduce). Scores: PSNR (dB, sRGB) of the chain's result,
@@ -116,8 +117,9 @@ def person_scene(wall_m: float):
     return [wall(wall_m), card(3.3, red), card(SUBJECT_M, astronaut_texture()), card(SUBJECT_M - 0.3, held)]
 
 
-def run_chain(photo: torch.Tensor, depth_m: torch.Tensor, f_number: float):
-    lens = LensSettings(85.0, f_number)
+def run_chain(photo: torch.Tensor, depth_m: torch.Tensor, f_number: float, focus_m: float = 0.0):
+    """The chain with auto focus (``focus_m`` 0) or focused at ``focus_m`` (the artist refocusing)."""
+    lens = LensSettings(85.0, f_number, focus_m)
     img = photo[None]
     t = time.perf_counter()
     dm, matte = estimate_depth(img, EstimateSettings())
@@ -135,13 +137,15 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="keep the ray-traced scenes here (reused by later runs)")
     a = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    # name: (planes, where the exact lens focuses, what the chain is told: 0 = auto focus, else metres)
     scenes = {
-        "person, wall 6 m": (person_scene(6.0), SUBJECT_M),
-        "person, wall 12 m": (person_scene(12.0), SUBJECT_M),
-        "ellipse head (no face), wall 6 m": (scene_point_lights(), 2.0),
+        "person, wall 6 m": (person_scene(6.0), SUBJECT_M, 0.0),
+        "person, wall 12 m": (person_scene(12.0), SUBJECT_M, 0.0),
+        "ellipse head (no face), wall 6 m": (scene_point_lights(), 2.0, 0.0),
+        "person, wall 6 m, refocused on the wall": (person_scene(6.0), 6.0, 6.0),
     }
     rows = []
-    for name, (planes, focus_m) in scenes.items():
+    for name, (planes, focus_m, chain_focus_m) in scenes.items():
         lens = ThinLens(85.0, a.f_number, focus_m)
         cached = None
         if a.cache is not None:
@@ -155,7 +159,7 @@ def main() -> None:
             exact = to_photo(render_reference(planes, lens, H, W, samples=a.samples))
             if cached is not None:
                 torch.save((photo, depth, exact), cached)
-        chain, oracle, dm, matte, t_depth = run_chain(photo, depth, a.f_number)
+        chain, oracle, dm, matte, t_depth = run_chain(photo, depth, a.f_number, chain_focus_m)
         r = (
             name,
             psnr(chain.image[0], exact),
@@ -177,6 +181,7 @@ def main() -> None:
             a.save.mkdir(parents=True, exist_ok=True)
             tile = torch.cat([photo, chain.image[0], exact, matte[0, ..., None].expand(-1, -1, 3)], 1)
             slug = name.split(",")[0].replace(" ", "_") + f"_{int(planes[0].point[2] / 1000)}m"
+            slug += "_refocused" if chain_focus_m else ""
             Image.fromarray((tile.clamp(0, 1) * 255).round().byte().numpy()).save(a.save / f"{slug}.png")
     n = len(rows)
     print(
