@@ -38,6 +38,8 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--profile", action="store_true", help="print where each side's time goes (batch 1), then stop")
+    ap.add_argument("--profile-strength", type=float, default=0.8, help="identity_strength of the profiled runs")
     opts = ap.parse_args()
 
     import torch
@@ -141,12 +143,23 @@ def main() -> None:
         ).args[0]
 
     def timed(fn, strength: float, count: int) -> tuple[float, torch.Tensor]:
-        t0 = time.perf_counter()
-        images = fn(strength, count)
-        return (time.perf_counter() - t0) / count, images
+        with torch.inference_mode():  # as ComfyUI's executor runs every node
+            t0 = time.perf_counter()
+            images = fn(strength, count)
+            return (time.perf_counter() - t0) / count, images
 
-    stock(0.8, 1)  # warm-up: file loads and caches, both sides
-    pack_node(0.8, 1)
+    timed(stock, 0.8, 1)  # warm-up: file loads and caches, both sides
+    timed(pack_node, 0.8, 1)
+    if opts.profile:
+        import cProfile
+        import pstats
+
+        for fn in (stock, pack_node):
+            prof = cProfile.Profile()
+            prof.runcall(lambda fn=fn: [timed(fn, opts.profile_strength, 1) for _ in range(opts.repeat)])
+            print(f"--- {fn.__name__}, batch 1, identity_strength {opts.profile_strength}, {opts.repeat} runs")
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(35)
+        return
     print(
         f"{opts.family}, {method}, {size}×{size}, {steps} steps, {opts.repeat} alternating runs per side, "
         f"{opts.threads} thread(s)"
