@@ -2,18 +2,23 @@
 as ratios measured in one process (ComfyUI in-process, this pack loaded through ComfyUI's loader).
 
     PYTHONPATH=<dir holding portraitos> COMFYUI_DIR=<ComfyUI> .venv/bin/python benchmarks/bench_generation_overhead.py \
-        [--family sd15|sdxl] [--images 4] [--steps 4] [--size 64] [--repeat 3]
+        [--family sd15|sdxl] [--images 1 4] [--steps 4] [--size 64] [--repeat 7] [--threads 1]
 
-Both sides generate the same images (same identity, prompts, seeds, sampler):
+Both sides generate the same images (same identity, prompts, seeds, steps, sampler; the largest pixel
+difference between them is printed, so a side that did less work would show):
 
 * **stock**: PortraitIdentityApply once, then per image CLIPTextEncode ×2 (with what the apply node added to
   the conditioning), EmptyLatentImage, KSampler and VAEDecode (what a user wires without PortraitGenerate);
 * **PortraitGenerate**: one node, batch of ``--images``.
 
-Reported: the median seconds per image of each and their ratio (PortraitGenerate ÷ stock), plus the
+The two sides alternate (stock, pack, pack, stock, ...), so load from other processes on the machine falls
+on both alike. Reported per batch size: the seconds per image of each (fastest run: noise only ever adds
+time) and their ratio (PortraitGenerate ÷ stock), with the median of the paired runs' ratios, plus the
 same with identity_strength 0 (no identity: PortraitGenerate against bare KSampler). The goal for the
-pack's overhead is a ratio ≤ 1.05. Tiny models make the sampling itself cheap, so the ratio here is an
-upper bound on the overhead's share on real models. CPU only (ComfyUI is started with ``--cpu``).
+pack's overhead is a ratio ≤ 1.05. A batch of 1 is the pure overhead (no batching on either side);
+larger batches add what sampling several images in one call saves. Tiny models make the sampling
+itself cheap, so the ratio here is an upper bound on the overhead's share on real models. CPU only
+(ComfyUI is started with ``--cpu``), ``--threads`` torch threads.
 """
 
 from __future__ import annotations
@@ -28,11 +33,18 @@ from pathlib import Path
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--family", choices=("sd15", "sdxl"), default="sd15")
-    ap.add_argument("--images", type=int, default=4)
+    ap.add_argument("--images", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--size", type=int, default=64)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--profile", action="store_true", help="print where each side's time goes (batch 1), then stop")
+    ap.add_argument("--profile-strength", type=float, default=0.8, help="identity_strength of the profiled runs")
     opts = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(opts.threads)
 
     from skimage import data
 
@@ -66,13 +78,13 @@ def main() -> None:
     build_pack(tmp / "faces", pack)
     rec, warn, _ = analyse(load_pack(tmp / "faces", pack), data.astronaut())
     identity = build_identity("bench", [rec], pack, warn)
-    size, steps, count = opts.size, opts.steps, opts.images
+    size, steps = opts.size, opts.steps
     cfg, sampler, scheduler = 4.0, "euler", "normal"
-    prompts = build_prompts("studio headshot", count, 7, fixed_pose=method == "InstantID")
     generate = n.NODE_CLASS_MAPPINGS["PortraitGenerate"]
     apply = n.NODE_CLASS_MAPPINGS["PortraitIdentityApply"]
 
-    def stock(strength: float) -> None:
+    def stock(strength: float, count: int):
+        prompts = build_prompts("studio headshot", count, 7, fixed_pose=method == "InstantID")
         empty = n.CLIPTextEncode().encode(clip, "")[0]
         patched, pos0, neg0 = run_node(
             apply,
@@ -94,15 +106,17 @@ def main() -> None:
         # into each image's own prompt as a plain dict update
         extra_pos = {k: v for k, v in pos0[0][1].items() if k != "pooled_output"}
         extra_neg = {k: v for k, v in neg0[0][1].items() if k != "pooled_output"}
+        images = []
         for p in prompts:
             pos = [[t, {**d, **extra_pos}] for t, d in n.CLIPTextEncode().encode(clip, p.positive)[0]]
             neg = [[t, {**d, **extra_neg}] for t, d in n.CLIPTextEncode().encode(clip, p.negative)[0]]
             latent = n.EmptyLatentImage().generate(size, size, 1)[0]
             out = n.KSampler().sample(patched, p.seed, steps, cfg, sampler, scheduler, pos, neg, latent)[0]
-            n.VAEDecode().decode(vae, out)
+            images.append(n.VAEDecode().decode(vae, out)[0])
+        return torch.cat(images)
 
-    def pack_node(strength: float) -> None:
-        run_node(
+    def pack_node(strength: float, count: int):
+        return run_node(
             generate,
             model=model,
             clip=clip,
@@ -126,25 +140,47 @@ def main() -> None:
             controlnet_file="auto",
             controlnet_strength=0.8,
             lora_strength=0.6,
-        )
+        ).args[0]
 
-    def timed(fn, *args) -> float:
-        runs = []
-        for _ in range(opts.repeat):
+    def timed(fn, strength: float, count: int) -> tuple[float, torch.Tensor]:
+        with torch.inference_mode():  # as ComfyUI's executor runs every node
             t0 = time.perf_counter()
-            fn(*args)
-            runs.append((time.perf_counter() - t0) / count)
-        return statistics.median(runs)
+            images = fn(strength, count)
+            return (time.perf_counter() - t0) / count, images
 
-    stock(0.8)  # warm-up: file loads and caches, both sides
-    pack_node(0.8)
-    print(f"{opts.family}, {method}, {count} images of {size}×{size}, {steps} steps, median of {opts.repeat}")
-    for strength in (0.8, 0.0):
-        s, g = timed(stock, strength), timed(pack_node, strength)
-        print(
-            f"identity_strength {strength}: stock {s * 1000:.1f} ms/image, PortraitGenerate {g * 1000:.1f} ms/image, "
-            f"ratio {g / s:.3f}"
-        )
+    timed(stock, 0.8, 1)  # warm-up: file loads and caches, both sides
+    timed(pack_node, 0.8, 1)
+    if opts.profile:
+        import cProfile
+        import pstats
+
+        for fn in (stock, pack_node):
+            prof = cProfile.Profile()
+            prof.runcall(lambda fn=fn: [timed(fn, opts.profile_strength, 1) for _ in range(opts.repeat)])
+            print(f"--- {fn.__name__}, batch 1, identity_strength {opts.profile_strength}, {opts.repeat} runs")
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(35)
+        return
+    print(
+        f"{opts.family}, {method}, {size}×{size}, {steps} steps, {opts.repeat} alternating runs per side, "
+        f"{opts.threads} thread(s)"
+    )
+    for count in opts.images:
+        for strength in (0.8, 0.0):
+            s_runs, g_runs, ratios = [], [], []
+            for r in range(opts.repeat):
+                order = (stock, pack_node) if r % 2 == 0 else (pack_node, stock)
+                got = {fn: timed(fn, strength, count) for fn in order}
+                (s, s_img), (g, g_img) = got[stock], got[pack_node]
+                s_runs.append(s)
+                g_runs.append(g)
+                ratios.append(g / s)
+            diff = float((s_img - g_img).abs().max())
+            print(
+                f"batch {count}, identity_strength {strength}: stock {min(s_runs) * 1000:.1f} ms/image, "
+                f"PortraitGenerate {min(g_runs) * 1000:.1f} ms/image (fastest runs), ratio "
+                f"{min(g_runs) / min(s_runs):.3f}; median of paired ratios {statistics.median(ratios):.3f} "
+                f"(range {min(ratios):.3f}–{max(ratios):.3f}); largest pixel difference {diff:.1e}"
+            )
     tdm.unregister()
 
 

@@ -12,6 +12,7 @@ sized to the free memory; Cancel is honoured between and inside sub-batches.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import comfy.sample
 import comfy.samplers
@@ -34,10 +35,12 @@ from portraitos.engine.generation import (
     method_for,
 )
 from portraitos.engine.generation.defaults import AUTO, INSTANTID, KEEP_FACE, STANDARD, WIDGET_DEFAULTS
+from portraitos.engine.generation.photo_choice import choose_photo
 from portraitos.engine.identity import Identity, photo_sha256
 from portraitos.services import identity_adapters as adapters
 from portraitos.services import identity_inputs as shared
 from portraitos.services import runtime
+from portraitos.services.readout import node_ui
 from portraitos.services.sampling import SamplingPlan, sample_batch
 from portraitos.services.search_words import SearchWords
 from portraitos.services.socket_types import CATEGORY_GENERATE
@@ -52,15 +55,17 @@ class GenerateError(ValueError):
     """Bad input to PortraitGenerate; the message names the input and says what to do."""
 
 
-def _face_box(photo_u8: np.ndarray, identity: Identity) -> tuple[float, float, float, float]:
-    """The face box of the selfie: the identity's own when the photo is one it was made from, else the
-    largest face the identity's face pack finds (detection at several sizes, as IdentityLoader), else the
-    largest face OpenCV finds (no face pack installed)."""
+def _find_face(photo_u8: np.ndarray, identity: Identity) -> tuple[tuple[float, float, float, float], Any] | None:
+    """The face box of a selfie and its five keypoints ``[5,2]`` (None when the detector gives none): the
+    identity's own when the photo is one it was made from, else the largest face the identity's face pack
+    finds (detection at several sizes, as IdentityLoader), else the largest face OpenCV finds (no face pack
+    installed; no keypoints). None when no face is found."""
     sha = photo_sha256(photo_u8)
     sources = list(identity.meta.get("source_sha256", []))
     if sha in sources:
-        x0, y0, x1, y1 = (float(v) for v in identity.tensors["bbox"][sources.index(sha)])
-        return x0, y0, x1, y1
+        i = sources.index(sha)
+        x0, y0, x1, y1 = (float(v) for v in identity.tensors["bbox"][i])
+        return (x0, y0, x1, y1), identity.tensors["kps"][i]
     pack_name = identity.meta.get("model_pack")
     try:
         from portraitos.services.face_packs import face_pack
@@ -69,18 +74,37 @@ def _face_box(photo_u8: np.ndarray, identity: Identity) -> tuple[float, float, f
             face_pack(str(pack_name), "CPU"), photo_u8, check_interrupt=runtime.check_interrupt
         )
         if found:
-            x0, y0, x1, y1 = (float(v) for v in largest_first(found)[0].bbox[:4])
-            return x0, y0, x1, y1
+            face = largest_first(found)[0]
+            x0, y0, x1, y1 = (float(v) for v in face.bbox[:4])
+            kps = getattr(face, "kps", None)
+            return (x0, y0, x1, y1), None if kps is None else torch.as_tensor(np.asarray(kps), dtype=torch.float32)
     except FaceError as e:
         log.info("PortraitGenerate: keep face uses OpenCV's detector (%s)", e)
     faces = find_faces(photo_u8)
     if not faces:
+        return None
+    x, y, w, h = max(faces, key=lambda f: f.box[2] * f.box[3]).box
+    return (float(x), float(y), float(x + w), float(y + h)), None
+
+
+def _keep_face_photo(photo: torch.Tensor, identity: Identity) -> tuple[np.ndarray, tuple, str | None]:
+    """The selfie keep face keeps (uint8 RGB), its face box and, for a batch of several photos, the line
+    saying which was chosen: the most frontal, sharpest, best-lit face (engine.generation.photo_choice)."""
+    photos = [to_uint8_rgb(photo[i]) for i in range(photo.shape[0])]
+    found = [_find_face(p, identity) for p in photos]
+    if all(f is None for f in found):
         raise GenerateError(
             "keep face: no face found in photo; connect the selfie the identity was made from (or another "
             "sharp, frontal photo of the same person)"
         )
-    x, y, w, h = max(faces, key=lambda f: f.box[2] * f.box[3]).box
-    return (float(x), float(y), float(x + w), float(y + h))
+    if len(photos) == 1:
+        return photos[0], found[0][0], None  # type: ignore[index]
+    choice = choose_photo(
+        [torch.from_numpy(p).float() / 255 for p in photos],
+        [None if f is None else f[0] for f in found],
+        [None if f is None else f[1] for f in found],
+    )
+    return photos[choice.index], found[choice.index][0], f"keep face: {choice.describe()}"  # type: ignore[index]
 
 
 class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
@@ -180,7 +204,12 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                     tooltip="standard, or fast for a distilled model or LoRA you loaded (SDXL Lightning / Hyper / "
                     "Turbo; LCM): 6 steps, cfg 1, their sampler and sgm_uniform, for the widgets left at defaults",
                 ),
-                io.Image.Input("photo", optional=True, tooltip="The selfie itself (needed by keep face)"),
+                io.Image.Input(
+                    "photo",
+                    optional=True,
+                    tooltip="The selfie itself (needed by keep face); a batch of several: the most frontal, "
+                    "sharpest, best-lit face is kept (the node's text says which)",
+                ),
             ],
             outputs=[
                 io.Image.Output(display_name="images", tooltip="The portraits, one per batch item"),
@@ -243,13 +272,17 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
         if family == "SD 1.5" and width * height > 1.5 * 768 * 768:
             log.warning("PortraitGenerate: %d×%d is large for SD 1.5 (made for 512×768 portraits)", width, height)
         patch = adapters.IdentityPatch(model, {}, {})
+        readout: list[str] = []  # which photo / identity face was taken as the reference, when there was a choice
         keep = framed = None
         latent_in = None
         if method == KEEP_FACE:
             if photo is None:
                 raise GenerateError("method 'keep face' needs the selfie on the photo input (it keeps its face)")
-            rgb = to_uint8_rgb(photo[0])
-            fp = frame_photo(torch.from_numpy(rgb).float() / 255, _face_box(rgb, identity), width, height)
+            rgb, box, picked = _keep_face_photo(photo, identity)
+            if picked:
+                readout.append(picked)
+                log.info("PortraitGenerate: %s", picked)
+            fp = frame_photo(torch.from_numpy(rgb).float() / 255, box, width, height)
             framed, keep = fp.image, keep_mask(fp.box, width, height)
             latent_in = vae.encode(framed[None])
         else:
@@ -266,6 +299,8 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                 height,
                 vae=vae,
             )
+            if patch.reference:
+                readout.append(patch.reference)
         plan = SamplingPlan(
             settings["steps"], settings["cfg"], settings["sampler_name"], settings["scheduler"], width, height
         )
@@ -285,4 +320,5 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
             lora_bytes=patch.lora_bytes,
         )
         text = "\n".join(f"#{p.index + 1} seed {p.seed}: {p.positive}" for p in prompts)
-        return io.NodeOutput(images, {"samples": latents}, text)
+        ui = node_ui(lines=readout, values={"reference": readout}) if readout else None
+        return io.NodeOutput(images, {"samples": latents}, text, ui=ui)

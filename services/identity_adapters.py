@@ -38,6 +38,7 @@ from portraitos.engine.generation import (
 from portraitos.engine.generation.adapters import family_hint, order_adapter_files, order_identitynet_files
 from portraitos.engine.generation.defaults import FACEID, INSTANTID
 from portraitos.engine.generation.keypoints import draw_keypoints, place_keypoints
+from portraitos.engine.generation.photo_choice import choose_identity_face
 from portraitos.engine.identity import Identity
 
 from . import model_folders  # noqa: F401  (registers models/instantid and models/ipadapter)
@@ -445,6 +446,7 @@ class IdentityPatch:
     control: Any = None
     lora_bytes: int = 0
     adapter: Optional[LoadedAdapter] = None
+    reference: Optional[str] = None  # which of the identity's faces drew the keypoints, when it had several
 
 
 def _tensor_bytes(obj) -> int:
@@ -500,6 +502,7 @@ def apply_identity(
     pos: dict = {}
     neg: dict = {}
     control = None
+    reference = None
     if method == INSTANTID and controlnet_strength > 0:
         if controlnet_file in (None, "", "auto"):
             net, skipped = load_auto_identitynet(model)
@@ -507,12 +510,17 @@ def apply_identity(
                 log.warning("%s: controlnet_file auto skipped %s", node, line)
         else:
             net = load_identitynet(resolve_controlnet(controlnet_file))
-        kps = place_keypoints(identity.tensors["kps"][0], identity.tensors["bbox"][0], width, height)
+        face = 0
+        if identity.tensors["kps"].shape[0] > 1:  # the most frontal, sharpest, best-lit of its photos
+            choice = choose_identity_face(identity.tensors)
+            face, reference = choice.index, f"IdentityNet keypoints: {choice.describe('identity face')}"
+            log.info("%s: %s", node, reference)
+        kps = place_keypoints(identity.tensors["kps"][face], identity.tensors["bbox"][face], width, height)
         hint = draw_keypoints(kps, width, height)[None].movedim(-1, 1)
         control = net.copy().set_cond_hint(hint, controlnet_strength, (0.0, 1.0), vae=vae)
         pos = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": cond_tok}
         neg = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": uncond_tok}
-    return IdentityPatch(work, pos, neg, control, max(0, lora_bytes), adapter)
+    return IdentityPatch(work, pos, neg, control, max(0, lora_bytes), adapter, reference)
 
 
 def conditioning_with(conditioning: list, extra: dict, cache: dict) -> list:

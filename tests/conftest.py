@@ -54,6 +54,7 @@ def comfy_server(tmp_path_factory):
         "ipadapter",
         "instantid",
         "controlnet",
+        "loras",
     )
     models = {name: work / "models" / name for name in folders}
     for p in models.values():

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from portraitos.engine import presets
+from portraitos.engine.generation.defaults import FAST
 from portraitos.headless.workflow_format import (
     api_to_ui,
     apply_text_replacements,
@@ -48,6 +49,10 @@ SAMPLE = "portraitos_astronaut.jpg"  # example_inputs/astronaut.jpg, copied into
 FACE_PACK = "antelopev2"  # InstantID's recognition pack; buffalo_l works for IP-Adapter FaceID
 IDENTITY = "me"
 METHOD = "InstantID"  # PortraitGenerate's method in the selfie workflows: SDXL, antelopev2 identities
+# the fast variant: PortraitGenerate's fast speed on an SDXL Lightning LoRA (the published 4-step file)
+FAST_SPEED = FAST  # "fast (Lightning / Hyper / Turbo)"
+FAST_LORA = "sdxl_lightning_4step_lora.safetensors"
+FAST_LORA_STEPS = 4
 NO_IDENTITY = "(none stored yet)"  # IdentityLoader's stored_identity before any exists (unused by create/update)
 THUMB_SIDE = 256
 
@@ -241,18 +246,21 @@ def identity_workflows() -> list[Workflow]:
     return out
 
 
-def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = False) -> Workflow:
+def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = False, fast: bool = False) -> Workflow:
     """1. Selfie to twenty portraits: LoadImage → IdentityLoader → PortraitGenerate (batch 20) →
     IdentityScore (best first) → upscale (Lanczos) → DepthEstimate → LightingTint → LensBokeh → SaveImage.
+    ``fast``: ComfyUI's LoraLoader with an SDXL Lightning LoRA between the checkpoint and PortraitGenerate,
+    whose speed is then the fast setting (cfg 1, euler, sgm_uniform) at the LoRA's step count.
 
     Input and output names follow the PortraitGenerate design: ``model``/``clip``/``vae``,
     ``identity``, ``style``, ``batch_size``, ``photo``; IdentityScore takes ``images`` and ``identity``
     and gives the sorted batch first. A name that differs in the node is reported by
     :func:`complete_inputs`, a type that differs by the tests' validation (change it here).
     """
-    name = "selfie-to-20-portraits" + ("_stored-identity" if stored else "") + f"_{lens.slug}_{presets.slug(lighting)}"
+    stored_part = ("_stored-identity" if stored else "") + ("_fast" if fast else "")
+    name = f"selfie-to-20-portraits{stored_part}_{lens.slug}_{presets.slug(lighting)}"
     title = f"Selfie to twenty portraits · {lens.label} · {lighting}" + (" · stored identity" if stored else "")
-    stored_part = "_stored-identity" if stored else ""
+    title += " · fast (SDXL Lightning)" if fast else ""
     ident = {
         "mode": "load" if stored else "create",
         "name": IDENTITY,
@@ -263,6 +271,8 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         ident["image"] = Link(1)
     gen = {"model": Link(3, 0), "clip": Link(3, 1), "vae": Link(3, 2), "identity": Link(2, 0), "batch_size": 20}
     gen.update(photo=Link(1), method=METHOD)
+    if fast:  # the LoRA patches the checkpoint's UNet (and text encoder, when it has one): both go through it
+        gen.update(model=Link(17, 0), clip=Link(17, 1), speed=FAST_SPEED, steps=FAST_LORA_STEPS)
     styles = presets.portrait_styles()
     if styles:
         gen["style"] = styles[0]
@@ -310,6 +320,9 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         Node(15, "MaskToImage", {"mask": Link(9, "in_focus")}, (x(8), 0), "In-focus mask to image", below=10),
         Node(16, "PreviewImage", {"images": Link(15)}, (x(8), 0), "In focus (white = sharp)", below=15),
     ]
+    if fast:
+        lora = {"model": Link(3, 0), "clip": Link(3, 1), "lora_name": FAST_LORA}
+        nodes.append(Node(17, "LoraLoader", lora, (x(1), 0), "Lightning LoRA (4 steps)", below=3))
     load = (
         f"LOAD: your selfie on 'Load Image' ('{IDENTITY}' is then loaded by name: create it once with identity_create)"
         if stored
@@ -325,8 +338,15 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         "the portrait templates. The batch is sorted best likeness first.\n\n"
         f"NEEDS: InsightFace '{FACE_PACK}' in models/insightface/models/{FACE_PACK}/."
     )
+    if fast:
+        note += (
+            f"\n\nFAST: '{FAST_LORA}' (ByteDance/SDXL-Lightning) in models/loras/; PortraitGenerate's speed "
+            f"'{FAST_SPEED}' samples {FAST_LORA_STEPS} steps at cfg 1 with euler and sgm_uniform. Another "
+            "Lightning / Hyper / Turbo LoRA: pick it on the LoRA loader and set 'steps' to its step count; a "
+            "distilled checkpoint: load it and bypass the LoRA loader."
+        )
     groups = [
-        ("1 · Selfie and identity", [11, 1, 2, 3]),
+        ("1 · Selfie and identity", [11, 1, 2, 3] + ([17] if fast else [])),
         ("2 · Twenty portraits, best first", [4, 5, 6]),
         ("3 · Depth in metres", [7, 12, 13, 14]),
         ("4 · Lighting", [8]),
@@ -338,11 +358,12 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
 
 
 def selfie_workflows(available: set[str]) -> list[Workflow]:
-    """Workflow 1 in the lens and lighting variants and with a stored identity, when the pack has
-    PortraitGenerate and IdentityScore."""
+    """Workflow 1 in the lens and lighting variants, its fast variant (default lens and light) and with a
+    stored identity (last), when the pack has PortraitGenerate and IdentityScore."""
     if not {"PortraitGenerate", "IdentityScore"} <= available:
         return []
     out = [selfie_workflow(lens, light) for lens, light in preset_combos()]
+    out.append(selfie_workflow(presets.DEFAULT_LENS, presets.DEFAULT_LIGHTING, fast=True))
     return out + [selfie_workflow(presets.DEFAULT_LENS, presets.DEFAULT_LIGHTING, stored=True)]
 
 

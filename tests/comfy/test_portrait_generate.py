@@ -172,6 +172,47 @@ def test_keep_face_without_photo_says_so(tiny):
         _run(tiny, "sd15", tiny["ids"][("buffalo_l", "astro")], method="keep face")
 
 
+def _worse_photos() -> tuple[torch.Tensor, torch.Tensor]:
+    """The sample darkened to a quarter and blurred (σ 3 px): the same face, worse references."""
+    from scipy import ndimage
+
+    sharp = _photo()[0]
+    return sharp * 0.25, torch.from_numpy(ndimage.gaussian_filter(sharp.numpy(), sigma=(3, 3, 0)))
+
+
+def test_keep_face_takes_the_best_of_several_photos_and_says_which(tiny):
+    """A batch of three selfies on ``photo`` (dark, blurred, then the sharp one): the sharp, well-lit face
+    is the one kept, pixel for pixel, and the node's text says photo 3 of 3 and why."""
+    ident = tiny["ids"][("buffalo_l", "astro")]
+    dark, blurred = _worse_photos()
+    batch = torch.stack([dark, blurred, _photo()[0]])
+    out = run_node(
+        _node(tiny),
+        **dict(zip(("model", "clip", "vae"), tiny["models"]["sd15"])),
+        identity=ident,
+        **{**FAST, "batch_size": 2, "seed": 7, "steps": STEPS["sd15"]},
+        method="keep face",
+        photo=batch,
+    )
+    images = out.args[0]
+    framed = frame_photo(_photo()[0], tuple(ident.tensors["bbox"][0].tolist()), 64, 64)
+    inside = keep_mask(framed.box, 64, 64) >= 1
+    for img in images:
+        assert torch.equal(img[inside], framed.image[inside])  # the sharp photo's face
+    (line,) = out.ui["portraitos"][0]["lines"]
+    assert line.startswith("keep face: photo 3 of 3 (yaw") and "photo 1:" in line and "photo 2:" in line
+    assert line in out.ui["text"][0]
+    single = run_node(
+        _node(tiny),
+        **dict(zip(("model", "clip", "vae"), tiny["models"]["sd15"])),
+        identity=ident,
+        **{**FAST, "batch_size": 1, "seed": 7, "steps": STEPS["sd15"]},
+        method="keep face",
+        photo=_photo(),
+    )
+    assert single.ui is None  # one photo: nothing to choose, nothing said
+
+
 # --- IP-Adapter FaceID ---------------------------------------------------------------------------
 
 
@@ -306,6 +347,27 @@ def test_instantid_with_identitynet_on_sdxl(tiny):
         _run(tiny, "sd15", ident, **kw)
     with pytest.raises(ValueError, match=r"face pack 'buffalo_l'.*antelopev2"):
         _run(tiny, "sdxl", tiny["ids"][("buffalo_l", "astro")], **kw)
+
+
+def test_identitynet_keypoints_come_from_the_identitys_best_face(tiny):
+    """An identity made from a dark and a sharp photo: InstantID draws IdentityNet's keypoints from the
+    sharp, well-lit one and the node's text says so; a one-photo identity has nothing to say."""
+    save_bin(instantid_state_dict(), tiny["root"] / "instantid" / "ip-adapter.bin")
+    _empty(tiny, "controlnet")
+    build_controlnet(tiny["root"] / "controlnet" / "instantid" / "diffusion_pytorch_model.safetensors")
+    fp = load_pack(tiny["faces"], "antelopev2", "CPU")
+    dark = (_worse_photos()[0].numpy() * 255).round().astype(np.uint8)
+    records = [analyse(fp, photo)[0] for photo in (dark, ASTRONAUT)]
+    ident = build_identity("two", records, "antelopev2", [])
+    model, clip, vae = tiny["models"]["sdxl"]
+    inputs = {**FAST, "batch_size": 1, "seed": 7, "steps": STEPS["sdxl"], "method": "InstantID"}
+    out = run_node(_node(tiny), model=model, clip=clip, vae=vae, identity=ident, **inputs)
+    (line,) = out.ui["portraitos"][0]["lines"]
+    assert line.startswith("IdentityNet keypoints: identity face 2 of 2 (yaw"), line
+    one = run_node(
+        _node(tiny), model=model, clip=clip, vae=vae, identity=tiny["ids"][("antelopev2", "astro")], **inputs
+    )
+    assert one.ui is None
 
 
 def test_auto_tries_candidates_in_order_and_reports_the_ones_it_skipped(tiny, caplog):

@@ -92,8 +92,12 @@ def test_selfie_workflows_appear_with_the_generation_nodes(comfy_nodes):
                     "method": ["COMBO", {"options": ["IP-Adapter FaceID", "InstantID", "keep face"]}],
                     "style": ["COMBO", {"options": ["studio headshot", "cinematic"]}],
                     "batch_size": ["INT", {"default": 4, "min": 1, "max": 20}],
+                    "steps": ["INT", {"default": 30, "min": 1, "max": 200}],
                 },
-                "optional": {"photo": ["IMAGE", {}]},
+                "optional": {
+                    "speed": ["COMBO", {"options": ["standard", bw.FAST_SPEED], "default": "standard"}],
+                    "photo": ["IMAGE", {}],
+                },
             },
             "output": ["IMAGE", "LATENT", "STRING"],
             "output_name": ["images", "latent", "prompts"],
@@ -111,7 +115,8 @@ def test_selfie_workflows_appear_with_the_generation_nodes(comfy_nodes):
     available = set(comfy_nodes.NODE_CLASS_MAPPINGS) | set(planned)
     selfie = bw.selfie_workflows(available)
     portraits = sorted(p.stem.removeprefix("portrait_") for p in PORTRAITS)
-    assert sorted(w.name.removeprefix("selfie-to-20-portraits_") for w in selfie[:-1]) == portraits
+    assert sorted(w.name.removeprefix("selfie-to-20-portraits_") for w in selfie[:-2]) == portraits
+    assert selfie[-2].name == "selfie-to-20-portraits_fast_85mm_f1.8_warm-cinematic"
     assert selfie[-1].name == "selfie-to-20-portraits_stored-identity_85mm_f1.8_warm-cinematic"
     for wf in selfie:
         api, ui = bw.render(wf, info)
@@ -185,3 +190,102 @@ def test_samples_are_copied_once_and_never_overwritten(comfy_nodes, tmp_path):
     dest.write_bytes(b"the user's own file")
     assert install_samples(tmp_path) == [] and dest.read_bytes() == b"the user's own file"
     assert "Public domain" in (REPO / "example_inputs" / "NOTICE.md").read_text()
+
+
+def _validated(graph: dict) -> tuple[bool, dict]:
+    """ComfyUI's own prompt validation (what ``/prompt`` runs before queueing): (valid, node errors)."""
+    import asyncio
+
+    import execution
+
+    valid, _error, _outputs, node_errors = asyncio.run(execution.validate_prompt("fast-template", graph, None))
+    return valid, node_errors
+
+
+def test_fast_template_validates_and_samples_fast_through_the_lightning_lora(comfy_nodes, tmp_path, caplog):
+    """The fast selfie template as shipped: ComfyUI's validation accepts its API graph once a checkpoint, the
+    Lightning LoRA (under its published name) and the face pack are installed; its LoraLoader and
+    PortraitGenerate, with the template's own inputs on tiny SDXL models, sample with the fast setting (cfg 1,
+    euler, sgm_uniform, the LoRA's 4 steps) on the LoRA-patched model."""
+    import folder_paths
+    import torch
+    from skimage import data
+
+    from portraitos.engine.faces import analyse, load_pack
+    from portraitos.engine.generation.defaults import FAST
+    from portraitos.engine.identity import build_identity
+    from portraitos.tests.support import tiny_diffusion_models as tdm
+    from portraitos.tests.support.comfy_host import run_node
+    from portraitos.tests.support.tiny_face_models import build_pack
+
+    graph = json.loads((TEMPLATES / "api" / "selfie-to-20-portraits_fast_85mm_f1.8_warm-cinematic.json").read_text())
+    gen, lora = graph["4"]["inputs"], graph["17"]["inputs"]
+    assert graph["17"]["class_type"] == "LoraLoader" and lora["model"] == ["3", 0] and lora["clip"] == ["3", 1]
+    assert gen["model"] == ["17", 0] and gen["clip"] == ["17", 1] and gen["vae"] == ["3", 2]
+    assert gen["speed"] == FAST and gen["steps"] == 4 and gen["method"] == bw.METHOD
+    assert lora["lora_name"] == "sdxl_lightning_4step_lora.safetensors"
+
+    names = ("checkpoints", "loras", "instantid", "controlnet", "insightface")
+    saved = {k: folder_paths.folder_names_and_paths[k] for k in names if k in folder_paths.folder_names_and_paths}
+    import portraitos.services.identity_adapters  # noqa: F401  (registers models/instantid)
+
+    for k in names:
+        (tmp_path / k).mkdir()
+        exts = folder_paths.folder_names_and_paths[k][1] if k in folder_paths.folder_names_and_paths else set()
+        folder_paths.folder_names_and_paths[k] = ([str(tmp_path / k)], exts)
+    folder_paths.filename_list_cache.clear()
+    tdm.register()
+    try:
+        valid, errors = _validated(graph)
+        assert not valid and "3" in errors and "17" in errors  # neither the checkpoint nor the LoRA is there yet
+        tdm.build_checkpoint(tmp_path / "checkpoints" / "tiny_sdxl.safetensors", "sdxl")
+        graph["3"]["inputs"]["ckpt_name"] = "tiny_sdxl.safetensors"
+        model, clip, vae = comfy_nodes.CheckpointLoaderSimple().load_checkpoint("tiny_sdxl.safetensors")[:3]
+        from safetensors.torch import save_file
+
+        lightning = {k: v for k, v in tdm.faceid_lora_state_dict(model, seed=11).items() if "attn2" in k}
+        for key in [k for k in lightning if k.endswith(".lora_down.weight")]:  # the published file has alphas
+            lightning[key.replace(".lora_down.weight", ".alpha")] = torch.tensor(float(tdm.LORA_RANK))
+        save_file(lightning, str(tmp_path / "loras" / lora["lora_name"]))
+        build_pack(tmp_path / "insightface", bw.FACE_PACK)
+        folder_paths.filename_list_cache.clear()
+        valid, errors = _validated(graph)
+        assert valid and not errors, errors
+
+        loader = comfy_nodes.NODE_CLASS_MAPPINGS["LoraLoader"]()
+        patched_model, patched_clip = loader.load_lora(
+            model, clip, lora["lora_name"], lora["strength_model"], lora["strength_clip"]
+        )
+        assert len(patched_model.patches) == len(lightning) // 3 and not model.patches
+
+        tdm.save_bin(tdm.instantid_state_dict(), tmp_path / "instantid" / "ip-adapter.bin")
+        tdm.build_diffusers_identitynet(tmp_path / "controlnet" / "diffusion_pytorch_model.safetensors")
+        rec, warn, _ = analyse(load_pack(tmp_path / "insightface", bw.FACE_PACK), data.astronaut())
+        identity = build_identity(bw.IDENTITY, [rec], bw.FACE_PACK, warn)
+        node = comfy_nodes.NODE_CLASS_MAPPINGS["PortraitGenerate"]
+        small = {"width": 64, "height": 64, "batch_size": 2}  # the template's inputs, at a tiny size
+
+        def generate(m, c, **kw):
+            inputs = {k: v for k, v in gen.items() if not isinstance(v, list)}
+            inputs.update(small, **kw)
+            return run_node(node, model=m, clip=c, vae=vae, identity=identity, **inputs).args[0]
+
+        with caplog.at_level("INFO", logger="PortraitOS"):
+            fast = generate(patched_model, patched_clip)
+        assert fast.shape == (2, 64, 64, 3) and torch.isfinite(fast).all()
+        assert "cfg 5.0 → 1.0" in caplog.text and "sampler_name dpmpp_2m → euler" in caplog.text
+        assert "scheduler karras → sgm_uniform" in caplog.text and "steps 4 →" not in caplog.text  # as set
+        spelled = generate(
+            patched_model, patched_clip, speed="standard", cfg=1.0, sampler_name="euler", scheduler="sgm_uniform"
+        )
+        assert torch.equal(fast, spelled)  # the fast setting is exactly these sampling widgets
+        without_lora = generate(model, clip)
+        assert float((fast - without_lora).abs().mean()) > 1e-3  # the LoRA-patched model is the one sampled
+    finally:
+        tdm.unregister()
+        for k in names:
+            if k in saved:
+                folder_paths.folder_names_and_paths[k] = saved[k]
+            else:
+                folder_paths.folder_names_and_paths.pop(k, None)
+        folder_paths.filename_list_cache.clear()

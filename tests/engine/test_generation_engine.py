@@ -239,3 +239,87 @@ def test_a_detector_with_a_fixed_input_size_is_run_once(tmp_path):
     assert len(find_faces_insightface(pack, data.astronaut())) == 1 and len(calls) == 1
     pack.app.get = lambda img: calls.append(img.shape) or []
     assert find_faces_insightface(pack, data.astronaut()) == [] and len(calls) == 2  # 640 only: it ignores det_size
+
+
+# --- the best of several photos ------------------------------------------------------------------
+
+
+def _astronaut_variants():
+    """The sample portrait (face box and keypoints as measured on it) and worse photos of the same face:
+    blurred, darkened, and mirrored (as good as the original, its box and keypoints mirrored)."""
+    from scipy import ndimage
+    from skimage import data
+
+    from portraitos.tests.support.tiny_face_models import ASTRONAUT_BOX, ASTRONAUT_KPS
+
+    sharp = torch.from_numpy(data.astronaut()).float() / 255
+    blurred = torch.from_numpy(ndimage.gaussian_filter(sharp.numpy(), sigma=(3, 3, 0)))
+    dark = sharp * 0.25
+    w = sharp.shape[1]
+    x0, y0, x1, y1 = ASTRONAUT_BOX
+    mirrored_box = (w - x1, y0, w - x0, y1)
+    kps = torch.from_numpy(ASTRONAUT_KPS.copy())
+    mirrored_kps = kps[[1, 0, 2, 4, 3]].clone()  # left and right swap places
+    mirrored_kps[:, 0] = w - mirrored_kps[:, 0]
+    return {
+        "sharp": (sharp, ASTRONAUT_BOX, kps),
+        "blurred": (blurred, ASTRONAUT_BOX, kps),
+        "dark": (dark, ASTRONAUT_BOX, kps),
+        "mirrored": (sharp.flip(1), mirrored_box, mirrored_kps),
+    }
+
+
+def test_face_quality_measures_yaw_sharpness_and_light_on_real_photos():
+    from portraitos.engine.generation.photo_choice import face_quality
+
+    v = _astronaut_variants()
+    q = {k: face_quality(*v[k]) for k in ("sharp", "blurred", "dark", "mirrored")}
+    assert abs(q["sharp"].yaw) < 10 and abs(q["mirrored"].yaw + q["sharp"].yaw) < 1e-3  # mirrored yaw, same size
+    assert q["blurred"].sharpness < 0.2 * q["sharp"].sharpness
+    assert abs(q["mirrored"].sharpness - q["sharp"].sharpness) < 0.05 * q["sharp"].sharpness
+    assert abs(q["dark"].luminance - 0.25 * q["sharp"].luminance) < 0.01 and 0.3 < q["sharp"].luminance < 0.7
+    assert abs(q["dark"].sharpness - q["sharp"].sharpness) < 0.05 * q["sharp"].sharpness  # light counted once
+    # a face turned away: the nose moved towards one eye (yaw from the five points)
+    sharp, box, kps = v["sharp"]
+    turned = kps.clone()
+    turned[2, 0] = kps[1, 0] - 4  # nose almost under the right eye
+    assert face_quality(sharp, box, turned).yaw > 45
+    assert face_quality(sharp, box).yaw is None  # a detector without keypoints
+
+
+def test_the_sharp_frontal_well_lit_photo_is_chosen_whatever_its_place():
+    from portraitos.engine.generation.photo_choice import choose_photo
+
+    v = _astronaut_variants()
+    for order in (("dark", "blurred", "sharp"), ("sharp", "dark", "blurred"), ("blurred", "mirrored", "dark")):
+        choice = choose_photo(*zip(*(v[k] for k in order)))
+        best = order.index("sharp" if "sharp" in order else "mirrored")
+        assert choice.index == best, (order, choice.scores)
+        assert choice.scores[best] > 1.5 * max(s for i, s in enumerate(choice.scores) if i != best)
+        assert choice.describe().startswith(f"photo {best + 1} of 3 (yaw")
+    sharp, box, kps = v["sharp"]
+    turned = kps.clone()
+    turned[2, 0] = kps[1, 0] - 4
+    choice = choose_photo([sharp, sharp], [box, box], [turned, kps])
+    assert choice.index == 1  # the frontal one
+    choice = choose_photo([v["dark"][0], sharp], [box, None], [kps, None])
+    assert choice.index == 0 and choice.scores[1] is None and "photo 2: no face" in choice.describe()
+    with pytest.raises(ValueError, match="no face"):
+        choose_photo([sharp], [None], [None])
+
+
+def test_the_identity_face_for_identitynet_is_its_best_stored_crop():
+    """Three stored faces (the aligned 224 px crops an identity keeps): the dark and the blurred one lose."""
+    import torch.nn.functional as F
+
+    from portraitos.engine.generation.photo_choice import choose_identity_face
+
+    v = _astronaut_variants()
+    crops = []
+    for k in ("dark", "blurred", "sharp"):
+        img, (x0, y0, x1, y1), _ = v[k]
+        face = img[int(y0) : int(y1), int(x0) : int(x1)].permute(2, 0, 1)[None]
+        crops.append((F.interpolate(face, size=(224, 224), mode="bilinear")[0].permute(1, 2, 0) * 255).round())
+    tensors = {"crop_224": torch.stack(crops).to(torch.uint8), "kps": torch.stack([v["sharp"][2]] * 3)}
+    choice = choose_identity_face(tensors)
+    assert choice.index == 2 and choice.describe("identity face").startswith("identity face 3 of 3")

@@ -30,6 +30,7 @@ ENV_DEPENDENT = {
     ("IdentityLoader", "face_model"),
     ("IdentityLoader", "stored_identity"),
     ("CheckpointLoaderSimple", "ckpt_name"),
+    ("LoraLoader", "lora_name"),
 }
 
 
@@ -133,7 +134,9 @@ def test_identity_templates_run_end_to_end_on_small_face_models(comfy_server):
 
 def test_selfie_workflows_run_end_to_end_on_tiny_models(comfy_server, comfy_nodes):
     """Workflow 1 as shipped, on a tiny checkpoint the server's CheckpointLoaderSimple loads and the small
-    face-model pack, with the weight-free 'keep face' method, 2 steps and a batch of 2 at 64×64."""
+    face-model pack, with the weight-free 'keep face' method, 2 steps and a batch of 2 at 64×64; the fast
+    variant on a tiny SDXL with a LoRA in the Lightning file's layout under its published name, at its
+    shipped speed and steps."""
     info = comfy_server.get_json("/object_info")
     if "PortraitGenerate" not in info:  # the workflows exist exactly when the node does
         assert not SELFIE
@@ -141,7 +144,7 @@ def test_selfie_workflows_run_end_to_end_on_tiny_models(comfy_server, comfy_node
     from portraitos.tests.support.tiny_diffusion_models import build_checkpoint
     from portraitos.tests.support.tiny_face_models import build_pack
 
-    assert len(SELFIE) == len(PORTRAITS) + 1
+    assert len(SELFIE) == len(PORTRAITS) + 2  # and the fast and the stored-identity variants
     build_pack(comfy_server.model_folders["insightface"], bw.FACE_PACK)
     build_checkpoint(comfy_server.model_folders["checkpoints"] / "tiny_selfie_sd15.safetensors", "sd15")
     default = TEMPLATES / "api" / "selfie-to-20-portraits_85mm_f1.8_warm-cinematic.json"
@@ -160,3 +163,39 @@ def test_selfie_workflows_run_end_to_end_on_tiny_models(comfy_server, comfy_node
         assert not np.array_equal(saved[0], saved[1])
         for preview in ("12", "14", "16"):
             assert len(_images(comfy_server, hist, preview)) == 2, preview
+    fast = json.loads((TEMPLATES / "api" / "selfie-to-20-portraits_fast_85mm_f1.8_warm-cinematic.json").read_text())
+    lora = fast["17"]["inputs"]["lora_name"]
+    _tiny_lightning_lora(comfy_server, comfy_nodes, "tiny_selfie_sdxl.safetensors", lora)
+    (comfy_server.model_folders["identities"] / f"{bw.IDENTITY}.safetensors").unlink(missing_ok=True)
+    fast["3"]["inputs"]["ckpt_name"] = "tiny_selfie_sdxl.safetensors"
+    assert fast["4"]["inputs"]["speed"] == bw.FAST_SPEED and fast["4"]["inputs"]["model"] == ["17", 0]
+    fast["4"]["inputs"].update(method="keep face", width=64, height=64, batch_size=2)
+    hist, _ = comfy_server.run_prompt(fast, timeout=600)
+    assert hist["status"]["status_str"] == "success", hist["status"]["messages"][-1]
+    saved = _images(comfy_server, hist, "10")
+    assert len(saved) == 2 and all(s.shape == (128, 128, 3) for s in saved)
+    log = comfy_server.log_tail(200_000)
+    assert "cfg 5.0 → 1.0 (the fast" in log and "scheduler karras → sgm_uniform" in log
+    assert "lora key not loaded" not in log  # every key of the LoRA patched the UNet
+
+
+def _tiny_lightning_lora(server, comfy_nodes, ckpt: str, lora: str) -> None:
+    """A tiny SDXL checkpoint in the server's checkpoints folder and, built against it in this process, a
+    LoRA in the published Lightning file's layout (kohya ``lora_unet_*`` names with alphas) named ``lora``."""
+    import torch
+    from safetensors.torch import save_file
+
+    from portraitos.tests.support import tiny_diffusion_models as tdm
+
+    path = tdm.build_checkpoint(server.model_folders["checkpoints"] / ckpt, "sdxl")
+    tdm.register()
+    try:
+        import comfy.sd
+
+        model = comfy.sd.load_checkpoint_guess_config(str(path))[0]
+        sd = {k: v for k, v in tdm.faceid_lora_state_dict(model, seed=11).items() if "attn2" in k}
+    finally:
+        tdm.unregister()
+    for key in [k for k in sd if k.endswith(".lora_down.weight")]:
+        sd[key.replace(".lora_down.weight", ".alpha")] = torch.tensor(float(tdm.LORA_RANK))
+    save_file(sd, str(server.model_folders["loras"] / lora))

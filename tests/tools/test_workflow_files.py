@@ -52,7 +52,7 @@ def test_product_presets_are_defined_once():
 def test_templates_explain_themselves_and_are_laid_out(path):
     wf = json.loads(path.read_text())
     assert re.fullmatch(
-        r"((selfie-to-20-portraits(_stored-identity)?|portrait)_\d+mm_f[\d.]+_[a-z-]+|identity_(create|update|load))",
+        r"((selfie-to-20-portraits(_stored-identity|_fast)?|portrait)_\d+mm_f[\d.]+_[a-z-]+|identity_(create|update|load))",
         path.stem,
     )
     check_template(wf, path.name)
