@@ -320,5 +320,8 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
             lora_bytes=patch.lora_bytes,
         )
         text = "\n".join(f"#{p.index + 1} seed {p.seed}: {p.positive}" for p in prompts)
-        ui = node_ui(lines=readout, values={"reference": readout}) if readout else None
+        ui = None
+        if readout or patch.skipped:
+            # files "auto" passed over are shown on the node, not only logged: a broken file is the user's to fix
+            ui = node_ui(lines=readout, values={"reference": readout}, warnings=list(patch.skipped))
         return io.NodeOutput(images, {"samples": latents}, text, ui=ui)

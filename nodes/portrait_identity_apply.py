@@ -17,6 +17,7 @@ from portraitos.engine.generation.defaults import AUTO, FACEID, INSTANTID
 from portraitos.engine.identity import Identity
 from portraitos.services import identity_adapters as adapters
 from portraitos.services import identity_inputs as shared
+from portraitos.services.readout import node_ui
 from portraitos.services.search_words import SearchWords
 from portraitos.services.socket_types import CATEGORY_GENERATE
 from portraitos.services.socket_types import Identity as IdentityType
@@ -107,4 +108,5 @@ class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
         cache: dict = {}
         pos = adapters.conditioning_with(positive, patch.positive, cache)
         neg = adapters.conditioning_with(negative, patch.negative, cache)
-        return io.NodeOutput(patch.model, pos, neg)
+        ui = node_ui(warnings=list(patch.skipped)) if patch.skipped else None  # "auto" passed these over
+        return io.NodeOutput(patch.model, pos, neg, ui=ui)

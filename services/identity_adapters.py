@@ -447,6 +447,7 @@ class IdentityPatch:
     lora_bytes: int = 0
     adapter: Optional[LoadedAdapter] = None
     reference: Optional[str] = None  # which of the identity's faces drew the keypoints, when it had several
+    skipped: tuple[str, ...] = ()  # "auto" candidates passed over before the one used ("file: why")
 
 
 def _tensor_bytes(obj) -> int:
@@ -484,10 +485,12 @@ def apply_identity(
         return IdentityPatch(model, {}, {})
     embedding = identity_embedding(identity, method)
     family = model_family(model)
+    passed_over: list[str] = []
     if adapter_file in (None, "", "auto"):
         adapter, sites, skipped = load_auto_adapter(method, family, model)
         for line in skipped:
             log.warning("%s: adapter_file auto skipped %s", node, line)
+            passed_over.append(f"adapter_file auto skipped {line}")
     else:
         adapter = load_adapter(resolve_adapter(method, adapter_file, family))
         sites = check_adapter(adapter, method, model)
@@ -508,6 +511,7 @@ def apply_identity(
             net, skipped = load_auto_identitynet(model)
             for line in skipped:
                 log.warning("%s: controlnet_file auto skipped %s", node, line)
+                passed_over.append(f"controlnet_file auto skipped {line}")
         else:
             net = load_identitynet(resolve_controlnet(controlnet_file))
         face = 0
@@ -520,7 +524,7 @@ def apply_identity(
         control = net.copy().set_cond_hint(hint, controlnet_strength, (0.0, 1.0), vae=vae)
         pos = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": cond_tok}
         neg = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": uncond_tok}
-    return IdentityPatch(work, pos, neg, control, max(0, lora_bytes), adapter, reference)
+    return IdentityPatch(work, pos, neg, control, max(0, lora_bytes), adapter, reference, tuple(passed_over))
 
 
 def conditioning_with(conditioning: list, extra: dict, cache: dict) -> list:

@@ -372,7 +372,8 @@ def test_identitynet_keypoints_come_from_the_identitys_best_face(tiny):
 
 def test_auto_tries_candidates_in_order_and_reports_the_ones_it_skipped(tiny, caplog):
     """ "auto" finds IdentityNet under its published name (diffusion_pytorch_model.safetensors, straight
-    into models/controlnet/) and goes past unreadable files, logging each one it skipped and why."""
+    into models/controlnet/) and goes past unreadable files, logging each one it skipped and why and
+    showing them as warnings on the node."""
     import shutil
 
     from portraitos.services import identity_adapters as ia
@@ -388,8 +389,23 @@ def test_auto_tries_candidates_in_order_and_reports_the_ones_it_skipped(tiny, ca
     assert ia.adapter_candidates("InstantID", "SDXL") == ["aaa-broken.bin", "ip-adapter.bin"]
     assert ia.controlnet_candidates() == ["instantid_broken.safetensors", "diffusion_pytorch_model.safetensors"]
     with caplog.at_level("WARNING", logger="PortraitOS"):
-        out = _run(tiny, "sdxl", ident, method="InstantID", identity_strength=0.8)
+        model, clip, vae = tiny["models"]["sdxl"]
+        inputs = {**FAST, "batch_size": 1, "seed": 7, "steps": STEPS["sdxl"]}
+        result = run_node(
+            _node(tiny),
+            model=model,
+            clip=clip,
+            vae=vae,
+            identity=ident,
+            method="InstantID",
+            identity_strength=0.8,
+            **inputs,
+        )
+        out = result.args
     assert torch.isfinite(out[0]).all()
+    shown = result.ui["portraitos"][0]["warnings"]
+    assert any(w.startswith("adapter_file auto skipped aaa-broken.bin") for w in shown), shown
+    assert any(w.startswith("controlnet_file auto skipped instantid_broken.safetensors") for w in shown), shown
     logged = caplog.text
     assert "adapter_file auto skipped aaa-broken.bin: aaa-broken.bin could not be read" in logged, logged
     assert "controlnet_file auto skipped instantid_broken.safetensors" in logged, logged
