@@ -20,8 +20,11 @@ WEB_DIRECTORY = "./js"
 async def comfy_entrypoint():
     # absolute: whoever imported the pack first (ComfyUI under its folder's name, or a test under
     # ``portraitos``), every submodule exists once, as ``portraitos.…``
-    from portraitos.nodes import PortraitOSExtension
+    from portraitos.nodes import NODES, PortraitOSExtension
+    from portraitos.services import prompt_values
     from portraitos.services.sample_inputs import install_samples
 
     install_samples()  # the shipped workflows' sample photo, loadable by LoadImage
+    # "false" sent as text by a headless client means False (ComfyUI would read it as True)
+    prompt_values.install({cls.GET_SCHEMA().node_id: cls for cls in NODES})
     return PortraitOSExtension()

@@ -437,3 +437,36 @@ def test_nan_pixels_over_http_run_with_a_counted_warning(comfy_server, inputs):
     assert out.shape == (96, 128, 3)
     warned = " ".join(w for o in hist["outputs"].values() if "portraitos" in o for w in o["portraitos"][0]["warnings"])
     assert f"image: {96 * 128 * 3} of {96 * 128 * 3} values were NaN or infinite" in warned, warned
+
+
+def test_booleans_sent_as_text_mean_what_they_say(comfy_server, inputs):
+    """ComfyUI reads any non-empty text as true for a BOOLEAN; a pipeline's "false" must mean off. The
+    pack's on-prompt hook reads the usual spellings before validation (services/prompt_values.py)."""
+
+    def depth_preview(near_is_bright) -> np.ndarray:
+        graph = {
+            "1": {"class_type": "LoadImage", "inputs": {"image": "rb_photo.png"}},
+            "2": {
+                "class_type": "DepthFromImage",
+                "inputs": {
+                    "depth_image": ["1", 0],
+                    "encoding": "disparity",
+                    "near_is_bright": near_is_bright,
+                    "calibration": "near/far distances",
+                    "near_distance_m": 1.0,
+                    "far_distance_m": 6.0,
+                    "focal_length_mm": 85.0,
+                    "sensor": "full frame 36x24",
+                },
+            },
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 1], "filename_prefix": "bool_words"}},
+        }
+        hist, _ = comfy_server.run_prompt(graph)
+        return _saved(comfy_server, hist).astype(np.int16)
+
+    off, on = depth_preview(False), depth_preview(True)
+    assert np.abs(off - on).max() > 0  # the input changes the result
+    for word in ("false", "False", " no ", "0", "off"):
+        assert np.array_equal(depth_preview(word), off), word
+    for word in ("true", "YES", "1", "on"):
+        assert np.array_equal(depth_preview(word), on), word
