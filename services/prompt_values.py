@@ -22,7 +22,7 @@ def boolean_inputs(node_classes: dict[str, type]) -> dict[str, frozenset[str]]:
     """Class type -> names of its BOOLEAN inputs (required and optional), from each node's schema."""
     out: dict[str, frozenset[str]] = {}
     for name, cls in node_classes.items():
-        spec = cls.INPUT_TYPES()
+        spec = cls.INPUT_TYPES()  # type: ignore[attr-defined]  # V3 nodes keep the V1 schema call
         names = {
             key
             for group in ("required", "optional")
