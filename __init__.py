@@ -21,7 +21,9 @@ async def comfy_entrypoint():
     # absolute: whoever imported the pack first (ComfyUI under its folder's name, or a test under
     # ``portraitos``), every submodule exists once, as ``portraitos.…``
     from portraitos.nodes import PortraitOSExtension
+    from portraitos.services.lens_panel import register_routes
     from portraitos.services.sample_inputs import install_samples
 
+    register_routes()  # the lens panel's profile discs
     install_samples()  # the shipped workflows' sample photo, loadable by LoadImage
     return PortraitOSExtension()

@@ -15,7 +15,7 @@ from portraitos.tests.support.comfy_host import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = REPO / "headless" / "run_workflow.py"
-PORTRAIT = "portrait_85mm_f1.8_warm-cinematic.json"
+PORTRAIT = "portrait_85mm_f1.8_warm.json"
 API = REPO / "workflows" / "api" / PORTRAIT
 UI = REPO / "workflows" / PORTRAIT
 

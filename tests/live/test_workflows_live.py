@@ -74,7 +74,7 @@ def test_a_template_runs_as_shipped(comfy_server):
     # LoadImage lists it, so no frontend marks the shipped value as missing
     listed = comfy_server.get_json("/object_info/LoadImage")["LoadImage"]["input"]["required"]["image"][0]
     assert "portraitos_astronaut.jpg" in listed
-    graph = json.loads((TEMPLATES / "api" / "portrait_85mm_f1.8_warm-cinematic.json").read_text())
+    graph = json.loads((TEMPLATES / "api" / "portrait_85mm_f1.8_warm.json").read_text())
     hist, _ = comfy_server.run_prompt(graph)
     assert hist["status"]["status_str"] == "success", hist["status"]
     (result,) = _images(comfy_server, hist, "5")
@@ -108,10 +108,10 @@ def test_weight_free_templates_run_end_to_end(comfy_server, small_photo):
     def background_detail(a):  # the wall top right
         return np.abs(np.diff(a[8:30, 150:185].mean(-1), axis=1)).mean()
 
-    wide, narrow = results["portrait_85mm_f1.2_warm-cinematic"], results["portrait_85mm_f2.8_warm-cinematic"]
+    wide, narrow = results["portrait_85mm_f1.2_warm"], results["portrait_85mm_f2.8_warm"]
     assert background_detail(wide) < background_detail(narrow) < background_detail(src)
     face = (slice(40, 60), slice(75, 95))
-    warm, cool = results["portrait_85mm_f1.8_warm-cinematic"][face], results["portrait_85mm_f1.8_cool-studio"][face]
+    warm, cool = results["portrait_85mm_f1.8_warm"][face], results["portrait_85mm_f1.8_cool"][face]
     assert (warm[..., 0] - warm[..., 2]).mean() > (cool[..., 0] - cool[..., 2]).mean() + 10
 
 
@@ -144,8 +144,8 @@ def test_selfie_workflows_run_end_to_end_on_tiny_models(comfy_server, comfy_node
     assert len(SELFIE) == len(PORTRAITS) + 1
     build_pack(comfy_server.model_folders["insightface"], bw.FACE_PACK)
     build_checkpoint(comfy_server.model_folders["checkpoints"] / "tiny_selfie_sd15.safetensors", "sd15")
-    default = TEMPLATES / "api" / "selfie-to-20-portraits_85mm_f1.8_warm-cinematic.json"
-    stored = TEMPLATES / "api" / "selfie-to-20-portraits_stored-identity_85mm_f1.8_warm-cinematic.json"
+    default = TEMPLATES / "api" / "selfie_85mm_f1.8_warm.json"
+    stored = TEMPLATES / "api" / "selfie_stored-identity.json"
     (comfy_server.model_folders["identities"] / f"{bw.IDENTITY}.safetensors").unlink(missing_ok=True)
     for path in (default, stored):  # create the identity, then load it by name
         graph = json.loads(path.read_text())
