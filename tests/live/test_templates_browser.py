@@ -139,9 +139,17 @@ def test_every_template_opens_clean(editor, mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_the_default_template_runs_and_no_node_grows_over_another(editor, mode):
     version, server, _ = editor
+    # ComfyUI answers a prompt it ran before from its cache, sending no result to a new page: each renderer
+    # runs the template on its own copy of the sample photo (the same picture under another name, written
+    # before the page opens, so LoadImage lists it), and the cache is dropped too
+    wf = json.loads(DEFAULT.read_text())
+    (photo,) = [n for n in wf["nodes"] if n["type"] == "LoadImage"]
+    sample = server.input_dir / photo["widgets_values"][0]
+    copy = sample.with_name(f"{sample.stem}_{mode}{sample.suffix}")
+    copy.write_bytes(sample.read_bytes())
+    photo["widgets_values"][0] = copy.name
     page, problems = _open_page(editor, mode)
-    _load(page, json.loads(DEFAULT.read_text()), mode)
-    # ComfyUI answers a prompt it ran before from its cache, sending no result to a new page: drop the cache
+    _load(page, wf, mode)
     status, _ = server.post_json("/free", {"free_memory": True})
     assert status == 200
     page.wait_for_timeout(1500)
