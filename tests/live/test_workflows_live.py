@@ -102,12 +102,17 @@ def test_weight_free_templates_run_end_to_end(comfy_server, small_photo):
         for preview in ("6", "8", "10"):  # depth, subject matte, in-focus mask
             (img,) = _images(comfy_server, hist, preview)
             assert img.shape == (192, 192, 3) and img.std() > 1, (path.name, preview)
+        profile = graph["4"]["inputs"]["lens_profile"]
+        if profile != "ideal":  # the lens-profile templates render with their profile
+            assert f"lens profile: {profile}" in "".join(hist["outputs"]["4"]["text"]), path.name
         results[path.stem] = saved.astype(np.float32)
     src = np.asarray(Image.open(comfy_server.input_dir / small_photo).convert("RGB")).astype(np.float32)
 
     def background_detail(a):  # the wall top right
         return np.abs(np.diff(a[8:30, 150:185].mean(-1), axis=1)).mean()
 
+    for tag in bw.PROFILE_TEMPLATES.values():
+        assert np.abs(results[f"portrait_{tag}"] - results["portrait_85mm_f1.8_warm"]).mean() > 0.5, tag
     wide, narrow = results["portrait_85mm_f1.2_warm"], results["portrait_85mm_f2.8_warm"]
     assert background_detail(wide) < background_detail(narrow) < background_detail(src)
     face = (slice(40, 60), slice(75, 95))
@@ -141,7 +146,7 @@ def test_selfie_workflows_run_end_to_end_on_tiny_models(comfy_server, comfy_node
     from portraitos.tests.support.tiny_diffusion_models import build_checkpoint
     from portraitos.tests.support.tiny_face_models import build_pack
 
-    assert len(SELFIE) == len(PORTRAITS) + 1
+    assert len(SELFIE) == len(PORTRAITS) - len(bw.PROFILE_TEMPLATES) + 1  # the profiles are portrait-only
     build_pack(comfy_server.model_folders["insightface"], bw.FACE_PACK)
     build_checkpoint(comfy_server.model_folders["checkpoints"] / "tiny_selfie_sd15.safetensors", "sd15")
     default = TEMPLATES / "api" / "selfie_85mm_f1.8_warm.json"
