@@ -18,7 +18,7 @@ const LAST_RUN = "portraitos_last_run"; // node property: the last run's read-ou
 const AUTO_TITLE = /^Lens Bokeh · [0-9.]+ mm f\/[0-9.]+$/; // a title the templates set from the lens
 const ASSUMED_SIZE = [1536, 1024]; // [height, width] until the picture is known
 const WATCHED = ["focal_length_mm", "f_number", "focus_distance_m", "sensor", "aperture_blades",
-  "blade_rotation_deg", "blade_curvature", "focus_point", "lens_profile"];
+  "blade_rotation_deg", "blade_curvature", "focus_point", "lens_profile", "preview"];
 const DISCS_ROUTE = "/portraitos/lens_profile_discs"; // services/lens_panel.py: the profile's discs
 const DISC_CELL_PX = 38; // each of the two discs (centre, corner) drawn below the aperture
 // the folder this pack is served from (/extensions/<folder>/portraitos.js): ComfyUI's name for the pack
@@ -307,9 +307,16 @@ function pictureUrl(node, state) {
   });
 }
 
+/** The node's own preview under the panel repeats the panel's picture: hide it (frontends that honour
+ * `hideOutputImages`, Nodes 2.0 in 1.58), unless it shows more than the panel (the in-focus overlay). */
+function syncOwnPreview(node) {
+  node.hideOutputImages = !String(value(node, "preview", "result")).includes("overlay");
+}
+
 function refresh(node) {
   const state = node.portraitosLens;
   if (!state) return;
+  syncOwnPreview(node);
   const url = pictureUrl(node, state);
   if (url !== state.imageUrl) {
     state.imageUrl = url;
