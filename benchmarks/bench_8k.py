@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_8k.py [--workflow NAME] [--width 7680 --height 4320] [--baseline 1920x1080]
 
-Runs the shipped API workflow (default ``portrait_85mm_f1.8_warm-cinematic``) as a user's server runs it
+Runs the shipped API workflow (default ``portrait_85mm_f1.8_warm``) as a user's server runs it
 (``main.py --cpu``, this pack only) on an 8K photo made from the sample portrait (scaled to the frame
 height, edges extended to the width). Per node: wall time between the server's ``executing`` messages
 and the peak resident memory of the server process while that node ran (sampled every 20 ms), above the
@@ -131,7 +131,7 @@ def report(label: str, rows, total: float, idle: int, peak: int) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workflow", default="portrait_85mm_f1.8_warm-cinematic")
+    ap.add_argument("--workflow", default="portrait_85mm_f1.8_warm")
     ap.add_argument("--width", type=int, default=7680)
     ap.add_argument("--height", type=int, default=4320)
     ap.add_argument("--baseline", default="1920x1080", help="WxH run first for ratios ('' to skip)")

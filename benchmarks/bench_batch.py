@@ -5,7 +5,7 @@ per job.
     .venv/bin/python benchmarks/bench_batch.py             # 16 jobs per leg
     .venv/bin/python benchmarks/bench_batch.py --jobs 32
 
-Each job: the weight-free portrait workflow (workflows/api/portrait_85mm_f1.8_warm-cinematic.json) on
+Each job: the weight-free portrait workflow (workflows/api/portrait_85mm_f1.8_warm.json) on
 its own 160x160 crop of example_inputs/astronaut.jpg, on CPU. The baseline, in this process: the same
 jobs run one after another on server 0 by the client code alone (``headless/batch/job.execute``, i.e.
 run_workflow.py's ``Client``), no queue. Against it the runner with one worker (server 0); the two legs
@@ -36,7 +36,7 @@ from portraitos.headless.batch.manifest import read_manifest
 from portraitos.headless.batch.run import run_batch
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm-cinematic.json"
+WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm.json"
 
 
 def photos(folder: Path, n: int) -> list[Path]:

@@ -29,7 +29,7 @@ from portraitos.tests.support.comfy_host import ComfyServer, PromptRejected
 
 REPO = Path(__file__).resolve().parents[1]
 
-WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm-cinematic.json"
+WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm.json"
 
 
 def valid_prompt(rng: random.Random, i: int) -> dict:

@@ -30,8 +30,10 @@ from pathlib import Path
 
 try:
     from .workflow_format import WorkflowError, inputs_in_order, is_ui_format, ui_to_api
+    from .workflow_names import resolve_workflow
 except ImportError:  # run as a file (python headless/run_workflow.py): its own folder is on sys.path
     from workflow_format import WorkflowError, inputs_in_order, is_ui_format, ui_to_api
+    from workflow_names import resolve_workflow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -117,7 +119,9 @@ class Client:
 
 
 def load_graph(path: Path, client: Client) -> tuple[dict, dict | None]:
-    """The API graph of WORKFLOW and, for an editor workflow, the server's /object_info."""
+    """The API graph of WORKFLOW and, for an editor workflow, the server's /object_info. A shipped
+    workflow's old name finds its renamed file (``workflow_names.RENAMED``)."""
+    path = resolve_workflow(path)
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:

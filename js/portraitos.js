@@ -7,6 +7,7 @@
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
 import * as L from "./lens_math.js";
+import { TEMPLATE_ORDER } from "./template_order.js";
 
 const NODE = "LensBokeh";
 const PANEL = "portraitos_lens";
@@ -17,7 +18,32 @@ const LAST_RUN = "portraitos_last_run"; // node property: the last run's read-ou
 const AUTO_TITLE = /^Lens Bokeh · [0-9.]+ mm f\/[0-9.]+$/; // a title the templates set from the lens
 const ASSUMED_SIZE = [1536, 1024]; // [height, width] until the picture is known
 const WATCHED = ["focal_length_mm", "f_number", "focus_distance_m", "sensor", "aperture_blades",
-  "blade_rotation_deg", "blade_curvature", "focus_point"];
+  "blade_rotation_deg", "blade_curvature", "focus_point", "lens_profile", "preview"];
+const DISCS_ROUTE = "/portraitos/lens_profile_discs"; // services/lens_panel.py: the profile's discs
+const DISC_CELL_PX = 38; // each of the two discs (centre, corner) drawn below the aperture
+// the folder this pack is served from (/extensions/<folder>/portraitos.js): ComfyUI's name for the pack
+// in the template browser
+const PACK_FOLDER = decodeURIComponent(new URL(import.meta.url).pathname.split("/").slice(-2, -1)[0] ?? "");
+
+/** This pack's templates in the browser in TEMPLATE_ORDER (the default look first): ComfyUI lists a
+ * pack's workflows in the order its server finds the files, and the browser keeps that order. */
+export function orderTemplates(lists) {
+  const rank = new Map(TEMPLATE_ORDER.map((name, i) => [name, i]));
+  for (const [pack, names] of Object.entries(lists ?? {})) {
+    if (pack !== PACK_FOLDER || !Array.isArray(names)) continue;
+    names.sort((a, b) => (rank.get(a) ?? rank.size) - (rank.get(b) ?? rank.size) || String(a).localeCompare(String(b)));
+  }
+  return lists;
+}
+
+if (typeof api.getWorkflowTemplates === "function" && !api.getWorkflowTemplates.portraitosOrdered) {
+  const listTemplates = api.getWorkflowTemplates;
+  const ordered = async function (...args) {
+    return orderTemplates(await listTemplates.apply(this, args));
+  };
+  ordered.portraitosOrdered = true;
+  api.getWorkflowTemplates = ordered;
+}
 
 function widget(node, name) {
   return node.widgets?.find((w) => w.name === name);
@@ -88,6 +114,9 @@ export function lensReadout(node, sizePx, lastFocus) {
 
 function readoutLines(r, pending) {
   const lines = [["lens", `${r.focalLengthMm} mm f/${r.fNumber}`]];
+  if (r.profile && r.profile !== "ideal") {
+    lines.push(["profile", `profile ${r.profile}: discs at the centre and a corner (its own blades)`]);
+  }
   if (pending?.length) lines.push(["pending", `changed since the last run: ${pending.join(", ")} (applies on the next run)`]);
   if (r.fromLinks.length) lines.push(["links", `${r.fromLinks.join(", ")} linked: widget values shown`]);
   if (r.focusM == null) {
@@ -127,6 +156,66 @@ function drawAperture(canvas, node) {
   ctx.closePath();
   ctx.fillStyle = "#f2d680";
   ctx.fill();
+}
+
+/** The query the discs route answers for the node's widgets now (the discs follow them). */
+function discsQuery(node, r) {
+  return {
+    profile: String(value(node, "lens_profile", "ideal")),
+    f_number: String(r.fNumber),
+    focal_length_mm: String(r.focalLengthMm),
+    focus_distance_m: String(r.focusM ?? 0),
+    sensor: String(r.sensor),
+    aperture_blades: String(value(node, "aperture_blades", 0)),
+    blade_rotation_deg: String(value(node, "blade_rotation_deg", 0)),
+    blade_curvature: String(value(node, "blade_curvature", 0)),
+  };
+}
+
+/** Ask the server for the profile's discs when the widgets that shape them changed. */
+function updateDiscs(node, state) {
+  const query = discsQuery(node, state.readout);
+  const key = JSON.stringify(query);
+  if (key === state.discsKey) return;
+  state.discsKey = key;
+  api.fetchApi(`${DISCS_ROUTE}?${new URLSearchParams(query)}`)
+    .then((res) => (res.ok ? res.json() : null))
+    .then((payload) => {
+      if (state.discsKey !== key) return; // the widgets changed meanwhile: a newer answer comes
+      state.discs = payload?.discs ? { ...payload, query } : null;
+      drawDiscs(state);
+    })
+    .catch(() => {
+      if (state.discsKey === key) state.discs = null;
+      drawDiscs(state);
+    });
+}
+
+/** The profile's disc of a background point at the frame centre (left) and at a corner (right), as the
+ * server computed them (profile_discs), each scaled to its cell. */
+function drawDiscs(state) {
+  const c = state.discCanvas;
+  const ctx = c.getContext("2d");
+  ctx.fillStyle = "#111";
+  ctx.fillRect(0, 0, c.width, c.height);
+  const discs = state.discs?.discs;
+  if (!discs) return;
+  const k = Math.max(discs.centre.size, discs.corner.size);
+  ["centre", "corner"].forEach((label, i) => {
+    const d = discs[label];
+    const img = ctx.createImageData(d.size, d.size);
+    for (let p = 0; p < d.alpha.length; p++) {
+      img.data.set([242, 214, 128, d.alpha[p]], 4 * p);
+    }
+    const tmp = document.createElement("canvas");
+    tmp.width = d.size;
+    tmp.height = d.size;
+    tmp.getContext("2d").putImageData(img, 0, 0);
+    const side = (DISC_CELL_PX * d.size) / k; // both discs at one scale: their sizes compare
+    const x0 = i * DISC_CELL_PX + (DISC_CELL_PX - side) / 2;
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(tmp, x0, (c.height - side) / 2, side, side);
+  });
 }
 
 function fitRect(cw, ch, iw, ih) {
@@ -218,9 +307,16 @@ function pictureUrl(node, state) {
   });
 }
 
+/** The node's own preview under the panel repeats the panel's picture: hide it (frontends that honour
+ * `hideOutputImages`, Nodes 2.0 in 1.58), unless it shows more than the panel (the in-focus overlay). */
+function syncOwnPreview(node) {
+  node.hideOutputImages = !String(value(node, "preview", "result")).includes("overlay");
+}
+
 function refresh(node) {
   const state = node.portraitosLens;
   if (!state) return;
+  syncOwnPreview(node);
   const url = pictureUrl(node, state);
   if (url !== state.imageUrl) {
     state.imageUrl = url;
@@ -244,6 +340,8 @@ function refresh(node) {
   const size = img?.complete && img.naturalWidth ? [img.naturalHeight, img.naturalWidth] : state.outputSize;
   state.readout = lensReadout(node, size, state.lastFocus);
   state.readout.pending = pendingChanges(node, state.lastRun);
+  state.readout.profile = String(value(node, "lens_profile", "ideal"));
+  updateDiscs(node, state);
   syncTitle(node, state.readout);
   const lines = readoutLines(state.readout, state.readout.pending);
   state.text.replaceChildren(
@@ -307,7 +405,7 @@ function buildPanel(node) {
   root.style.cssText = `display:flex;flex-direction:column;gap:4px;height:${PANEL_PX}px;box-sizing:border-box;` +
     "font:11px/1.35 sans-serif;color:#ccc;overflow:hidden";
   const top = document.createElement("div");
-  top.style.cssText = "display:flex;gap:8px;align-items:center";
+  top.style.cssText = "display:flex;gap:8px;align-items:flex-start";
   const aperture = document.createElement("canvas");
   aperture.className = "portraitos-aperture";
   aperture.width = APERTURE_PX;
@@ -325,15 +423,24 @@ function buildPanel(node) {
   const side = document.createElement("div");
   side.style.cssText = "display:flex;flex-direction:column;gap:4px;min-width:0";
   side.append(text, compare);
-  top.append(aperture, side);
+  const discCanvas = document.createElement("canvas");
+  discCanvas.className = "portraitos-discs";
+  discCanvas.width = 2 * DISC_CELL_PX;
+  discCanvas.height = DISC_CELL_PX;
+  discCanvas.style.cssText = `width:${2 * DISC_CELL_PX}px;height:${DISC_CELL_PX}px;border-radius:4px`;
+  discCanvas.title = "The lens profile's disc of a background point: at the frame centre (left), at a corner (right)";
+  const lens = document.createElement("div");
+  lens.style.cssText = "display:flex;flex-direction:column;gap:4px;flex:none;align-items:center";
+  lens.append(aperture, discCanvas);
+  top.append(lens, side);
   const picker = document.createElement("canvas");
   picker.className = "portraitos-picker";
   picker.width = 320;
   picker.height = 160;
   picker.style.cssText = `width:100%;flex:1 1 0;min-height:${PICKER_MIN_PX}px;cursor:crosshair;border-radius:4px`;
   picker.title = "Click to focus at the depth under this point (sets focus_point; right-click clears it)";
-  const state = { root, aperture, text, picker, compare, image: null, imageUrl: null, outputUrl: null, rect: null,
-    view: "after" };
+  const state = { root, aperture, text, picker, compare, discCanvas, image: null, imageUrl: null, outputUrl: null,
+    rect: null, view: "after", discs: null, discsKey: null };
   node.portraitosLens = state;
   for (const type of ["pointerdown", "mousedown"]) compare.addEventListener(type, (e) => e.stopPropagation());
   compare.addEventListener("click", (e) => {

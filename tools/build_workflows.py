@@ -3,9 +3,11 @@
     .venv/bin/python tools/build_workflows.py               # write workflows/*.json and api/*.json
     .venv/bin/python tools/build_workflows.py --check       # exit 1 if a file on disk is stale
     .venv/bin/python tools/build_workflows.py --thumbnails  # also render each template's .jpg (live server)
+    .venv/bin/python tools/build_workflows.py --thumbnails NAME ...  # only these templates' .jpg
 
 ``workflows/<name>.json`` is the editor (UI) format that ComfyUI's template browser lists;
-``workflows/api/<name>.json`` is the same graph in API format (``/prompt``, run_workflow.py).
+``workflows/api/<name>.json`` is the same graph in API format (``/prompt``, run_workflow.py);
+``js/template_order.js`` the order the editor's template browser lists them in (the default look first).
 Both are written from one description per workflow below; every widget the description leaves out
 takes the default the node declares, read from the loaded nodes, so a new node input shows up here
 after a rebuild (and tests/comfy/test_workflows_inprocess.py fails until the files are rebuilt).
@@ -118,6 +120,26 @@ def x(col: int) -> int:
     return 40 + COLUMN * col
 
 
+def light_tag(lighting: str) -> str:
+    """The light's first word in template names (``warm cinematic`` -> ``warm``): the names stay short
+    enough for the template browser's cards, which cut a name at the width of one line."""
+    return presets.slug(lighting).split("-")[0]
+
+
+# Lens profiles (LensBokeh's ``lens_profile``) shipped as portrait templates: profile -> name tag. Each
+# renders with the profile's own focal length and widest aperture (its cat's eye is stated there).
+PROFILE_TEMPLATES = {
+    "classic 85 f/1.2": "classic-85_f1.2",
+    "modern 85 f/1.4 · 11 blades": "modern-85_f1.4",
+    "vintage 58 f/2 · swirl": "vintage-58_swirl",
+    "anamorphic 50 T2 · 2×": "anamorphic-50_2x",
+}
+
+# The template browser lists a pack's workflows in the order the server finds the files (no sort of
+# its own by default): js/template_order.js, written here, puts them in the order of all_workflows().
+ORDER_JS = REPO / "js" / "template_order.js"
+
+
 def save_prefix(kind: str, lighting: str) -> str:
     """SaveImage's file name prefix: what the workflow makes, then the lens as LensBokeh's widgets have
     it when the editor queues the graph (the editor fills in ``%LensBokeh.<widget>%``, so the file names
@@ -125,10 +147,15 @@ def save_prefix(kind: str, lighting: str) -> str:
     return f"PortraitOS/{kind}_%LensBokeh.focal_length_mm%mm_f%LensBokeh.f_number%_{presets.slug(lighting)}"
 
 
-def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
-    """2. Bring your own photo: LoadImage → DepthEstimate → LightingTint → LensBokeh → SaveImage."""
-    name = f"portrait_{lens.slug}_{presets.slug(lighting)}"
-    title = f"Portrait from your photo · {lens.label} · {lighting}"
+def portrait_workflow(lens: presets.LensPreset, lighting: str, profile: str | None = None) -> Workflow:
+    """2. Bring your own photo: LoadImage → DepthEstimate → LightingTint → LensBokeh → SaveImage;
+    with ``profile``, LensBokeh renders that lens profile (its focal length and widest aperture)."""
+    if profile is None:
+        name = f"portrait_{lens.slug}_{light_tag(lighting)}"
+        title = f"Portrait from your photo · {lens.label} · {lighting}"
+    else:
+        name = f"portrait_{PROFILE_TEMPLATES[profile]}"
+        title = f"Portrait from your photo · lens profile {profile} · {lighting}"
     note = (
         f"{title}\n\n"
         "LOAD: on 'Load Image' click 'choose file to upload' and pick a head-and-shoulders photo "
@@ -137,7 +164,9 @@ def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
         "'model' on 'Depth Estimate' for finer depth.\n\n"
         f"CHANGE: 'Lens Bokeh' f_number ({lens.f_number:g} now; 1.2 = most blur, 2.8 = more in focus), "
         f"focal_length_mm (any of 50-135; set the same on 'Depth Estimate'), focus_distance_m "
-        f"(0 = auto, on the eyes). 'Lighting Tint' preset: {', '.join(presets.LIGHTING)}.\n\n"
+        f"(0 = auto, on the eyes), lens_profile ({profile or 'ideal'} now: the lens's character, its "
+        "disc drawn at the centre and a corner on the node). "
+        f"'Lighting Tint' preset: {', '.join(presets.LIGHTING)}.\n\n"
         "CHECK: the depth preview (near = white), the subject matte and the in-focus mask "
         "(white = sharp) show what the lens did."
     )
@@ -165,6 +194,7 @@ def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
                 "focal_length_mm": f,
                 "f_number": float(lens.f_number),
                 "aperture_blades": lens.aperture_blades,
+                **({"lens_profile": profile} if profile else {}),
             },
             (x(4), TOP),
             f"Lens Bokeh · {lens.label}",
@@ -172,7 +202,12 @@ def portrait_workflow(lens: presets.LensPreset, lighting: str) -> Workflow:
         Node(
             5,
             "SaveImage",
-            {"images": Link(4, "image"), "filename_prefix": save_prefix("portrait", lighting)},
+            {
+                "images": Link(4, "image"),
+                "filename_prefix": save_prefix(
+                    f"portrait-{PROFILE_TEMPLATES[profile]}" if profile else "portrait", lighting
+                ),
+            },
             (x(5), TOP),
         ),
         Node(9, "MaskToImage", {"mask": Link(4, "in_focus")}, (x(5), 0), "In-focus mask to image", below=5),
@@ -257,10 +292,15 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
     and gives the sorted batch first. A name that differs in the node is reported by
     :func:`complete_inputs`, a type that differs by the tests' validation (change it here).
     """
-    stored_part = ("_stored-identity" if stored else "") + ("_fast" if fast else "")
-    name = f"selfie-to-20-portraits{stored_part}_{lens.slug}_{presets.slug(lighting)}"
+    if stored:
+        name = "selfie_stored-identity"
+    elif fast:
+        name = f"selfie_fast_{lens.slug}_{light_tag(lighting)}"
+    else:
+        name = f"selfie_{lens.slug}_{light_tag(lighting)}"
     title = f"Selfie to twenty portraits · {lens.label} · {lighting}" + (" · stored identity" if stored else "")
     title += " · fast (SDXL Lightning)" if fast else ""
+    stored_part = ("_stored-identity" if stored else "") + ("_fast" if fast else "")  # in saved file names
     ident = {
         "mode": "load" if stored else "create",
         "name": IDENTITY,
@@ -314,7 +354,10 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         Node(
             10,
             "SaveImage",
-            {"images": Link(9, "image"), "filename_prefix": save_prefix(name.split("_")[0] + stored_part, lighting)},
+            {
+                "images": Link(9, "image"),
+                "filename_prefix": save_prefix("selfie-to-20-portraits" + stored_part, lighting),
+            },
             (x(8), TOP),
         ),
         Node(15, "MaskToImage", {"mask": Link(9, "in_focus")}, (x(8), 0), "In-focus mask to image", below=10),
@@ -353,7 +396,7 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         ("5 · Lens", [9]),
         ("6 · Portraits and what is in focus", [10, 15, 16]),
     ]
-    like = f"portrait_{lens.slug}_{presets.slug(lighting)}"
+    like = f"portrait_{lens.slug}_{light_tag(lighting)}"
     return Workflow(name, title, note, nodes, groups, 10, thumbnail_like=like)
 
 
@@ -373,10 +416,35 @@ def preset_combos() -> list[tuple[presets.LensPreset, str]]:
     return combos + [(presets.DEFAULT_LENS, light) for light in presets.LIGHTING if light != presets.DEFAULT_LIGHTING]
 
 
+def profile_workflows() -> list[Workflow]:
+    """The portrait workflow with each profile of :data:`PROFILE_TEMPLATES` (default light)."""
+    from portraitos.engine.lens.profiles import find_profile
+
+    out = []
+    for name in PROFILE_TEMPLATES:
+        p = find_profile(name)
+        lens = presets.LensPreset(p.focal_length_mm, p.max_aperture)
+        out.append(portrait_workflow(lens, presets.DEFAULT_LIGHTING, profile=name))
+    return out
+
+
 def all_workflows(available: set[str]) -> list[Workflow]:
-    """Every shipped workflow: the lens variants (default lighting), the lighting variants (default
-    lens), the identity workflows and, when present, the selfie workflows."""
-    return [portrait_workflow(*c) for c in preset_combos()] + identity_workflows() + selfie_workflows(available)
+    """Every shipped workflow, in the order the template browser lists them: the default look first,
+    the lens variants (default lighting), the lighting variants (default lens), the lens profiles,
+    then, when present, the selfie workflows, and the identity workflows."""
+    portraits = [portrait_workflow(*c) for c in preset_combos()] + profile_workflows()
+    return portraits + selfie_workflows(available) + identity_workflows()
+
+
+def order_js(workflows: list[Workflow]) -> str:
+    """js/template_order.js: the template browser's order of this pack's workflows."""
+    names = ",\n".join(f"  {json.dumps(w.name)}" for w in workflows)
+    return (
+        "// Generated by tools/build_workflows.py (do not edit): the order the template browser lists this\n"
+        "// pack's workflows in, the default look first. ComfyUI lists a pack's workflows/*.json in the order\n"
+        "// its server finds the files; portraitos.js sorts them by this list.\n"
+        f"export const TEMPLATE_ORDER = [\n{names},\n];\n"
+    )
 
 
 # --- rendering to files ---------------------------------------------------------------------------
@@ -458,17 +526,19 @@ def dumps(obj) -> str:
 def generate(node_info, available: set[str]) -> dict[Path, str]:
     """Every generated file's path and text."""
     files = {}
-    for wf in all_workflows(available):
+    workflows = all_workflows(available)
+    for wf in workflows:
         graph, ui = render(wf, node_info)
         files[API / f"{wf.name}.json"] = dumps(graph)
         files[TEMPLATES / f"{wf.name}.json"] = dumps(ui)
+    files[ORDER_JS] = order_js(workflows)
     return files
 
 
 def stale_files(files: dict[Path, str]) -> list[str]:
     """Generated files that differ from disk, are missing, or are on disk but no longer generated."""
     out = [str(p.relative_to(REPO)) for p, text in files.items() if not p.is_file() or p.read_text() != text]
-    on_disk = set(TEMPLATES.glob("*.json")) | set(API.glob("*.json"))
+    on_disk = set(TEMPLATES.glob("*.json")) | set(API.glob("*.json")) | ({ORDER_JS} if ORDER_JS.is_file() else set())
     out += [f"{p.relative_to(REPO)} (no longer generated)" for p in sorted(on_disk - set(files))]
     return out
 
@@ -532,7 +602,12 @@ def render_thumbnails(names: list[str] | None = None) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--check", action="store_true", help="exit 1 when a generated file is stale; write nothing")
-    ap.add_argument("--thumbnails", action="store_true", help="render every template's thumbnail (.jpg)")
+    ap.add_argument(
+        "--thumbnails",
+        nargs="*",
+        metavar="NAME",
+        help="render the thumbnail (.jpg) of the templates named (every template when none is named)",
+    )
     args = ap.parse_args(argv)
     nodes = loaded_nodes()
     m = nodes.NODE_CLASS_MAPPINGS
@@ -553,8 +628,8 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file() or path.read_text() != text:
             path.write_text(text)
             print(f"wrote {path.relative_to(REPO)}")
-    if args.thumbnails:
-        render_thumbnails()
+    if args.thumbnails is not None:
+        render_thumbnails(args.thumbnails or None)
     else:
         copy_thumbnails(set(m))
     return 0

@@ -18,7 +18,7 @@ from portraitos.validation.samples import write_astronaut, write_motorcycle
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
-DEFAULT_WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm-cinematic.json"
+DEFAULT_WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm.json"
 
 
 def main() -> int:

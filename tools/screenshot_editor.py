@@ -1,7 +1,7 @@
 """A picture of a shipped workflow on ComfyUI's canvas after it ran (for the README): a live ComfyUI
 with this pack, Debian's chromium driven headless by Playwright.
 
-    .venv/bin/python tools/screenshot_editor.py out/editor.png [workflows/portrait_85mm_f1.8_warm-cinematic.json]
+    .venv/bin/python tools/screenshot_editor.py out/editor.png [workflows/portrait_85mm_f1.8_warm.json]
 
 The README pictures of every frontend and renderer come from tests/live/test_templates_browser.py.
 
@@ -36,7 +36,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     out = Path(sys.argv[1])
-    workflow = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "workflows" / "portrait_85mm_f1.8_warm-cinematic.json"
+    workflow = Path(sys.argv[2]) if len(sys.argv) > 2 else REPO / "workflows" / "portrait_85mm_f1.8_warm.json"
     graph = json.loads(workflow.read_text())
     with tempfile.TemporaryDirectory() as tmp:
         settings = Path(tmp) / "user" / "default" / "comfy.settings.json"

@@ -1,6 +1,6 @@
 """The batch manifest: JSON Lines, one job per line.
 
-    {"id": "cust-0042", "workflow": "workflows/api/portrait_85mm_f1.8_warm-cinematic.json",
+    {"id": "cust-0042", "workflow": "workflows/api/portrait_85mm_f1.8_warm.json",
      "images": {"1": "selfies/cust-0042.jpg"}, "set": {"4.f_number": 1.2}}
 
 ``id``: letters, digits, ``.``, ``_``, ``-`` (it names the output folder and the engine's task); unique.
@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 from ..run_workflow import EXIT_USAGE, Failure
+from ..workflow_names import resolve_workflow
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
 KEYS = {"id", "workflow", "images", "set"}
@@ -68,7 +69,7 @@ def read_manifest(path: Path) -> list[dict]:
         if not isinstance(wf_text, str) or not wf_text:
             raise Failure(f'{where}: "workflow" must name a workflow file', EXIT_USAGE)
         errors = []  # the job's own input is wrong: it is reported failed, the batch goes on
-        wf = (base / wf_text).resolve()
+        wf = resolve_workflow((base / wf_text).resolve())
         if wf not in workflows:
             try:
                 workflows[wf] = json.loads(wf.read_text())

@@ -46,3 +46,28 @@ def test_every_profile_runs_through_the_node(comfy_nodes):
         assert torch.equal(out.args[0], engine.image), name
         assert not torch.equal(out.args[0], ideal), name
         assert name in " ".join(out.ui["text"]), name
+
+
+def test_the_panel_route_answers_profile_discs_for_the_widgets():
+    """services/lens_panel.py: the discs the lens panel draws are profile_discs() for the node's widgets
+    (8-bit), for the ideal lens with the aperture the widgets set; a bad query is refused by name."""
+    import pytest
+
+    from portraitos.engine.lens.profiles import profile_discs
+    from portraitos.services.lens_panel import RADIUS_PX, discs_payload
+
+    q = {"profile": "vintage 58 f/2 · swirl", "f_number": "2", "focal_length_mm": "58", "sensor": "full frame 36x24"}
+    got = discs_payload(q)
+    want = profile_discs("vintage 58 f/2 · swirl", 2.0, 58.0, 2.0, "full frame 36x24", RADIUS_PX)
+    assert got["profile"] == "vintage 58 f/2 · swirl" and set(got["discs"]) == set(want)
+    for label, mask in want.items():
+        d = got["discs"][label]
+        alpha = torch.tensor(d["alpha"], dtype=torch.float32).reshape(d["size"], d["size"]) / 255
+        assert d["size"] == mask.shape[-1] and (alpha - mask).abs().max() <= 0.5 / 255 + 1e-6
+    assert got["discs"]["corner"]["size"] > got["discs"]["centre"]["size"]  # the swirl's curved field
+    hexagon = discs_payload({"profile": IDEAL, "aperture_blades": "6"})["discs"]["centre"]
+    round_ = discs_payload({"profile": IDEAL})["discs"]["centre"]
+    assert hexagon["alpha"] != round_["alpha"]  # the ideal lens draws the widgets' blades
+    for bad in ({"profile": "no such lens"}, {"f_number": "nan"}, {"sensor": "nope"}, {"aperture_blades": "2"}):
+        with pytest.raises(ValueError):
+            discs_payload(bad)

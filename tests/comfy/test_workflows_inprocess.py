@@ -33,7 +33,7 @@ def test_generated_files_are_current(comfy_nodes):
     """Rebuild with `.venv/bin/python tools/build_workflows.py` when this fails."""
     m = comfy_nodes.NODE_CLASS_MAPPINGS
     files = bw.generate(node_info(comfy_nodes), set(m))
-    assert len(files) == 2 * len(UI_FILES) == 2 * len(API_FILES)
+    assert len(files) == 2 * len(UI_FILES) + 1 == 2 * len(API_FILES) + 1  # and js/template_order.js
     stale = bw.stale_files(files)
     assert not stale, f"stale generated workflows (run tools/build_workflows.py): {stale}"
 
@@ -43,14 +43,14 @@ def test_a_changed_preset_makes_the_files_stale(comfy_nodes, monkeypatch):
     monkeypatch.setattr(presets, "LENSES", (presets.LensPreset(85, 1.4),) + presets.LENSES[1:])
     monkeypatch.setattr(presets, "DEFAULT_LENS", presets.LENSES[0])
     stale = bw.stale_files(bw.generate(node_info(comfy_nodes), set(m)))
-    assert any("portrait_85mm_f1.4_warm-cinematic.json" in s for s in stale)
-    assert any("portrait_85mm_f1.8_warm-cinematic.json (no longer generated)" in s for s in stale)
+    assert any("portrait_85mm_f1.4_warm.json" in s for s in stale)
+    assert any("portrait_85mm_f1.8_warm.json (no longer generated)" in s for s in stale)
 
 
 def test_saved_file_names_follow_the_lens_set_in_the_editor(comfy_nodes):
     """SaveImage's prefix names LensBokeh's widgets (``%LensBokeh.f_number%``): the graph the editor queues
     says the lens the artist set, not the template's."""
-    ui = json.loads((TEMPLATES / "portrait_85mm_f1.8_warm-cinematic.json").read_text())
+    ui = json.loads((TEMPLATES / "portrait_85mm_f1.8_warm.json").read_text())
     lens = next(n for n in ui["nodes"] if n["type"] == "LensBokeh")
     names = [name for name, t, o, _r in inputs_in_order(node_info(comfy_nodes)("LensBokeh")) if is_widget(t, o)]
     assert "%LensBokeh.f_number%" in json.dumps(ui)
@@ -114,10 +114,11 @@ def test_selfie_workflows_appear_with_the_generation_nodes(comfy_nodes):
 
     available = set(comfy_nodes.NODE_CLASS_MAPPINGS) | set(planned)
     selfie = bw.selfie_workflows(available)
-    portraits = sorted(p.stem.removeprefix("portrait_") for p in PORTRAITS)
-    assert sorted(w.name.removeprefix("selfie-to-20-portraits_") for w in selfie[:-2]) == portraits
-    assert selfie[-2].name == "selfie-to-20-portraits_fast_85mm_f1.8_warm-cinematic"
-    assert selfie[-1].name == "selfie-to-20-portraits_stored-identity_85mm_f1.8_warm-cinematic"
+    profiles = {f"portrait_{tag}" for tag in bw.PROFILE_TEMPLATES.values()}  # portrait-only variants
+    portraits = sorted(p.stem.removeprefix("portrait_") for p in PORTRAITS if p.stem not in profiles)
+    assert sorted(w.name.removeprefix("selfie_") for w in selfie[:-2]) == portraits
+    assert selfie[-2].name == "selfie_fast_85mm_f1.8_warm"
+    assert selfie[-1].name == "selfie_stored-identity"
     for wf in selfie:
         api, ui = bw.render(wf, info)
         assert api["4"]["inputs"]["batch_size"] == 20 and api["5"]["inputs"]["images"] == ["4", 0]
@@ -218,7 +219,7 @@ def test_fast_template_validates_and_samples_fast_through_the_lightning_lora(com
     from portraitos.tests.support.comfy_host import run_node
     from portraitos.tests.support.tiny_face_models import build_pack
 
-    graph = json.loads((TEMPLATES / "api" / "selfie-to-20-portraits_fast_85mm_f1.8_warm-cinematic.json").read_text())
+    graph = json.loads((TEMPLATES / "api" / "selfie_fast_85mm_f1.8_warm.json").read_text())
     gen, lora = graph["4"]["inputs"], graph["17"]["inputs"]
     assert graph["17"]["class_type"] == "LoraLoader" and lora["model"] == ["3", 0] and lora["clip"] == ["3", 1]
     assert gen["model"] == ["17", 0] and gen["clip"] == ["17", 1] and gen["vae"] == ["3", 2]

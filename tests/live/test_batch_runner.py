@@ -25,8 +25,8 @@ from portraitos.headless.batch.local import Redis, start_worker, stop_worker, wa
 from portraitos.tests.support.comfy_host import ComfyServer
 
 REPO = Path(__file__).resolve().parents[2]
-WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm-cinematic.json"
-PORTRAIT = "portrait_85mm_f1.8_warm-cinematic"
+WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm.json"
+PORTRAIT = "portrait_85mm_f1.8_warm"
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
 

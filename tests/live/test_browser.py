@@ -393,3 +393,64 @@ def test_panel_tells_the_truth_after_a_run(editor, mode):
     assert "last run: focus point" in line("focus")
     assert line("pending") is None
     assert _pack_problems(problems) == []
+
+
+def _disc_shapes(weight: np.ndarray) -> tuple[float, float]:
+    """(area, minor/major axis ratio) of a disc drawn as weights 0..1: its second moments."""
+    ys, xs = np.mgrid[: weight.shape[0], : weight.shape[1]]
+    total = weight.sum()
+    cy, cx = (weight * ys).sum() / total, (weight * xs).sum() / total
+    cov = np.cov(np.stack([xs.ravel() - cx, ys.ravel() - cy]), aweights=weight.ravel())
+    lo, hi = np.linalg.eigvalsh(cov)
+    return float(total), float(np.sqrt(lo / hi))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_lens_profile_discs_are_drawn_as_python_computes_them(editor, mode):
+    """Choosing a lens profile draws its disc of a background point at the frame centre and at a corner
+    (below the aperture): the masks the server's profile_discs() gives for the node's widgets, drawn so
+    that the corner's cat's eye (its narrowing, its area against the centre's) reads as computed."""
+    from portraitos.services.lens_panel import discs_payload
+
+    page, problems = editor.page(mode)
+    editor.set_widget(page, "f_number", 1.2)
+    editor.set_widget(page, "focal_length_mm", 85.0)
+    try:
+        for profile in ("classic 85 f/1.2", "ideal"):
+            editor.set_widget(page, "lens_profile", profile)
+            page.wait_for_function(
+                "(p) => portraitosTestNode.portraitosLens.discs?.profile === p", arg=profile, timeout=15_000
+            )
+            got = page.evaluate("portraitosTestNode.portraitosLens.discs")
+            assert got["query"]["profile"] == profile and float(got["query"]["f_number"]) == 1.2
+            assert float(got["query"]["focal_length_mm"]) == 85.0
+            want = discs_payload(got["query"])
+            assert got["discs"] == want["discs"]  # what was fetched is what Python computes
+            masks = {
+                k: np.array(v["alpha"], float).reshape(v["size"], v["size"]) / 255 for k, v in want["discs"].items()
+            }
+            # what is drawn: the two cells of the canvas, read back from the screen
+            rgb = np.asarray(Image.open(io.BytesIO(page.locator(".portraitos-discs").screenshot())).convert("RGB"))
+            fill = np.array([242, 214, 128], dtype=np.float64)
+            weight = np.clip(
+                1.0 - np.linalg.norm(rgb.astype(np.float64) - fill, axis=-1) / np.linalg.norm(fill - 17), 0.0, 1.0
+            )
+            half = weight.shape[1] // 2
+            drawn = {"centre": _disc_shapes(weight[:, :half]), "corner": _disc_shapes(weight[:, half:])}
+            computed = {k: _disc_shapes(masks[k]) for k in ("centre", "corner")}
+            for k in drawn:
+                assert drawn[k][1] == pytest.approx(computed[k][1], abs=0.05), (profile, k, drawn, computed)
+            ratio = drawn["corner"][0] / drawn["centre"][0]
+            assert ratio == pytest.approx(computed["corner"][0] / computed["centre"][0], rel=0.08), (drawn, computed)
+            if profile == "ideal":
+                assert computed["corner"] == computed["centre"]
+            else:  # a cat's eye at the corner, wide open
+                assert (
+                    computed["corner"][1] < 0.85
+                    and "profile classic 85 f/1.2"
+                    in page.locator(".portraitos-readout [data-key='profile']").inner_text()
+                )
+    finally:
+        editor.set_widget(page, "lens_profile", "ideal")
+        editor.set_widget(page, "f_number", 1.8)
+    assert _pack_problems(problems) == []

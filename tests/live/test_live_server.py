@@ -120,7 +120,7 @@ def test_portrait_from_one_selfie_over_http(comfy_server):
     Image.fromarray(data.astronaut()).save(buf, format="PNG")
     uploaded = comfy_server.upload("selfie_upload.png", buf.getvalue())
     assert uploaded["name"] == "selfie_upload.png"
-    graph = json.loads((API / "portrait_85mm_f1.8_warm-cinematic.json").read_text())
+    graph = json.loads((API / "portrait_85mm_f1.8_warm.json").read_text())
     graph["1"]["inputs"]["image"] = "selfie_upload.png"
     hist, messages = comfy_server.run_prompt(graph)
     assert hist["status"]["status_str"] == "success", hist["status"]
@@ -143,7 +143,7 @@ def test_depth_estimate_with_a_model_file_over_http(comfy_server):
     save_hf_folder(tiny_depth_anything(), comfy_server.model_folders["depth"] / "tiny-da-live", 98)
     info = comfy_server.get_json("/object_info/DepthEstimate")["DepthEstimate"]
     assert "depth/tiny-da-live" in info["input"]["required"]["model"][1]["options"]
-    graph = json.loads((API / "portrait_85mm_f1.8_warm-cinematic.json").read_text())
+    graph = json.loads((API / "portrait_85mm_f1.8_warm.json").read_text())
     graph["2"]["inputs"]["model"] = "depth/tiny-da-live"
     hist, _ = comfy_server.run_prompt(graph)
     assert hist["status"]["status_str"] == "success", hist["status"]

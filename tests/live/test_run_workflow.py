@@ -15,7 +15,7 @@ from portraitos.tests.support.comfy_host import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = REPO / "headless" / "run_workflow.py"
-PORTRAIT = "portrait_85mm_f1.8_warm-cinematic.json"
+PORTRAIT = "portrait_85mm_f1.8_warm.json"
 API = REPO / "workflows" / "api" / PORTRAIT
 UI = REPO / "workflows" / PORTRAIT
 
@@ -48,6 +48,16 @@ def test_api_workflow_with_an_uploaded_photo_and_a_changed_input(comfy_server, p
     assert len(list(tmp_path.glob("*.png"))) >= 4
     assert str(saved) in r.stdout and "queued prompt" in r.stderr
     assert (comfy_server.input_dir / photo.name).is_file()  # uploaded through /upload/image
+
+
+def test_a_templates_old_name_runs_the_renamed_workflow(comfy_server, photo, tmp_path):
+    """Scripts written before the templates were shortened keep working: the old file name finds the new."""
+    old = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm-cinematic.json"
+    assert not old.exists()
+    r = client(old, "--image", f"1={photo}", "--server", comfy_server.base, "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"now called {PORTRAIT}" in r.stderr
+    assert len(_saved(tmp_path)) == 1
 
 
 def test_editor_workflow_converted_through_object_info_and_polling(comfy_server, photo, tmp_path):

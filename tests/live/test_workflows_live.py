@@ -75,7 +75,7 @@ def test_a_template_runs_as_shipped(comfy_server):
     # LoadImage lists it, so no frontend marks the shipped value as missing
     listed = comfy_server.get_json("/object_info/LoadImage")["LoadImage"]["input"]["required"]["image"][0]
     assert "portraitos_astronaut.jpg" in listed
-    graph = json.loads((TEMPLATES / "api" / "portrait_85mm_f1.8_warm-cinematic.json").read_text())
+    graph = json.loads((TEMPLATES / "api" / "portrait_85mm_f1.8_warm.json").read_text())
     hist, _ = comfy_server.run_prompt(graph)
     assert hist["status"]["status_str"] == "success", hist["status"]
     (result,) = _images(comfy_server, hist, "5")
@@ -103,16 +103,21 @@ def test_weight_free_templates_run_end_to_end(comfy_server, small_photo):
         for preview in ("6", "8", "10"):  # depth, subject matte, in-focus mask
             (img,) = _images(comfy_server, hist, preview)
             assert img.shape == (192, 192, 3) and img.std() > 1, (path.name, preview)
+        profile = graph["4"]["inputs"]["lens_profile"]
+        if profile != "ideal":  # the lens-profile templates render with their profile
+            assert f"lens profile: {profile}" in "".join(hist["outputs"]["4"]["text"]), path.name
         results[path.stem] = saved.astype(np.float32)
     src = np.asarray(Image.open(comfy_server.input_dir / small_photo).convert("RGB")).astype(np.float32)
 
     def background_detail(a):  # the wall top right
         return np.abs(np.diff(a[8:30, 150:185].mean(-1), axis=1)).mean()
 
-    wide, narrow = results["portrait_85mm_f1.2_warm-cinematic"], results["portrait_85mm_f2.8_warm-cinematic"]
+    for tag in bw.PROFILE_TEMPLATES.values():
+        assert np.abs(results[f"portrait_{tag}"] - results["portrait_85mm_f1.8_warm"]).mean() > 0.5, tag
+    wide, narrow = results["portrait_85mm_f1.2_warm"], results["portrait_85mm_f2.8_warm"]
     assert background_detail(wide) < background_detail(narrow) < background_detail(src)
     face = (slice(40, 60), slice(75, 95))
-    warm, cool = results["portrait_85mm_f1.8_warm-cinematic"][face], results["portrait_85mm_f1.8_cool-studio"][face]
+    warm, cool = results["portrait_85mm_f1.8_warm"][face], results["portrait_85mm_f1.8_cool"][face]
     assert (warm[..., 0] - warm[..., 2]).mean() > (cool[..., 0] - cool[..., 2]).mean() + 10
 
 
@@ -144,11 +149,12 @@ def test_selfie_workflows_run_end_to_end_on_tiny_models(comfy_server, comfy_node
     from portraitos.tests.support.tiny_diffusion_models import build_checkpoint
     from portraitos.tests.support.tiny_face_models import build_pack
 
-    assert len(SELFIE) == len(PORTRAITS) + 2  # and the fast and the stored-identity variants
+    # the profiles are portrait-only; the fast and the stored-identity variants are selfie-only
+    assert len(SELFIE) == len(PORTRAITS) - len(bw.PROFILE_TEMPLATES) + 2
     build_pack(comfy_server.model_folders["insightface"], bw.FACE_PACK)
     build_checkpoint(comfy_server.model_folders["checkpoints"] / "tiny_selfie_sd15.safetensors", "sd15")
-    default = TEMPLATES / "api" / "selfie-to-20-portraits_85mm_f1.8_warm-cinematic.json"
-    stored = TEMPLATES / "api" / "selfie-to-20-portraits_stored-identity_85mm_f1.8_warm-cinematic.json"
+    default = TEMPLATES / "api" / "selfie_85mm_f1.8_warm.json"
+    stored = TEMPLATES / "api" / "selfie_stored-identity.json"
     (comfy_server.model_folders["identities"] / f"{bw.IDENTITY}.safetensors").unlink(missing_ok=True)
     for path in (default, stored):  # create the identity, then load it by name
         graph = json.loads(path.read_text())
@@ -163,7 +169,7 @@ def test_selfie_workflows_run_end_to_end_on_tiny_models(comfy_server, comfy_node
         assert not np.array_equal(saved[0], saved[1])
         for preview in ("12", "14", "16"):
             assert len(_images(comfy_server, hist, preview)) == 2, preview
-    fast = json.loads((TEMPLATES / "api" / "selfie-to-20-portraits_fast_85mm_f1.8_warm-cinematic.json").read_text())
+    fast = json.loads((TEMPLATES / "api" / "selfie_fast_85mm_f1.8_warm.json").read_text())
     lora = fast["17"]["inputs"]["lora_name"]
     _tiny_lightning_lora(comfy_server, comfy_nodes, "tiny_selfie_sdxl.safetensors", lora)
     (comfy_server.model_folders["identities"] / f"{bw.IDENTITY}.safetensors").unlink(missing_ok=True)

@@ -9,7 +9,7 @@ TEMPLATES = REPO / "workflows"
 UI_FILES = sorted(TEMPLATES.glob("*.json"))
 API_FILES = sorted((TEMPLATES / "api").glob("*.json"))
 PORTRAITS = [p for p in API_FILES if p.stem.startswith("portrait_")]
-SELFIE = [p for p in API_FILES if p.stem.startswith("selfie-to-20-portraits")]
+SELFIE = [p for p in API_FILES if p.stem.startswith("selfie_")]
 
 
 def node_info(comfy_nodes):

@@ -41,18 +41,42 @@ def test_product_presets_are_defined_once():
 
     assert set(presets.LIGHTING) <= set(PRESETS)
     assert presets.slug("warm cinematic") == "warm-cinematic"
-    # one template per lens (default light) and per light (default lens)
+    # one template per lens (default light), per light (default lens) and per shipped lens profile
     names = {p.stem for p in PORTRAITS}
-    assert names == {f"portrait_{lens.slug}_warm-cinematic" for lens in presets.LENSES} | {
-        f"portrait_85mm_f1.8_{presets.slug(light)}" for light in presets.LIGHTING
-    }
+    assert names == {f"portrait_{lens.slug}_warm" for lens in presets.LENSES} | {
+        f"portrait_85mm_f1.8_{bw.light_tag(light)}" for light in presets.LIGHTING
+    } | {f"portrait_{tag}" for tag in bw.PROFILE_TEMPLATES.values()}
+    assert len({bw.light_tag(light) for light in presets.LIGHTING}) == len(presets.LIGHTING)
+
+
+def test_template_names_fit_and_the_default_comes_first():
+    """Short names (the template browser cuts a name at its card's width: 1.58.1 shows nothing else),
+    the default look first in the order the editor lists them, every shipped template in that order."""
+    order = re.findall(r'^  "([^"]+)",$', (REPO / "js" / "template_order.js").read_text(), re.M)
+    assert order[0] == f"portrait_{presets.DEFAULT_LENS.slug}_{bw.light_tag(presets.DEFAULT_LIGHTING)}"
+    assert sorted(order) == sorted(p.stem for p in UI_FILES)
+    assert max(len(name) for name in order) <= 26, max(order, key=len)
+
+
+def test_old_template_names_still_find_their_workflow(tmp_path):
+    """A script or manifest naming a template by its name before the shortening runs the renamed file."""
+    from portraitos.headless.workflow_names import RENAMED, resolve_workflow
+
+    api = REPO / "workflows" / "api"
+    assert RENAMED and all((api / f"{new}.json").is_file() for new in RENAMED.values())
+    for old, new in RENAMED.items():
+        assert not (api / f"{old}.json").exists()
+        assert resolve_workflow(api / f"{old}.json", warn=False) == api / f"{new}.json"
+    unknown = tmp_path / "mine.json"
+    assert resolve_workflow(unknown) == unknown  # anything else is left as given (and reported missing)
 
 
 @pytest.mark.parametrize("path", UI_FILES, ids=lambda p: p.stem)
 def test_templates_explain_themselves_and_are_laid_out(path):
     wf = json.loads(path.read_text())
     assert re.fullmatch(
-        r"((selfie-to-20-portraits(_stored-identity|_fast)?|portrait)_\d+mm_f[\d.]+_[a-z-]+|identity_(create|update|load))",
+        r"((selfie|selfie_fast|portrait)_\d+mm_f[\d.]+_[a-z]+|portrait_[a-z]+-\d+_[a-z\d.]+|selfie_stored-identity"
+        r"|identity_(create|update|load))",
         path.stem,
     )
     check_template(wf, path.name)
