@@ -15,6 +15,7 @@ from functools import cache
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 
 from ..mediapipe import FACE_DETECTION, FACE_LANDMARK, IRIS_LANDMARK, get_model
 from .crop import Region, crop
@@ -87,10 +88,15 @@ def detect_faces(image: torch.Tensor, min_score: float = DETECTION_SCORE) -> lis
     side = float(max(H, W))
     region = Region(W / 2, H / 2, side, side)
     x = crop(image, region, 128, 128, border="zero") * 2 - 1
-    net = get_model(FACE_DETECTION, image.device)
-    out = net(x)
-    reg = out["regressors"][0].float().cpu()
-    logit = out["classificators"][0, :, 0].float().cpu()
+    out = get_model(FACE_DETECTION, image.device)(x)
+    return [_to_image(box, kp, s, region) for box, kp, s in _decode(out, 0, min_score)]
+
+
+def _decode(out: dict[str, torch.Tensor], b: int, min_score: float) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+    """BlazeFace's output for batch item ``b``, decoded and merged (weighted NMS): ``(box [4] x0 y0 x1 y1,
+    keypoints [6,2], score)`` in 0..1 of the model's input square, best score first."""
+    reg = out["regressors"][b].float().cpu()
+    logit = out["classificators"][b, :, 0].float().cpu()
     score = torch.sigmoid(logit.clamp(-100, 100))
     keep = score >= min_score
     if not bool(keep.any()):
@@ -99,9 +105,9 @@ def detect_faces(image: torch.Tensor, min_score: float = DETECTION_SCORE) -> lis
     r, s = reg[keep] / 128.0, score[keep]
     centre = r[:, :2] + a
     half = r[:, 2:4] / 2
-    boxes = torch.cat([centre - half, centre + half], 1)  # x0 y0 x1 y1, 0..1 of the letterbox
+    boxes = torch.cat([centre - half, centre + half], 1)  # x0 y0 x1 y1, 0..1 of the input
     kps = r[:, 4:16].reshape(-1, 6, 2) + a[:, None]
-    dets = []
+    found = []
     order = torch.argsort(s, descending=True)
     remaining = order.tolist()
     while remaining:
@@ -112,12 +118,85 @@ def detect_faces(image: torch.Tensor, min_score: float = DETECTION_SCORE) -> lis
         w = s[cluster][:, None]
         box = (boxes[cluster] * w).sum(0) / w.sum()
         kp = (kps[cluster] * w[:, :, None]).sum(0) / w.sum()
-        # undo the letterbox: 0..1 of the square -> image pixels
-        box = (box - 0.5) * side + torch.tensor([W / 2, H / 2, W / 2, H / 2])
-        kp = (kp - 0.5) * side + torch.tensor([W / 2, H / 2])
-        x0, y0, x1, y1 = (float(v) for v in box)
-        dets.append(Detection((x0, y0, x1, y1), kp, float(s[best])))
-    return dets
+        found.append((box, kp, float(s[best])))
+    return found
+
+
+def _to_image(box: torch.Tensor, kp: torch.Tensor, score: float, region: Region, scale: float = 1.0) -> Detection:
+    """A detection in 0..1 of the (axis-aligned, square) ``region``'s input, in image pixels; ``region``
+    is in the pixels of an image ``scale`` times smaller than the one the detection is for."""
+    side = region.w
+    box = ((box - 0.5) * side + torch.tensor([region.cx, region.cy, region.cx, region.cy])) * scale
+    kp = ((kp - 0.5) * side + torch.tensor([region.cx, region.cy])) * scale
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return Detection((x0, y0, x1, y1), kp, score)
+
+
+TILE_FRACTION = 0.5  # tiles for small faces: squares of this share of the shorter side, overlapping by half
+TILE_INPUT = 192  # the frame is averaged down once so that a tile spans about this many pixels
+TILE_EDGE = 0.01  # a tile's detection this close to a tile edge inside the frame is a cut face (dropped)
+SAME_FACE = 0.3  # detections overlapping by more than this IoU (or mostly contained) are one face
+MAX_FACES = 16  # most faces looked at (largest first)
+
+
+@torch.no_grad()
+def detect_all_faces(image: torch.Tensor, min_score: float = DETECTION_SCORE) -> list[Detection]:
+    """Every face in ``image [H,W,3]`` 0..1, largest first (at most :data:`MAX_FACES`): the whole frame
+    letterboxed (large faces) and overlapping square tiles of half the shorter side (faces down to about
+    1/20 of the shorter side, as in a group photo), run as one batch on a copy averaged down to the tiles'
+    input scale. A face is found whole in some tile when it is under a quarter of the shorter side; a
+    tile's detection cut by the tile's edge is dropped, the same face from several inputs is kept once
+    (the best score)."""
+    H, W, _ = image.shape
+    found = detect_faces(image, min_score)
+    side = TILE_FRACTION * min(H, W)
+    f = max(1, int(side / TILE_INPUT))
+    small = image
+    if f > 1:
+        hh, ww = H // f * f, W // f * f
+        small = F.avg_pool2d(image[:hh, :ww].permute(2, 0, 1)[None].float(), f)[0].permute(1, 2, 0)
+    h, w = small.shape[0], small.shape[1]
+    s_side = side / f
+    regions = [
+        Region(x0 + s_side / 2, y0 + s_side / 2, s_side, s_side)
+        for y0 in _tile_starts(h, s_side)
+        for x0 in _tile_starts(w, s_side)
+    ]
+    if len(regions) > 1:
+        batch = torch.cat([crop(small, r, 128, 128) for r in regions]) * 2 - 1
+        out = get_model(FACE_DETECTION, image.device)(batch)
+        for b, r in enumerate(regions):
+            inner = (r.cx - r.w / 2 > 0.5, r.cy - r.h / 2 > 0.5, r.cx + r.w / 2 < w - 0.5, r.cy + r.h / 2 < h - 0.5)
+            for box, kp, s in _decode(out, b, min_score):
+                x0, y0, x1, y1 = box.tolist()
+                cut = (x0 < TILE_EDGE, y0 < TILE_EDGE, x1 > 1 - TILE_EDGE, y1 > 1 - TILE_EDGE)
+                if any(c and i for c, i in zip(cut, inner)):
+                    continue
+                found.append(_to_image(box, kp, s, r, float(f)))
+    kept: list[Detection] = []
+    for d in sorted(found, key=lambda d: -d.score):
+        if all(not _same_face(d.box, k.box) for k in kept):
+            kept.append(d)
+    kept.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+    return kept[:MAX_FACES]
+
+
+def _tile_starts(n: int, side: float) -> list[float]:
+    """Starts of tiles of ``side`` covering ``0..n`` with at least half a tile of overlap."""
+    if side >= n:
+        return [0.0]
+    count = math.ceil((n - side) / (side / 2)) + 1
+    return [(n - side) * i / (count - 1) for i in range(count)]
+
+
+def _same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area_a = (a[2] - a[0]) * (a[3] - a[1])
+    area_b = (b[2] - b[0]) * (b[3] - b[1])
+    small = max(min(area_a, area_b), 1e-9)
+    return inter / max(area_a + area_b - inter, 1e-9) > SAME_FACE or inter / small > 0.6
 
 
 def _iou(box: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
