@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..faces.distance import distance_from_eyes, distance_from_face_width
 from ..faces.landmarks import FaceLandmarks
@@ -33,6 +34,8 @@ CHIN = 0.7  # and this many below it, where her body begins
 HEAD_HALF_WIDTH = 0.8  # face widths either side of the face's centre: her head
 BODY_HALF_WIDTH = 1.6  # and her body (shoulders, arms at her sides)
 ABOVE_COST = 2.0  # outside every silhouette: cost per face height above a head
+GENEROUS_HEAD, GENEROUS_BODY = 1.4, 3.0  # half widths (face widths) of what a found face explains
+UNEXPLAINED_OPENING = 2  # grid cells: what is left unexplained must be thicker than twice this
 UNDER_NOBODY = 2.5  # a faceless piece of the matte farther than this (face widths) from every face is left out
 HAIR_MARGIN = 0.15  # the filled-in head: the face's outline grown by this share of its size, more upwards
 LABEL_BAND_PIXELS = 1 << 22  # labels are found in bands of rows of about this many pixel × face costs
@@ -122,7 +125,13 @@ def people_line(row: dict[str, Any]) -> str:
     return f"person {row.get('person')}: {float(row.get('distance_m', 0)):.2f} m ({short}{note})"
 
 
-def _costs(people: list[Person], xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
+def _costs(
+    people: list[Person],
+    xs: torch.Tensor,
+    ys: torch.Tensor,
+    head_half_width: float | None = None,
+    body_half_width: float | None = None,
+) -> torch.Tensor:
     """``[K,len(ys),len(xs)]``: how far each pixel lies from each person; the smallest wins.
 
     Inside a person's silhouette prior (her head: ±:data:`HEAD_HALF_WIDTH` face widths from the face's
@@ -139,10 +148,30 @@ def _costs(people: list[Person], xs: torch.Tensor, ys: torch.Tensor) -> torch.Te
     across = (xs.view(1, 1, -1) - cx).abs() / fw
     dy = (ys.view(1, -1, 1) - cy) / fh  # face heights below the face's centre
     cost = across + ABOVE_COST * (-ABOVE_HEAD - dy).clamp_min(0)
-    head = (dy >= -ABOVE_HEAD) & (dy <= CHIN) & (across <= HEAD_HALF_WIDTH)
-    body = (dy > CHIN) & (across <= BODY_HALF_WIDTH)
+    head = (dy >= -ABOVE_HEAD) & (dy <= CHIN) & (across <= (head_half_width or HEAD_HALF_WIDTH))
+    body = (dy > CHIN) & (across <= (body_half_width or BODY_HALF_WIDTH))
     rank = torch.arange(len(people), dtype=torch.float32, device=dev).view(-1, 1, 1)  # nearest first
     return torch.where(head | body, rank - len(people) - 1, cost)
+
+
+def unexplained(prob: torch.Tensor, faces: list[FaceLandmarks], height: int, width: int) -> torch.Tensor:
+    """Bool ``[gh,gw]`` over the segmentation's grid: person cells (``prob`` above :data:`PERSON`) that
+    lie outside a generous silhouette (long hair, arms, what is held) of every face in ``faces``, in
+    pieces thick enough to hold a head: where a person not found yet may be. With no faces, every person
+    cell."""
+    gh, gw = prob.shape
+    person = prob > PERSON
+    if not faces:
+        return person
+    ys = (torch.arange(gh, dtype=torch.float32, device=prob.device) + 0.5) * height / gh
+    xs = (torch.arange(gw, dtype=torch.float32, device=prob.device) + 0.5) * width / gw
+    found = [Person(f, 0.0, "") for f in faces]
+    inside = _costs(found, xs, ys, GENEROUS_HEAD, GENEROUS_BODY).amin(0) < 0
+    # a sliver (the edge of a held object) cannot hold a head: opened away
+    left = (person & ~inside).float()[None, None]
+    r = UNEXPLAINED_OPENING
+    left = -F.max_pool2d(-left, 2 * r + 1, 1, r)
+    return F.max_pool2d(left, 2 * r + 1, 1, r)[0, 0] > 0.5
 
 
 def _outline_cells(person: Person, gh: int, gw: int, height: int, width: int, grow: float) -> np.ndarray:

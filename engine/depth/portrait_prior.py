@@ -33,7 +33,15 @@ import torch.nn.functional as F
 
 from ..colour import to_uint8_rgb
 from ..faces.detection import Face, find_faces
-from ..faces.landmarks import Detection, FaceLandmarks, detect_all_faces, face_landmarks
+from ..faces.landmarks import (
+    Detection,
+    FaceLandmarks,
+    detect_faces,
+    detect_faces_in_tiles,
+    face_landmarks,
+    merge_detections,
+    same_face,
+)
 from .guided_filter import guided_refine
 from .head_relief import head_relief
 from .people import (
@@ -44,6 +52,7 @@ from .people import (
     people_meta,
     person_labels,
     split_matte,
+    unexplained,
 )
 from .person_matte import found_person, person_probability, refine_to_image
 
@@ -87,7 +96,8 @@ def portrait_prior(
     H, W, _ = image.shape
     image = image[..., :3].float()
     step(2)
-    people = people_from_faces(find_faces_all(image, step), focal_length_mm, pixels_per_mm)
+    prob = person_probability(image)
+    people = people_from_faces(find_faces_all(image, step, prob), focal_length_mm, pixels_per_mm)
     main = main_person(people)
     step(30)
     meta: dict[str, Any] = {"model": NAME, "faces_found": len(people)}
@@ -128,7 +138,7 @@ def portrait_prior(
         )
     meta.update(subject_distance_m=round(subject_m, 3), background_distance_m=background_distance_m)
 
-    matte, kept, labels = subject_matte(image, people, meta, step, check_interrupt)
+    matte, kept, labels = subject_matte(image, people, meta, step, check_interrupt, prob)
     step(90)
     if people:
         meta["people_found"] = len(people)
@@ -163,24 +173,30 @@ def _person_depth(person: Person, f_px: float, H: int, W: int, device: torch.dev
     return person.distance_m + relief
 
 
-def find_faces_all(image: torch.Tensor, step: Callable[[int], None] = lambda done: None) -> list[FaceLandmarks]:
-    """Mesh and irises of every face in ``image [H,W,3]`` 0..1 (largest detection first): BlazeFace on
-    the frame and on tiles (:func:`detect_all_faces`), each kept when the mesh model accepts it; OpenCV's
-    Haar cascade as a second detector when BlazeFace gives none. ``step(done)`` reports progress (2..30
-    of 100) and may raise to cancel."""
-    dets = detect_all_faces(image)
-    step(10)
-    found: list[FaceLandmarks] = []
-    for i, d in enumerate(dets):
-        lm = face_landmarks(image, d)
-        if lm is not None and not any(_same_person(lm, f) for f in found):
-            found.append(lm)
-        step(10 + 10 * (i + 1) // len(dets))
+def find_faces_all(
+    image: torch.Tensor, step: Callable[[int], None] = lambda done: None, prob: Optional[torch.Tensor] = None
+) -> list[FaceLandmarks]:
+    """Mesh and irises of every face in ``image [H,W,3]`` 0..1, each kept when the mesh model accepts it
+    (:func:`_confident`): BlazeFace on the whole frame, then on the tiles of the frame (small faces,
+    :func:`detect_faces_in_tiles`) where the person segmentation ``prob`` (``[gh,gw]``, computed when not
+    given) shows someone the faces found so far do not explain; OpenCV's Haar cascade as a second
+    detector when BlazeFace gives none. ``step(done)`` reports progress (2..30 of 100) and may raise to
+    cancel."""
+    H, W, _ = image.shape
+    whole = merge_detections(detect_faces(image))
+    found = _meshes(image, whole, [])
+    step(12)
+    if prob is None:
+        prob = person_probability(image)
+    tiles = detect_faces_in_tiles(image, unexplained(prob, found, H, W))
+    new = [d for d in merge_detections(tiles) if not any(same_face(d.box, w.box) for w in whole)]
+    step(18)
+    found = _meshes(image, new, found)
+    step(24)
     if found:
         return _confident(found)
     import cv2
 
-    H, W, _ = image.shape
     s = min(1.0, 1024 / max(H, W))
     rgb = to_uint8_rgb(image)
     if s < 1:
@@ -194,8 +210,22 @@ def find_faces_all(image: torch.Tensor, step: Callable[[int], None] = lambda don
         lm = face_landmarks(image, Detection((x, y, x + w, y + h), kp, 0.0))
         if lm is not None and not any(_same_person(lm, f) for f in found):
             found.append(lm)
-    step(20)
     return _confident(found, haar=True)
+
+
+def _meshes(image: torch.Tensor, dets: list[Detection], found: list[FaceLandmarks]) -> list[FaceLandmarks]:
+    """``found`` and the meshes of ``dets`` the mesh model accepts (one per face): the detector's sure
+    faces; the less sure ones only while no face is found (they are mostly not faces)."""
+    found = list(found)
+    sure = [d for d in dets if d.score >= OTHER_FACE_SCORE]
+    for group in (sure, [d for d in dets if d.score < OTHER_FACE_SCORE]):
+        if found and group is not sure:
+            break
+        for d in group:
+            lm = face_landmarks(image, d)
+            if lm is not None and not any(_same_person(lm, f) for f in found):
+                found.append(lm)
+    return found
 
 
 def _confident(faces: list[FaceLandmarks], haar: bool = False) -> list[FaceLandmarks]:
@@ -232,6 +262,7 @@ def subject_matte(
     meta: dict[str, Any],
     step: Callable[[int], None] = lambda done: None,
     check_interrupt: Optional[Callable[[], None]] = None,
+    prob: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, list[Person], torch.Tensor]:
     """Subject matte ``[H,W]`` 0..1, the people in it and which of them each pixel belongs to
     (``[H,W]`` uint8 index into that list). The person segmentation where a face was found, split between
@@ -239,9 +270,10 @@ def subject_matte(
     ``step(done)`` reports progress (30..90 of 100) and may raise to cancel."""
     H, W, _ = image.shape
     # the segmentation alone is no person detector (it marks cats and coffee cups): only with a face
-    prob = person_probability(image) if people else None
+    if people and prob is None:
+        prob = person_probability(image)
     step(40)
-    if prob is not None and found_person(prob):
+    if people and prob is not None and found_person(prob):
         meta["matte"] = "selfie segmentation + guided filter"
         split = split_matte(prob, people, H, W)
         if split.notes:

@@ -133,63 +133,90 @@ def _to_image(box: torch.Tensor, kp: torch.Tensor, score: float, region: Region,
 
 
 TILE_FRACTION = 0.5  # tiles for small faces: squares of this share of the shorter side, overlapping by half
-TILE_INPUT = 192  # the frame is averaged down once so that a tile spans about this many pixels
 TILE_EDGE = 0.01  # a tile's detection this close to a tile edge inside the frame is a cut face (dropped)
 SAME_FACE = 0.3  # detections overlapping by more than this IoU (or mostly contained) are one face
 MAX_FACES = 16  # most faces looked at (largest first)
+TILE_MIN_CELLS = 4  # a tile is looked at when it holds this many cells of where faces may still be
 
 
 @torch.no_grad()
 def detect_all_faces(image: torch.Tensor, min_score: float = DETECTION_SCORE) -> list[Detection]:
     """Every face in ``image [H,W,3]`` 0..1, largest first (at most :data:`MAX_FACES`): the whole frame
-    letterboxed (large faces) and overlapping square tiles of half the shorter side (faces down to about
-    1/20 of the shorter side, as in a group photo), run as one batch on a copy averaged down to the tiles'
-    input scale. A face is found whole in some tile when it is under a quarter of the shorter side; a
-    tile's detection cut by the tile's edge is dropped, the same face from several inputs is kept once
-    (the best score)."""
-    H, W, _ = image.shape
-    found = detect_faces(image, min_score)
-    side = TILE_FRACTION * min(H, W)
-    f = max(1, int(side / TILE_INPUT))
-    small = image
-    if f > 1:
-        hh, ww = H // f * f, W // f * f
-        small = F.avg_pool2d(image[:hh, :ww].permute(2, 0, 1)[None].float(), f)[0].permute(1, 2, 0)
-    h, w = small.shape[0], small.shape[1]
-    s_side = side / f
-    regions = [
-        Region(x0 + s_side / 2, y0 + s_side / 2, s_side, s_side)
-        for y0 in _tile_starts(h, s_side)
-        for x0 in _tile_starts(w, s_side)
-    ]
-    if len(regions) > 1:
-        batch = torch.cat([crop(small, r, 128, 128) for r in regions]) * 2 - 1
-        out = get_model(FACE_DETECTION, image.device)(batch)
-        for b, r in enumerate(regions):
-            inner = (r.cx - r.w / 2 > 0.5, r.cy - r.h / 2 > 0.5, r.cx + r.w / 2 < w - 0.5, r.cy + r.h / 2 < h - 0.5)
-            for box, kp, s in _decode(out, b, min_score):
-                x0, y0, x1, y1 = box.tolist()
-                cut = (x0 < TILE_EDGE, y0 < TILE_EDGE, x1 > 1 - TILE_EDGE, y1 > 1 - TILE_EDGE)
-                if any(c and i for c, i in zip(cut, inner)):
-                    continue
-                found.append(_to_image(box, kp, s, r, float(f)))
+    (:func:`detect_faces`, large faces) and every tile (:func:`detect_faces_in_tiles`, small ones),
+    the same face found twice kept once (the best score)."""
+    return merge_detections(detect_faces(image, min_score) + detect_faces_in_tiles(image, None, min_score))
+
+
+def merge_detections(found: list[Detection]) -> list[Detection]:
+    """One detection per face (the best score wins), largest first, at most :data:`MAX_FACES`."""
     kept: list[Detection] = []
     for d in sorted(found, key=lambda d: -d.score):
-        if all(not _same_face(d.box, k.box) for k in kept):
+        if all(not same_face(d.box, k.box) for k in kept):
             kept.append(d)
     kept.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
     return kept[:MAX_FACES]
 
 
-def _tile_starts(n: int, side: float) -> list[float]:
-    """Starts of tiles of ``side`` covering ``0..n`` with at least half a tile of overlap."""
+@torch.no_grad()
+def detect_faces_in_tiles(
+    image: torch.Tensor, where: Optional[torch.Tensor] = None, min_score: float = DETECTION_SCORE
+) -> list[Detection]:
+    """Faces in overlapping square tiles of half the shorter side of ``image [H,W,3]`` 0..1 (faces down
+    to about 1/20 of the shorter side, as in a group photo, too small for the whole frame), cut from one
+    copy of the frame resized so that a tile is the detector's 128 px, run as one batch. A face under a
+    quarter of the shorter side is whole in some tile; a detection cut by its tile's edge is dropped.
+    ``where`` (bool ``[gh,gw]`` over the frame stretched to any grid) limits the tiles to those holding
+    at least :data:`TILE_MIN_CELLS` of its cells (none: no tiles)."""
+    H, W, _ = image.shape
+    side = TILE_FRACTION * min(H, W)
+    if side < 128:  # small frames: the whole frame already sees faces at the tiles' scale
+        return []
+    s = 128 / side
+    h, w = max(128, round(H * s)), max(128, round(W * s))
+    starts = [(y0, x0) for y0 in _tile_starts(h) for x0 in _tile_starts(w)]
+    if where is not None:
+        gh, gw = where.shape
+        cells = where.float().cpu()
+        wanted = []
+        for y0, x0 in starts:
+            i0, i1 = int(y0 * gh / h), max(int(y0 * gh / h) + 1, round((y0 + 128) * gh / h))
+            j0, j1 = int(x0 * gw / w), max(int(x0 * gw / w) + 1, round((x0 + 128) * gw / w))
+            if float(cells[i0:i1, j0:j1].sum()) >= TILE_MIN_CELLS:
+                wanted.append((y0, x0))
+        starts = wanted
+    if not starts:
+        return []
+    small = F.interpolate(
+        image.permute(2, 0, 1)[None].float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False
+    )[0].permute(1, 2, 0)
+    batch = torch.stack([small[y0 : y0 + 128, x0 : x0 + 128] for y0, x0 in starts]) * 2 - 1
+    out = get_model(FACE_DETECTION, image.device)(batch)
+    sx, sy = W / w, H / h  # tile pixels -> image pixels
+    found = []
+    for b, (y0, x0) in enumerate(starts):
+        inner = (x0 > 0, y0 > 0, x0 + 128 < w, y0 + 128 < h)
+        for box, kp, score in _decode(out, b, min_score):
+            cut = (box[0] < TILE_EDGE, box[1] < TILE_EDGE, box[2] > 1 - TILE_EDGE, box[3] > 1 - TILE_EDGE)
+            if any(c and i for c, i in zip(cut, inner)):
+                continue
+            x = (box[0::2] * 128 + x0) * sx
+            y = (box[1::2] * 128 + y0) * sy
+            k = torch.stack([(kp[:, 0] * 128 + x0) * sx, (kp[:, 1] * 128 + y0) * sy], 1)
+            found.append(Detection((float(x[0]), float(y[0]), float(x[1]), float(y[1])), k, score))
+    return found
+
+
+def _tile_starts(n: int, side: int = 128) -> list[int]:
+    """Whole-pixel starts of tiles of ``side`` covering ``0..n`` with at least half a tile of overlap."""
     if side >= n:
-        return [0.0]
+        return [0]
     count = math.ceil((n - side) / (side / 2)) + 1
-    return [(n - side) * i / (count - 1) for i in range(count)]
+    return [round((n - side) * i / (count - 1)) for i in range(count)]
 
 
-def _same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+def same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two boxes (x0, y0, x1, y1) are one face: IoU above :data:`SAME_FACE`, or the smaller
+    mostly inside the larger."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
