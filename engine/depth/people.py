@@ -5,8 +5,8 @@ found. Each person has a silhouette prior: her head around her face, her body be
 face widths wide. A pixel inside several silhouettes goes to the nearest of those people (she is in
 front); a pixel inside none to the person whose face it lies under (the smallest horizontal distance
 in face widths, so a larger face claims more, and little above a head). Each person then takes her
-own depth over her part. A piece of the matte that lies under nobody (a blob beside everybody or
-above every head) is left out. A face is in the matte whole or not at all: a face the segmentation
+own depth over her part. A piece of the matte in nobody's silhouette and above the chins (a blob
+beside or above the heads) is left out. A face is in the matte whole or not at all: a face the segmentation
 covers in part is filled in (the face and a hair margin), one it hardly covers is cut out.
 
 Coordinates are image pixels (continuous, pixel ``i`` covers ``[i, i+1)``); faces are filled in or
@@ -16,7 +16,7 @@ refined to the image; labels are found per pixel at the image's size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -36,7 +36,6 @@ BODY_HALF_WIDTH = 1.6  # and her body (shoulders, arms at her sides)
 ABOVE_COST = 2.0  # outside every silhouette: cost per face height above a head
 GENEROUS_HEAD, GENEROUS_BODY = 1.4, 3.0  # half widths (face widths) of what a found face explains
 UNEXPLAINED_OPENING = 2  # grid cells: what is left unexplained must be thicker than twice this
-UNDER_NOBODY = 2.5  # a faceless piece of the matte farther than this (face widths) from every face is left out
 HAIR_MARGIN = 0.15  # the filled-in head: the face's outline grown by this share of its size, more upwards
 LABEL_BAND_PIXELS = 1 << 22  # labels are found in bands of rows of about this many pixel × face costs
 
@@ -50,18 +49,13 @@ class Person:
     distance_from: str
     number: int = 0
     in_matte: str = ""  # how the matte treats her (see :func:`split_matte`)
+    centre: tuple[float, float] = field(init=False)
+    size: tuple[float, float] = field(init=False)
 
-    @property
-    def centre(self) -> tuple[float, float]:
+    def __post_init__(self) -> None:
         lo, hi = self.face.mesh[:, :2].min(0).values, self.face.mesh[:, :2].max(0).values
-        c = (lo + hi) / 2
-        return float(c[0]), float(c[1])
-
-    @property
-    def size(self) -> tuple[float, float]:
-        """Width and height of the face mesh in pixels."""
-        lo, hi = self.face.mesh[:, :2].min(0).values, self.face.mesh[:, :2].max(0).values
-        return max(float(hi[0] - lo[0]), 1.0), max(float(hi[1] - lo[1]), 1.0)
+        self.centre = (float(lo[0] + hi[0]) / 2, float(lo[1] + hi[1]) / 2)  # px, the face mesh's box
+        self.size = (max(float(hi[0] - lo[0]), 1.0), max(float(hi[1] - lo[1]), 1.0))  # its width, height px
 
 
 def measure_distance(face: FaceLandmarks, focal_length_mm: float, pixels_per_mm: float) -> tuple[float, str]:
@@ -132,7 +126,7 @@ def _costs(
     head_half_width: float | None = None,
     body_half_width: float | None = None,
 ) -> torch.Tensor:
-    """``[K,len(ys),len(xs)]``: how far each pixel lies from each person; the smallest wins.
+    """``[len(ys),len(xs),K]``: how far each pixel lies from each person; the smallest wins.
 
     Inside a person's silhouette prior (her head: ±:data:`HEAD_HALF_WIDTH` face widths from the face's
     centre, from :data:`ABOVE_HEAD` face heights above it down to her chin; her body: ±
@@ -141,17 +135,20 @@ def _costs(
     face widths, plus :data:`ABOVE_COST` per face height above her head.
     """
     dev = xs.device
-    cx, cy, fw, fh = (
-        torch.tensor(v, dtype=torch.float32, device=dev).view(-1, 1, 1)
-        for v in zip(*[(*p.centre, *p.size) for p in people])
-    )
-    across = (xs.view(1, 1, -1) - cx).abs() / fw
-    dy = (ys.view(1, -1, 1) - cy) / fh  # face heights below the face's centre
-    cost = across + ABOVE_COST * (-ABOVE_HEAD - dy).clamp_min(0)
-    head = (dy >= -ABOVE_HEAD) & (dy <= CHIN) & (across <= (head_half_width or HEAD_HALF_WIDTH))
-    body = (dy > CHIN) & (across <= (body_half_width or BODY_HALF_WIDTH))
-    rank = torch.arange(len(people), dtype=torch.float32, device=dev).view(-1, 1, 1)  # nearest first
-    return torch.where(head | body, rank - len(people) - 1, cost)
+    g = torch.tensor([(*p.centre, *p.size) for p in people], dtype=torch.float32, device=dev)  # [K,4]
+    across = (xs[:, None] - g[:, 0]).abs() / g[:, 2]  # [W,K]
+    dy = (ys[:, None] - g[:, 1]) / g[:, 3]  # [h,K] face heights below the face's centre
+    above = ABOVE_COST * (-ABOVE_HEAD - dy).clamp_min(0)  # [h,K]
+    head_band = (dy >= -ABOVE_HEAD) & (dy <= CHIN)
+    # the half width of her silhouette on each row (0: none), compared with the distance across
+    half = torch.where(
+        head_band,
+        head_half_width or HEAD_HALF_WIDTH,
+        torch.where(dy > CHIN, body_half_width or BODY_HALF_WIDTH, -1.0),
+    )  # [h,K]
+    inside = across[None] <= half[:, None]  # [h,W,K]
+    rank = torch.arange(len(people), dtype=torch.float32, device=dev) - len(people) - 1  # nearest lowest
+    return torch.where(inside, rank, across[None] + above[:, None])
 
 
 def unexplained(prob: torch.Tensor, faces: list[FaceLandmarks], height: int, width: int) -> torch.Tensor:
@@ -166,7 +163,7 @@ def unexplained(prob: torch.Tensor, faces: list[FaceLandmarks], height: int, wid
     ys = (torch.arange(gh, dtype=torch.float32, device=prob.device) + 0.5) * height / gh
     xs = (torch.arange(gw, dtype=torch.float32, device=prob.device) + 0.5) * width / gw
     found = [Person(f, 0.0, "") for f in faces]
-    inside = _costs(found, xs, ys, GENEROUS_HEAD, GENEROUS_BODY).amin(0) < 0
+    inside = _costs(found, xs, ys, GENEROUS_HEAD, GENEROUS_BODY).amin(-1) < 0
     # a sliver (the edge of a held object) cannot hold a head: opened away
     left = (person & ~inside).float()[None, None]
     r = UNEXPLAINED_OPENING
@@ -213,8 +210,9 @@ def split_matte(prob: torch.Tensor, people: list[Person], height: int, width: in
     prob: ``[gh,gw]`` 0..1, the segmentation over the frame stretched to its grid. Sets each
     person's ``in_matte``: a face the segmentation covers (nearly) whole stays, one covered at least
     :data:`FILL_FROM` is filled in (with a hair margin), one covered less is cut out of the matte and
-    her person is not in it. A connected piece of the matte farther than :data:`UNDER_NOBODY` from every
-    person's silhouette (:func:`_costs`: beside everybody, or above every head) is left out.
+    her person is not in it. A connected piece of the matte outside every person's silhouette
+    (:func:`_costs`) that does not reach below the lowest chin (a blob above or beside the heads: a
+    window, a picture frame) is left out; pieces lower down (arms, what is held, the table) stay.
     """
     import cv2
 
@@ -239,11 +237,14 @@ def split_matte(prob: torch.Tensor, people: list[Person], height: int, width: in
     if kept and n > 1:
         ys = (torch.arange(gh, dtype=torch.float32) + 0.5) * height / gh
         xs = (torch.arange(gw, dtype=torch.float32) + 0.5) * width / gw
-        cost = _costs(kept, xs, ys).amin(0).numpy()  # [gh,gw]: below 0 inside someone's silhouette
+        cost = _costs(kept, xs, ys).amin(-1).numpy()  # [gh,gw]: below 0 inside someone's silhouette
+        lowest_chin = max(q.centre[1] + CHIN * q.size[1] for q in kept) * gh / height  # grid rows
+        rows = np.arange(gh)[:, None].repeat(gw, 1)
         dropped = 0
         for c in range(1, n):
             inside = pieces == c
-            if float(cost[inside].min()) > UNDER_NOBODY:
+            # floating in the upper frame (not reaching below every chin) and in nobody's silhouette
+            if float(cost[inside].min()) > 0 and float(rows[inside].max()) < lowest_chin:
                 p[cv2.dilate(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0.0
                 dropped += 1
         if dropped:
@@ -263,7 +264,7 @@ def person_labels(people: list[Person], height: int, width: int, device: torch.d
     for y0 in range(0, height, band):
         y1 = min(height, y0 + band)
         ys = torch.arange(y0, y1, dtype=torch.float32, device=device) + 0.5
-        out[y0:y1] = _costs(people, xs, ys).argmin(0).to(torch.uint8)
+        out[y0:y1] = _costs(people, xs, ys).argmin(-1).to(torch.uint8)
     return out
 
 

@@ -43,7 +43,7 @@ from ..faces.landmarks import (
     same_face,
 )
 from .guided_filter import guided_refine
-from .head_relief import head_relief
+from .head_relief import head_relief_window
 from .people import (
     Person,
     eye_positions,
@@ -144,10 +144,7 @@ def portrait_prior(
         meta["people_found"] = len(people)
         meta["people"] = people_meta(people, H, W)
         f_px = focal_length_mm * pixels_per_mm
-        shown = kept or [main]
-        depth_subject = _person_depth(shown[0], f_px, H, W, image.device)
-        for k, person in enumerate(shown[1:], start=1):
-            depth_subject = torch.where(labels == k, _person_depth(person, f_px, H, W, image.device), depth_subject)
+        depth_subject = _people_depth(kept or [main], labels, f_px, H, W, image.device)
         step(95)
         meta["relief"] = "face mesh"
     else:
@@ -160,17 +157,31 @@ def portrait_prior(
     return 1.0 / disp, matte, meta
 
 
-def _person_depth(person: Person, f_px: float, H: int, W: int, device: torch.device) -> torch.Tensor:
-    """``[H,W]`` metres: the person's eyes at her distance, the face mesh's relief over her face, her
-    body's plane :data:`BODY_BEHIND_M` behind the eyes elsewhere."""
-    face = person.face
-    eye_z = (
-        float(face.irises[:, 0, 2].mean())
-        if face.irises is not None
-        else float(face.mesh[[33, 133, 362, 263], 2].mean())
-    )
-    relief = head_relief(face.mesh, eye_z, person.distance_m / f_px, BODY_BEHIND_M, H, W, device)
-    return person.distance_m + relief
+def _people_depth(
+    people: list[Person], labels: torch.Tensor, f_px: float, H: int, W: int, device: torch.device
+) -> torch.Tensor:
+    """``[H,W]`` metres: each person over her pixels (``labels``, indices into ``people``): her eyes at
+    her distance, the face mesh's relief over her face, her body's plane :data:`BODY_BEHIND_M` behind
+    the eyes elsewhere."""
+    depth = torch.full((H, W), people[0].distance_m + BODY_BEHIND_M, device=device)
+    for k, person in enumerate(people[1:], start=1):
+        depth.masked_fill_(labels == k, person.distance_m + BODY_BEHIND_M)
+    for k, person in enumerate(people):
+        face = person.face
+        eye_z = (
+            float(face.irises[:, 0, 2].mean())
+            if face.irises is not None
+            else float(face.mesh[[33, 133, 362, 263], 2].mean())
+        )
+        found = head_relief_window(face.mesh, eye_z, person.distance_m / f_px, BODY_BEHIND_M, H, W, device)
+        if found is None:
+            continue
+        patch, (y0, y1, x0, x1) = found
+        here = person.distance_m + patch
+        if len(people) > 1:
+            here = torch.where(labels[y0:y1, x0:x1] == k, here, depth[y0:y1, x0:x1])
+        depth[y0:y1, x0:x1] = here
+    return depth
 
 
 def find_faces_all(
