@@ -187,7 +187,7 @@ def _outline_cells(person: Person, gh: int, gw: int, height: int, width: int, gr
     g = np.stack([pts[:, 0] * gw / width - 0.5, pts[:, 1] * gh / height - 0.5], 1)
     hull = cv2.convexHull(np.round(g * 16).astype(np.int32))
     cells = np.zeros((gh, gw), np.uint8)
-    cv2.fillConvexPoly(cells, hull, 1, lineType=cv2.LINE_8, shift=4)
+    cv2.fillConvexPoly(cells, hull, (1,), lineType=cv2.LINE_8, shift=4)
     if not cells.any():  # a face smaller than a cell: the cell under its centre
         j = min(gw - 1, max(0, int(cx * gw / width)))
         i = min(gh - 1, max(0, int(cy * gh / height)))

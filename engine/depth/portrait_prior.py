@@ -144,7 +144,7 @@ def portrait_prior(
         meta["people_found"] = len(people)
         meta["people"] = people_meta(people, H, W)
         f_px = focal_length_mm * pixels_per_mm
-        depth_subject = _people_depth(kept or [main], labels, f_px, H, W, image.device)
+        depth_subject = _people_depth(kept or people[:1], labels, f_px, H, W, image.device)
         step(95)
         meta["relief"] = "face mesh"
     else:
