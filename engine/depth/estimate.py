@@ -153,7 +153,8 @@ def _with_network(
     step(85)
     values = 1.0 / disp.clamp_min(1e-4) if pred.metric else disp
     meta: dict[str, Any] = {"model": net.name, "kind": net.kind, "metric_output": pred.metric}
-    people = people_from_faces(find_faces_all(img), settings.focal_length_mm, ppm)
+    seg = person_probability(img)
+    people = people_from_faces(find_faces_all(img, prob=seg), settings.focal_length_mm, ppm)
     face = people[0].face if people else None
     eyes_m = None
     if face is not None:
@@ -166,7 +167,7 @@ def _with_network(
         meta.update(faces_found=len(people), people_found=len(people), people=people_meta(people, H, W))
     step(90)
     # the person's outline from the segmentation, where the network's edge is soft
-    prob = person_probability(img) if face is not None else None
+    prob = seg if face is not None else None
     person = refine_to_image(prob, img, eps=1e-3) if prob is not None and found_person(prob) else None
     if pred.metric:
         depth = values.clamp_min(MIN_DEPTH_M)
