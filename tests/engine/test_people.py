@@ -244,3 +244,22 @@ def test_every_person_of_the_group_photo():
             round((bx + 0.3 * bw) * w) : round((bx + 0.7 * bw) * w),
         ]
         assert float(core.min()) > 0.5, p  # every face whole in the matte
+
+
+def test_a_small_person_beside_one_the_whole_frame_finds_is_found_in_the_tiles():
+    """A close-up (found on the whole frame, so the tiles run only where the segmentation shows someone
+    it does not explain) and a person 2.4 times as far standing beside her, overlapping her arm."""
+    from portraitos.engine.faces.landmarks import detect_faces
+
+    rgb = torch.from_numpy(data.astronaut()).float() / 255
+    alpha = (refine_to_image(person_probability(rgb), rgb, eps=1e-3) > 0.5).float()[..., None]
+    img = torch.full((H, W, 3), 0.45)
+    for scale, x0 in ((0.5, 560), (1.2, 20)):  # both standing on the frame's bottom edge
+        p, a = _scaled(rgb, scale), _scaled(alpha, scale)
+        s = p.shape[0]
+        img[H - s :, x0 : x0 + s] = a * p + (1 - a) * img[H - s :, x0 : x0 + s]
+    assert len(detect_faces(img)) == 1  # the whole frame sees only the close-up
+    dm, _ = estimate_depth(img[None], EstimateSettings(focal_length_mm=FOCAL_MM))
+    near, far = dm.meta["people"]
+    assert near["eye_xy"][0][0] < far["eye_xy"][0][0]
+    assert far["distance_m"] / near["distance_m"] == pytest.approx(1.2 / 0.5, rel=0.10)
