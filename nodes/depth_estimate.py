@@ -6,6 +6,7 @@ from comfy_api.latest import io
 
 from portraitos.engine.depth import PRIOR, EstimateSettings, ModelFileError, depth_preview, estimate_depth
 from portraitos.engine.depth.networks import PRECISIONS
+from portraitos.engine.depth.people import people_line
 from portraitos.engine.depth.portrait_prior import PROGRESS_STEPS
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
 from portraitos.engine.presets import DEFAULT_LENS
@@ -148,6 +149,10 @@ def _readout(dm, preview, matte, warned=()) -> dict:
     lines = [f"{model}: {dm.source}, {near:.2f}–{far:.2f} m"]
     if subject is not None:
         lines.append(f"subject {subject} m" + (f" ({how})" if how else ""))
+    people = dm.meta.get("people") or []
+    if len(people) > 1:
+        lines.append(f"{len(people)} people (person 1 is the subject, nearest first):")
+        lines += [people_line(p) for p in people]
     labels = {"depth": f"depth {metres(near)}–{metres(far)} ({dm.source})"}
     if subject is not None:
         labels["subject_mask"] = f"subject {metres(float(subject))}"
@@ -160,5 +165,6 @@ def _readout(dm, preview, matte, warned=()) -> dict:
         "subject_distance_from": how,
         "focal_length_mm": dm.meta.get("focal_length_mm"),
         "sensor": dm.meta.get("sensor"),
+        "people": people,
     }
     return node_ui(images=(preview,), masks=(matte,), lines=lines, labels=labels, values=values, warnings=list(warned))

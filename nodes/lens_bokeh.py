@@ -289,7 +289,10 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
             log.warning("LensBokeh: %s", mismatch)
             warned.append(mismatch)
         dev = runtime.output_device()
-        hows = ["focus point" if focus.from_point and h == "focus mask" else h for h in result.focus_how]
+        hows = [
+            "focus point" + h[len("focus mask") :] if focus.from_point and h.startswith("focus mask") else h
+            for h in result.focus_how
+        ]
         return io.NodeOutput(
             result.image.to(dev),
             result.coc_px.to(dev),

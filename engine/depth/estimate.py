@@ -24,13 +24,14 @@ from .calibration import calibrate_disparity
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
 from .matte import snap_depth_to_matte, subject_weight_from_depth
 from .networks import DepthNetwork, predict
+from .people import people_from_faces, people_meta
 from .person_matte import found_person, person_probability, refine_to_image
 from .portrait_prior import (
     DEFAULT_SUBJECT_M,
     PROGRESS_STEPS,
     SOLID_MATTE,
     eye_positions,
-    find_face,
+    find_faces_all,
     portrait_prior,
 )
 from .portrait_prior import NAME as PRIOR_NAME
@@ -152,7 +153,9 @@ def _with_network(
     step(85)
     values = 1.0 / disp.clamp_min(1e-4) if pred.metric else disp
     meta: dict[str, Any] = {"model": net.name, "kind": net.kind, "metric_output": pred.metric}
-    face = find_face(img)
+    seg = person_probability(img)
+    people = people_from_faces(find_faces_all(img, prob=seg), settings.focal_length_mm, ppm)
+    face = people[0].face if people else None
     eyes_m = None
     if face is not None:
         meta["eye_xy"] = eye_positions(face, H, W)
@@ -160,9 +163,11 @@ def _with_network(
         eyes_m = distance_from_eyes(
             float(iris.mean()) if iris is not None else None, face.interpupillary_px, settings.focal_length_mm, ppm
         )
+        # the faces' own distances, as measured (the depth is the network's, scaled at person 1's eyes)
+        meta.update(faces_found=len(people), people_found=len(people), people=people_meta(people, H, W))
     step(90)
     # the person's outline from the segmentation, where the network's edge is soft
-    prob = person_probability(img) if face is not None else None
+    prob = seg if face is not None else None
     person = refine_to_image(prob, img, eps=1e-3) if prob is not None and found_person(prob) else None
     if pred.metric:
         depth = values.clamp_min(MIN_DEPTH_M)

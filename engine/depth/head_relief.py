@@ -36,6 +36,25 @@ def head_relief(
 
     mesh: ``[468,3]`` image pixels (x, y, z). eye_z_px: the mesh z of the eyes (the zero of the relief).
     """
+    out = torch.full((height, width), float(outside_m), device=device)
+    found = head_relief_window(mesh, eye_z_px, metres_per_px, outside_m, height, width, device)
+    if found is not None:
+        patch, (y0, y1, x0, x1) = found
+        out[y0:y1, x0:x1] = patch
+    return out
+
+
+def head_relief_window(
+    mesh: torch.Tensor,
+    eye_z_px: float,
+    metres_per_px: float,
+    outside_m: float,
+    height: int,
+    width: int,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, tuple[int, int, int, int]] | None:
+    """:func:`head_relief` only where it differs from ``outside_m``: the patch over the face's
+    neighbourhood and its window ``(y0, y1, x0, x1)`` in the image, None when the window is empty."""
     m = mesh.detach().float().cpu()
     lo, hi = m[:, :2].min(0).values, m[:, :2].max(0).values
     size = hi - lo
@@ -61,9 +80,8 @@ def head_relief(
     # place the field in the image; beyond the grid, the outside value
     X0, Y0 = int(max(0, round(x0))), int(max(0, round(y0)))
     X1, Y1 = int(min(width, round(x1))), int(min(height, round(y1)))
-    out = torch.full((height, width), float(outside_m), device=device)
     if X1 <= X0 or Y1 <= Y0:
-        return out
+        return None
     # sample the field at the pixel centres of the window
     xs = (torch.arange(X0, X1, dtype=torch.float32) + 0.5 - x0) / (x1 - x0) * 2 - 1
     ys = (torch.arange(Y0, Y1, dtype=torch.float32) + 0.5 - y0) / (y1 - y0) * 2 - 1
@@ -71,5 +89,4 @@ def head_relief(
     patch = F.grid_sample(
         field.to(device), grid.to(device), mode="bilinear", padding_mode="border", align_corners=False
     )
-    out[Y0:Y1, X0:X1] = patch[0, 0]
-    return out
+    return patch[0, 0], (Y0, Y1, X0, X1)

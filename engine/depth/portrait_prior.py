@@ -6,10 +6,16 @@ Named honestly: this is an *assumed* depth, not a measurement.
   (``person_matte``). Objects the person holds are part of its person class and take the body's
   depth; objects behind the person stay in the background. Without a person found, GrabCut seeded
   from a head-and-shoulders prior (OpenCV) gives the matte.
-- Subject distance (the eyes): from the iris diameter (11.7 mm), else the interpupillary distance,
-  else the face box, else ``DEFAULT_SUBJECT_M``; ``subject_distance_from`` in the metadata says which.
-- Relief: the face mesh's depth over the face (nose nearer, ears farther), easing into the body's
-  plane a little behind the eyes; the background at ``background_distance_m``.
+- People: every face BlazeFace finds on the frame and on tiles of it (Haar when it finds none) that
+  the mesh model accepts is a person. Each has her own distance and her own part of the matte
+  (``people``: pieces of the matte shared by the face they lie under; a face half in the matte is
+  filled in, one hardly in it cut out). The main person is the nearest; the single-subject keys of
+  the metadata are hers, ``people`` lists everyone (distance, how it was measured, eyes).
+- Distance (the eyes), per person: from the iris diameter (11.7 mm), else the interpupillary
+  distance, else the face box, else ``DEFAULT_SUBJECT_M``; ``subject_distance_from`` says which.
+- Relief, per person: the face mesh's depth over the face (nose nearer, ears farther), easing into
+  the body's plane a little behind the eyes; the background at ``background_distance_m`` (moved
+  behind the farthest person when she is not in front of it).
 """
 
 from __future__ import annotations
@@ -27,10 +33,27 @@ import torch.nn.functional as F
 
 from ..colour import to_uint8_rgb
 from ..faces.detection import Face, find_faces
-from ..faces.distance import distance_from_eyes, distance_from_face_width
-from ..faces.landmarks import Detection, FaceLandmarks, detect_faces, face_landmarks
+from ..faces.landmarks import (
+    Detection,
+    FaceLandmarks,
+    detect_faces,
+    detect_faces_in_tiles,
+    face_landmarks,
+    merge_detections,
+    same_face,
+)
 from .guided_filter import guided_refine
-from .head_relief import head_relief
+from .head_relief import head_relief_window
+from .people import (
+    Person,
+    eye_positions,
+    main_person,
+    people_from_faces,
+    people_meta,
+    person_labels,
+    split_matte,
+    unexplained,
+)
 from .person_matte import found_person, person_probability, refine_to_image
 
 NAME = "portrait prior (no weights)"
@@ -41,6 +64,9 @@ SOLID_MATTE = 0.25  # matte value above which a pixel takes the subject's depth
 GRABCUT_ITERATIONS = 5
 HAAR_CANDIDATES = 3  # Haar faces offered to the mesh model when BlazeFace finds none
 PROGRESS_STEPS = 100  # progress within one image is reported out of this many steps
+OTHER_FACE_PRESENCE = 0.9  # a face besides the most confident one needs this mesh presence
+OTHER_FACE_SCORE = 0.75  # and this BlazeFace score
+FARTHEST_MARGIN = 1.25  # the background at least this much farther than the farthest person
 
 
 def portrait_prior(
@@ -54,6 +80,9 @@ def portrait_prior(
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
     """Depth ``[H,W]`` metres, subject matte ``[H,W]`` 0..1 and metadata for one ``image [H,W,3]`` 0..1.
 
+    Every face found is a person with her own distance and her own part of the matte; the metadata's
+    single-subject keys (``eye_xy``, ``subject_distance_m``, ``subject_distance_from``, ``face_box_rel``,
+    …) are the main person's, the nearest; ``people`` lists them all (:func:`people.people_meta`).
     ``check_interrupt()`` is called between steps of well under a second each (it raises to cancel);
     ``progress(done, total)`` reports how far into this image the work is.
     """
@@ -67,50 +96,56 @@ def portrait_prior(
     H, W, _ = image.shape
     image = image[..., :3].float()
     step(2)
-    face = find_face(image, step)
+    prob = person_probability(image)
+    people = people_from_faces(find_faces_all(image, step, prob), focal_length_mm, pixels_per_mm)
+    main = main_person(people)
     step(30)
-    meta: dict[str, Any] = {"model": NAME, "faces_found": int(face is not None)}
-    est: Optional[tuple[float, str]] = None
-    if face is not None:
+    meta: dict[str, Any] = {"model": NAME, "faces_found": len(people)}
+    if main is not None:
+        face = main.face
         iris = face.iris_diameters_px
-        est = distance_from_eyes(
-            float(iris.mean()) if iris is not None else None, face.interpupillary_px, focal_length_mm, pixels_per_mm
-        )
         meta["eye_xy"] = eye_positions(face, H, W)
         x0, y0, x1, y1 = face.detection.box
         meta["face_box_rel"] = [x0 / W, y0 / H, (x1 - x0) / W, (y1 - y0) / H]
         if iris is not None:
             meta["iris_diameter_px"] = [round(float(v), 2) for v in iris]
         meta["interpupillary_px"] = round(face.interpupillary_px, 2)
-        if est is None:
-            est = distance_from_face_width(x1 - x0, focal_length_mm, pixels_per_mm)
-    if est is not None:
-        meta["subject_distance_estimate_m"] = round(est[0], 3)
-        meta["subject_distance_from"] = est[1]
-        subject_m = est[0]
+        meta["subject_distance_estimate_m"] = round(main.distance_m, 3)
+        meta["subject_distance_from"] = main.distance_from
+        subject_m = main.distance_m
     else:
         subject_m = DEFAULT_SUBJECT_M
         meta["subject_distance_from"] = f"no face found: assumed {DEFAULT_SUBJECT_M} m"
     if subject_distance_m > 0:
+        if main is not None:
+            # the others keep their distances relative to the main person (the same lens scales them all)
+            scale = subject_distance_m / main.distance_m
+            for p in people[1:]:
+                p.distance_m *= scale
+                p.distance_from += f", scaled ×{scale:.3g} with person 1's given distance"
+            main.distance_m, main.distance_from = subject_distance_m, "given"
         subject_m = subject_distance_m
         meta["subject_distance_from"] = "given"
     if background_distance_m <= subject_m:
         background_distance_m = subject_m * 2.0
         meta["background_adjusted"] = "background_distance_m was not behind the subject; doubled the subject distance"
+    farthest = max((p.distance_m for p in people[1:]), default=0.0)
+    if farthest >= background_distance_m:
+        background_distance_m = round(farthest * FARTHEST_MARGIN, 3)
+        meta["background_adjusted"] = (
+            f"background_distance_m was not behind the farthest person ({farthest:.2f} m); "
+            f"set to {FARTHEST_MARGIN:g}× her distance"
+        )
     meta.update(subject_distance_m=round(subject_m, 3), background_distance_m=background_distance_m)
 
-    matte = subject_matte(image, face, meta, step, check_interrupt)
+    matte, kept, labels = subject_matte(image, people, meta, step, check_interrupt, prob)
     step(90)
-    if face is not None:
+    if people:
+        meta["people_found"] = len(people)
+        meta["people"] = people_meta(people, H, W)
         f_px = focal_length_mm * pixels_per_mm
-        eye_z = (
-            float(face.irises[:, 0, 2].mean())
-            if face.irises is not None
-            else float(face.mesh[[33, 133, 362, 263], 2].mean())
-        )
-        relief = head_relief(face.mesh, eye_z, subject_m / f_px, BODY_BEHIND_M, H, W, image.device)
+        depth_subject = _people_depth(kept or people[:1], labels, f_px, H, W, image.device)
         step(95)
-        depth_subject = subject_m + relief
         meta["relief"] = "face mesh"
     else:
         depth_subject = torch.full((H, W), subject_m + BODY_BEHIND_M, device=image.device)
@@ -122,27 +157,57 @@ def portrait_prior(
     return 1.0 / disp, matte, meta
 
 
-def eye_positions(face: FaceLandmarks, height: int, width: int) -> list[list[float]]:
-    """The eye centres as ``[[x, y], …]`` in 0..1 of the image (0 = first pixel centre, 1 = last), the
-    ``eye_xy`` convention of DEPTH metadata."""
-    return [[(x - 0.5) / max(width - 1, 1), (y - 0.5) / max(height - 1, 1)] for x, y in face.eye_centres.tolist()]
+def _people_depth(
+    people: list[Person], labels: torch.Tensor, f_px: float, H: int, W: int, device: torch.device
+) -> torch.Tensor:
+    """``[H,W]`` metres: each person over her pixels (``labels``, indices into ``people``): her eyes at
+    her distance, the face mesh's relief over her face, her body's plane :data:`BODY_BEHIND_M` behind
+    the eyes elsewhere."""
+    depth = torch.full((H, W), people[0].distance_m + BODY_BEHIND_M, device=device)
+    for k, person in enumerate(people[1:], start=1):
+        depth.masked_fill_(labels == k, person.distance_m + BODY_BEHIND_M)
+    for k, person in enumerate(people):
+        face = person.face
+        eye_z = (
+            float(face.irises[:, 0, 2].mean())
+            if face.irises is not None
+            else float(face.mesh[[33, 133, 362, 263], 2].mean())
+        )
+        found = head_relief_window(face.mesh, eye_z, person.distance_m / f_px, BODY_BEHIND_M, H, W, device)
+        if found is None:
+            continue
+        patch, (y0, y1, x0, x1) = found
+        here = person.distance_m + patch
+        if len(people) > 1:
+            here = torch.where(labels[y0:y1, x0:x1] == k, here, depth[y0:y1, x0:x1])
+        depth[y0:y1, x0:x1] = here
+    return depth
 
 
-def find_face(image: torch.Tensor, step: Callable[[int], None] = lambda done: None) -> Optional[FaceLandmarks]:
-    """The largest face's mesh and irises in ``image [H,W,3]`` 0..1: BlazeFace first, OpenCV's Haar
-    cascade as a second detector (faces small in the frame), None when neither finds one.
-    ``step(done)`` reports progress (2..30 of 100) and may raise to cancel."""
-    dets = detect_faces(image)
-    step(10)
-    if dets:
-        best = max(dets, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
-        lm = face_landmarks(image, best)
-        step(20)
-        if lm is not None:
-            return lm
+def find_faces_all(
+    image: torch.Tensor, step: Callable[[int], None] = lambda done: None, prob: Optional[torch.Tensor] = None
+) -> list[FaceLandmarks]:
+    """Mesh and irises of every face in ``image [H,W,3]`` 0..1, each kept when the mesh model accepts it
+    (:func:`_confident`): BlazeFace on the whole frame, then on the tiles of the frame (small faces,
+    :func:`detect_faces_in_tiles`) where the person segmentation ``prob`` (``[gh,gw]``, computed when not
+    given) shows someone the faces found so far do not explain; OpenCV's Haar cascade as a second
+    detector when BlazeFace gives none. ``step(done)`` reports progress (2..30 of 100) and may raise to
+    cancel."""
+    H, W, _ = image.shape
+    whole = merge_detections(detect_faces(image))
+    found = _meshes(image, whole, [])
+    step(12)
+    if prob is None:
+        prob = person_probability(image)
+    tiles = detect_faces_in_tiles(image, unexplained(prob, found, H, W))
+    new = [d for d in merge_detections(tiles) if not any(same_face(d.box, w.box) for w in whole)]
+    step(18)
+    found = _meshes(image, new, found)
+    step(24)
+    if found:
+        return _confident(found)
     import cv2
 
-    H, W, _ = image.shape
     s = min(1.0, 1024 / max(H, W))
     rgb = to_uint8_rgb(image)
     if s < 1:
@@ -154,43 +219,99 @@ def find_face(image: torch.Tensor, step: Callable[[int], None] = lambda done: No
         # the Haar box sits lower and is wider than BlazeFace's; the mesh's crop is 1.5× it either way
         kp = torch.tensor([[x + 0.3 * w, y + 0.4 * h], [x + 0.7 * w, y + 0.4 * h]] + [[x + w / 2, y + h / 2]] * 4)
         lm = face_landmarks(image, Detection((x, y, x + w, y + h), kp, 0.0))
-        if lm is not None:
-            return lm
-    return None
+        if lm is not None and not any(_same_person(lm, f) for f in found):
+            found.append(lm)
+    return _confident(found, haar=True)
+
+
+def _meshes(image: torch.Tensor, dets: list[Detection], found: list[FaceLandmarks]) -> list[FaceLandmarks]:
+    """``found`` and the meshes of ``dets`` the mesh model accepts (one per face): the detector's sure
+    faces; the less sure ones only while no face is found (they are mostly not faces)."""
+    found = list(found)
+    sure = [d for d in dets if d.score >= OTHER_FACE_SCORE]
+    for group in (sure, [d for d in dets if d.score < OTHER_FACE_SCORE]):
+        if found and group is not sure:
+            break
+        for d in group:
+            lm = face_landmarks(image, d)
+            if lm is not None and not any(_same_person(lm, f) for f in found):
+                found.append(lm)
+    return found
+
+
+def _confident(faces: list[FaceLandmarks], haar: bool = False) -> list[FaceLandmarks]:
+    """The faces kept: the most confident one (the mesh's presence, then the detector's score) as the
+    mesh model accepts it, the others only when both models are sure (round badges, prints and patterns
+    can pass for a face at the mesh's threshold); in the order given."""
+    if not faces:
+        return faces
+    best = max(faces, key=lambda f: (f.mesh_score, f.detection.score))
+    return [
+        f
+        for f in faces
+        if f is best or (f.mesh_score >= OTHER_FACE_PRESENCE and (haar or f.detection.score >= OTHER_FACE_SCORE))
+    ]
+
+
+def find_face(image: torch.Tensor, step: Callable[[int], None] = lambda done: None) -> Optional[FaceLandmarks]:
+    """The main face (the nearest by its eyes' size, :func:`find_faces_all`) in ``image [H,W,3]`` 0..1,
+    None when no detector finds one. ``step(done)`` reports progress (2..30 of 100) and may raise to cancel."""
+    # distance order does not depend on the lens: any focal length ranks the faces alike
+    people = people_from_faces(find_faces_all(image, step), 50.0, 1.0)
+    return people[0].face if people else None
+
+
+def _same_person(a: FaceLandmarks, b: FaceLandmarks) -> bool:
+    """Two meshes of one face: both eye centres within half the eyes' spacing."""
+    gap = float((a.eye_centres - b.eye_centres).norm(dim=-1).max())
+    return gap < 0.5 * max(min(a.interpupillary_px, b.interpupillary_px), 1.0)
 
 
 def subject_matte(
     image: torch.Tensor,
-    face: Optional[FaceLandmarks],
+    people: list[Person],
     meta: dict[str, Any],
     step: Callable[[int], None] = lambda done: None,
     check_interrupt: Optional[Callable[[], None]] = None,
-) -> torch.Tensor:
-    """Subject matte ``[H,W]`` 0..1: the person segmentation where a face was found, else GrabCut from a
-    head-and-shoulders prior. ``step(done)`` reports progress (30..90 of 100) and may raise to cancel."""
+    prob: Optional[torch.Tensor] = None,
+) -> tuple[torch.Tensor, list[Person], torch.Tensor]:
+    """Subject matte ``[H,W]`` 0..1, the people in it and which of them each pixel belongs to
+    (``[H,W]`` uint8 index into that list). The person segmentation where a face was found, split between
+    the people (:mod:`people`), else GrabCut from a head-and-shoulders prior around the main face.
+    ``step(done)`` reports progress (30..90 of 100) and may raise to cancel."""
+    H, W, _ = image.shape
     # the segmentation alone is no person detector (it marks cats and coffee cups): only with a face
-    prob = person_probability(image) if face is not None else None
+    if people and prob is None:
+        prob = person_probability(image)
     step(40)
-    if prob is not None and found_person(prob):
+    if people and prob is not None and found_person(prob):
         meta["matte"] = "selfie segmentation + guided filter"
-        return refine_to_image(prob, image, eps=1e-3, on_band=lambda y, n: step(40 + 45 * y // n))
+        split = split_matte(prob, people, H, W)
+        if split.notes:
+            meta["matte_notes"] = split.notes
+        matte = refine_to_image(split.prob, image, eps=1e-3, on_band=lambda y, n: step(40 + 45 * y // n))
+        return matte, split.people, person_labels(split.people, H, W, image.device)
     import cv2
 
-    H, W, _ = image.shape
     scale = min(1.0, WORK_SIDE / max(H, W))
     h, w = max(8, round(H * scale)), max(8, round(W * scale))
     rgb = to_uint8_rgb(image)
     if scale < 1:
         rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
     haar = None
-    if face is not None:
-        x0, y0, x1, y1 = face.detection.box
+    if people:
+        x0, y0, x1, y1 = people[0].face.detection.box
         haar = Face((int(x0 * scale), int(y0 * scale), max(1, int((x1 - x0) * scale)), max(1, int((y1 - y0) * scale))))
     meta["matte"] = "GrabCut (no face and person found by the models)"
     small = _grabcut_matte(rgb, haar, lambda i, n: step(40 + 35 * i // n), check_interrupt)
     matte = torch.from_numpy(small).to(image.device, torch.float32)
     matte = F.interpolate(matte[None, None], size=(H, W), mode="bilinear", align_corners=False)[0, 0]
-    return guided_refine(matte[None], image[None], eps=1e-4, on_band=lambda y, n: step(75 + 15 * y // n))[0].clamp(0, 1)
+    matte = guided_refine(matte[None], image[None], eps=1e-4, on_band=lambda y, n: step(75 + 15 * y // n))[0].clamp(
+        0, 1
+    )
+    for p in people:
+        p.in_matte = "GrabCut matte around person 1" if p is people[0] else "GrabCut matte (around person 1 only)"
+    return matte, people, person_labels(people, H, W, image.device)
 
 
 def _grabcut_matte(

@@ -15,6 +15,7 @@ from functools import cache
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 
 from ..mediapipe import FACE_DETECTION, FACE_LANDMARK, IRIS_LANDMARK, get_model
 from .crop import Region, crop
@@ -87,10 +88,15 @@ def detect_faces(image: torch.Tensor, min_score: float = DETECTION_SCORE) -> lis
     side = float(max(H, W))
     region = Region(W / 2, H / 2, side, side)
     x = crop(image, region, 128, 128, border="zero") * 2 - 1
-    net = get_model(FACE_DETECTION, image.device)
-    out = net(x)
-    reg = out["regressors"][0].float().cpu()
-    logit = out["classificators"][0, :, 0].float().cpu()
+    out = get_model(FACE_DETECTION, image.device)(x)
+    return [_to_image(box, kp, s, region) for box, kp, s in _decode(out, 0, min_score)]
+
+
+def _decode(out: dict[str, torch.Tensor], b: int, min_score: float) -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+    """BlazeFace's output for batch item ``b``, decoded and merged (weighted NMS): ``(box [4] x0 y0 x1 y1,
+    keypoints [6,2], score)`` in 0..1 of the model's input square, best score first."""
+    reg = out["regressors"][b].float().cpu()
+    logit = out["classificators"][b, :, 0].float().cpu()
     score = torch.sigmoid(logit.clamp(-100, 100))
     keep = score >= min_score
     if not bool(keep.any()):
@@ -99,9 +105,9 @@ def detect_faces(image: torch.Tensor, min_score: float = DETECTION_SCORE) -> lis
     r, s = reg[keep] / 128.0, score[keep]
     centre = r[:, :2] + a
     half = r[:, 2:4] / 2
-    boxes = torch.cat([centre - half, centre + half], 1)  # x0 y0 x1 y1, 0..1 of the letterbox
+    boxes = torch.cat([centre - half, centre + half], 1)  # x0 y0 x1 y1, 0..1 of the input
     kps = r[:, 4:16].reshape(-1, 6, 2) + a[:, None]
-    dets = []
+    found = []
     order = torch.argsort(s, descending=True)
     remaining = order.tolist()
     while remaining:
@@ -112,12 +118,112 @@ def detect_faces(image: torch.Tensor, min_score: float = DETECTION_SCORE) -> lis
         w = s[cluster][:, None]
         box = (boxes[cluster] * w).sum(0) / w.sum()
         kp = (kps[cluster] * w[:, :, None]).sum(0) / w.sum()
-        # undo the letterbox: 0..1 of the square -> image pixels
-        box = (box - 0.5) * side + torch.tensor([W / 2, H / 2, W / 2, H / 2])
-        kp = (kp - 0.5) * side + torch.tensor([W / 2, H / 2])
-        x0, y0, x1, y1 = (float(v) for v in box)
-        dets.append(Detection((x0, y0, x1, y1), kp, float(s[best])))
-    return dets
+        found.append((box, kp, float(s[best])))
+    return found
+
+
+def _to_image(box: torch.Tensor, kp: torch.Tensor, score: float, region: Region, scale: float = 1.0) -> Detection:
+    """A detection in 0..1 of the (axis-aligned, square) ``region``'s input, in image pixels; ``region``
+    is in the pixels of an image ``scale`` times smaller than the one the detection is for."""
+    side = region.w
+    box = ((box - 0.5) * side + torch.tensor([region.cx, region.cy, region.cx, region.cy])) * scale
+    kp = ((kp - 0.5) * side + torch.tensor([region.cx, region.cy])) * scale
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return Detection((x0, y0, x1, y1), kp, score)
+
+
+TILE_FRACTION = 0.5  # tiles for small faces: squares of this share of the shorter side, overlapping by half
+TILE_EDGE = 0.01  # a tile's detection this close to a tile edge inside the frame is a cut face (dropped)
+SAME_FACE = 0.3  # detections overlapping by more than this IoU (or mostly contained) are one face
+MAX_FACES = 16  # most faces looked at (largest first)
+TILE_MIN_CELLS = 4  # a tile is looked at when it holds this many cells of where faces may still be
+
+
+@torch.no_grad()
+def detect_all_faces(image: torch.Tensor, min_score: float = DETECTION_SCORE) -> list[Detection]:
+    """Every face in ``image [H,W,3]`` 0..1, largest first (at most :data:`MAX_FACES`): the whole frame
+    (:func:`detect_faces`, large faces) and every tile (:func:`detect_faces_in_tiles`, small ones),
+    the same face found twice kept once (the best score)."""
+    return merge_detections(detect_faces(image, min_score) + detect_faces_in_tiles(image, None, min_score))
+
+
+def merge_detections(found: list[Detection]) -> list[Detection]:
+    """One detection per face (the best score wins), largest first, at most :data:`MAX_FACES`."""
+    kept: list[Detection] = []
+    for d in sorted(found, key=lambda d: -d.score):
+        if all(not same_face(d.box, k.box) for k in kept):
+            kept.append(d)
+    kept.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+    return kept[:MAX_FACES]
+
+
+@torch.no_grad()
+def detect_faces_in_tiles(
+    image: torch.Tensor, where: Optional[torch.Tensor] = None, min_score: float = DETECTION_SCORE
+) -> list[Detection]:
+    """Faces in overlapping square tiles of half the shorter side of ``image [H,W,3]`` 0..1 (faces down
+    to about 1/20 of the shorter side, as in a group photo, too small for the whole frame), cut from one
+    copy of the frame resized so that a tile is the detector's 128 px, run as one batch. A face under a
+    quarter of the shorter side is whole in some tile; a detection cut by its tile's edge is dropped.
+    ``where`` (bool ``[gh,gw]`` over the frame stretched to any grid) limits the tiles to those holding
+    at least :data:`TILE_MIN_CELLS` of its cells (none: no tiles)."""
+    H, W, _ = image.shape
+    side = TILE_FRACTION * min(H, W)
+    if side < 128:  # small frames: the whole frame already sees faces at the tiles' scale
+        return []
+    s = 128 / side
+    h, w = max(128, round(H * s)), max(128, round(W * s))
+    starts = [(y0, x0) for y0 in _tile_starts(h) for x0 in _tile_starts(w)]
+    if where is not None:
+        gh, gw = where.shape
+        cells = where.float().cpu()
+        wanted = []
+        for y0, x0 in starts:
+            i0, i1 = int(y0 * gh / h), max(int(y0 * gh / h) + 1, round((y0 + 128) * gh / h))
+            j0, j1 = int(x0 * gw / w), max(int(x0 * gw / w) + 1, round((x0 + 128) * gw / w))
+            if float(cells[i0:i1, j0:j1].sum()) >= TILE_MIN_CELLS:
+                wanted.append((y0, x0))
+        starts = wanted
+    if not starts:
+        return []
+    small = F.interpolate(
+        image.permute(2, 0, 1)[None].float(), size=(h, w), mode="bilinear", antialias=True, align_corners=False
+    )[0].permute(1, 2, 0)
+    batch = torch.stack([small[y0 : y0 + 128, x0 : x0 + 128] for y0, x0 in starts]) * 2 - 1
+    out = get_model(FACE_DETECTION, image.device)(batch)
+    sx, sy = W / w, H / h  # tile pixels -> image pixels
+    found = []
+    for b, (y0, x0) in enumerate(starts):
+        inner = (x0 > 0, y0 > 0, x0 + 128 < w, y0 + 128 < h)
+        for box, kp, score in _decode(out, b, min_score):
+            cut = (box[0] < TILE_EDGE, box[1] < TILE_EDGE, box[2] > 1 - TILE_EDGE, box[3] > 1 - TILE_EDGE)
+            if any(c and i for c, i in zip(cut, inner)):
+                continue
+            x = (box[0::2] * 128 + x0) * sx
+            y = (box[1::2] * 128 + y0) * sy
+            k = torch.stack([(kp[:, 0] * 128 + x0) * sx, (kp[:, 1] * 128 + y0) * sy], 1)
+            found.append(Detection((float(x[0]), float(y[0]), float(x[1]), float(y[1])), k, score))
+    return found
+
+
+def _tile_starts(n: int, side: int = 128) -> list[int]:
+    """Whole-pixel starts of tiles of ``side`` covering ``0..n`` with at least half a tile of overlap."""
+    if side >= n:
+        return [0]
+    count = math.ceil((n - side) / (side / 2)) + 1
+    return [round((n - side) * i / (count - 1)) for i in range(count)]
+
+
+def same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two boxes (x0, y0, x1, y1) are one face: IoU above :data:`SAME_FACE`, or the smaller
+    mostly inside the larger."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    area_a = (a[2] - a[0]) * (a[3] - a[1])
+    area_b = (b[2] - b[0]) * (b[3] - b[1])
+    small = max(min(area_a, area_b), 1e-9)
+    return inter / max(area_a + area_b - inter, 1e-9) > SAME_FACE or inter / small > 0.6
 
 
 def _iou(box: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:

@@ -132,7 +132,7 @@ def render_lens_bokeh(
         s = lens.focus_distance_m
         if s <= 0:
             s, why = auto_focus_distance(
-                depth_m[i], None if focus_mask is None else focus_mask[i], depth_meta, image=image[i]
+                depth_m[i], None if focus_mask is None else focus_mask[i], _meta_of(depth_meta, i), image=image[i]
             )
             how.append(why)
         else:
@@ -185,6 +185,14 @@ def render_lens_bokeh(
 # work and memory by the image size, whatever the lens.
 FRAME_BLUR_DIAGONALS = 2.0  # cap on the CoC diameter, in frame diagonals
 IN_FOCUS_COC_PX = 0.5  # a CoC below half a pixel leaves the pixel as it was
+
+
+def _meta_of(meta: Optional[dict[str, Any]], i: int) -> Optional[dict[str, Any]]:
+    """DEPTH metadata of batch item ``i``: its ``per_image`` entry when the depth has one per image."""
+    per = (meta or {}).get("per_image")
+    if isinstance(per, list) and i < len(per) and isinstance(per[i], dict):
+        return per[i]
+    return meta
 
 
 def coc_cap_px(H: int, W: int) -> float:

@@ -182,3 +182,38 @@ def test_depth_precision_casts_the_network_on_a_gpu_device(comfy_nodes, tmp_path
     net, patcher = networks.load_network("depth/tiny-bf16", "bf16")
     assert {p.dtype for p in net.model.parameters()} == {torch.bfloat16}
     assert patcher.load_device == torch.device("meta")
+
+
+def test_group_photo_people_in_the_depth_readout_and_in_lens_bokehs_focus(comfy_nodes):
+    """InsightFace's t1.jpg through DepthEstimate (the prior) and LensBokeh: the read-out lists the six
+    people, auto focus says whose eyes it used, a focus point on another person focuses on her."""
+    import os
+
+    import insightface
+    from PIL import Image
+
+    path = os.path.join(os.path.dirname(insightface.__file__), "data", "images", "t1.jpg")
+    img = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).float()[None] / 255
+    depth, _, _ = out = run_node(
+        comfy_nodes.NODE_CLASS_MAPPINGS["DepthEstimate"],
+        image=img,
+        model="portrait prior (no weights)",
+        subject_distance_m=0.0,
+        background_distance_m=6.0,
+    )
+    text = out.ui["text"][0]
+    people = depth.meta["people"]
+    assert len(people) == 6 and "6 people (person 1 is the subject, nearest first):" in text
+    for p in people:
+        assert f"person {p['person']}: {p['distance_m']:.2f} m (" in text
+    lens = comfy_nodes.NODE_CLASS_MAPPINGS["LensBokeh"]
+    auto = run_node(lens, image=img, depth=depth, focal_length_mm=85.0, f_number=1.8, focus_distance_m=0.0)
+    assert " m (eyes of person 1 of 6 (nearest))" in auto.ui["text"][0]
+    assert auto.args[3] == pytest.approx(people[0]["distance_m"], rel=0.01)
+    far = people[-1]
+    x, y = far["eye_xy"][0]
+    picked = run_node(
+        lens, image=img, depth=depth, focal_length_mm=85.0, f_number=1.8, focus_distance_m=0.0, focus_point=f"{x},{y}"
+    )
+    assert f"(focus point (on person {far['person']} of 6))" in picked.ui["text"][0]
+    assert picked.args[3] == pytest.approx(far["distance_m"], rel=0.03)
