@@ -7,7 +7,8 @@ Scenes are ray traced with the exact thin-lens reference (validation/reference.p
 (skimage's astronaut, printed on a card at 2.2 m so that her iris is 11.7 mm across) with hair
 wisps, a red disc behind her shoulder, an object she holds 0.3 m in front of her, a wall with
 lights; the same with a farther wall; the first refocused on the wall (the person thrown out of focus,
-her clipped whites included); and a face-less head-like ellipse (scene_point_lights). The
+her clipped whites included); two people, the same astronaut at 2.2 m and at 4.4 m behind her to the
+side (auto focus on the nearer); and a face-less head-like ellipse (scene_point_lights). The
 person's outline (alpha) comes from the segmentation of the *original* photo, binarised; the chain
 sees her composited on a new background, so it must find the outline again (stated in the report:
 the outline is one the segmentation can reproduce). Scores: PSNR (dB, sRGB) of the chain's result,
@@ -117,6 +118,18 @@ def person_scene(wall_m: float):
     return [wall(wall_m), card(3.3, red), card(SUBJECT_M, astronaut_texture()), card(SUBJECT_M - 0.3, held)]
 
 
+def shifted(texture, dx_mm: float):
+    """A card texture moved ``dx_mm`` sideways on its card."""
+    return lambda x, y: texture(x - dx_mm, y)
+
+
+def two_person_scene(far_m: float = 4.4):
+    """The astronaut at 2.2 m left of centre and again (the same size in the world) at ``far_m`` to the
+    right, behind her, a wall with lights at 8 m: the second person must be blurred by her own CoC."""
+    person = astronaut_texture()
+    return [wall(8.0), card(far_m, shifted(person, 0.12 * far_m * 1000)), card(SUBJECT_M, shifted(person, -170.0))]
+
+
 def run_chain(photo: torch.Tensor, depth_m: torch.Tensor, f_number: float, focus_m: float = 0.0):
     """The chain with auto focus (``focus_m`` 0) or focused at ``focus_m`` (the artist refocusing)."""
     lens = LensSettings(85.0, f_number, focus_m)
@@ -143,6 +156,7 @@ def main() -> None:
         "person, wall 12 m": (person_scene(12.0), SUBJECT_M, 0.0),
         "ellipse head (no face), wall 6 m": (scene_point_lights(), 2.0, 0.0),
         "person, wall 6 m, refocused on the wall": (person_scene(6.0), 6.0, 6.0),
+        "two people (2.2 m, 4.4 m), wall 8 m": (two_person_scene(), SUBJECT_M, 0.0),
     }
     rows = []
     for name, (planes, focus_m, chain_focus_m) in scenes.items():
