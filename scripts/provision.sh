@@ -86,10 +86,22 @@ if [ "$(cat "$VENV/.portraitos-stamp" 2>/dev/null)" != "$STAMP_VERSION" ]; then
     mapfile -t pack_deps < <(sed -e 's/#.*//' -e 's/[<>=!~;[ ].*//' "$ROOT/requirements.txt" | grep -v '^$')
     "$VPY" -m pip install --quiet --no-warn-script-location --upgrade "${pack_deps[@]}" onnxruntime
     # what the registry offered as newest, for tests/test_dependency_matrix.py to hold the leg to
+    # A release the registry lists but pip cannot install here (one of its own dependencies is not on the
+    # registry yet, or it needs a torch above this machine's) is recorded as held back, with pip's reason.
+    held="$(mktemp)"
+    echo "torch==2.14.1" > "$held"
     for dep in "${pack_deps[@]}" onnxruntime; do
       newest="$("$VPY" -m pip index versions "$dep" 2>/dev/null | sed -n '1s/.*(\(.*\)).*/\1/p')"
-      echo "$dep==${newest:-unknown}"
+      installed="$("$VPY" -m pip show "$dep" 2>/dev/null | sed -n 's/^Version: //p')"
+      if [ -n "$newest" ] && [ -n "$installed" ] && [ "$newest" != "$installed" ] \
+        && ! why="$("$VPY" -m pip install --dry-run --quiet --no-warn-script-location -c "$held" "$dep==$newest" 2>&1)"; then
+        reason="$(printf '%s\n' "$why" | grep -m1 '^ERROR' | sed 's/ (from versions:.*//' | tr -d '#')"
+        echo "$dep==$installed  # $newest is on the registry but cannot be installed here: ${reason:-pip refused it}"
+      else
+        echo "$dep==${newest:-unknown}"
+      fi
     done > "$VENV/newest-available.txt"
+    rm -f "$held"
   fi
   # the test tools and the batch runner's engine (headless/batch: celery, redis; the pack never imports them)
   "$VPY" -m pip install --quiet --no-warn-script-location -r "$ROOT/scripts/requirements-test.txt" \
