@@ -470,3 +470,13 @@ def test_booleans_sent_as_text_mean_what_they_say(comfy_server, inputs):
         assert np.array_equal(depth_preview(word), off), word
     for word in ("true", "YES", "1", "on"):
         assert np.array_equal(depth_preview(word), on), word
+
+
+def test_fractional_numbers_for_whole_number_inputs_are_refused(comfy_server, inputs):
+    """ComfyUI would run ``aperture_blades: 6.7`` with int(6.7) = 6 blades; for the pack's nodes it is
+    refused, naming the input and the value. Whole numbers sent as 6.0 still run."""
+    body = _rejected(comfy_server, _lens(aperture_blades=6.7))
+    errs = _errors_of(body, "3")
+    assert "aperture_blades" in errs and "6.7" in errs, body
+    hist, _ = comfy_server.run_prompt(_lens(aperture_blades=6.0))
+    assert hist["status"]["status_str"] == "success", hist["status"]
