@@ -22,28 +22,6 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
 
 
-def head_relief(
-    mesh: torch.Tensor,
-    eye_z_px: float,
-    metres_per_px: float,
-    outside_m: float,
-    height: int,
-    width: int,
-    device: torch.device | str = "cpu",
-) -> torch.Tensor:
-    """Offset behind the eyes in metres, ``[height,width]``: the mesh's relief inside the face,
-    ``outside_m`` away from it, blended smoothly in between.
-
-    mesh: ``[468,3]`` image pixels (x, y, z). eye_z_px: the mesh z of the eyes (the zero of the relief).
-    """
-    out = torch.full((height, width), float(outside_m), device=device)
-    found = head_relief_window(mesh, eye_z_px, metres_per_px, outside_m, height, width, device)
-    if found is not None:
-        patch, (y0, y1, x0, x1) = found
-        out[y0:y1, x0:x1] = patch
-    return out
-
-
 def head_relief_window(
     mesh: torch.Tensor,
     eye_z_px: float,
@@ -53,8 +31,13 @@ def head_relief_window(
     width: int,
     device: torch.device | str = "cpu",
 ) -> tuple[torch.Tensor, tuple[int, int, int, int]] | None:
-    """:func:`head_relief` only where it differs from ``outside_m``: the patch over the face's
-    neighbourhood and its window ``(y0, y1, x0, x1)`` in the image, None when the window is empty."""
+    """Offset behind the eyes in metres over the face's neighbourhood: the mesh's relief inside the face,
+    ``outside_m`` away from it, blended smoothly in between. Returns the patch and its window
+    ``(y0, y1, x0, x1)`` in the ``height`` × ``width`` image (beyond it the offset is ``outside_m``), None
+    when the window is empty.
+
+    mesh: ``[468,3]`` image pixels (x, y, z). eye_z_px: the mesh z of the eyes (the zero of the relief).
+    """
     m = mesh.detach().float().cpu()
     lo, hi = m[:, :2].min(0).values, m[:, :2].max(0).values
     size = hi - lo
