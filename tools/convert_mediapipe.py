@@ -28,6 +28,7 @@ MODELS = {
     "face_detection_short_range": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
     "face_landmark": "mediapipe/modules/face_landmark/face_landmark.tflite",
     "iris_landmark": "mediapipe/modules/iris_landmark/iris_landmark.tflite",
+    "pose_landmark_full": "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
 }
 PADDING = {0: "SAME", 1: "VALID"}
 ACTIVATION = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}

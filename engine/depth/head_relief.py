@@ -1,5 +1,5 @@
 """Head relief from the face mesh: how far each pixel of the face lies behind the eyes, in metres,
-easing into the body's plane away from the face.
+and how much of each pixel the face covers (the body's depth takes the rest).
 
 The mesh's z (image pixels, scaled like x; smaller = nearer) becomes metres with the weak-perspective
 scale of the face: at distance Z with focal length f_px, one pixel spans Z / f_px metres.
@@ -26,15 +26,15 @@ def head_relief_window(
     mesh: torch.Tensor,
     eye_z_px: float,
     metres_per_px: float,
-    outside_m: float,
     height: int,
     width: int,
     device: torch.device | str = "cpu",
-) -> tuple[torch.Tensor, tuple[int, int, int, int]] | None:
-    """Offset behind the eyes in metres over the face's neighbourhood: the mesh's relief inside the face,
-    ``outside_m`` away from it, blended smoothly in between. Returns the patch and its window
-    ``(y0, y1, x0, x1)`` in the ``height`` × ``width`` image (beyond it the offset is ``outside_m``), None
-    when the window is empty.
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]] | None:
+    """Offset behind the eyes in metres over the face's neighbourhood and how much of it the face
+    covers: ``(relief, cover, window)``, the mesh's relief and a weight 1 inside the face falling
+    smoothly to 0 away from it (the caller blends in the body's depth by ``1 - cover``), over the window
+    ``(y0, y1, x0, x1)`` of the ``height`` × ``width`` image (beyond it the cover is 0); None when the
+    window is empty.
 
     mesh: ``[468,3]`` image pixels (x, y, z). eye_z_px: the mesh z of the eyes (the zero of the relief).
     """
@@ -59,7 +59,7 @@ def head_relief_window(
     inside_level = float(wb.amax()) * 0.35
     cover = (wb / inside_level).clamp(0, 1)
     cover = _blur(cover, 2 * sigma).clamp(0, 1)
-    field = cover * z + (1 - cover) * outside_m
+    field = torch.cat([z, cover], 1)
     # place the field in the image; beyond the grid, the outside value
     X0, Y0 = int(max(0, round(x0))), int(max(0, round(y0)))
     X1, Y1 = int(min(width, round(x1))), int(min(height, round(y1)))
@@ -72,4 +72,4 @@ def head_relief_window(
     patch = F.grid_sample(
         field.to(device), grid.to(device), mode="bilinear", padding_mode="border", align_corners=False
     )
-    return patch[0, 0], (Y0, Y1, X0, X1)
+    return patch[0, 0], patch[0, 1], (Y0, Y1, X0, X1)

@@ -14,8 +14,10 @@ Named honestly: this is an *assumed* depth, not a measurement.
 - Distance (the eyes), per person: from the iris diameter (11.7 mm), else the interpupillary
   distance, else the face box, else ``DEFAULT_SUBJECT_M``; ``subject_distance_from`` says which.
 - Relief, per person: the face mesh's depth over the face (nose nearer, ears farther), easing into
-  the body's plane a little behind the eyes; the background at ``background_distance_m`` (moved
-  behind the farthest person when she is not in front of it).
+  her body's relief from her BlazePose pose (shoulders, arms, hands and what they hold as the pose's
+  world landmarks place them, :mod:`body_relief`), or into a plane a little behind the eyes when no
+  pose is found; ``relief`` (per person in ``people``) says what was assumed where; the background
+  at ``background_distance_m`` (moved behind the farthest person when she is not in front of it).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from ..faces.landmarks import (
     merge_detections,
     same_face,
 )
+from .body_pose import body_pose
+from .body_relief import body_relief
 from .guided_filter import guided_refine
 from .head_relief import head_relief_window
 from .people import (
@@ -144,9 +148,14 @@ def portrait_prior(
         meta["people_found"] = len(people)
         meta["people"] = people_meta(people, H, W)
         f_px = focal_length_mm * pixels_per_mm
-        depth_subject = _people_depth(kept or people[:1], labels, f_px, H, W, image.device)
+        solid = matte > SOLID_MATTE
+        depth_subject, relief = _people_depth(kept or people[:1], labels, solid, image, f_px, H, W, image.device)
         step(95)
-        meta["relief"] = "face mesh"
+        meta["relief"] = relief[0]
+        by_number = {p.number: notes for p, notes in zip(kept or people[:1], relief)}
+        for row in meta["people"]:
+            if row["person"] in by_number:
+                row["relief"] = by_number[row["person"]]
     else:
         depth_subject = torch.full((H, W), subject_m + BODY_BEHIND_M, device=image.device)
     # depth takes a hard edge inside the matte's soft one: mixed hair/background pixels stay with the
@@ -158,30 +167,46 @@ def portrait_prior(
 
 
 def _people_depth(
-    people: list[Person], labels: torch.Tensor, f_px: float, H: int, W: int, device: torch.device
-) -> torch.Tensor:
-    """``[H,W]`` metres: each person over her pixels (``labels``, indices into ``people``): her eyes at
-    her distance, the face mesh's relief over her face, her body's plane :data:`BODY_BEHIND_M` behind
-    the eyes elsewhere."""
+    people: list[Person],
+    labels: torch.Tensor,
+    solid: torch.Tensor,
+    image: torch.Tensor,
+    f_px: float,
+    H: int,
+    W: int,
+    device: torch.device,
+) -> tuple[torch.Tensor, list[dict[str, str]]]:
+    """``[H,W]`` metres and what was assumed per region, per person: each person over her pixels
+    (``labels``, indices into ``people``; ``solid`` ``[H,W]`` bool, the matte's solid part): her eyes at
+    her distance, the face mesh's relief over her face, her body's relief from her pose
+    (:mod:`body_relief`) elsewhere, or a plane :data:`BODY_BEHIND_M` behind the eyes without a pose."""
     depth = torch.full((H, W), people[0].distance_m + BODY_BEHIND_M, device=device)
-    for k, person in enumerate(people[1:], start=1):
-        depth.masked_fill_(labels == k, person.distance_m + BODY_BEHIND_M)
+    relief: list[dict[str, str]] = []
     for k, person in enumerate(people):
         face = person.face
+        mine = labels == k
+        notes = {"face": "face mesh"}
+        pose = body_pose(image, face)
+        if pose is not None:
+            body, more = body_relief(pose, mine & solid, H, W)
+            notes.update(more)
+        else:
+            body = torch.full((H, W), BODY_BEHIND_M, device=device)
+            notes["body"] = f"no pose found: one plane {BODY_BEHIND_M:g} m behind the eyes"
+        relief.append(notes)
+        here = person.distance_m + body
         eye_z = (
             float(face.irises[:, 0, 2].mean())
             if face.irises is not None
             else float(face.mesh[[33, 133, 362, 263], 2].mean())
         )
-        found = head_relief_window(face.mesh, eye_z, person.distance_m / f_px, BODY_BEHIND_M, H, W, device)
-        if found is None:
-            continue
-        patch, (y0, y1, x0, x1) = found
-        here = person.distance_m + patch
-        if len(people) > 1:
-            here = torch.where(labels[y0:y1, x0:x1] == k, here, depth[y0:y1, x0:x1])
-        depth[y0:y1, x0:x1] = here
-    return depth
+        found = head_relief_window(face.mesh, eye_z, person.distance_m / f_px, H, W, device)
+        if found is not None:
+            patch, cover, (y0, y1, x0, x1) = found
+            window = here[y0:y1, x0:x1]
+            here[y0:y1, x0:x1] = cover * (person.distance_m + patch) + (1 - cover) * window
+        depth = torch.where(mine, here, depth)
+    return depth, relief
 
 
 def find_faces_all(

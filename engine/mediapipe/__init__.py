@@ -1,8 +1,17 @@
 """MediaPipe's small face and person models run in torch: a TFLite-graph executor and the shipped
-converted weights (selfie segmentation, BlazeFace detector, face mesh, iris landmarks)."""
+converted weights (selfie segmentation, BlazeFace detector, face mesh, iris landmarks, BlazePose landmarks)."""
 
 from .graph import GraphFileError, TFLiteGraph, load_graph
-from .models import FACE_DETECTION, FACE_LANDMARK, IRIS_LANDMARK, NAMES, SELFIE_SEGMENTATION, get_model, model_path
+from .models import (
+    FACE_DETECTION,
+    FACE_LANDMARK,
+    IRIS_LANDMARK,
+    NAMES,
+    POSE_LANDMARK,
+    SELFIE_SEGMENTATION,
+    get_model,
+    model_path,
+)
 
 __all__ = [
     "GraphFileError",
@@ -12,6 +21,7 @@ __all__ = [
     "FACE_LANDMARK",
     "IRIS_LANDMARK",
     "NAMES",
+    "POSE_LANDMARK",
     "SELFIE_SEGMENTATION",
     "get_model",
     "model_path",

@@ -15,7 +15,8 @@ SELFIE_SEGMENTATION = "selfie_segmentation"  # person matte, input [1,256,256,3]
 FACE_DETECTION = "face_detection_short_range"  # BlazeFace, input [1,128,128,3] RGB -1..1
 FACE_LANDMARK = "face_landmark"  # 468-point mesh, input [1,192,192,3] RGB 0..1
 IRIS_LANDMARK = "iris_landmark"  # eye contour + iris, input [1,64,64,3] RGB 0..1
-NAMES = (SELFIE_SEGMENTATION, FACE_DETECTION, FACE_LANDMARK, IRIS_LANDMARK)
+POSE_LANDMARK = "pose_landmark_full"  # BlazePose GHUM full, 39 landmarks + world metres, input [1,256,256,3] RGB 0..1
+NAMES = (SELFIE_SEGMENTATION, FACE_DETECTION, FACE_LANDMARK, IRIS_LANDMARK, POSE_LANDMARK)
 
 _cache: dict[tuple[str, str], TFLiteGraph] = {}
 _lock = threading.Lock()

@@ -1,0 +1,138 @@
+"""Body relief from a BlazePose pose: how far each pixel of a person lies behind her eyes, in metres.
+
+What it assumes, per region (also said in the DEPTH metadata):
+- head (ears, eyes, nose; the face mesh's relief lies over it), torso, arms, hands, legs, neck: the
+  pose's world landmarks (metres), linear along each bone, across the torso between shoulders and hips
+  and up the neck to the eyes; elsewhere on the person the bones' values spread smoothly (a
+  normalised convolution, wide where no bone is near);
+- what she holds (her matte, not her body in the pose model's segmentation, next to a hand): the
+  depth of that hand;
+- offsets are clamped to ``[NEAREST_M, FARTHEST_M]`` behind the eyes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .body_pose import BodyPose
+
+GRID = 160  # long side of the grid the field is built on
+BONES = (
+    (7, 8), (2, 5), (0, 2), (0, 5),  # head
+    (11, 12), (11, 13), (13, 15), (12, 14), (14, 16), (15, 19), (16, 20),  # shoulders, arms, hands
+    (23, 25), (25, 27), (24, 26), (26, 28),  # legs
+)  # fmt: skip
+TORSO = (11, 12, 24, 23)  # shoulders and hips, a quad
+HANDS = ((15, 17, 19, 21), (16, 18, 20, 22))  # wrist, pinky, index, thumb per hand
+NEAR_SIGMA, WIDE_SIGMA = 0.08, 0.6  # in shoulder widths
+HELD = 0.3  # a matte pixel the body segmentation gives less than this is not her body
+HELD_REACH = 0.6  # shoulder widths from a hand: what she holds
+NEAREST_M, FARTHEST_M = -0.6, 0.6
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    r = max(1, int(3 * sigma))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
+    k = (k / k.sum()).to(x.dtype)
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+
+
+def _samples(pose: BodyPose) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points ``[N,2]`` px along the bones and over the torso, and their offsets ``[N]`` m."""
+    p, z = pose.points, pose.behind_eyes_m()
+    t = torch.linspace(0, 1, 24)
+    pts, vals = [], []
+    for a, b in BONES:
+        pts.append(p[a] + t[:, None] * (p[b] - p[a]))
+        vals.append(z[a] + t * (z[b] - z[a]))
+    u, v = torch.meshgrid(t, t, indexing="ij")
+    u, v = u.reshape(-1, 1), v.reshape(-1, 1)
+    a, b, c, d = TORSO  # left shoulder, right shoulder, right hip, left hip
+    top, bottom = p[a] + u * (p[b] - p[a]), p[d] + u * (p[c] - p[d])
+    pts.append(top + v * (bottom - top))
+    zt, zb = z[a] + u[:, 0] * (z[b] - z[a]), z[d] + u[:, 0] * (z[c] - z[d])
+    vals.append(zt + v[:, 0] * (zb - zt))
+    # the neck: from between the shoulders up to between the eyes (offset 0 there)
+    neck, eyes = (p[11] + p[12]) / 2, (p[2] + p[5]) / 2
+    pts.append(neck + t[:, None] * (eyes - neck))
+    vals.append((z[11] + z[12]) / 2 * (1 - t))
+    return torch.cat(pts), torch.cat(vals)
+
+
+def body_relief(pose: BodyPose, person: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, dict[str, str]]:
+    """Offset behind the eyes ``[height,width]`` metres over the person and what it assumed per region.
+
+    person: ``[height,width]`` bool, her solid pixels in the matte (where held objects are looked for).
+    """
+    dev = person.device
+    s = GRID / max(height, width)
+    gh, gw = max(2, round(height * s)), max(2, round(width * s))
+    pts, vals = _samples(pose)
+    gx = (pts[:, 0] * gw / width).long()
+    gy = (pts[:, 1] * gh / height).long()
+    inside = (gx >= 0) & (gx < gw) & (gy >= 0) & (gy < gh)
+    idx = (gy * gw + gx)[inside]
+    weight = torch.zeros(gh * gw).index_add_(0, idx, torch.ones(len(idx))).view(1, 1, gh, gw)
+    value = torch.zeros(gh * gw).index_add_(0, idx, vals[inside]).view(1, 1, gh, gw)
+    shoulders = float((pose.points[11] - pose.points[12]).norm()) * gw / width
+    shoulders = max(shoulders, 4.0)
+    near, wide = max(1.0, NEAR_SIGMA * shoulders), max(2.0, WIDE_SIGMA * shoulders)
+    wn, vn = _blur(weight, near), _blur(value, near)
+    ww, vw = _blur(weight, wide), _blur(value, wide)
+    z_wide = vw / ww.clamp_min(1e-8) if float(ww.max()) > 0 else torch.zeros_like(vw)
+    cover = (wn / max(float(wn.amax()) * 0.25, 1e-8)).clamp(0, 1)
+    field = cover * vn / wn.clamp_min(1e-8) + (1 - cover) * z_wide
+    field = field.clamp(NEAREST_M, FARTHEST_M)
+    out = F.interpolate(field, size=(height, width), mode="bilinear", align_corners=False)[0, 0].to(dev)
+    notes = {
+        "body": "BlazePose world landmarks: shoulders "
+        f"{float(pose.behind_eyes_m()[[11, 12]].mean()):+.2f} m, hips "
+        f"{float(pose.behind_eyes_m()[[23, 24]].mean()):+.2f} m from the eyes, smooth in between",
+    }
+    held = _held(pose, person, height, width)
+    if held is not None:
+        mask, hand_m = held
+        out = torch.where(mask, torch.as_tensor(hand_m, device=dev, dtype=out.dtype), out)
+        notes["held"] = f"in her matte, not her body, next to a hand: the hand's depth ({hand_m:+.2f} m)"
+    return out, notes
+
+
+def _held(pose: BodyPose, person: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, float] | None:
+    """Pixels ``[height,width]`` bool of what she holds and the depth (m behind the eyes) of the hand
+    holding it; None when nothing is held."""
+    import cv2
+    import numpy as np
+
+    body = pose.body.to(person.device)
+    cand = (person & (body < HELD)).cpu().numpy().astype(np.uint8)
+    shoulders = max(float((pose.points[11] - pose.points[12]).norm()), 8.0)
+    r = max(1, round(0.03 * shoulders))  # slivers along the body's outline are not objects
+    kernel = np.ones((2 * r + 1, 2 * r + 1), np.uint8)
+    opened = cv2.morphologyEx(cand, cv2.MORPH_OPEN, kernel)
+    n, pieces, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    if n <= 1:
+        return None
+    z = pose.behind_eyes_m()
+    yy, xx = np.mgrid[0:height, 0:width]
+    mask = np.zeros((height, width), bool)
+    depth = None
+    min_area = (0.1 * shoulders) ** 2
+    for c in range(1, n):
+        if stats[c, cv2.CC_STAT_AREA] < min_area:
+            continue
+        piece = pieces == c
+        px, py = xx[piece] + 0.5, yy[piece] + 0.5
+        best = None
+        for hand in HANDS:
+            hx, hy = (float(v) for v in pose.points[list(hand)].mean(0))
+            gap = float(np.sqrt((px - hx) ** 2 + (py - hy) ** 2).min())
+            if gap <= HELD_REACH * shoulders and (best is None or gap < best[0]):
+                best = (gap, float(z[list(hand)].mean()))
+        if best is not None:
+            mask |= piece
+            depth = best[1] if depth is None else min(depth, best[1])
+    if depth is None:
+        return None
+    return torch.from_numpy(mask).to(person.device), depth
