@@ -171,7 +171,7 @@ def check_supported(layout: AdapterLayout, method: str, clip_vision: bool = Fals
             "drives the base FaceID adapter: use ip-adapter-faceid_sd15.bin or ip-adapter-faceid_sdxl.bin"
         )
     raise AdapterError(
-        f"method {method!r} needs {'an InstantID' if want == 'instantid' else 'a FaceID'} adapter, "
+        f"method {method!r} needs {'an InstantID' if method == 'InstantID' else 'a FaceID'} adapter, "
         f"but the file is {layout.describe()}"
     )
 
