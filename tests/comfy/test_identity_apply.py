@@ -185,3 +185,18 @@ def test_a_previous_release_identity_drives_faceid_plus_from_its_stored_face_cro
     again = _run(tiny, "sd15", old, method="IP-Adapter FaceID", clip_vision=clip_vision, shortcut_scale=0.0)[0]
     assert torch.equal(images, again)
     _clear(tiny, "ipadapter")
+
+
+def test_faceid_plus_shows_clip_vision_the_best_face_of_an_identity_with_several(tiny, tmp_path):
+    from portraitos.engine.identity.file_format import merge
+    from portraitos.services import identity_adapters as ia
+
+    two = merge(tiny["ids"][("buffalo_l", "astro")], tiny["ids"][("buffalo_l", "other")])
+    assert two.tensors["crop_224"].shape[0] == 2
+    _clear(tiny, "ipadapter")
+    save_bin(faceid_plus_state_dict("sd15"), tiny["root"] / "ipadapter" / "ip-adapter-faceid-plusv2_sd15.bin")
+    model = tiny["models"]["sd15"][0]
+    patch = ia.apply_identity(model, two, "IP-Adapter FaceID", 0.8, clip_vision=build_clip_vision(tmp_path))
+    assert patch.reference is not None and patch.reference.startswith("CLIP vision face: ")
+    assert patch.adapter is not None and patch.adapter.layout.kind == "faceid-plusv2"
+    _clear(tiny, "ipadapter")

@@ -301,6 +301,16 @@ def test_auto_tries_adapter_and_identitynet_files_in_the_stated_order():
         "ip-adapter-faceid-plusv2_sdxl.bin",  # Plus after plain
         "ip-adapter_sdxl.safetensors",  # not FaceID: last
     ]
+    # a CLIP vision model connected: Plus first (it is connected for Plus), then plain, Portrait last
+    with_portrait = [*files, "ip-adapter-faceid-portrait_sdxl.bin"]
+    assert order_adapter_files(with_portrait, "IP-Adapter FaceID", "SDXL", clip_vision=True) == [
+        "ip-adapter-faceid-plusv2_sdxl.bin",
+        "ip-adapter-faceid_sdxl.bin",
+        "ip-adapter-faceid.bin",
+        "ip-adapter-faceid_sd15.bin",
+        "ip-adapter-faceid-portrait_sdxl.bin",
+        "ip-adapter_sdxl.safetensors",
+    ]
     nets = ["canny/diffusion_pytorch_model.safetensors", "depth.safetensors", "InstantID/ControlNetModel.safetensors"]
     assert order_identitynet_files(nets) == [
         "InstantID/ControlNetModel.safetensors",
