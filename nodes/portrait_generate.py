@@ -1,7 +1,8 @@
 """PortraitGenerate: a batch of studio portraits of one stored identity, with the user's own checkpoint.
 
 Methods: "keep face" (no extra weights: the selfie's face and hair are kept and everything else is
-inpainted), "IP-Adapter FaceID" (SD 1.5 / SDXL) and "InstantID" (SDXL, with its IdentityNet ControlNet);
+inpainted), "IP-Adapter FaceID" (SD 1.5 / SDXL; FaceID Plus / PlusV2 with a CLIP vision model on
+clip_vision) and "InstantID" (SDXL, with its IdentityNet ControlNet);
 "auto" takes the one the identity's face pack was made for. The identity is applied by the same code as
 PortraitIdentityApply's (``services.identity_adapters.apply_identity``).
 Image i of the batch takes style variation i and seed + i. Sampling goes through ``comfy.sample`` on a
@@ -210,6 +211,7 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                     tooltip="The selfie itself (needed by keep face); a batch of several: the most frontal, "
                     "sharpest, best-lit face is kept (the node's text says which)",
                 ),
+                *shared.clip_vision_inputs(),
             ],
             outputs=[
                 io.Image.Output(display_name="images", tooltip="The portraits, one per batch item"),
@@ -245,6 +247,8 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
         lora_strength,
         speed=STANDARD,
         photo=None,
+        clip_vision=None,
+        shortcut_scale=1.0,
     ) -> io.NodeOutput:
         if method not in METHODS:
             raise GenerateError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -298,6 +302,8 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                 width,
                 height,
                 vae=vae,
+                clip_vision=clip_vision,
+                shortcut_scale=shortcut_scale,
             )
             if patch.reference:
                 readout.append(patch.reference)

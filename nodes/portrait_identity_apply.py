@@ -38,8 +38,8 @@ class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
             display_name="Portrait Identity Apply",
             category=CATEGORY_GENERATE,
             description="Apply a stored identity to your model and conditioning (InstantID on SDXL, IP-Adapter "
-            "FaceID on SD 1.5 / SDXL), then sample with any sampler. The model comes back patched (a clone), the "
-            "conditioning with InstantID's IdentityNet.",
+            "FaceID or FaceID Plus / PlusV2 (with a CLIP vision model) on SD 1.5 / SDXL), then sample with any "
+            "sampler. The model comes back patched (a clone), the conditioning with InstantID's IdentityNet.",
             inputs=[
                 io.Model.Input("model", tooltip="The diffusion model (SDXL or SD 1.5), after any LoRA you use"),
                 io.Conditioning.Input("positive", tooltip="Your positive prompt's conditioning"),
@@ -61,6 +61,7 @@ class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
                 shared.size("width", KEYPOINT_PICTURE),
                 shared.size("height", KEYPOINT_PICTURE),
                 io.Vae.Input("vae", optional=True, tooltip="Optional: your checkpoint's VAE (as ControlNet apply)"),
+                *shared.clip_vision_inputs(),
             ],
             outputs=[
                 io.Model.Output(display_name="model", tooltip="The model with the identity (a patched clone)"),
@@ -85,6 +86,8 @@ class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
         width,
         height,
         vae=None,
+        clip_vision=None,
+        shortcut_scale=1.0,
     ) -> io.NodeOutput:
         if not isinstance(identity, Identity):
             raise ValueError(f"identity must come from IdentityLoader, got {type(identity).__name__}")
@@ -104,6 +107,8 @@ class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
             height,
             vae=vae,
             node="PortraitIdentityApply",
+            clip_vision=clip_vision,
+            shortcut_scale=shortcut_scale,
         )
         cache: dict = {}
         pos = adapters.conditioning_with(positive, patch.positive, cache)

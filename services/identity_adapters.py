@@ -25,6 +25,7 @@ from portraitos.engine.generation import (
     FACE_PACK,
     AdapterError,
     AdapterLayout,
+    FaceIDPlusProjection,
     Site,
     build_ip_layers,
     build_projection,
@@ -35,7 +36,14 @@ from portraitos.engine.generation import (
     lora_pairs,
     split_groups,
 )
-from portraitos.engine.generation.adapters import family_hint, order_adapter_files, order_identitynet_files
+from portraitos.engine.generation.adapters import (
+    CLIP_VISION_FILE,
+    PLUS_KINDS,
+    family_hint,
+    needs_clip_vision_message,
+    order_adapter_files,
+    order_identitynet_files,
+)
 from portraitos.engine.generation.defaults import FACEID, INSTANTID
 from portraitos.engine.generation.keypoints import draw_keypoints, place_keypoints
 from portraitos.engine.generation.photo_choice import choose_identity_face
@@ -99,19 +107,22 @@ def resolve_adapter(method: str, choice: str, family: str) -> Path:
     return Path(folder_paths.get_full_path(folder, pick))
 
 
-def adapter_candidates(method: str, family: str) -> list[str]:
+def adapter_candidates(method: str, family: str, clip_vision: bool = False) -> list[str]:
     """The files "auto" tries for ``method``, in this order: (IP-Adapter FaceID: FaceID files before
-    others, plain before Plus/Portrait) names that name the model family, then names that name none,
-    then the rest; alphabetical within each."""
+    others, plain before Plus before Portrait; Plus first when a CLIP vision model is connected) names that
+    name the model family, then names that name none, then the rest; alphabetical within each."""
 
-    return order_adapter_files(adapter_files(method), method, family)
+    return order_adapter_files(adapter_files(method), method, family, clip_vision)
 
 
-def load_auto_adapter(method: str, family: str, model) -> tuple[LoadedAdapter, list[Site], list[str]]:
-    """ "auto": the first of :func:`adapter_candidates` that loads and fits ``model``, its sites, and one
-    line per candidate skipped before it (name: why). AdapterError when none is usable, naming each."""
+def load_auto_adapter(
+    method: str, family: str, model, clip_vision: bool = False
+) -> tuple[LoadedAdapter, list[Site], list[str]]:
+    """ "auto": the first of :func:`adapter_candidates` that loads and fits ``model`` (FaceID Plus only
+    with ``clip_vision``), its sites, and one line per candidate skipped before it (name: why).
+    AdapterError when none is usable, naming each."""
     folder = ADAPTER_FOLDERS[method]
-    candidates = adapter_candidates(method, family)
+    candidates = adapter_candidates(method, family, clip_vision)
     if not candidates:
         where = ", ".join(folder_paths.get_folder_paths(folder))
         raise AdapterError(f"no {method} adapter found in models/{folder}/ ({where}): put {WHERE[method]} ({README})")
@@ -119,7 +130,7 @@ def load_auto_adapter(method: str, family: str, model) -> tuple[LoadedAdapter, l
     for name in candidates:
         try:
             adapter = load_adapter(Path(folder_paths.get_full_path(folder, name)))
-            return adapter, check_adapter(adapter, method, model), skipped
+            return adapter, check_adapter(adapter, method, model, clip_vision), skipped
         except AdapterError as e:
             skipped.append(f"{name}: {e}")
     raise AdapterError(
@@ -240,14 +251,10 @@ def _load_adapter(path: Path) -> LoadedAdapter:
     except Exception as e:
         raise AdapterError(f"{path.name} could not be read ({type(e).__name__}: {e}); download it again") from None
     proj_sd, ip_sd = split_groups(sd)
-    layout = detect_layout(proj_sd, ip_sd)
+    layout = detect_layout(proj_sd, ip_sd, path.name)
     projection = (
         build_projection(layout.kind, {k: v.float() for k, v in proj_sd.items()})
-        if layout.kind
-        in (
-            "instantid",
-            "faceid",
-        )
+        if layout.kind in ("instantid", "faceid", *PLUS_KINDS)
         else None
     )
     layers = build_ip_layers(ip_sd)
@@ -261,8 +268,8 @@ def unet_sites(model) -> list[Site]:
     return cross_attention_sites(model.model.diffusion_model)
 
 
-def check_adapter(adapter: LoadedAdapter, method: str, model) -> list[Site]:
-    check_supported(adapter.layout, method)
+def check_adapter(adapter: LoadedAdapter, method: str, model, clip_vision: bool = False) -> list[Site]:
+    check_supported(adapter.layout, method, clip_vision)
     sites = unet_sites(model)
     family = model_family(model)
     check_family(adapter.layout, family, [s.hidden for s in sites], sites[0].context if sites else 0)
@@ -319,16 +326,55 @@ def existing_attn2_patch(model, key: tuple):
     return attn2.get(tuple(key), attn2.get(tuple(key[:2])))
 
 
-def identity_tokens(adapter: LoadedAdapter, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cond tokens from the embedding ``[512]`` and uncond tokens from zeros, each ``[1,T,C]`` float32."""
+def clip_vision_features(clip_vision, crop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CLIP vision penultimate hidden states ``[1,N,D]`` float32 of a face crop ``[H,W,3]`` uint8 (through
+    ComfyUI's ``encode_image``, its own resize and normalisation), and of an all-zero normalised input
+    (the reference's unconditional image: zero pixel values after normalisation)."""
+    image = crop.float()[None] / 255
+    cond = clip_vision.encode_image(image).penultimate_hidden_states.float()
+    mm.load_model_gpu(clip_vision.patcher)
+    size = int(getattr(clip_vision, "image_size", 224))
+    zeros = torch.zeros(1, 3, size, size, device=clip_vision.load_device)
+    if getattr(clip_vision, "return_all_hidden_states", False):
+        uncond = clip_vision.model(pixel_values=zeros, intermediate_output="all")[1][:, -2]
+    else:
+        uncond = clip_vision.model(pixel_values=zeros, intermediate_output=-2)[1]
+    return cond, uncond.float().to(cond.device)
+
+
+def identity_tokens(
+    adapter: LoadedAdapter,
+    embedding: torch.Tensor,
+    clip: tuple[torch.Tensor, torch.Tensor] | None = None,
+    shortcut_scale: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cond tokens from the embedding ``[512]`` and uncond tokens from zeros, each ``[1,T,C]`` float32.
+    FaceID Plus / PlusV2 also take ``clip``: the face crop's CLIP vision hidden states and the
+    unconditional ones, each ``[1,N,D]`` (:func:`clip_vision_features`); PlusV2 adds the resampler's
+    output to the id tokens at ``shortcut_scale``."""
     with torch.no_grad():
         emb = embedding.float().reshape(1, -1)
         if adapter.projection is None:
             raise AdapterError(
                 f"{adapter.path.name} has no projection weights: it cannot condition on a face embedding"
             )
-        cond = adapter.projection(emb)
-        uncond = adapter.projection(torch.zeros_like(emb))
+        proj = adapter.projection
+        if isinstance(proj, FaceIDPlusProjection):
+            if clip is None:
+                raise AdapterError(needs_clip_vision_message(adapter.layout))
+            want = proj.clip_width
+            if int(clip[0].shape[-1]) != want:
+                raise AdapterError(
+                    f"the CLIP vision model gives {clip[0].shape[-1]}-wide features, but {adapter.path.name} takes "
+                    f"{want}-wide ones: load {CLIP_VISION_FILE} (ViT-H-14) in Load CLIP Vision"
+                )
+            shortcut = adapter.layout.kind == "faceid-plusv2"
+            device = next(proj.parameters()).device
+            cond = proj(emb, clip[0].to(device), shortcut, shortcut_scale)
+            uncond = proj(torch.zeros_like(emb), clip[1].to(device), shortcut, shortcut_scale)
+        else:
+            cond = proj(emb)
+            uncond = proj(torch.zeros_like(emb))
     return cond, uncond
 
 
@@ -472,12 +518,17 @@ def apply_identity(
     height: int = 1216,
     vae=None,
     node: str = "PortraitGenerate",
+    clip_vision=None,
+    shortcut_scale: float = 1.0,
 ) -> IdentityPatch:
     """The identity applied for ``method`` ("InstantID" or "IP-Adapter FaceID") to a clone of ``model``:
     the adapter's attention patches at ``strength`` (0: nothing is applied), FaceID's LoRA at
     ``lora_strength``, and for InstantID the IdentityNet at ``controlnet_strength`` with its keypoint image
     drawn for a ``width`` × ``height`` picture (ComfyUI rescales it to the latent at sampling time) and the
-    face tokens as its context. Used by PortraitGenerate and PortraitIdentityApply alike."""
+    face tokens as its context. A FaceID Plus / PlusV2 adapter also takes ``clip_vision`` (ComfyUI's
+    CLIP_VISION) over the identity's aligned 224 px face crop (its best face when it has several) and, for
+    PlusV2, ``shortcut_scale``; ``clip_vision`` is ignored by the other adapters. Used by PortraitGenerate
+    and PortraitIdentityApply alike."""
     log = logging.getLogger("PortraitOS")
     if method not in (INSTANTID, FACEID):
         raise AdapterError(f"method must be {INSTANTID} or {FACEID} here, got {method!r}")
@@ -486,17 +537,29 @@ def apply_identity(
     embedding = identity_embedding(identity, method)
     family = model_family(model)
     passed_over: list[str] = []
+    has_clip = clip_vision is not None and method == FACEID
     if adapter_file in (None, "", "auto"):
-        adapter, sites, skipped = load_auto_adapter(method, family, model)
+        adapter, sites, skipped = load_auto_adapter(method, family, model, has_clip)
         for line in skipped:
             log.warning("%s: adapter_file auto skipped %s", node, line)
             passed_over.append(f"adapter_file auto skipped {line}")
     else:
         adapter = load_adapter(resolve_adapter(method, adapter_file, family))
-        sites = check_adapter(adapter, method, model)
-    cond_tok, uncond_tok = identity_tokens(adapter, embedding)
+        sites = check_adapter(adapter, method, model, has_clip)
+    clip = None
+    reference = None
+    if adapter.layout.kind in PLUS_KINDS:
+        face = 0
+        if identity.tensors["crop_224"].shape[0] > 1:  # the most frontal, sharpest, best-lit of its photos
+            choice = choose_identity_face(identity.tensors)
+            face, reference = choice.index, f"CLIP vision face: {choice.describe('identity face')}"
+            log.info("%s: %s", node, reference)
+        clip = clip_vision_features(clip_vision, identity.tensors["crop_224"][face])
+    elif clip_vision is not None:
+        log.info("%s: clip_vision is not used by %s", node, adapter.layout.describe())
+    cond_tok, uncond_tok = identity_tokens(adapter, embedding, clip, shortcut_scale)
     lora_file = None
-    if adapter.layout.kind == "faceid" and not adapter.layout.lora_rank:
+    if adapter.layout.kind in ("faceid", *PLUS_KINDS) and not adapter.layout.lora_rank:
         lora_file = separate_lora(adapter.path)
     work = patch_model(model, adapter, sites, cond_tok, uncond_tok, strength, lora_strength, lora_file)
     lora_bytes = sum(_tensor_bytes(p) for patches in work.patches.values() for p in patches) - sum(
@@ -505,7 +568,6 @@ def apply_identity(
     pos: dict = {}
     neg: dict = {}
     control = None
-    reference = None
     if method == INSTANTID and controlnet_strength > 0:
         if controlnet_file in (None, "", "auto"):
             net, skipped = load_auto_identitynet(model)

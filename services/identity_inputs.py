@@ -39,3 +39,26 @@ def adapter_files() -> list:
         strength("controlnet_strength", 0.8, "InstantID's IdentityNet (face position and shape) strength; 0 = off"),
         strength("lora_strength", 0.6, "Strength of FaceID's LoRA (in the adapter or in models/loras)"),
     ]
+
+
+def clip_vision_inputs() -> list:
+    """FaceID Plus / PlusV2's CLIP vision model and PlusV2's shortcut scale (optional: added after
+    release, so saved prompts without them keep working)."""
+    return [
+        io.ClipVision.Input(
+            "clip_vision",
+            optional=True,
+            tooltip="IP-Adapter FaceID Plus / PlusV2: the CLIP vision model from Load CLIP Vision "
+            "(CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors in models/clip_vision); ignored by the other adapters",
+        ),
+        io.Float.Input(
+            "shortcut_scale",
+            default=1.0,
+            min=0.0,
+            max=5.0,
+            step=0.05,
+            optional=True,
+            tooltip="FaceID PlusV2: weight of the CLIP face details added to the identity tokens (0: the "
+            "identity tokens alone); ignored by the other adapters",
+        ),
+    ]

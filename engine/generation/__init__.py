@@ -15,7 +15,7 @@ from .defaults import METHODS, SPEEDS, effective_settings, method_for
 from .ip_layers import IPLayer, Site, build_ip_layers, cross_attention_sites, lora_pairs
 from .keep_face import FramedPhoto, composite, frame_photo, keep_mask
 from .keypoints import draw_keypoints, place_keypoints
-from .projection import MLPProjection, Resampler, build_projection
+from .projection import FaceIDPlusProjection, FacePerceiverResampler, MLPProjection, Resampler, build_projection
 from .prompts import NEGATIVE, STYLES, PortraitPrompt, build_prompts, subject
 
 __all__ = [
@@ -41,6 +41,8 @@ __all__ = [
     "keep_mask",
     "draw_keypoints",
     "place_keypoints",
+    "FaceIDPlusProjection",
+    "FacePerceiverResampler",
     "MLPProjection",
     "Resampler",
     "build_projection",

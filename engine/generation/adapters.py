@@ -3,9 +3,15 @@
 An adapter file holds two groups, ``image_proj`` (the projection model) and ``ip_adapter`` (per-layer
 weights), either nested (the published ``.bin`` files) or flat with those key prefixes (``.safetensors``).
 
-Supported: InstantID (SDXL; Resampler, 70 layers) and IP-Adapter FaceID (SD 1.5: 16 layers, SDXL: 70;
-MLP projection to 4 tokens, with its LoRA when the file has one). Recognised and refused with a reason:
-FaceID Plus / PlusV2 (they also need a CLIP vision model), FaceID Portrait, plain IP-Adapters.
+Supported: InstantID (SDXL; Resampler, 70 layers), IP-Adapter FaceID (SD 1.5: 16 layers, SDXL: 70;
+MLP projection to 4 tokens, with its LoRA when the file has one) and FaceID Plus / PlusV2 (the same, plus a
+resampler over CLIP vision features of the face: they need a CLIP vision model). Recognised and refused
+with a reason: FaceID Portrait, plain IP-Adapters.
+
+Plus and PlusV2 files have the same keys and shapes; they differ in how the tokens are combined (PlusV2
+adds the resampler's output to the id tokens: the "shortcut"). The published files say which in their
+names only (``ip-adapter-faceid-plus_sd15.bin``, ``ip-adapter-faceid-plusv2_sd15.bin``), so a Plus layout
+whose file name has "plusv2" is PlusV2, as in the reference implementations.
 """
 
 from __future__ import annotations
@@ -16,15 +22,25 @@ from typing import Optional
 import torch
 
 FAMILY_LAYERS = {16: "SD 1.5", 70: "SDXL"}
-FACE_PACK = {"instantid": "antelopev2", "faceid": "buffalo_l", "faceid-portrait": "buffalo_l"}
-SUPPORTED = ("instantid", "faceid")
+FACE_PACK = {
+    "instantid": "antelopev2",
+    "faceid": "buffalo_l",
+    "faceid-portrait": "buffalo_l",
+    "faceid-plus": "buffalo_l",
+    "faceid-plusv2": "buffalo_l",
+}
+SUPPORTED = ("instantid", "faceid", "faceid-plus", "faceid-plusv2")
+PLUS_KINDS = ("faceid-plus", "faceid-plusv2")
 KIND_NAMES = {
     "instantid": "InstantID",
     "faceid": "IP-Adapter FaceID",
     "faceid-portrait": "IP-Adapter FaceID Portrait",
     "faceid-plus": "IP-Adapter FaceID Plus",
+    "faceid-plusv2": "IP-Adapter FaceID PlusV2",
     "ip-adapter": "IP-Adapter (CLIP image)",
 }
+# the CLIP vision model FaceID Plus / PlusV2 were trained with (laion/CLIP-ViT-H-14-laion2B-s32B-b79K)
+CLIP_VISION_FILE = "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors"
 
 
 class AdapterError(ValueError):
@@ -77,8 +93,17 @@ def split_groups(sd: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Ten
     return proj, ip
 
 
-def detect_layout(image_proj: dict[str, torch.Tensor], ip_adapter: dict[str, torch.Tensor]) -> AdapterLayout:
-    """Recognise an adapter from its two weight groups."""
+def is_plusv2_name(name: str) -> bool:
+    """Whether a FaceID Plus file's name says PlusV2 ("plusv2", "plus_v2", "plus-v2", any case)."""
+    low = name.lower().replace("_", "").replace("-", "").replace(" ", "")
+    return "plusv2" in low
+
+
+def detect_layout(
+    image_proj: dict[str, torch.Tensor], ip_adapter: dict[str, torch.Tensor], name: str = ""
+) -> AdapterLayout:
+    """Recognise an adapter from its two weight groups (``name``, the file name, only tells FaceID PlusV2
+    from Plus, whose weights have the same layout)."""
     ns = sorted(int(k.split(".")[0]) for k in ip_adapter if k.endswith(".to_k_ip.weight"))
     if not ns:
         raise AdapterError("the adapter's 'ip_adapter' group has no to_k_ip weights")
@@ -90,10 +115,15 @@ def detect_layout(image_proj: dict[str, torch.Tensor], ip_adapter: dict[str, tor
     if "proj.3.weight" in image_proj:
         kind, tokens = "ip-adapter", 0  # full-face / plain IP-Adapter (CLIP image embeddings)
     elif "perceiver_resampler.proj_in.weight" in image_proj:
-        kind, tokens = (
-            "faceid-plus",
-            int(image_proj["proj.2.weight"].shape[0]) // int(image_proj["norm.weight"].shape[0]),
-        )
+        width = int(image_proj["norm.weight"].shape[0])
+        tokens = int(image_proj["proj.2.weight"].shape[0]) // width
+        out = int(image_proj["perceiver_resampler.proj_out.weight"].shape[0])
+        if width != token_width or out != token_width:
+            raise AdapterError(
+                f"inconsistent adapter: projection width {width}, resampler output {out}, attention layers "
+                f"take {token_width}"
+            )
+        kind = "faceid-plusv2" if is_plusv2_name(name) else "faceid-plus"
     elif "latents" in image_proj and "proj_in.weight" in image_proj:
         tokens = int(image_proj["latents"].shape[1])
         if int(image_proj["proj_in.weight"].shape[1]) != 512:
@@ -117,23 +147,31 @@ def detect_layout(image_proj: dict[str, torch.Tensor], ip_adapter: dict[str, tor
     return AdapterLayout(kind, len(ns), hidden, token_width, tokens, lora_rank, face_pack)
 
 
-def check_supported(layout: AdapterLayout, method: str) -> None:
-    """Refuse adapters this method cannot drive, saying which file is needed instead."""
-    want = "instantid" if method == "InstantID" else "faceid"
-    if layout.kind == want:
+def needs_clip_vision_message(layout: AdapterLayout) -> str:
+    """The refusal for a FaceID Plus / PlusV2 adapter without a CLIP vision model."""
+    return (
+        f"this is an {KIND_NAMES[layout.kind]} adapter, which also needs a CLIP vision model: put "
+        f"{CLIP_VISION_FILE} (ViT-H-14 laion2B, what FaceID Plus was trained with) into models/clip_vision, "
+        "load it with ComfyUI's Load CLIP Vision node and connect it to the clip_vision input; or use the base "
+        "FaceID adapter (ip-adapter-faceid_sd15.bin or ip-adapter-faceid_sdxl.bin), which needs none"
+    )
+
+
+def check_supported(layout: AdapterLayout, method: str, clip_vision: bool = False) -> None:
+    """Refuse adapters this method cannot drive, saying which file (or input) is needed instead.
+    ``clip_vision``: whether a CLIP vision model is connected (FaceID Plus / PlusV2 need one)."""
+    want = ("instantid",) if method == "InstantID" else ("faceid", *PLUS_KINDS)
+    if layout.kind in PLUS_KINDS and layout.kind in want and not clip_vision:
+        raise AdapterError(needs_clip_vision_message(layout))
+    if layout.kind in want:
         return
-    if layout.kind in ("faceid-plus", "faceid-plusv2"):
-        raise AdapterError(
-            "this is an IP-Adapter FaceID Plus adapter, which also needs a CLIP vision model; PortraitGenerate "
-            "drives the base FaceID adapter: use ip-adapter-faceid_sd15.bin or ip-adapter-faceid_sdxl.bin"
-        )
     if layout.kind == "faceid-portrait":
         raise AdapterError(
             "this is an IP-Adapter FaceID Portrait adapter (16 tokens per face, no LoRA); PortraitGenerate "
             "drives the base FaceID adapter: use ip-adapter-faceid_sd15.bin or ip-adapter-faceid_sdxl.bin"
         )
     raise AdapterError(
-        f"method {method!r} needs {'an InstantID' if want == 'instantid' else 'a FaceID'} adapter, "
+        f"method {method!r} needs {'an InstantID' if method == 'InstantID' else 'a FaceID'} adapter, "
         f"but the file is {layout.describe()}"
     )
 
@@ -158,17 +196,20 @@ def family_hint(name: str) -> Optional[str]:
     return None
 
 
-def order_adapter_files(names: list[str], method: str, family: str) -> list[str]:
+def order_adapter_files(names: list[str], method: str, family: str, clip_vision: bool = False) -> list[str]:
     """The order "auto" tries adapter files for ``method`` ("IP-Adapter FaceID" or "InstantID") on a model
-    of ``family``: (FaceID: FaceID files before others, plain before Plus/Portrait) names that name the
-    family, then names that name none, then the rest; alphabetical within each."""
+    of ``family``: (FaceID: FaceID files before others; plain before Plus before Portrait, or with a CLIP
+    vision model connected (``clip_vision``) Plus before plain) names that name the family, then names
+    that name none, then the rest; alphabetical within each."""
 
     def rank(name: str) -> tuple:
         low = name.lower()
         hint = family_hint(name)
         faceid = method != "IP-Adapter FaceID" or "faceid" in low
-        plain = not any(s in low for s in ("plus", "portrait"))
-        return (not faceid, not plain, 0 if hint == family else 1 if hint is None else 2, low)
+        variant = 2 if "portrait" in low else 1 if "plus" in low else 0
+        if clip_vision and variant < 2:
+            variant = 1 - variant  # Plus first: the CLIP vision model is there for it
+        return (not faceid, variant, 0 if hint == family else 1 if hint is None else 2, low)
 
     return sorted(names, key=rank)
 

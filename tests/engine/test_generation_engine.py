@@ -4,11 +4,16 @@ and the keep-face mask."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from portraitos.engine.generation import (
     AdapterError,
+    FaceIDPlusProjection,
+    MLPProjection,
     Resampler,
     build_projection,
     check_family,
@@ -125,13 +130,120 @@ def test_other_faceid_variants_are_recognised_and_refused_with_a_reason():
     assert (portrait.kind, portrait.tokens) == ("faceid-portrait", 16)
     with pytest.raises(AdapterError, match="Portrait.*ip-adapter-faceid_sd15.bin"):
         check_supported(portrait, "IP-Adapter FaceID")
-    plus_proj = {**mlp_proj(768, 4), **resampler_proj(dim=768, out=768, embedding=1280, plus=True)}
-    plus = detect_layout(plus_proj, ip_group(SD15, 768, lora_rank=128))
-    assert plus.kind == "faceid-plus"
-    with pytest.raises(AdapterError, match="CLIP vision"):
-        check_supported(plus, "IP-Adapter FaceID")
     with pytest.raises(AdapterError, match="not an IP-Adapter"):
         split_groups({"model.diffusion_model.x": meta(1)})
+
+
+@pytest.mark.parametrize(("hidden", "ctx", "family"), [(SD15, 768, "SD 1.5"), (SDXL, 2048, "SDXL")])
+def test_faceid_plus_published_layouts_need_a_clip_vision_model(hidden, ctx, family):
+    """ip-adapter-faceid-plus(v2)_{sd15,sdxl}: FaceID's MLP and a 4-layer face resampler over ViT-H's
+    1280-wide hidden states; Plus and PlusV2 differ only in their names."""
+    proj = {**mlp_proj(ctx, 4), **resampler_proj(dim=ctx, out=ctx, embedding=1280, plus=True)}
+    ip = ip_group(hidden, ctx, lora_rank=128)
+    plus = detect_layout(proj, ip, "ip-adapter-faceid-plus_sd15.bin")
+    v2 = detect_layout(proj, ip, f"ip-adapter-faceid-plusv2_{'sd15' if family == 'SD 1.5' else 'sdxl'}.bin")
+    assert (plus.kind, v2.kind, v2.family, v2.tokens, v2.token_width) == (
+        "faceid-plus",
+        "faceid-plusv2",
+        family,
+        4,
+        ctx,
+    )
+    assert v2.face_pack == "buffalo_l" and v2.lora_rank == 128
+    if family == "SD 1.5":
+        # ip-adapter-faceid-plusv2_sd15.bin is 156 MB of fp16: 78.2 M parameters in this layout
+        assert 2 * (numel(proj) + numel(ip)) == pytest.approx(156e6, rel=0.01)
+    for layout in (plus, v2):
+        with pytest.raises(
+            AdapterError, match=r"CLIP vision.*CLIP-ViT-H-14-laion2B-s32B-b79K\.safetensors.*clip_vision"
+        ):
+            check_supported(layout, "IP-Adapter FaceID")
+        check_supported(layout, "IP-Adapter FaceID", clip_vision=True)
+        with pytest.raises(AdapterError, match="needs an InstantID adapter"):
+            check_supported(layout, "InstantID", clip_vision=True)
+    with torch.device("meta"):
+        model = build_projection("faceid-plusv2", proj)
+    assert isinstance(model, FaceIDPlusProjection) and sum(p.numel() for p in model.parameters()) == numel(proj)
+    bad = {**proj, "perceiver_resampler.proj_out.weight": meta(ctx // 2, ctx)}
+    with pytest.raises(AdapterError, match="inconsistent adapter"):
+        detect_layout(bad, ip, "ip-adapter-faceid-plusv2_sd15.bin")
+
+
+def _ln(x, sd, name):
+    return F.layer_norm(x, (x.shape[-1],), sd[f"{name}.weight"], sd[f"{name}.bias"], 1e-5)
+
+
+def reference_faceid_plus(sd, id_embeds, clip_embeds, shortcut, scale):
+    """FaceID Plus's projection written out step by step (the reference's ProjPlusModel with its
+    FacePerceiverResampler and PerceiverAttention): 64-wide heads, q and k each scaled by dh^-1/4."""
+    x = F.linear(
+        F.gelu(F.linear(id_embeds, sd["proj.0.weight"], sd["proj.0.bias"])), sd["proj.2.weight"], sd["proj.2.bias"]
+    )
+    width = sd["norm.weight"].shape[0]
+    x = _ln(x.reshape(-1, x.shape[-1] // width, width), sd, "norm")
+    r = "perceiver_resampler."
+    feats = F.linear(clip_embeds, sd[f"{r}proj_in.weight"], sd[f"{r}proj_in.bias"])
+    latents = x
+    depth = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith(f"{r}layers."))
+    for n in range(depth):
+        p = f"{r}layers.{n}."
+        f_n, l_n = _ln(feats, sd, f"{p}0.norm1"), _ln(latents, sd, f"{p}0.norm2")
+        b, length, _ = l_n.shape
+        q = l_n @ sd[f"{p}0.to_q.weight"].T
+        k, v = (torch.cat([f_n, l_n], dim=1) @ sd[f"{p}0.to_kv.weight"].T).chunk(2, dim=-1)
+        heads = q.shape[-1] // 64
+        q, k, v = (t.reshape(b, t.shape[1], heads, -1).transpose(1, 2) for t in (q, k, v))
+        s = 1 / math.sqrt(math.sqrt(q.shape[-1]))
+        w = torch.softmax((q * s) @ (k * s).transpose(-2, -1), dim=-1)
+        out = (w @ v).permute(0, 2, 1, 3).reshape(b, length, -1)
+        latents = out @ sd[f"{p}0.to_out.weight"].T + latents
+        h = F.gelu(_ln(latents, sd, f"{p}1.0") @ sd[f"{p}1.1.weight"].T)
+        latents = h @ sd[f"{p}1.3.weight"].T + latents
+    out = _ln(F.linear(latents, sd[f"{r}proj_out.weight"], sd[f"{r}proj_out.bias"]), sd, f"{r}norm_out")
+    return x + scale * out if shortcut else out
+
+
+def _random_plus(dim=128, clip=48, depth=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    shapes = {**mlp_proj(dim, 4), **resampler_proj(dim=dim, out=dim, embedding=clip, depth=depth, plus=True)}
+    sd = {}
+    for k, v in shapes.items():
+        t = torch.randn(v.shape, generator=g)
+        if k.endswith("norm.weight") or ".norm" in k and k.endswith(".weight") or k.endswith(".1.0.weight"):
+            t = 1 + 0.2 * t  # LayerNorm gains near 1
+        elif v.dim() == 2:
+            t = t / v.shape[1] ** 0.5
+        else:
+            t = 0.2 * t
+        sd[k] = t
+    return sd
+
+
+def test_faceid_plus_projection_is_the_reference_maths():
+    sd = _random_plus()
+    model = build_projection("faceid-plus", sd)
+    g = torch.Generator().manual_seed(1)
+    emb, clip = torch.randn(2, 512, generator=g), torch.randn(2, 257, 48, generator=g)
+    for shortcut, scale in ((False, 1.0), (True, 1.0), (True, 0.4)):
+        got = model(emb, clip, shortcut, scale)
+        want = reference_faceid_plus(sd, emb, clip, shortcut, scale)
+        assert got.shape == (2, 4, 128)
+        assert torch.allclose(got, want, atol=1e-5), float((got - want).abs().max())
+
+
+def test_faceid_plusv2_shortcut_adds_the_id_tokens_to_the_resampler_output():
+    sd = _random_plus(seed=3)
+    plus = build_projection("faceid-plusv2", sd)
+    mlp = MLPProjection.from_state_dict({k: v for k, v in sd.items() if not k.startswith("perceiver_resampler.")})
+    g = torch.Generator().manual_seed(2)
+    emb, clip = torch.randn(1, 512, generator=g), torch.randn(1, 257, 48, generator=g)
+    with torch.no_grad():
+        x, v1 = mlp(emb), plus(emb, clip)
+        assert torch.allclose(plus(emb, clip, True, 0.0), x)  # scale 0: FaceID's tokens alone
+        assert torch.allclose(plus(emb, clip, True, 1.0), x + v1, atol=1e-6)
+        assert float((plus(emb, clip, True, 1.0) - v1).abs().mean()) > 0.1  # v2 is not v1
+        other = torch.randn(1, 257, 48, generator=g)
+        assert float((plus(emb, other) - v1).abs().mean()) > 1e-3  # the CLIP features matter
 
 
 def test_projection_shapes_and_identity_dependence():
@@ -188,6 +300,16 @@ def test_auto_tries_adapter_and_identitynet_files_in_the_stated_order():
         "ip-adapter-faceid_sd15.bin",  # the other family
         "ip-adapter-faceid-plusv2_sdxl.bin",  # Plus after plain
         "ip-adapter_sdxl.safetensors",  # not FaceID: last
+    ]
+    # a CLIP vision model connected: Plus first (it is connected for Plus), then plain, Portrait last
+    with_portrait = [*files, "ip-adapter-faceid-portrait_sdxl.bin"]
+    assert order_adapter_files(with_portrait, "IP-Adapter FaceID", "SDXL", clip_vision=True) == [
+        "ip-adapter-faceid-plusv2_sdxl.bin",
+        "ip-adapter-faceid_sdxl.bin",
+        "ip-adapter-faceid.bin",
+        "ip-adapter-faceid_sd15.bin",
+        "ip-adapter-faceid-portrait_sdxl.bin",
+        "ip-adapter_sdxl.safetensors",
     ]
     nets = ["canny/diffusion_pytorch_model.safetensors", "depth.safetensors", "InstantID/ControlNetModel.safetensors"]
     assert order_identitynet_files(nets) == [

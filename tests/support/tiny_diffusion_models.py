@@ -9,7 +9,9 @@
 * ``build_checkpoint``: a ``.safetensors`` checkpoint (UNet + text encoder(s) + TAESD VAE) written by
   ComfyUI's own ``comfy.sd.save_checkpoint``.
 * ``build_faceid`` / ``build_instantid`` / ``build_controlnet``: adapter and ControlNet files with the
-  published key names and layouts (``.bin`` written as a weights-only torch pickle, as published).
+  published key names and layouts (``.bin`` written as a weights-only torch pickle, as published);
+  ``faceid_plus_state_dict``: FaceID Plus / PlusV2's; ``build_clip_vision``: a tiny CLIP vision model
+  built by ComfyUI's own ``comfy.clip_vision.ClipVisionModel`` from a config json.
 
 Everything needs ComfyUI importable (the ``comfy_nodes`` fixture or a ComfyUI process).
 """
@@ -259,6 +261,83 @@ def faceid_state_dict(family: str, seed: int = 0, lora: bool = True, tokens: int
     return {
         "image_proj": {k: v.to(dtype) for k, v in proj.items()},
         "ip_adapter": {k: v.to(dtype) for k, v in ip.items()},
+    }
+
+
+CLIP_VISION = {
+    "attention_dropout": 0.0,
+    "dropout": 0.0,
+    "hidden_act": "gelu",
+    "hidden_size": 48,
+    "image_size": 224,
+    "initializer_factor": 1.0,
+    "initializer_range": 0.02,
+    "intermediate_size": 96,
+    "layer_norm_eps": 1e-05,
+    "model_type": "clip_vision_model",
+    "num_attention_heads": 2,
+    "num_channels": 3,
+    "num_hidden_layers": 3,
+    "patch_size": 14,
+    "projection_dim": 16,
+    "torch_dtype": "float32",
+}
+
+
+def build_clip_vision(folder: Path, seed: int = 11):
+    """A tiny ViT CLIP vision model (ComfyUI's ``ClipVisionModel`` from a config json written to
+    ``folder``, the real layout with width 48, 3 layers, 224 px input in 14 px patches: 257 tokens),
+    deterministic weights: what Load CLIP Vision gives, but tiny."""
+    import json
+
+    import comfy.clip_vision
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "tiny_clip_vision.json"
+    config.write_text(json.dumps(CLIP_VISION))
+    clip_vision = comfy.clip_vision.ClipVisionModel(str(config))
+    _fill(clip_vision.model, seed)
+    return clip_vision
+
+
+def faceid_plus_state_dict(
+    family: str, seed: int = 0, clip_width: int = CLIP_VISION["hidden_size"], depth: int = 4, dtype=torch.float16
+) -> dict:
+    """IP-Adapter FaceID Plus / PlusV2's layout (the two are the same) for the tiny ``family`` model:
+    ``image_proj`` = FaceID's MLP (``proj.0``, ``proj.2``, ``norm``; 4 tokens of the text width C) and
+    ``perceiver_resampler.{proj_in (from clip_width), proj_out, norm_out, layers.N.0.{norm1, norm2, to_q,
+    to_kv, to_out}, layers.N.1.{0, 1, 3}}`` (width C, attention 64 wide: one head); ``ip_adapter`` as
+    FaceID's, with its LoRA."""
+    g = torch.Generator().manual_seed(seed + 100)
+    base = faceid_state_dict(family, seed, lora=True, tokens=4, dtype=torch.float32)
+    dim = FAMILY[family]["context"]
+    inner = 64
+    pre = "perceiver_resampler."
+    proj = dict(base["image_proj"])
+    proj.update(
+        {
+            f"{pre}proj_in.weight": _rand(g, dim, clip_width),
+            f"{pre}proj_in.bias": 0.1 * torch.randn(dim, generator=g),
+            f"{pre}proj_out.weight": _rand(g, dim, dim),
+            f"{pre}proj_out.bias": 0.1 * torch.randn(dim, generator=g),
+            f"{pre}norm_out.weight": 1 + 0.1 * torch.randn(dim, generator=g),
+            f"{pre}norm_out.bias": 0.1 * torch.randn(dim, generator=g),
+        }
+    )
+    for n in range(depth):
+        p = f"{pre}layers.{n}."
+        for norm in ("0.norm1", "0.norm2", "1.0"):
+            proj[f"{p}{norm}.weight"] = 1 + 0.1 * torch.randn(dim, generator=g)
+            proj[f"{p}{norm}.bias"] = 0.1 * torch.randn(dim, generator=g)
+        proj[f"{p}0.to_q.weight"] = _rand(g, inner, dim)
+        proj[f"{p}0.to_kv.weight"] = _rand(g, 2 * inner, dim)
+        proj[f"{p}0.to_out.weight"] = _rand(g, dim, inner)
+        proj[f"{p}1.1.weight"] = _rand(g, 4 * dim, dim)
+        proj[f"{p}1.3.weight"] = _rand(g, dim, 4 * dim)
+    return {
+        "image_proj": {k: v.to(dtype) for k, v in proj.items()},
+        "ip_adapter": {k: v.to(dtype) for k, v in base["ip_adapter"].items()},
     }
 
 
