@@ -294,6 +294,7 @@ function pictureUrl(node, state) {
   const slot = node.inputs?.findIndex((i) => i.name === "image") ?? -1;
   const src = upstreamNode(node, slot);
   if (!src) return null;
+  if (src.portraitosLens?.outputUrl) return src.portraitosLens.outputUrl; // a lens before this one
   if (src.imgs?.length && src.imgs[0].src) return src.imgs[0].src;
   const name = widget(src, "image")?.value;
   if (typeof name !== "string" || !name) return null;
@@ -307,10 +308,49 @@ function pictureUrl(node, state) {
   });
 }
 
-/** The node's own preview under the panel repeats the panel's picture: hide it (frontends that honour
- * `hideOutputImages`, Nodes 2.0 in 1.58), unless it shows more than the panel (the in-focus overlay). */
+const CANVAS_PREVIEW = "$$canvas-image-preview"; // the classic canvas's image preview widget
+const HIDDEN_PREVIEW_CSS = "portraitos-hidden-preview";
+
+/** The node's own preview under the panel repeats the panel's picture: it is hidden, unless it shows
+ * more than the panel (the in-focus overlay). Each renderer keeps it another way: Nodes 2.0 from 1.58
+ * honours `hideOutputImages`; the classic canvas (every release) draws the node's `imgs`, which read as
+ * empty while hidden (see keepOwnPreview); Nodes 2.0 before 1.58 shows the output store's images in an
+ * `.image-preview` element, hidden by a style rule on the node holding a panel marked so. */
 function syncOwnPreview(node) {
-  node.hideOutputImages = !String(value(node, "preview", "result")).includes("overlay");
+  const hide = !String(value(node, "preview", "result")).includes("overlay");
+  node.hideOutputImages = hide;
+  const root = node.portraitosLens?.root;
+  if (root) root.dataset.hideOutput = hide ? "1" : "0";
+  if (hide && node.widgets) {
+    const i = node.widgets.findIndex((w) => w.name === CANVAS_PREVIEW);
+    if (i >= 0) {
+      node.widgets[i].onRemove?.();
+      node.widgets.splice(i, 1);
+      node.setDirtyCanvas?.(true, true);
+    }
+  }
+}
+
+/** `node.imgs` (the pictures the classic canvas draws under a node) reads as empty while the node's
+ * own preview is hidden; what the frontend loads into it is kept for when it is shown again. */
+function keepOwnPreview(node) {
+  let imgs = node.imgs;
+  Object.defineProperty(node, "imgs", {
+    configurable: true,
+    enumerable: true,
+    get: () => (node.hideOutputImages ? undefined : imgs),
+    set: (v) => {
+      imgs = v;
+    },
+  });
+}
+
+function addHiddenPreviewStyle() {
+  if (document.getElementById(HIDDEN_PREVIEW_CSS)) return;
+  const style = document.createElement("style");
+  style.id = HIDDEN_PREVIEW_CSS;
+  style.textContent = '[data-node-id]:has(.portraitos-lens[data-hide-output="1"]) .image-preview { display: none !important; }';
+  document.head.append(style);
 }
 
 function refresh(node) {
@@ -490,6 +530,8 @@ app.registerExtension({
     nodeType.prototype.onNodeCreated = function () {
       const r = onNodeCreated?.apply(this, arguments);
       const node = this;
+      addHiddenPreviewStyle();
+      keepOwnPreview(node);
       const panel = buildPanel(node);
       node.addDOMWidget(PANEL, "portraitos_lens", panel, {
         serialize: false,
