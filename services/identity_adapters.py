@@ -330,15 +330,16 @@ def clip_vision_features(clip_vision, crop: torch.Tensor) -> tuple[torch.Tensor,
     """CLIP vision penultimate hidden states ``[1,N,D]`` float32 of a face crop ``[H,W,3]`` uint8 (through
     ComfyUI's ``encode_image``, its own resize and normalisation), and of an all-zero normalised input
     (the reference's unconditional image: zero pixel values after normalisation)."""
-    image = crop.float()[None] / 255
-    cond = clip_vision.encode_image(image).penultimate_hidden_states.float()
-    mm.load_model_gpu(clip_vision.patcher)
-    size = int(getattr(clip_vision, "image_size", 224))
-    zeros = torch.zeros(1, 3, size, size, device=clip_vision.load_device)
-    if getattr(clip_vision, "return_all_hidden_states", False):
-        uncond = clip_vision.model(pixel_values=zeros, intermediate_output="all")[1][:, -2]
-    else:
-        uncond = clip_vision.model(pixel_values=zeros, intermediate_output=-2)[1]
+    with torch.no_grad():
+        image = crop.float()[None] / 255
+        cond = clip_vision.encode_image(image).penultimate_hidden_states.float()
+        mm.load_model_gpu(clip_vision.patcher)
+        size = int(getattr(clip_vision, "image_size", 224))
+        zeros = torch.zeros(1, 3, size, size, device=clip_vision.load_device)
+        if getattr(clip_vision, "return_all_hidden_states", False):
+            uncond = clip_vision.model(pixel_values=zeros, intermediate_output="all")[1][:, -2]
+        else:
+            uncond = clip_vision.model(pixel_values=zeros, intermediate_output=-2)[1]
     return cond, uncond.float().to(cond.device)
 
 

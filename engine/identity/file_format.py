@@ -11,7 +11,8 @@ Tensors (N = number of source photos):
   bbox                 [N,4]        x0, y0, x1, y1 (source image pixels)
   pose                 [N,3]        yaw, pitch, roll in degrees (from the model pack, else from kps)
   det_score            [N]
-  crop_112, crop_224   [N,S,S,3]    aligned face crops, uint8 RGB
+  crop_112, crop_224   [N,S,S,3]    aligned face crops (insightface norm_crop), uint8 RGB; FaceID Plus
+                                    shows crop_224 to the CLIP vision model
   landmark_2d_106      [N,106,2]    when the pack has a 106-point landmark model
 Metadata (all strings): format, schema_version, name, created, model_pack, source_sha256 (JSON
 list), age and gender (JSON lists, when the pack estimates them), warnings (JSON list).
