@@ -66,8 +66,9 @@ CORNER = """() => {
 # previews (the classic canvas's preview widget or imgs; Nodes 2.0's visible <img> elements on the node)
 OWN_PREVIEWS = """(mode) => {
   const node = app.graph.nodes.find((n) => n.type === 'LensBokeh');
-  const panel = node.portraitosLens.image?.naturalWidth && node.portraitosLens.imageUrl === node.portraitosLens.outputUrl
-    && node.portraitosLens.picker.getClientRects().length ? 1 : 0;
+  const lens = node.portraitosLens;
+  const panel = lens.image?.naturalWidth && lens.imageUrl === lens.outputUrl
+    && lens.picker.getClientRects().length ? 1 : 0;
   if (mode !== 'nodes2') {
     const widget = node.widgets.some((w) => w.name === '$$canvas-image-preview');
     return {panel, own: (widget ? 1 : 0) + (node.imgs?.length ? 1 : 0)};
