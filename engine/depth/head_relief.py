@@ -14,7 +14,8 @@ GRID = 128  # resolution of the relief field over the face's neighbourhood
 MARGIN = 0.6  # the field covers the mesh's box grown by this fraction on each side
 
 
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``x [N,1,H,W]`` blurred by a separable Gaussian of ``sigma`` cells, edges replicated."""
     r = max(1, int(3 * sigma))
     k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
     k = k / k.sum()
@@ -53,12 +54,12 @@ def head_relief_window(
     # normalised convolution: σ about the spacing of the mesh points in grid cells
     spacing = float(size.max()) / 22.0 / ((x1 - x0) / gw)
     sigma = max(1.0, spacing)
-    wb, vb = _blur(weight, sigma), _blur(value, sigma)
+    wb, vb = gaussian_blur(weight, sigma), gaussian_blur(value, sigma)
     z = vb / wb.clamp_min(1e-8)
     # coverage: 1 well inside the mesh, falling to 0 beyond its outline
     inside_level = float(wb.amax()) * 0.35
     cover = (wb / inside_level).clamp(0, 1)
-    cover = _blur(cover, 2 * sigma).clamp(0, 1)
+    cover = gaussian_blur(cover, 2 * sigma).clamp(0, 1)
     field = torch.cat([z, cover], 1)
     # place the field in the image; beyond the grid, the outside value
     X0, Y0 = int(max(0, round(x0))), int(max(0, round(y0)))

@@ -44,7 +44,7 @@ from ..faces.landmarks import (
     merge_detections,
     same_face,
 )
-from .body_pose import body_pose
+from .body_pose import body_pose, missing_model
 from .body_relief import body_relief
 from .guided_filter import guided_refine
 from .head_relief import head_relief_window
@@ -192,7 +192,8 @@ def _people_depth(
             notes.update(more)
         else:
             body = torch.full((H, W), BODY_BEHIND_M, device=device)
-            notes["body"] = f"no pose found: one plane {BODY_BEHIND_M:g} m behind the eyes"
+            why = missing_model() or "no pose found"
+            notes["body"] = f"{why}: one plane {BODY_BEHIND_M:g} m behind the eyes"
         relief.append(notes)
         here = person.distance_m + body
         eye_z = (

@@ -10,6 +10,7 @@ from .models import (
     POSE_LANDMARK,
     SELFIE_SEGMENTATION,
     get_model,
+    installed,
     model_path,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "POSE_LANDMARK",
     "SELFIE_SEGMENTATION",
     "get_model",
+    "installed",
     "model_path",
 ]

@@ -28,6 +28,11 @@ def model_path(name: str) -> Path:
     return MODEL_DIR / f"{name}.safetensors"
 
 
+def installed(name: str) -> bool:
+    """Whether the named model's file is there (the pose model is made at install time, not shipped)."""
+    return model_path(name).is_file()
+
+
 @torch.no_grad()
 def get_model(name: str, device: torch.device | str = "cpu") -> TFLiteGraph:
     """The named model on ``device`` (float32, eval mode), loaded once per device and kept."""

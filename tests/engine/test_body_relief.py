@@ -76,3 +76,16 @@ def test_a_pose_on_someone_elses_face_is_refused():
     # the same mesh moved onto the flag: the pose found there (hers) does not start from that face
     moved = type(face)(face.detection, face.mesh + torch.tensor([-180.0, 200.0, 0.0]), face.mesh_score, None, None)
     assert body_pose(img, moved) is None
+
+
+def test_without_the_pose_model_the_body_is_one_plane_and_the_metadata_says_why(monkeypatch):
+    from portraitos.engine.depth import body_pose as pose_module
+
+    # an install where the pose model was not converted (it is made at install time, not committed)
+    monkeypatch.setattr(pose_module, "installed", lambda name: False)
+    img = torch.from_numpy(data.astronaut()).float() / 255
+    assert body_pose(img, find_faces_all(img)[0]) is None
+    depth, _, meta = portrait_prior(img, 512 / 36, 85.0, 0.0, 6.0)
+    assert "pose model not installed" in meta["relief"]["body"] and "held" not in meta["relief"]
+    eyes = meta["subject_distance_m"]
+    assert abs(float(depth[250:300, 150:250].median()) - (eyes + 0.10)) < 0.01  # the plane behind the eyes
