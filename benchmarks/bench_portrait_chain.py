@@ -137,7 +137,7 @@ def run_chain(photo: torch.Tensor, depth_m: torch.Tensor, f_number: float, focus
     t = time.perf_counter()
     dm, matte = estimate_depth(img, EstimateSettings())
     t_depth = time.perf_counter() - t
-    chain = render_lens_bokeh(img, dm.metres, lens, depth_meta=dm.meta)
+    chain = render_lens_bokeh(img, dm.metres, lens, depth_meta=dm.meta, layer_alpha=dm.layer_alpha)
     oracle = render_lens_bokeh(img, depth_m[None], lens, focus_mask=None, depth_meta={"eye_xy": dm.meta.get("eye_xy")})
     return chain, oracle, dm, matte, t_depth
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -26,19 +26,28 @@ class DepthMap:
     metres: ``[B,H,W]`` float32, metres from the lens, finite and > 0.
     source: one of MEASURED, ESTIMATED, CALIBRATED, ASSUMED.
     meta: free-form JSON-able facts (model name, assumptions, focus hints such as ``eye_xy``).
+    layer_alpha: ``[B,H,W]`` 0..1 or None: the soft alpha (hair) of people who stand in front of
+    everything else in the frame, as a portrait prior knows; LensBokeh then renders them as a layer of
+    their own over the background behind them.
     """
 
     metres: torch.Tensor
     source: str = MEASURED
     meta: dict[str, Any] = field(default_factory=dict)
+    layer_alpha: Optional[torch.Tensor] = None
 
     def __post_init__(self) -> None:
         if self.metres.dim() != 3:
             raise ValueError(f"DEPTH must be [B,H,W], got shape {tuple(self.metres.shape)}")
+        if self.layer_alpha is not None and self.layer_alpha.shape != self.metres.shape:
+            raise ValueError(
+                f"layer_alpha {tuple(self.layer_alpha.shape)} must match the depth {tuple(self.metres.shape)}"
+            )
 
     def to(self, device: torch.device | str) -> DepthMap:
-        """The same map with its tensor on ``device`` (metadata shared)."""
-        return replace(self, metres=self.metres.to(device))
+        """The same map with its tensors on ``device`` (metadata shared)."""
+        alpha = None if self.layer_alpha is None else self.layer_alpha.to(device)
+        return replace(self, metres=self.metres.to(device), layer_alpha=alpha)
 
 
 MIN_DEPTH_M = 1e-3

@@ -87,7 +87,7 @@ def estimate_depth(
     device = device or image.device
     b, H, W, _ = image.shape
     ppm = pixels_per_mm(H, W, settings.sensor)
-    depths, mattes, metas = [], [], []
+    depths, mattes, metas, layers = [], [], [], []
     for i in range(b):
         if check_interrupt is not None:
             check_interrupt()
@@ -98,7 +98,7 @@ def estimate_depth(
 
         img = image[i].to(device)
         if network is None:
-            d, m, meta = portrait_prior(
+            d, m, meta, layer = portrait_prior(
                 img,
                 ppm,
                 settings.focal_length_mm,
@@ -107,6 +107,7 @@ def estimate_depth(
                 check_interrupt=check_interrupt,
                 progress=within,
             )
+            layers.append(layer.float())
             source = ASSUMED
         else:
             d, m, meta, source = _with_network(img, network, settings, ppm, device, check_interrupt, within)
@@ -120,7 +121,8 @@ def estimate_depth(
         meta["per_image"] = metas
     meta.setdefault("focal_length_mm", settings.focal_length_mm)
     meta["sensor"] = settings.sensor
-    dm = DepthMap(torch.stack(depths), source, meta)
+    # the prior puts every person in front of a background plane: she is a layer of her own
+    dm = DepthMap(torch.stack(depths), source, meta, layer_alpha=torch.stack(layers) if layers else None)
     return dm, torch.stack(mattes)
 
 

@@ -57,6 +57,12 @@ class Person:
         self.centre = (float(lo[0] + hi[0]) / 2, float(lo[1] + hi[1]) / 2)  # px, the face mesh's box
         self.size = (max(float(hi[0] - lo[0]), 1.0), max(float(hi[1] - lo[1]), 1.0))  # its width, height px
 
+    @property
+    def face_box(self) -> tuple[float, float, float, float]:
+        """The face mesh's box ``(x0, y0, x1, y1)`` in pixels."""
+        (cx, cy), (w, h) = self.centre, self.size
+        return cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+
 
 def measure_distance(face: FaceLandmarks, focal_length_mm: float, pixels_per_mm: float) -> tuple[float, str]:
     """Camera-to-eyes distance (m) of one face and how it was measured: the iris, else the

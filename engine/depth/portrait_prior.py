@@ -27,7 +27,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ from .body_pose import body_pose, missing_model
 from .body_relief import body_relief
 from .guided_filter import guided_refine
 from .head_relief import head_relief_window
+from .matting import head_mask, matte_to_alpha
 from .people import (
     Person,
     eye_positions,
@@ -64,6 +65,7 @@ NAME = "portrait prior (no weights)"
 WORK_SIDE = 640  # GrabCut (the fallback matte) runs at this long side
 BODY_BEHIND_M = 0.10  # shoulders/torso/hair behind the eye plane
 DEFAULT_SUBJECT_M = 1.5  # when no face is found and no distance is given
+MATTING = True
 SOLID_MATTE = 0.25  # matte value above which a pixel takes the subject's depth
 GRABCUT_ITERATIONS = 5
 HAAR_CANDIDATES = 3  # Haar faces offered to the mesh model when BlazeFace finds none
@@ -81,8 +83,9 @@ def portrait_prior(
     background_distance_m: float,
     check_interrupt: Optional[Callable[[], None]] = None,
     progress: Optional[Callable[[int, int], None]] = None,
-) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
-    """Depth ``[H,W]`` metres, subject matte ``[H,W]`` 0..1 and metadata for one ``image [H,W,3]`` 0..1.
+) -> Prior:
+    """Depth ``[H,W]`` metres, subject matte ``[H,W]`` 0..1, metadata and the people's layer alpha
+    ``[H,W]`` for one ``image [H,W,3]`` 0..1 (:class:`Prior`).
 
     Every face found is a person with her own distance and her own part of the matte; the metadata's
     single-subject keys (``eye_xy``, ``subject_distance_m``, ``subject_distance_from``, ``face_box_rel``,
@@ -162,8 +165,23 @@ def portrait_prior(
     # sharp subject instead of smearing hair colour into the blurred background (a halo)
     solid = (matte > SOLID_MATTE).to(matte.dtype)
     disp = solid / depth_subject + (1 - solid) / background_distance_m
+    # the layer LensBokeh lays over the background: soft (matted) around heads, the depth's edge elsewhere
+    heads = head_mask([p.face_box for p in kept or people], H, W, image.device) if "matting" in meta else None
+    layer = solid if heads is None else torch.where(heads, matte, solid)
     step(PROGRESS_STEPS)
-    return 1.0 / disp, matte, meta
+    return Prior(1.0 / disp, matte, meta, layer)
+
+
+class Prior(NamedTuple):
+    """What the portrait prior gives for one image: ``depth`` ``[H,W]`` metres; ``matte`` ``[H,W]`` 0..1
+    (the people, soft along hair); ``meta`` (JSON-able facts); ``layer_alpha`` ``[H,W]`` 0..1, the
+    people as a layer over the background for LensBokeh (the matte around heads, where hair is; the
+    depth's own hard edge elsewhere)."""
+
+    depth: torch.Tensor
+    matte: torch.Tensor
+    meta: dict[str, Any]
+    layer_alpha: torch.Tensor
 
 
 def _people_depth(
@@ -315,7 +333,12 @@ def subject_matte(
         split = split_matte(prob, people, H, W)
         if split.notes:
             meta["matte_notes"] = split.notes
-        matte = refine_to_image(split.prob, image, eps=1e-3, on_band=lambda y, n: step(40 + 45 * y // n))
+        matte = refine_to_image(split.prob, image, eps=1e-3, on_band=lambda y, n: step(40 + 35 * y // n))
+        if MATTING and split.people:
+            meta["matte"] = "selfie segmentation + guided filter, matted around the heads (soft alpha on hair)"
+            meta["matting"] = f"closed-form matting on a trimap around {len(split.people)} head(s)"
+            matte = matte_to_alpha(image, matte, [p.face_box for p in split.people], check_interrupt)
+        step(85)
         return matte, split.people, person_labels(split.people, H, W, image.device)
     import cv2
 

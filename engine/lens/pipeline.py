@@ -26,6 +26,7 @@ from .character import LensCharacter
 from .focus import auto_focus_distance
 from .optics import DEFAULT_SENSOR, ThinLens
 from .renderer import BokehResult, HighlightRebuild, RenderSettings, render_bokeh
+from .two_layer import mixed
 
 
 @dataclass
@@ -92,8 +93,13 @@ def render_lens_bokeh(
     check_interrupt: Optional[Callable[[], None]] = None,
     max_tile_pixels: Optional[int] = None,
     character: Optional[LensCharacter] = None,
+    layer_alpha: Optional[torch.Tensor] = None,
 ) -> LensResult:
     """Render a batch; returns tensors on the image's original device.
+
+    ``layer_alpha``: ``[B,h,w]`` 0..1, the soft alpha of people who stand in front of everything else
+    (a portrait prior's ``DepthMap.layer_alpha``; any size, resampled); they are rendered as a layer of
+    their own over the background, so hair stays sharp over a blurred background (``two_layer``).
 
     ``character``: the lens's character (cat's eye, swirl, fringes, spherical aberration, anamorphic squeeze,
     grain: ``character``, usually from a ``profiles`` entry); None renders the ideal thin lens.
@@ -120,6 +126,8 @@ def render_lens_bokeh(
     depth_m = broadcast_batch("depth", prepare_depth(image, depth_m), b)
     steps.prep()
     _, H, W, _ = image.shape
+    if layer_alpha is not None:
+        layer_alpha = _alpha_for(layer_alpha, b, H, W)
     if focus_mask is not None:
         focus_mask = finite_pixels(broadcast_batch("focus_mask", focus_mask, b), "focus_mask")
         if focus_mask.shape[1:] != (H, W):
@@ -157,6 +165,7 @@ def render_lens_bokeh(
                 check_interrupt,
                 cap,
                 character,
+                None if layer_alpha is None else layer_alpha.to(device),
             )
             break
         except torch.OutOfMemoryError:
@@ -168,7 +177,12 @@ def render_lens_bokeh(
     coc_px = result.coc_px
     if capped:  # report the lens's true circles of confusion, not the capped ones rendered
         coc_px = torch.stack([ln.coc_px(depth_m[i], H, W) for i, ln in enumerate(lenses)]).to(coc_px)
-    rendered = keep_in_focus_pixels(image, result.image.to(out_device), coc_px.to(out_device))
+    rendered = keep_in_focus_pixels(
+        image,
+        result.image.to(out_device),
+        coc_px.to(out_device),
+        None if layer_alpha is None else mixed(layer_alpha.to(out_device)),
+    )
     if alpha is not None:
         rendered = torch.cat([rendered, alpha.to(rendered)], dim=-1)
     return LensResult(
@@ -185,6 +199,16 @@ def render_lens_bokeh(
 # work and memory by the image size, whatever the lens.
 FRAME_BLUR_DIAGONALS = 2.0  # cap on the CoC diameter, in frame diagonals
 IN_FOCUS_COC_PX = 0.5  # a CoC below half a pixel leaves the pixel as it was
+
+
+def _alpha_for(alpha: torch.Tensor, b: int, H: int, W: int) -> torch.Tensor:
+    """A layer alpha ``[B,h,w]`` (or ``[h,w]``) brought to the image's batch and size, finite, 0..1."""
+    if alpha.dim() == 2:
+        alpha = alpha.unsqueeze(0)
+    alpha = broadcast_batch("layer alpha", alpha.float(), b)
+    if alpha.shape[1:] != (H, W):
+        alpha = F.interpolate(alpha.unsqueeze(1), size=(H, W), mode="bilinear", align_corners=False).squeeze(1)
+    return torch.nan_to_num(alpha, nan=0.0).clamp(0, 1)
 
 
 def _meta_of(meta: Optional[dict[str, Any]], i: int) -> Optional[dict[str, Any]]:
@@ -239,9 +263,12 @@ def cap_circles_of_confusion(
     return torch.stack(out), capped
 
 
-def keep_in_focus_pixels(image: torch.Tensor, rendered: torch.Tensor, coc_px: torch.Tensor) -> torch.Tensor:
+def keep_in_focus_pixels(
+    image: torch.Tensor, rendered: torch.Tensor, coc_px: torch.Tensor, mixed: Optional[torch.Tensor] = None
+) -> torch.Tensor:
     """``rendered`` with the input pixel, bit for bit, wherever the CoC is under half a pixel, except where a
-    nearer out-of-focus object's blur can reach (its light lies over the sharp plane, as in a lens).
+    nearer out-of-focus object's blur can reach (its light lies over the sharp plane, as in a lens) and
+    where ``mixed`` (``[B,H,W]`` bool) marks pixels holding two layers (a strand over the background).
 
     image, rendered: ``[B,H,W,3]`` sRGB 0..1; coc_px: ``[B,H,W]`` signed diameter in pixels. ``rendered``
     is updated in place (row chunks on the CPU) and returned.
@@ -253,6 +280,8 @@ def keep_in_focus_pixels(image: torch.Tensor, rendered: torch.Tensor, coc_px: to
             keep = coc_px[i, y0:y1].abs() < IN_FOCUS_COC_PX
             if reach is not None:
                 keep &= ~reach[y0:y1]
+            if mixed is not None:
+                keep &= ~mixed[i, y0:y1]
             part = rendered[i, y0:y1]
             part.copy_(torch.where(keep.unsqueeze(-1), image[i, y0:y1].to(rendered.dtype), part))
     return rendered
@@ -329,12 +358,31 @@ def _tile_pixels_for(device: torch.device, H: int, W: int) -> int:
 
 
 def _render_in_bands(
-    image, depth_m, lenses, aperture, highlights, settings, progress, check_interrupt, cap, character=None
+    image,
+    depth_m,
+    lenses,
+    aperture,
+    highlights,
+    settings,
+    progress,
+    check_interrupt,
+    cap,
+    character=None,
+    layer_alpha=None,
 ) -> BokehResult:
     b, H, W, _ = image.shape
     if H * W <= cap:
         return render_bokeh(
-            image, depth_m, lenses, aperture, highlights, settings, progress, check_interrupt, character
+            image,
+            depth_m,
+            lenses,
+            aperture,
+            highlights,
+            settings,
+            progress,
+            check_interrupt,
+            character,
+            layer_alpha=layer_alpha,
         )
     # horizontal bands with an overlap that covers the largest blur, on a grid aligned to the coarsest scale
     out = torch.empty_like(image)
@@ -362,6 +410,7 @@ def _render_in_bands(
                 check_interrupt,
                 character,
                 (H, W, a0),
+                None if layer_alpha is None else layer_alpha[i : i + 1, a0:a1],
             )
             out[i, y:y1] = part.image[0, y - a0 : y1 - a0]
             coc[i, y:y1] = part.coc_px[0, y - a0 : y1 - a0]

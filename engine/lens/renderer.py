@@ -64,6 +64,7 @@ from .optics import ThinLens, sensor_diagonal_mm
 from .planes import COVERAGE, PLANES, RGB
 from .scatter import scatter_on_crop
 from .tiles import Tiles, TileWork, scatter_tiled
+from .two_layer import has_layer, render_two_layers
 
 __all__ = [
     "BokehResult",
@@ -267,6 +268,7 @@ def render_bokeh(
     check_interrupt: Optional[Callable[[], None]] = None,
     character: Optional[LensCharacter] = None,
     full_frame: Optional[tuple[int, int, int]] = None,
+    layer_alpha: Optional[torch.Tensor] = None,
 ) -> BokehResult:
     """Render lens bokeh for a batch.
 
@@ -274,6 +276,8 @@ def render_bokeh(
     lens: one ThinLens for all images or one per image (auto focus may differ per image).
     character: the lens's character (``character``); None renders the ideal thin lens. full_frame:
     (height, width, first row) of the whole frame when this is a band of it (field positions are the frame's).
+    layer_alpha: ``[B,H,W]`` 0..1, the soft alpha of people standing in front of everything else in the
+    frame (from a portrait prior); they are then rendered as a layer of their own (``two_layer``).
     Returns the rendered batch, signed CoC diameters (px) and an in-focus mask.
     """
     settings = settings or RenderSettings()
@@ -317,7 +321,22 @@ def render_bokeh(
         if character is not None:
             fh, fw, fy0 = full_frame or (H, W, 0)
             model = CharacterModel(character, aperture, ln, Frame(fh, fw, ppm, fy0))
-        rendered = render_single(lin, radius, aperture, settings, prog, check_interrupt, model)
+        alpha = None if layer_alpha is None else layer_alpha[i].to(lin)
+        if has_layer(alpha):
+            passes = [0]
+
+            def render_pass(img, r, _box, _prog=prog):
+                k = passes[0]
+                passes[0] += 1
+
+                def third(done: float, total: int) -> None:
+                    _prog(k * total + done, 3 * total)
+
+                return render_single(img, r, aperture, settings, third, check_interrupt, model)
+
+            rendered = render_two_layers(lin, coc.mul(0.5), alpha, render_pass, _nearer_wins, crop=character is None)
+        else:
+            rendered = render_single(lin, radius, aperture, settings, prog, check_interrupt, model)
         linear_planes_to_srgb_image(rendered, out[i])
         if character is not None and character.grain:
             regrain(out[i], image[i], radius, masks[i], seed=i)

@@ -60,7 +60,7 @@ def test_the_sample_portrait_has_a_body_behind_the_eyes_and_the_helmet_in_front(
     assert pose is not None and pose.score > 0.9
     behind = pose.behind_eyes_m()
     assert 0.05 < float(behind[[11, 12]].mean()) < 0.4  # shoulders behind the eyes
-    depth, matte, meta = portrait_prior(img, 512 / 36, 85.0, 0.0, 6.0)
+    depth, matte, meta, _layer = portrait_prior(img, 512 / 36, 85.0, 0.0, 6.0)
     eyes = meta["subject_distance_m"]
     torso = float(depth[250:300, 150:250].median())  # her chest
     helmet = float(depth[400:480, 340:460].median())  # the helmet she holds at the lower right
@@ -85,7 +85,7 @@ def test_without_the_pose_model_the_body_is_one_plane_and_the_metadata_says_why(
     monkeypatch.setattr(pose_module, "installed", lambda name: False)
     img = torch.from_numpy(data.astronaut()).float() / 255
     assert body_pose(img, find_faces_all(img)[0]) is None
-    depth, _, meta = portrait_prior(img, 512 / 36, 85.0, 0.0, 6.0)
+    depth, _, meta, _layer = portrait_prior(img, 512 / 36, 85.0, 0.0, 6.0)
     assert "pose model not installed" in meta["relief"]["body"] and "held" not in meta["relief"]
     eyes = meta["subject_distance_m"]
     assert abs(float(depth[250:300, 150:250].median()) - (eyes + 0.10)) < 0.01  # the plane behind the eyes
