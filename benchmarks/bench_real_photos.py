@@ -145,6 +145,7 @@ def main() -> None:
                             LensSettings(85.0, f_number, focus_m),
                             highlights=hl,
                             depth_meta=dm.meta,
+                            layer_alpha=dm.layer_alpha,
                         )
                     )
                 if target == "background":

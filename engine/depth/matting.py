@@ -41,14 +41,19 @@ SOLVE_PIXELS = 1_500_000  # frames larger than this are solved downscaled
 
 
 def trimap(
-    matte: torch.Tensor, heads: Sequence[tuple[float, float, float, float]] = (), band: float = BAND
+    matte: torch.Tensor,
+    heads: Sequence[tuple[float, float, float, float]] = (),
+    band: float = BAND,
+    reach: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Trimap ``[H,W]`` of a person ``matte [H,W]``: 1 surely person, 0 surely background, 0.5 unknown.
 
     Only around heads (face boxes ``(x0, y0, x1, y1)`` in pixels, :func:`head_mask`), where hair is, is
     anything unknown: pixels within ``band`` × the long side inside the matte's 0.5 edge and up to
-    ``HAIR_REACH`` face heights outside it. Elsewhere the matte's outline is kept (its 0.5 edge): there
-    a soft edge would only let the background through a solid body or a dark object she holds."""
+    ``HAIR_REACH`` face heights outside it, where ``reach`` (``[H,W]`` bool, where the segmentation
+    gives the person any chance; None = everywhere) allows. Elsewhere the matte's outline is kept (its
+    0.5 edge): there a soft edge would only let the background through a solid body or a dark object
+    she holds, and hair-coloured things beside a head (a lamp, a frame) would join her."""
     H, W = matte.shape
     w = max(2, round(band * max(H, W)))
     face = max((max(y1 - y0, x1 - x0) for x0, y0, x1, y1 in heads), default=0.0)
@@ -62,6 +67,8 @@ def trimap(
     head = head_mask(heads, H, W, matte.device)
     sure_in = eroded(inside, w) | ~head & (inside[0, 0] > 0)
     sure_out = eroded(outside, wide) | ~head & (outside[0, 0] > 0)
+    if reach is not None:
+        sure_out |= eroded(outside, w) & ~reach
     out = torch.full((H, W), 0.5, device=matte.device)
     out[sure_in] = 1.0
     out[sure_out] = 0.0
@@ -200,28 +207,43 @@ def matte_to_alpha(
     image: torch.Tensor,
     matte: torch.Tensor,
     heads: Sequence[tuple[float, float, float, float]] = (),
+    reach: Optional[torch.Tensor] = None,
     check_interrupt: Optional[Callable[[], None]] = None,
 ) -> torch.Tensor:
     """The soft alpha ``[H,W]`` of the people in ``image [H,W,3]`` from their ``matte [H,W]`` and face
-    boxes: matted around the heads (:func:`trimap`), the matte itself elsewhere.
+    boxes: matted around the heads (:func:`trimap`; ``reach`` as there), the matte itself elsewhere.
 
+    Each head is solved on its own box (a group photo's heads do not make one frame-sized problem).
     Frames above ``SOLVE_PIXELS`` are solved downscaled; the alpha is then upsampled and its edges put
     back on the full-resolution photo by a guided filter (known pixels keep their values)."""
     H, W, _ = image.shape
-    tri = trimap(matte, heads)
-    head = head_mask(heads, H, W, matte.device)
+    tri = trimap(matte, heads, reach=reach)
     if not bool((tri == 0.5).any()):
         return matte
     scale = min(1.0, math.sqrt(SOLVE_PIXELS / (H * W)))
+    h, w = (H, W) if scale >= 1.0 else (max(8, round(H * scale)), max(8, round(W * scale)))
+    if scale < 1.0:
+        small_image = F.interpolate(image.permute(2, 0, 1)[None], size=(h, w), mode="area")[0].permute(1, 2, 0)
+        small_tri = F.interpolate(tri[None, None], size=(h, w), mode="area")[0, 0]
+        small_tri = torch.where(small_tri >= 1.0 - 1e-4, 1.0, torch.where(small_tri <= 1e-4, 0.0, 0.5))
+        small_matte = F.interpolate(matte[None, None], size=(h, w), mode="area")[0, 0]
+    else:
+        small_image, small_tri, small_matte = image, tri, matte
+    sx, sy = w / W, h / H
+    alpha = small_matte.clone()
+    for x0, y0, x1, y1 in heads:
+        one = head_mask([(x0 * sx, y0 * sy, x1 * sx, y1 * sy)], h, w, matte.device)
+        # this head's unknown pixels; all else held at what is known so far (heads may overlap)
+        held = torch.where(small_tri == 0.5, (alpha > 0.5).to(alpha.dtype), small_tri)
+        alpha = torch.where(
+            one,
+            solve_alpha(small_image, torch.where(one, small_tri, held), alpha, check_interrupt=check_interrupt),
+            alpha,
+        )
+    head = head_mask(heads, H, W, matte.device)
     if scale >= 1.0:
-        return torch.where(head, solve_alpha(image, tri, matte, check_interrupt=check_interrupt), matte)
-    h, w = max(8, round(H * scale)), max(8, round(W * scale))
-    small_image = F.interpolate(image.permute(2, 0, 1)[None], size=(h, w), mode="area")[0].permute(1, 2, 0)
-    small_tri = F.interpolate(tri[None, None], size=(h, w), mode="area")[0, 0]
-    small_tri = torch.where(small_tri >= 1.0 - 1e-4, 1.0, torch.where(small_tri <= 1e-4, 0.0, 0.5))
-    small_matte = F.interpolate(matte[None, None], size=(h, w), mode="area")[0, 0]
-    small = solve_alpha(small_image, small_tri, small_matte, check_interrupt=check_interrupt)
-    up = F.interpolate(small[None, None], size=(H, W), mode="bilinear", align_corners=False)
+        return torch.where(head, alpha, matte)
+    up = F.interpolate(alpha[None, None], size=(H, W), mode="bilinear", align_corners=False)
     r = max(2, round(1.0 / scale))
     guide = image.permute(2, 0, 1)[None].to(up.dtype)
     sharp = guided_filter(guide, up, r, 1e-4, subsample=max(1, r // 2))[0, 0].clamp(0, 1)

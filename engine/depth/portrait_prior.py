@@ -65,7 +65,8 @@ NAME = "portrait prior (no weights)"
 WORK_SIDE = 640  # GrabCut (the fallback matte) runs at this long side
 BODY_BEHIND_M = 0.10  # shoulders/torso/hair behind the eye plane
 DEFAULT_SUBJECT_M = 1.5  # when no face is found and no distance is given
-MATTING = True
+MATTING = True  # matte the hair around each head (a soft alpha); off: the guided filter's matte alone
+HAIR_CHANCE = 0.05  # hair is looked for only where the segmentation gives the person at least this
 SOLID_MATTE = 0.25  # matte value above which a pixel takes the subject's depth
 GRABCUT_ITERATIONS = 5
 HAAR_CANDIDATES = 3  # Haar faces offered to the mesh model when BlazeFace finds none
@@ -337,7 +338,9 @@ def subject_matte(
         if MATTING and split.people:
             meta["matte"] = "selfie segmentation + guided filter, matted around the heads (soft alpha on hair)"
             meta["matting"] = f"closed-form matting on a trimap around {len(split.people)} head(s)"
-            matte = matte_to_alpha(image, matte, [p.face_box for p in split.people], check_interrupt)
+            chance = F.interpolate(split.prob[None, None], size=(H, W), mode="bilinear", align_corners=False)[0, 0]
+            heads = [p.face_box for p in split.people]
+            matte = matte_to_alpha(image, matte, heads, chance > HAIR_CHANCE, check_interrupt)
         step(85)
         return matte, split.people, person_labels(split.people, H, W, image.device)
     import cv2

@@ -89,7 +89,8 @@ def test_no_person_in_the_layer_changes_nothing(strand_scene):
 
 def _composite_strands(side: int = 256):
     """Brown head with strands (alpha 0.7) over a smooth colourful background: image, true alpha, a
-    segmentation-like matte (the head only, softened) and the head's box."""
+    segmentation-like matte (the head only, softened), the head's box and where a segmentation would
+    give the person some chance (the head and its hair)."""
     ys, xs = torch.meshgrid(torch.arange(side).float(), torch.arange(side).float(), indexing="ij")
     c, r = side / 2, side * 0.3
     background = torch.stack(
@@ -106,15 +107,15 @@ def _composite_strands(side: int = 256):
     image = alpha[..., None] * person + (1 - alpha[..., None]) * background
     matte = F.avg_pool2d((dist < r + 1.5).float()[None, None], 5, 1, 2)[0, 0]
     box = (c - 0.6 * r, c - 0.5 * r, c + 0.6 * r, c + 0.7 * r)  # the face, in the lower half of the head
-    return image, alpha, matte, box, person, background
+    return image, alpha, matte, box, person, background, dist < 1.35 * r
 
 
 def test_matting_brings_back_the_strands_the_matte_misses():
-    image, alpha, matte, box, _person, _background = _composite_strands()
-    tri = trimap(matte, [box])
+    image, alpha, matte, box, _person, _background, chance = _composite_strands()
+    tri = trimap(matte, [box], reach=chance)
     strands = (alpha > 0.5) & (alpha < 0.9)
     assert bool((tri[strands] == 0.5).all()), "the head's band reaches the strands"
-    matted = matte_to_alpha(image, matte, [box])
+    matted = matte_to_alpha(image, matte, [box], chance)
     unknown = tri == 0.5
     assert float(matte[strands].mean()) < 0.3
     assert float(matted[strands].mean()) > 0.45
@@ -140,7 +141,7 @@ def test_the_matting_laplacian_is_symmetric_and_keeps_colour_lines():
 
 
 def test_split_colours_recomposes_the_photo_and_finds_the_strands_colour():
-    image, alpha, _matte, _box, person, _background = _composite_strands()
+    image, alpha, _matte, _box, person, _background, _chance = _composite_strands()
     lin = image.permute(2, 0, 1)
     fg, bg = split_colours(lin, alpha)
     recomposed = alpha * fg + (1 - alpha) * bg
@@ -148,3 +149,20 @@ def test_split_colours_recomposes_the_photo_and_finds_the_strands_colour():
     strands = (alpha > 0.5) & (alpha < 0.9)
     err = (fg.permute(1, 2, 0)[strands] - person[strands]).abs().mean()
     assert float(err) < 0.05
+
+
+def test_hair_coloured_things_beside_a_head_stay_out_where_the_segmentation_sees_nobody():
+    image, alpha, matte, box, person, _background, chance = _composite_strands()
+    side = image.shape[0]
+    ys, xs = torch.meshgrid(torch.arange(side).float(), torch.arange(side).float(), indexing="ij")
+    c, r = side / 2, side * 0.3
+    dist, angle = torch.sqrt((xs - c) ** 2 + (ys - c) ** 2), torch.atan2(c - ys, xs - c)
+    lamp = (dist >= r) & (dist < 1.25 * r) & (angle.abs() < 0.12)  # a rim of her colour touching her head
+    image = torch.where(lamp[..., None], person, image)
+    assert float(matte_to_alpha(image, matte, [box])[lamp].mean()) > 0.3, "the colour model alone takes it in"
+    kept_out = matte_to_alpha(image, matte, [box], chance & ~lamp)
+    # only the narrow band along the matte's own edge stays open
+    assert float(kept_out[lamp & (dist > r + 6)].max()) < 0.05
+    assert float(kept_out[lamp].mean()) < 0.15
+    strands = (alpha > 0.5) & (alpha < 0.9)
+    assert float(kept_out[strands].mean()) > 0.45
