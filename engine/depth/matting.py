@@ -37,7 +37,7 @@ COLOUR_WEIGHT = 0.1  # how hard unknown pixels are pulled to the alpha their col
 COLOUR_SIGMA = 0.05  # sRGB distance at which a pixel stops looking like a mix of the two colours
 COLOUR_CONTRAST = 0.01  # squared sRGB distance of person and background at which confidence is ½
 ITERATIONS = 20  # conjugate-gradient steps (started from the person matte)
-SOLVE_PIXELS = 1_500_000  # frames larger than this are solved downscaled
+SOLVE_PIXELS = 1_000_000  # frames larger than this are solved downscaled
 
 
 def trimap(
@@ -243,8 +243,26 @@ def matte_to_alpha(
     head = head_mask(heads, H, W, matte.device)
     if scale >= 1.0:
         return torch.where(head, alpha, matte)
-    up = F.interpolate(alpha[None, None], size=(H, W), mode="bilinear", align_corners=False)
+    # back to full size on the unknown band's box only (a guided filter of the whole frame at 8K would
+    # take gigabytes for pixels that are known anyway)
+    out = torch.where(head, tri, matte)
     r = max(2, round(1.0 / scale))
-    guide = image.permute(2, 0, 1)[None].to(up.dtype)
+    unknown = tri == 0.5
+    rows = torch.nonzero(unknown.any(1)).flatten()
+    cols = torch.nonzero(unknown.any(0)).flatten()
+    m = 4 * r + 2
+    y0, y1 = max(0, int(rows[0]) - m), min(H, int(rows[-1]) + 1 + m)
+    x0, x1 = max(0, int(cols[0]) - m), min(W, int(cols[-1]) + 1 + m)
+    box = (
+        round(y0 * sy),
+        max(round(y0 * sy) + 1, round(y1 * sy)),
+        round(x0 * sx),
+        max(round(x0 * sx) + 1, round(x1 * sx)),
+    )
+    part = alpha[box[0] : box[1], box[2] : box[3]]
+    up = F.interpolate(part[None, None], size=(y1 - y0, x1 - x0), mode="bilinear", align_corners=False)
+    guide = image[y0:y1, x0:x1].permute(2, 0, 1)[None].to(up.dtype)
     sharp = guided_filter(guide, up, r, 1e-4, subsample=max(1, r // 2))[0, 0].clamp(0, 1)
-    return torch.where(head, torch.where(tri == 0.5, sharp, tri), matte)
+    region = out[y0:y1, x0:x1]
+    region.copy_(torch.where(unknown[y0:y1, x0:x1] & head[y0:y1, x0:x1], sharp, region))
+    return out

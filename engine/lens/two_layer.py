@@ -31,7 +31,8 @@ from .fill import push_pull_fill
 SOLID = 0.95  # alpha at or above which a pixel's colour is the person's own
 CLEAR = 0.02  # alpha at or below which a pixel is background only
 DEPTH_SOLID = 0.5  # the person's depth is taken from pixels at or above this alpha
-SMOOTH = 0.05  # how strongly F and B follow their neighbours where the photo cannot tell them apart
+SMOOTH = 0.05  # how strongly a sharp layer's colours follow their neighbours where the photo cannot tell
+MIN_PULL = 1e-4  # the weakest pull, on a layer spread over a large disc
 SPLIT_ITERATIONS = 10
 
 
@@ -61,14 +62,21 @@ def _box(mask: torch.Tensor, grow: int) -> Optional[tuple[int, int, int, int]]:
 
 
 @torch.no_grad()
-def split_colours(lin: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def split_colours(
+    lin: torch.Tensor,
+    alpha: torch.Tensor,
+    fg_radius: Optional[torch.Tensor] = None,
+    bg_radius: Optional[torch.Tensor] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Foreground and background colours ``([3,H,W], [3,H,W])`` with ``alpha·F + (1 − alpha)·B`` = ``lin``.
 
-    Each starts as the push–pull fill of its sure pixels (alpha ≥ ``SOLID``, ≤ ``CLEAR``); in the mixed
-    band both are then found per pixel by least squares: the compositing equation plus a pull of
-    strength ``SMOOTH`` towards their 3×3 neighbourhood means (Jacobi steps, as at one level of Germer
-    et al.'s multilevel foreground estimation, 2020). Where nothing of the person is, F is only a fill;
-    where the person is solid, B is."""
+    Each starts as the push–pull fill of its sure pixels (alpha ≥ ``SOLID``, ≤ ``CLEAR``). In the mixed
+    band both are then found per pixel by least squares: the compositing equation plus a pull towards
+    their 3×3 neighbourhood means (Jacobi steps, as at one level of Germer et al.'s multilevel foreground
+    estimation, 2020), of strength ``SMOOTH``. Where the person will be spread by the lens over a
+    sharper background (``fg_radius``, ``bg_radius``: signed CoC radii ``[H,W]`` px; None = both sharp),
+    her pull is weakened by the ratio of the two discs' areas, so what the photo cannot tell apart goes
+    to her: the lens hides her errors, while the background's would draw a line along her outline."""
     fg = push_pull_fill(lin, (alpha >= SOLID).to(lin.dtype))
     bg = push_pull_fill(lin, (alpha <= CLEAR).to(lin.dtype))
     band = mixed(alpha)
@@ -80,14 +88,21 @@ def split_colours(lin: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor,
         image = lin[:, y0:y1, x0:x1]
         f, b = fg[:, y0:y1, x0:x1].clone(), bg[:, y0:y1, x0:x1].clone()
         inside = band[y0:y1, x0:x1]
-        det = SMOOTH * (a * a + c * c) + SMOOTH**2
+
+        # a person thrown out of focus over a sharper background takes what cannot be told apart: her
+        # errors are spread by the lens, the background's would stay sharp along her outline
+        pf, pb = SMOOTH, SMOOTH
+        if fg_radius is not None and bg_radius is not None:
+            spread = ((1.0 + bg_radius[y0:y1, x0:x1].abs()) / (1.0 + fg_radius[y0:y1, x0:x1].abs())) ** 2
+            pf = (SMOOTH * spread.clamp(max=1.0)).clamp_min(MIN_PULL)
+        det = (a * a + pf) * (c * c + pb) - (a * c) ** 2
         for _ in range(SPLIT_ITERATIONS):
             f_mean = F.avg_pool2d(f[None], 3, 1, 1, count_include_pad=False)[0]
             b_mean = F.avg_pool2d(b[None], 3, 1, 1, count_include_pad=False)[0]
-            rf = a * image + SMOOTH * f_mean
-            rb = c * image + SMOOTH * b_mean
-            new_f = ((c * c + SMOOTH) * rf - a * c * rb) / det
-            new_b = ((a * a + SMOOTH) * rb - a * c * rf) / det
+            rf = a * image + pf * f_mean
+            rb = c * image + pb * b_mean
+            new_f = ((c * c + pb) * rf - a * c * rb) / det
+            new_b = ((a * a + pf) * rb - a * c * rf) / det
             f = torch.where(inside, new_f.clamp_min(0), f)
             b = torch.where(inside, new_b.clamp_min(0), b)
         fg[:, y0:y1, x0:x1] = f
@@ -122,8 +137,8 @@ def render_two_layers(
     [h,w], box)`` renders a linear image (``box`` = where the crop lies in the frame, or None);
     ``nearer_wins``: the renderer's depth-edge rule, applied to each layer's radii. With ``crop`` the
     person's layer is rendered only over her box grown by her largest blur."""
-    fg_colour, bg_colour = split_colours(lin, alpha)
     fg_radius, bg_radius = layer_radii(radius, alpha)
+    fg_colour, bg_colour = split_colours(lin, alpha, fg_radius, bg_radius)
     fg_radius, bg_radius = nearer_wins(fg_radius), nearer_wins(bg_radius)
     out = render(bg_colour, bg_radius, None)
     person = alpha > CLEAR / 4

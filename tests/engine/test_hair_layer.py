@@ -166,3 +166,39 @@ def test_hair_coloured_things_beside_a_head_stay_out_where_the_segmentation_sees
     assert float(kept_out[lamp].mean()) < 0.15
     strands = (alpha > 0.5) & (alpha < 0.9)
     assert float(kept_out[strands].mean()) > 0.45
+
+
+def test_a_person_thrown_out_of_focus_takes_what_cannot_be_told_apart():
+    """Strands lighter than the head they leave: the fill of the head's colour is wrong for them, and
+    that error must not go to a sharp background (a line along the outline once she is blurred)."""
+    image, alpha, _matte, _box, person, background, _chance = _composite_strands()
+    strands = (alpha > 0.2) & (alpha < 0.9)
+    lighter = torch.where(strands[..., None], (person * 1.4).clamp(max=1), person)
+    image = alpha[..., None] * lighter + (1 - alpha[..., None]) * background
+    lin = image.permute(2, 0, 1)
+    blurred, sharp = torch.full_like(alpha, 20.0), torch.zeros_like(alpha)
+    truth = background.permute(2, 0, 1)[:, strands]
+    _fg, bg_both_sharp = split_colours(lin, alpha)
+    _fg, bg_person_blurred = split_colours(lin, alpha, blurred, sharp)
+    err_sharp = float((bg_both_sharp[:, strands] - truth).abs().mean())
+    err_blurred = float((bg_person_blurred[:, strands] - truth).abs().mean())
+    assert err_blurred < 0.5 * err_sharp, (err_blurred, err_sharp)
+    fg, bg = split_colours(lin, alpha, blurred, sharp)
+    assert float((alpha * fg + (1 - alpha) * bg - lin).abs().max()) < 0.02
+
+
+def test_a_large_frame_is_matted_downscaled_and_brought_back_along_the_photo():
+    image, alpha, matte, box, _person, _background, chance = _composite_strands()
+
+    def six_times(t: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+        planes = t.permute(2, 0, 1)[None] if t.dim() == 3 else t[None, None]
+        out = F.interpolate(planes.float(), scale_factor=6, mode=mode)[0]
+        return out.permute(1, 2, 0) if t.dim() == 3 else out[0]
+
+    big_alpha, big_matte = six_times(alpha), six_times(matte)
+    matted = matte_to_alpha(
+        six_times(image), big_matte, [tuple(v * 6 for v in box)], six_times(chance, "nearest") > 0.5
+    )
+    strands = (big_alpha > 0.5) & (big_alpha < 0.9)
+    assert float(matted[strands].mean()) > float(big_matte[strands].mean()) + 0.08
+    assert matted.shape == big_matte.shape
