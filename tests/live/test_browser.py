@@ -178,13 +178,11 @@ def test_panel_is_on_the_node_and_not_covered(editor, mode):
         assert hit is True, f"{cls} is covered in {mode} mode by {hit}"
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_widget_labels_are_whole(editor, mode):
+def test_widget_labels_are_whole_in_nodes2(editor):
     """Nodes 2.0 draws widget labels as elements: on the pack's nodes (LensBokeh, DepthLoad, at the width
-    they are created with) each label is shown whole, not cut to "focal_lengt…"."""
-    if mode != "nodes2":
-        pytest.skip("the classic canvas draws the labels itself")
-    page, problems = editor.page(mode)
+    they are created with) each label is shown whole, not cut to "focal_lengt…" (the classic canvas
+    draws its labels itself)."""
+    page, problems = editor.page("nodes2")
     labels = page.evaluate(CUT_LABELS)
     assert labels["seen"] >= 10 and labels["cut"] == [], labels
     for name in ("focal_length_mm", "focus_distance_m", "blade_rotation_deg"):
