@@ -418,8 +418,9 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         ("6 · Portraits and what is in focus", [10, 15, 16]),
     ]
     like = f"portrait_{lens.slug}_{light_tag(lighting)}"
-    what = f"stored identity '{IDENTITY}' to 20 portraits" if stored else "selfie to 20 portraits"
-    caption = (what + (" · fast" if fast else ""), f"{lens.label} · {light_tag(lighting)}")
+    what = "stored identity to 20 portraits" if stored else "selfie to 20 portraits"
+    look = f"{lens.label} · {light_tag(lighting)}" + (f" · identity '{IDENTITY}'" if stored else "")
+    caption = (what + (" · fast" if fast else ""), look)
     needs = "illustration · needs SDXL" + (" + Lightning LoRA" if fast else " weights")
     return Workflow(name, title, note, nodes, groups, 10, thumbnail_like=like, caption=caption, caption_note=needs)
 
