@@ -12,9 +12,13 @@ Both are written from one description per workflow below; every widget the descr
 takes the default the node declares, read from the loaded nodes, so a new node input shows up here
 after a rebuild (and tests/comfy/test_workflows_inprocess.py fails until the files are rebuilt).
 
-Thumbnails are real outputs: each template runs on a live ComfyUI server with this pack and its
-sample photo; the identity templates run on a small face-model pack built by the tests
-(tests/support/tiny_face_models.py, its detector fixed to the sample's face).
+Thumbnails are real outputs: each portrait template runs on a live ComfyUI server with this pack and
+its sample photo; the identity templates run on a small face-model pack built by the tests
+(tests/support/tiny_face_models.py, its detector fixed to the sample's face), and their pictures carry
+a caption saying what the template does and that they are illustrations (the real output needs
+InsightFace's pack). The selfie templates' output needs SDXL weights: theirs are drawn without a server
+(every build) on the picture of the portrait template with the same lens and light, with the sample
+selfie small in a corner and a caption naming what differs and that it is an illustration.
 """
 
 from __future__ import annotations
@@ -76,8 +80,12 @@ RUN_SIZES = {
     "SaveImage": (340, 440),
     "LoadImage": (340, 470),
 }
-# where the editor opens: the graph's top-left corner below the menu bar and right of the side bar
-VIEW = {"scale": 0.6, "offset": [110, 120]}
+# where the editor opens: the graph's top-left corner right of the side bar and below the menu bar and
+# the toast a finished run shows at the top right (1.32.9's "1 job completed" reaches 170 px down the
+# screen over the lens column): every title stays readable after a run. The offset is in graph units
+# (screen = (graph + offset) × scale): the groups' title bars begin 190 px down, LensBokeh at its run
+# size ends above 890 px (the tests' 1400×900 window)
+VIEW = {"scale": 0.6, "offset": [110, 300]}
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,11 @@ class Workflow:
     note_pos: tuple[int, int] = (40, TOP)
     note_size: tuple[int, int] = (340, 330)
     before: tuple[str, ...] = ()  # workflows that must run first (a stored identity)
-    thumbnail_like: str | None = None  # reuse this workflow's thumbnail (needs weights the build lacks)
+    thumbnail_like: str | None = None  # its thumbnail is drawn on this workflow's (needs weights the build lacks)
+    # the thumbnail's caption: what tells the template apart (lines on top), and what the picture is
+    # (bottom line: an illustration, where the template's own output needs files the build lacks)
+    caption: tuple[str, ...] = ()
+    caption_note: str | None = None
 
 
 # --- the workflows --------------------------------------------------------------------------------
@@ -223,6 +235,13 @@ def portrait_workflow(lens: presets.LensPreset, lighting: str, profile: str | No
     return Workflow(name, title, note, nodes, groups, thumbnail_node=5)
 
 
+IDENTITY_CAPTIONS = {
+    "create": (f"create identity '{IDENTITY}'", "from a selfie"),
+    "update": (f"update identity '{IDENTITY}'", "add a photo of the same face"),
+    "load": (f"load stored identity '{IDENTITY}'", "for PortraitGenerate, IdentityScore"),
+}
+
+
 def identity_workflows() -> list[Workflow]:
     """3. Identity only: create, update, load."""
     where = (
@@ -276,6 +295,8 @@ def identity_workflows() -> list[Workflow]:
                 thumbnail_node=3,
                 note_size=(340, 300),
                 before=() if mode == "create" else ("identity_create",),
+                caption=IDENTITY_CAPTIONS[mode],
+                caption_note=f"illustration · needs InsightFace {FACE_PACK}",
             )
         )
     return out
@@ -397,7 +418,11 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         ("6 · Portraits and what is in focus", [10, 15, 16]),
     ]
     like = f"portrait_{lens.slug}_{light_tag(lighting)}"
-    return Workflow(name, title, note, nodes, groups, 10, thumbnail_like=like)
+    what = "stored identity to 20 portraits" if stored else "selfie to 20 portraits"
+    look = f"{lens.label} · {light_tag(lighting)}" + (f" · identity '{IDENTITY}'" if stored else "")
+    caption = (what + (" · fast" if fast else ""), look)
+    needs = "illustration · needs SDXL" + (" + Lightning LoRA" if fast else " weights")
+    return Workflow(name, title, note, nodes, groups, 10, thumbnail_like=like, caption=caption, caption_note=needs)
 
 
 def selfie_workflows(available: set[str]) -> list[Workflow]:
@@ -555,6 +580,88 @@ def loaded_nodes():
 
 # --- thumbnails -----------------------------------------------------------------------------------
 
+SELFIE = REPO / "example_inputs" / "astronaut.jpg"  # the sample photo (SAMPLE in ComfyUI's input folder)
+INSET_SIDE = 68  # the selfie drawn into the selfie templates' thumbnails
+CAPTION_PX = 13
+FONTS = Path("/usr/share/fonts/truetype/dejavu")
+# the caption's recipe: a thumbnail whose JPEG comment holds the key of its sources and caption is not
+# drawn again (another Pillow's JPEG bytes would differ for the same picture)
+CAPTION_RECIPE = "portraitos-caption-1"
+
+
+def caption_key(base: bytes, wf: Workflow, inset: bytes | None) -> str:
+    import hashlib
+
+    h = hashlib.sha256(CAPTION_RECIPE.encode())
+    for part in (base, inset or b"", json.dumps([wf.caption, wf.caption_note]).encode()):
+        h.update(hashlib.sha256(part).digest())
+    return f"{CAPTION_RECIPE} {h.hexdigest()[:32]}"
+
+
+def captioned(base, wf: Workflow, inset=None):
+    """``base`` (a real picture of the pack's) with ``wf``'s caption in a dark band on top, its note
+    (what the picture is) in one at the bottom, and ``inset`` (the input selfie) small at the bottom left."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = base.convert("RGB")
+    if max(img.size) < THUMB_SIDE:  # a small picture (the aligned face) at the thumbnails' size
+        k = THUMB_SIDE / max(img.size)
+        img = img.resize((round(img.size[0] * k), round(img.size[1] * k)), Image.LANCZOS)
+    img = img.copy()
+
+    def load(name, size):  # DejaVu (Debian's fonts-dejavu-core), else Pillow's own font
+        try:
+            return ImageFont.truetype(str(FONTS / name), size)
+        except OSError:
+            return ImageFont.load_default(size=size)
+
+    font = load("DejaVuSans-Bold.ttf", CAPTION_PX)
+    small = load("DejaVuSans.ttf", CAPTION_PX - 2)
+    w, h = img.size
+    line = CAPTION_PX + 4
+    pad = 5
+
+    def fit(text, f):  # cut a line that would not fit (the names keep them short)
+        while text and f.getlength(text) > w - 2 * pad:
+            text = text[:-2] + "…"
+        return text
+
+    shade = Image.new("L", img.size, 0)
+    d = ImageDraw.Draw(shade)
+    top = pad + line * len(wf.caption)
+    bottom = h - (line + pad if wf.caption_note else 0)
+    d.rectangle((0, 0, w, top), fill=170)
+    if wf.caption_note:
+        d.rectangle((0, bottom, w, h), fill=170)
+    img = Image.composite(Image.new("RGB", img.size, (12, 12, 14)), img, shade)
+    draw = ImageDraw.Draw(img)
+    for i, text in enumerate(wf.caption):
+        f, colour = (font, (255, 255, 255)) if i == 0 else (small, (235, 225, 200))
+        draw.text((pad, pad // 2 + 2 + i * line), fit(text, f), font=f, fill=colour)
+    if wf.caption_note:
+        draw.text((pad, bottom + 3), fit(wf.caption_note, small), font=small, fill=(255, 205, 120))
+    if inset is not None:
+        face = inset.convert("RGB").copy()
+        face.thumbnail((INSET_SIDE, INSET_SIDE), Image.LANCZOS)
+        x0, y0 = pad, bottom - pad - face.size[1]
+        draw.rectangle((x0 - 2, y0 - 2, x0 + face.size[0] + 1, y0 + face.size[1] + 1), fill=(255, 255, 255))
+        img.paste(face, (x0, y0))
+    return img
+
+
+def save_thumbnail(img, dest: Path, comment: str | None = None) -> None:
+    img.save(dest, quality=85, optimize=True, **({"comment": comment} if comment else {}))
+
+
+def thumbnail_comment(path: Path) -> str | None:
+    from PIL import Image
+
+    try:
+        c = Image.open(path).info.get("comment")
+    except OSError:
+        return None
+    return c.decode(errors="replace") if isinstance(c, bytes) else c
+
 
 def render_thumbnails(names: list[str] | None = None) -> list[Path]:
     """Run each template on a live server with this pack and save its output as ``<name>.jpg``."""
@@ -586,16 +693,14 @@ def render_thumbnails(names: list[str] | None = None) -> list[Path]:
                 img = Image.open(io.BytesIO(server.get(f"/view?{q}"))).convert("RGB")
                 img.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.LANCZOS)
                 dest = TEMPLATES / f"{wf.name}.jpg"
-                img.save(dest, quality=85, optimize=True)
+                if wf.caption:  # run on stand-in models (the identity templates): said so on the picture
+                    img = captioned(img, wf)
+                save_thumbnail(img, dest)
                 written.append(dest)
                 print(f"wrote {dest.relative_to(REPO)}")
         finally:
             server.stop()
-    for wf in copies:  # the same lens and light on the sample photo (the diffusion step needs weights)
-        dest = TEMPLATES / f"{wf.name}.jpg"
-        dest.write_bytes((TEMPLATES / f"{wf.thumbnail_like}.jpg").read_bytes())
-        written.append(dest)
-        print(f"wrote {dest.relative_to(REPO)} (as {wf.thumbnail_like})")
+    written += copy_thumbnails(available, [w.name for w in copies], force=True)
     return written
 
 
@@ -635,13 +740,27 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def copy_thumbnails(available: set[str]) -> None:
-    """The thumbnails of workflows that show another one's picture (no server needed)."""
+def copy_thumbnails(available: set[str], names: list[str] | None = None, force: bool = False) -> list[Path]:
+    """The thumbnails of workflows whose own output needs weights the build lacks (no server needed):
+    the picture of the workflow with the same lens and light on the sample photo (real LensBokeh output),
+    the input selfie small in a corner and a caption saying what differs and that it is an illustration.
+    A thumbnail drawn from the same sources and caption is left as it is, unless ``force``."""
+    from PIL import Image
+
+    written = []
+    inset = SELFIE.read_bytes()
     for wf in all_workflows(available):
         src, dest = TEMPLATES / f"{wf.thumbnail_like}.jpg", TEMPLATES / f"{wf.name}.jpg"
-        if wf.thumbnail_like and src.is_file() and (not dest.is_file() or dest.read_bytes() != src.read_bytes()):
-            dest.write_bytes(src.read_bytes())
-            print(f"wrote {dest.relative_to(REPO)} (as {wf.thumbnail_like})")
+        if not wf.thumbnail_like or (names is not None and wf.name not in names) or not src.is_file():
+            continue
+        key = caption_key(src.read_bytes(), wf, inset)
+        if not force and dest.is_file() and thumbnail_comment(dest) == key:
+            continue
+        img = captioned(Image.open(src), wf, Image.open(io.BytesIO(inset)))
+        save_thumbnail(img, dest, key)
+        written.append(dest)
+        print(f"wrote {dest.relative_to(REPO)} (drawn on {wf.thumbnail_like})")
+    return written
 
 
 if __name__ == "__main__":

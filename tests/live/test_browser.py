@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from portraitos.engine.lens import coc_px_at, depth_of_field
-from portraitos.tests.support.browser_host import launch_browser, write_editor_settings
+from portraitos.tests.support.browser_host import CUT_LABELS, launch_browser, write_editor_settings
 from portraitos.tests.support.comfy_host import ComfyServer, frontends
 
 pytestmark = pytest.mark.slow  # live: set by the folder
@@ -176,6 +176,19 @@ def test_panel_is_on_the_node_and_not_covered(editor, mode):
         if hit is not True:
             page.screenshot(path=f"/tmp/fe/{mode}.png")
         assert hit is True, f"{cls} is covered in {mode} mode by {hit}"
+
+
+def test_widget_labels_are_whole_in_nodes2(editor):
+    """Nodes 2.0 draws widget labels as elements: on the pack's nodes (LensBokeh, DepthLoad, at the width
+    they are created with) each label is shown whole, not cut to "focal_lengt…" (the classic canvas
+    draws its labels itself)."""
+    page, problems = editor.page("nodes2")
+    labels = page.evaluate(CUT_LABELS)
+    assert labels["seen"] >= 10 and labels["cut"] == [], labels
+    for name in ("focal_length_mm", "focus_distance_m", "blade_rotation_deg"):
+        box = page.locator(".lg-node-widget", has_text=name).first.bounding_box()
+        assert box and box["width"] > 0, name
+    assert _pack_problems(problems) == []
 
 
 def _count_corners(png: bytes) -> int:

@@ -32,6 +32,28 @@ EDITOR_SETTINGS = {
 }
 
 
+# Nodes 2.0: the widget labels on this pack's nodes (elements holding a widget's label and nothing else),
+# and those cut (their text wider than their box, or their box past the node's right edge)
+CUT_LABELS = """() => {
+  const graph = app.canvas?.graph ?? app.graph, out = {seen: 0, cut: []};
+  for (const el of document.querySelectorAll('[data-node-id]')) {
+    const node = graph.getNodeById(el.dataset.nodeId) ?? graph.getNodeById(Number(el.dataset.nodeId));
+    if (!String(node?.constructor?.category ?? '').startsWith('PortraitOS') || !el.getClientRects().length) continue;
+    const names = new Set((node.widgets ?? []).map((w) => w.label || w.name));
+    const right = el.getBoundingClientRect().right;
+    for (const t of el.querySelectorAll('.lg-node-widget *')) {
+      if (t.children.length || !names.has(t.textContent.trim()) || !t.getClientRects().length) continue;
+      out.seen++;
+      const r = t.getBoundingClientRect();
+      if (t.scrollWidth > t.clientWidth + 1 || r.right > right + 1) {
+        out.cut.push({node: node.type, label: t.textContent.trim(), scroll: t.scrollWidth, client: t.clientWidth});
+      }
+    }
+  }
+  return out;
+}"""
+
+
 def write_editor_settings(workdir: Path) -> None:
     """The default user's ``comfy.settings.json`` under ``workdir/user`` (ComfyServer's user folder)."""
     folder = workdir / "user" / "default"

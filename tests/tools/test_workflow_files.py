@@ -16,6 +16,7 @@ from portraitos.engine import presets
 from portraitos.tests.support.shipped_workflows import PORTRAITS, UI_FILES, check_template
 
 REPO = Path(__file__).resolve().parents[2]
+TEMPLATES_DIR = REPO / "workflows"
 
 
 def test_product_presets_are_defined_once():
@@ -90,3 +91,27 @@ def test_every_template_has_a_rendered_thumbnail(path):
     assert img.format == "JPEG" and max(img.size) <= bw.THUMB_SIDE and thumb.stat().st_size < 60_000
     a = np.asarray(img.convert("RGB")).astype(np.float32)
     assert a.std() > 20, "a real picture, not a flat placeholder"
+
+
+def test_every_template_has_its_own_thumbnail():
+    """No two templates show the same thumbnail file; those whose own output needs weights the build
+    lacks are drawn on a real picture of the pack's with a caption, from the sources on disk now."""
+    import hashlib
+
+    jpgs = sorted(TEMPLATES_DIR.glob("*.jpg"))
+    assert sorted(p.stem for p in jpgs) == sorted(p.stem for p in UI_FILES)  # one per workflow, none left over
+    by_hash: dict[str, list[str]] = {}
+    for p in jpgs:
+        by_hash.setdefault(hashlib.sha256(p.read_bytes()).hexdigest(), []).append(p.stem)
+    assert [names for names in by_hash.values() if len(names) > 1] == []
+    assert all(p.stat().st_size < 60_000 for p in jpgs)
+    drawn = [w for w in bw.all_workflows({"PortraitGenerate", "IdentityScore"}) if w.thumbnail_like]
+    assert {w.name for w in drawn} == {p.stem for p in UI_FILES if p.stem.startswith("selfie_")}
+    for wf in drawn:
+        assert wf.caption and "illustration" in wf.caption_note, wf.name
+        key = bw.caption_key((TEMPLATES_DIR / f"{wf.thumbnail_like}.jpg").read_bytes(), wf, bw.SELFIE.read_bytes())
+        assert bw.thumbnail_comment(TEMPLATES_DIR / f"{wf.name}.jpg") == key, (
+            f"{wf.name}.jpg is stale: run tools/build_workflows.py"
+        )
+    captions = [w.caption for w in bw.all_workflows({"PortraitGenerate", "IdentityScore"}) if w.caption]
+    assert len(set(captions)) == len(captions)
