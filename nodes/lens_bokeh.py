@@ -71,7 +71,9 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                 Depth.Input(
                     "depth",
                     tooltip="Distance of every pixel in metres: from Portrait Depth, Portrait Depth Load or Depth "
-                    "Image to Portrait Depth (for Depth Anything / controlnet_aux pictures).",
+                    "Image to Portrait Depth (for Depth Anything / controlnet_aux pictures). Portrait Depth's "
+                    "prior also brings the people's soft alpha (hair): they are then rendered as a layer of "
+                    "their own over the background, so strands stay sharp over a blurred background.",
                 ),
                 io.Float.Input(
                     "focal_length_mm",

@@ -28,6 +28,11 @@ Pipeline for one image (all tensors channels-first internally, ``[C,H,W]``; radi
    lies behind them is filled from its surroundings (push–pull, ``fill``);
 6. re-encode to sRGB.
 
+With a layer alpha (people standing in front of everything else, from a portrait prior), steps 3–5 run
+three times: the background with the people taken out, then the people's premultiplied colour and their
+coverage, each at its own depth; the people are then laid over the background (``two_layer``), so a
+pixel that is half hair strand, half background is both sharp and blurred, as through a lens.
+
 Occlusion follows from the ordering: an in-focus pixel covers what lies behind it completely,
 so background never bleeds into a sharp subject; blurred foreground spreads semi-transparently
 over it.
