@@ -327,7 +327,7 @@ def render_bokeh(
             fh, fw, fy0 = full_frame or (H, W, 0)
             model = CharacterModel(character, aperture, ln, Frame(fh, fw, ppm, fy0))
         alpha = None if layer_alpha is None else layer_alpha[i].to(lin)
-        if has_layer(alpha):
+        if alpha is not None and has_layer(alpha):
             passes = [0]
 
             def render_pass(img, r, _box, _prog=prog):

@@ -91,7 +91,8 @@ def split_colours(
 
         # a person thrown out of focus over a sharper background takes what cannot be told apart: her
         # errors are spread by the lens, the background's would stay sharp along her outline
-        pf, pb = SMOOTH, SMOOTH
+        pf: torch.Tensor | float = SMOOTH
+        pb = SMOOTH
         if fg_radius is not None and bg_radius is not None:
             spread = ((1.0 + bg_radius[y0:y1, x0:x1].abs()) / (1.0 + fg_radius[y0:y1, x0:x1].abs())) ** 2
             pf = (SMOOTH * spread.clamp(max=1.0)).clamp_min(MIN_PULL)
