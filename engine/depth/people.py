@@ -16,6 +16,7 @@ refined to the image; labels are found per pixel at the image's size.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -36,6 +37,7 @@ BODY_HALF_WIDTH = 1.6  # and her body (shoulders, arms at her sides)
 ABOVE_COST = 2.0  # outside every silhouette: cost per face height above a head
 GENEROUS_HEAD, GENEROUS_BODY = 1.4, 3.0  # half widths (face widths) of what a found face explains
 UNEXPLAINED_OPENING = 2  # grid cells: what is left unexplained must be thicker than twice this
+TURNED = 0.97  # eyes facing the camera less than this (about 14°): the read-out says the head is turned
 HAIR_MARGIN = 0.15  # the filled-in head: the face's outline grown by this share of its size, more upwards
 LABEL_BAND_PIXELS = 1 << 22  # labels are found in bands of rows of about this many pixel × face costs
 
@@ -66,11 +68,18 @@ class Person:
 
 def measure_distance(face: FaceLandmarks, focal_length_mm: float, pixels_per_mm: float) -> tuple[float, str]:
     """Camera-to-eyes distance (m) of one face and how it was measured: the iris, else the
-    interpupillary distance, else the face box's width."""
+    interpupillary distance (its spacing in the picture undone for a turned head, :attr:`eyes_facing`),
+    else the face box's width."""
     iris = face.iris_diameters_px
+    facing = face.eyes_facing
     est = distance_from_eyes(
-        float(iris.mean()) if iris is not None else None, face.interpupillary_px, focal_length_mm, pixels_per_mm
+        float(iris.mean()) if iris is not None else None,
+        face.interpupillary_px / facing,
+        focal_length_mm,
+        pixels_per_mm,
     )
+    if est is not None and facing < TURNED and not est[1].startswith("iris"):
+        est = (est[0], f"{est[1]}, head turned {math.degrees(math.acos(facing)):.0f}°")
     if est is None:
         x0, _, x1, _ = face.detection.box
         est = distance_from_face_width(x1 - x0, focal_length_mm, pixels_per_mm)

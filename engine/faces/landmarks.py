@@ -68,6 +68,15 @@ class FaceLandmarks:
         c = self.eye_centres
         return float((c[1] - c[0]).norm())
 
+    @property
+    def eyes_facing(self) -> float:
+        """How squarely the eyes face the camera: the cosine (0.5..1) of the angle between the line
+        through them and the image plane, from the mesh's eye corners in 3D (its z is scaled like x). A
+        turned head foreshortens the eyes' spacing in the picture by this factor."""
+        m = self.mesh
+        d = m[list(RIGHT_EYE_CORNERS)].mean(0) - m[list(LEFT_EYE_CORNERS)].mean(0)
+        return float((d[:2].norm() / d.norm().clamp_min(1e-6)).clamp(0.5, 1.0))
+
 
 @cache
 def _anchors() -> torch.Tensor:

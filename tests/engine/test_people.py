@@ -263,3 +263,29 @@ def test_a_small_person_beside_one_the_whole_frame_finds_is_found_in_the_tiles()
     near, far = dm.meta["people"]
     assert near["eye_xy"][0][0] < far["eye_xy"][0][0]
     assert far["distance_m"] / near["distance_m"] == pytest.approx(1.2 / 0.5, rel=0.10)
+
+
+def test_a_turned_head_is_not_read_as_farther():
+    """The sample's face mesh turned 40° about the vertical (as a head turns): its eyes' spacing in the
+    picture shrinks by cos 40°, which the mesh's own depth undoes, so the distance from the pupils stays."""
+    from dataclasses import replace
+
+    from portraitos.engine.depth.people import measure_distance
+    from portraitos.engine.depth.portrait_prior import find_face
+
+    img = torch.from_numpy(data.astronaut()).float() / 255
+    face = find_face(img)
+    assert face is not None
+    frontal = replace(face, irises=None)  # no iris: the pupils' spacing decides
+    mesh = frontal.mesh.clone()
+    centre = mesh.mean(0)
+    turn = math.radians(40)
+    x, z = mesh[:, 0] - centre[0], mesh[:, 2] - centre[2]
+    mesh[:, 0] = centre[0] + x * math.cos(turn) - z * math.sin(turn)
+    mesh[:, 2] = centre[2] + x * math.sin(turn) + z * math.cos(turn)
+    turned = replace(frontal, mesh=mesh)
+    assert turned.interpupillary_px < 0.85 * frontal.interpupillary_px
+    ahead, how_ahead = measure_distance(frontal, 85.0, 512 / 36)
+    away, how = measure_distance(turned, 85.0, 512 / 36)
+    assert how_ahead.startswith("interpupillary") and "head turned" in how, how
+    assert away == pytest.approx(ahead, rel=0.05)
