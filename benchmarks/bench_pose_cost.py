@@ -9,21 +9,14 @@ Reported: fastest of ``--repeat`` runs, peak memory growth, and the ratio with t
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 import portraitos.engine.depth.portrait_prior as prior
 from portraitos.benchmarks.bench_bokeh import measure
-from portraitos.benchmarks.bench_prior_speed import SIZES, frame, photo_frame
+from portraitos.benchmarks.bench_prior_speed import SIZES, frame, photo_frame, timing_args
 from portraitos.engine.depth import EstimateSettings, estimate_depth
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="1MP,4K")
-    ap.add_argument("--repeat", type=int, default=2)
-    ap.add_argument("--image", type=Path, default=None)
-    args = ap.parse_args()
+    args = timing_args(repeat=2)
     settings = EstimateSettings()
     with_pose = prior.body_pose
     estimate_depth(frame(*SIZES["1MP"]), settings)  # models loaded, not counted

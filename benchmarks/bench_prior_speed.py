@@ -45,6 +45,15 @@ def photo_frame(path: Path, h: int, w: int) -> torch.Tensor:
     return F.interpolate(rgb, size=size, mode="bilinear", antialias=True).permute(0, 2, 3, 1).contiguous()
 
 
+def timing_args(repeat: int = 1) -> argparse.Namespace:
+    """The timing benchmarks' shared options: ``--sizes`` (of ``SIZES``), ``--repeat``, ``--image``."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1MP,4K")
+    ap.add_argument("--repeat", type=int, default=repeat, help="report the fastest of this many runs")
+    ap.add_argument("--image", type=Path, default=None, help="a photo instead of the astronaut")
+    return ap.parse_args()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1MP,4K,8K")
