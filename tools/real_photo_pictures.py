@@ -5,7 +5,8 @@ through the weight-free chain at three apertures, focused on the eyes and on the
 
 Writes ``hair_layer_before_after.jpg`` (crops at 2×: photo, the previous chain: the guided filter's
 matte and one depth per pixel, now: matted hair and the people as a layer of their own) and
-``real_photos_sheet.jpg`` (one row per photo: the photo, f/1.2, f/1.8, f/2.8 on the eyes, then the same on
+``refocus_people_before_after.jpg`` (the sample at f/1.2 focused on the background: the photo, what clips
+on her rebuilt as lights, now: only lights off the people rebuilt) and ``real_photos_sheet.jpg`` (one row per photo: the photo, f/1.2, f/1.8, f/2.8 on the eyes, then the same on
 the background; 85 mm, full frame, DepthEstimate's portrait prior).
 """
 
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 import portraitos.engine.depth.portrait_prior as prior
+import portraitos.engine.lens.renderer as renderer
 from portraitos.benchmarks.bench_real_photos import photos
 from portraitos.engine.depth import EstimateSettings, estimate_depth
 from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
@@ -50,6 +52,17 @@ def chain(photo: torch.Tensor, f_number: float, focus, matting: bool) -> torch.T
     layer = dm.layer_alpha if matting else None
     lens = LensSettings(85.0, f_number, focus_m)
     return render_lens_bokeh(photo[None], dm.metres, lens, depth_meta=dm.meta, layer_alpha=layer).image[0]
+
+
+def lights_rebuilt_on_people(photo: torch.Tensor, f_number: float) -> torch.Tensor:
+    """``[H,W,3]``: the chain focused on the background with the previous rule, where what clipped on a
+    person was rebuilt as a light like anything else (the renderer's rebuild called without the people)."""
+    rebuild = renderer.rebuild_highlights
+    renderer.rebuild_highlights = lambda lin, radius, hl, display_max, people=None: rebuild(lin, radius, hl, display_max)
+    try:
+        return chain(photo, f_number, "bg", True)
+    finally:
+        renderer.rebuild_highlights = rebuild
 
 
 def to_jpeg(image: torch.Tensor, path: Path, quality: int = 88) -> None:
@@ -95,6 +108,11 @@ def main() -> None:
     width = max(r.shape[1] for r in rows)
     rows = [F.pad(r.permute(2, 0, 1), (0, width - r.shape[1], 0, gap), value=1.0).permute(1, 2, 0) for r in rows]
     to_jpeg(torch.cat(rows, 0)[:-gap], args.out / "hair_layer_before_after.jpg")
+
+    sample = shots["astronaut"]
+    cells = [sample, lights_rebuilt_on_people(sample, 1.2), chain(sample, 1.2, "bg", True)]
+    row = torch.cat([torch.cat([c, torch.ones(c.shape[0], gap, 3)], 1) for c in cells], 1)[:, :-gap]
+    to_jpeg(row, args.out / "refocus_people_before_after.jpg")
 
     sheet = []
     for name, photo in shots.items():

@@ -5,7 +5,10 @@ it would spread into a dull grey disc. Out-of-focus *lights* are brightened befo
 discs come out bright (in focus nothing changes). What counts as a light: clipped in luminance (a
 saturated orange or warm skin, bright in one channel, is not) and compact next to the blur it gets (a
 white shirt or a bright wall thrown out of focus is a diffuse surface: the lens only spreads its light,
-so it keeps its mean colour).
+so it keeps its mean colour). People are surfaces too: what clips on a person (skin sheen, teeth, white
+clothes, the studio light's reflection in what she holds) is a reflection of the lights, not one, so
+where DEPTH knows the people (a portrait prior's layer alpha) nothing is rebuilt: a person thrown out of
+focus keeps her mean colour, and the lights behind her still become discs.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ def rebuild_highlights(
     radius: torch.Tensor,
     hl: HighlightRebuild,
     display_max: Optional[torch.Tensor] = None,
+    people: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Brighten the clipped lights of linear ``lin [3,H,W]`` that ``radius [H,W]`` (CoC radius, px)
     puts out of focus.
@@ -114,7 +118,8 @@ def rebuild_highlights(
 
     Only pixels that can be clipped are computed (highlights are sparse); ``display_max [H,W]``, the
     brightest sRGB channel if the caller has it, picks them without re-encoding the whole image.
-    ``lin`` is updated in place and returned.
+    ``people [H,W]`` 0..1 (the people's alpha, when known) scales the gain by 1 − alpha: people carry
+    reflections of lights, not lights. ``lin`` is updated in place and returned.
     """
     if not hl.enabled:
         return lin
@@ -141,6 +146,8 @@ def rebuild_highlights(
     clipped[idx] = True
     r = radius.reshape(-1)[idx].abs()
     weight = blur_weight_at(radius, idx) * compactness_at(clipped.view(H, W), idx, COMPACT_WINDOW * r, W)
+    if people is not None:
+        weight = weight * (1.0 - people.reshape(-1)[idx].to(weight).clamp(0.0, 1.0))
     gain = 1.0 + hl.boost * over**hl.exponent * weight
     if hl.colour is None:
         flat[:, idx] = px * gain

@@ -282,7 +282,8 @@ def render_bokeh(
     character: the lens's character (``character``); None renders the ideal thin lens. full_frame:
     (height, width, first row) of the whole frame when this is a band of it (field positions are the frame's).
     layer_alpha: ``[B,H,W]`` 0..1, the soft alpha of people standing in front of everything else in the
-    frame (from a portrait prior); they are then rendered as a layer of their own (``two_layer``).
+    frame (from a portrait prior); they are then rendered as a layer of their own (``two_layer``), and
+    what clips on them is not rebuilt as a light (``rebuild_highlights``).
     Returns the rendered batch, signed CoC diameters (px) and an in-focus mask.
     """
     settings = settings or RenderSettings()
@@ -315,7 +316,8 @@ def render_bokeh(
         setup_tick(1)
         lin = srgb_to_linear_planes(image[i])
         setup_tick(2)
-        lin = rebuild_highlights(lin, radius, highlights, image[i].amax(dim=-1))
+        alpha = None if layer_alpha is None else layer_alpha[i].to(lin)
+        lin = rebuild_highlights(lin, radius, highlights, image[i].amax(dim=-1), people=alpha)
         setup_tick(3)
 
         def prog(done: float, total: int, _i=i) -> None:
@@ -326,7 +328,6 @@ def render_bokeh(
         if character is not None:
             fh, fw, fy0 = full_frame or (H, W, 0)
             model = CharacterModel(character, aperture, ln, Frame(fh, fw, ppm, fy0))
-        alpha = None if layer_alpha is None else layer_alpha[i].to(lin)
         if alpha is not None and has_layer(alpha):
             passes = [0]
 

@@ -244,6 +244,36 @@ def test_a_saturated_or_white_subject_thrown_out_of_focus_keeps_its_colour(setti
     assert energy[0] - base > 5 * (energy[1] - base)  # the light's disc carries several times its pixel
 
 
+def test_what_clips_on_a_person_is_not_rebuilt_as_a_light(settings):
+    """A person (the prior's layer alpha) holding something with a compact clipped reflection on it, thrown
+    out of focus: her interior keeps the mean colour the render without any rebuild gives; the same
+    reflection beside her, as far out of focus, on the background layer, still becomes a bright disc."""
+    from portraitos.validation.metrics import delta_e2000, linear_rgb_to_lab
+
+    h, w = 240, 320
+    img = torch.full((1, h, w, 3), 0.15)
+    depth = torch.full((1, h, w), 1.5)
+    person = torch.zeros(1, h, w)
+    person[0, 30:210, 40:190] = 1.0
+    img[0, 30:210, 40:190] = torch.tensor([0.85, 0.45, 0.2])  # an orange suit
+    img[0, 110:122, 108:120] = 1.0  # the studio light's reflection in what she holds: small, clipped
+    img[0, 110:122, 258:270] = 1.0  # a real light beside her, as small, as far out of focus
+    lens = ThinLens(85, 1.2, 8.0)
+    rebuilt = render_bokeh(img, depth, lens, settings=settings, layer_alpha=person).image[0]
+    plain = render_bokeh(img, depth, lens, highlights=NO_HL, settings=settings, layer_alpha=person).image[0]
+    interior = (slice(70, 170), slice(80, 150))
+    lab = [linear_rgb_to_lab(srgb_to_linear(x[interior]).mean((0, 1))) for x in (rebuilt, plain)]
+    assert float(delta_e2000(*lab)) < 0.5
+    # without the people's alpha the same reflection is a light, and her interior glows
+    unknown = render_bokeh(img, depth, lens, settings=settings).image[0]
+    glow = linear_rgb_to_lab(srgb_to_linear(unknown[interior]).mean((0, 1)))
+    assert float(delta_e2000(glow, lab[1])) > 1.0
+    light = (slice(70, 160), slice(220, 310))
+    base = float(srgb_to_linear(plain[5:15, 300:310]).mean())
+    energy = [float((srgb_to_linear(x[light]) - base).sum()) for x in (rebuilt, plain)]
+    assert energy[0] > 4 * energy[1]  # the light's disc carries several times its pixels
+
+
 def test_borders_are_not_darkened(settings):
     torch.manual_seed(1)
     img = torch.full((1, 120, 180, 3), 0.6)
