@@ -5,9 +5,10 @@ through the weight-free chain at three apertures, focused on the eyes and on the
 
 Writes ``hair_layer_before_after.jpg`` (crops at 2×: photo, the previous chain: the guided filter's
 matte and one depth per pixel, now: matted hair and the people as a layer of their own) and
-``refocus_people_before_after.jpg`` (the sample at f/1.2 focused on the background: the photo, what clips
-on her rebuilt as lights, now: only lights off the people rebuilt) and ``real_photos_sheet.jpg`` (one row per photo: the photo, f/1.2, f/1.8, f/2.8 on the eyes, then the same on
-the background; 85 mm, full frame, DepthEstimate's portrait prior).
+``refocus_people_before_after.jpg`` (the sample at f/1.2 focused on the background: the photo, what
+clips on her rebuilt as lights, now: only lights off the people rebuilt) and ``real_photos_sheet.jpg``
+(one row per photo: the photo, f/1.2, f/1.8, f/2.8 on the eyes, then the same on the background; 85 mm,
+full frame, DepthEstimate's portrait prior).
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def lights_rebuilt_on_people(photo: torch.Tensor, f_number: float) -> torch.Tens
     """``[H,W,3]``: the chain focused on the background with the previous rule, where what clipped on a
     person was rebuilt as a light like anything else (the renderer's rebuild called without the people)."""
     rebuild = renderer.rebuild_highlights
-    renderer.rebuild_highlights = lambda lin, radius, hl, display_max, people=None: rebuild(lin, radius, hl, display_max)
+    renderer.rebuild_highlights = lambda lin, radius, hl, display_max, people=None: rebuild(
+        lin, radius, hl, display_max
+    )
     try:
         return chain(photo, f_number, "bg", True)
     finally:

@@ -3,7 +3,8 @@
 The crop follows MediaPipe's pose graph: a square around the hips' midpoint, 2.5× the distance from
 there to the top of the body circle, turned so the body stands upright. No body detector is run: the
 first crop is placed from the face (the hips about :data:`HIPS_BELOW_FACE` face heights below it), the
-second from the model's own alignment points, as MediaPipe's tracking does. A pose whose nose is not
+second from the model's own alignment points, as MediaPipe's tracking does (kept unless the model is
+less sure of it: a person cut by the frame's edge can lose the second crop). A pose whose nose is not
 on the face it started from belongs to someone else and is refused.
 
 Positions are image pixels (pixel ``i`` covers ``[i, i+1)``); ``world`` is metres, origin between the
@@ -109,10 +110,13 @@ def body_pose(image: torch.Tensor, face: FaceLandmarks) -> Optional[BodyPose]:
     down = torch.tensor([-math.sin(roll), math.cos(roll)])
     hips = centre + HIPS_BELOW_FACE * fh * down
     region = _region(hips, hips - BODY_RADIUS_FACES * fh * down)
-    points, visibility, world, score, seg = _run(image, region)
+    first = _run(image, region)
+    points, visibility, world, score, seg = first
     if score >= POSE_FLAG:  # once more from the model's own alignment points (hips, body circle)
-        region = _region(points[33], points[34])
-        points, visibility, world, score, seg = _run(image, region)
+        second_region = _region(points[33], points[34])
+        second = _run(image, second_region)
+        if second[3] >= score:  # the second crop is kept unless the model is less sure there
+            region, (points, visibility, world, score, seg) = second_region, second
     if score < POSE_FLAG:
         return None
     if float((points[NOSE] - face.mesh[MESH_NOSE_TIP, :2]).norm()) > NOSE_ON_FACE * max(fw, 1.0):

@@ -44,6 +44,7 @@ from ..faces.landmarks import (
     merge_detections,
     same_face,
 )
+from .body_labels import labels_from_bodies
 from .body_pose import body_pose, missing_model
 from .body_relief import body_relief
 from .guided_filter import guided_refine
@@ -198,14 +199,16 @@ def _people_depth(
     """``[H,W]`` metres and what was assumed per region, per person: each person over her pixels
     (``labels``, indices into ``people``; ``solid`` ``[H,W]`` bool, the matte's solid part): her eyes at
     her distance, the face mesh's relief over her face, her body's relief from her pose
-    (:mod:`body_relief`) elsewhere, or a plane :data:`BODY_BEHIND_M` behind the eyes without a pose."""
+    (:mod:`body_relief`) elsewhere, or a plane :data:`BODY_BEHIND_M` behind the eyes without a pose. Where
+    poses are found, the borders between people follow their bodies (:mod:`body_labels`)."""
     depth = torch.full((H, W), people[0].distance_m + BODY_BEHIND_M, device=device)
     relief: list[dict[str, str]] = []
-    for k, person in enumerate(people):
+    poses = [body_pose(image, person.face) for person in people]
+    labels = labels_from_bodies(labels, people, poses, solid)
+    for k, (person, pose) in enumerate(zip(people, poses)):
         face = person.face
         mine = labels == k
         notes = {"face": "face mesh"}
-        pose = body_pose(image, face)
         if pose is not None:
             body, more = body_relief(pose, mine & solid, H, W)
             notes.update(more)

@@ -1,0 +1,103 @@
+"""Which person each pixel of the matte belongs to, from the people's bodies instead of boxes.
+
+The silhouette prior (:func:`people.person_labels`: a head around each face, a body about three face
+widths wide below it, down to the frame's edge) draws straight borders between people: a held helmet,
+an arm or a shoulder falls to whoever's box it lies in. Where a person's pose was found, her own body
+segmentation (BlazePose's) says which pixels are hers; without a pose, her silhouette down to
+:data:`SILHOUETTE_BELOW_CHIN` face heights below her chin (her shoulders: what a face alone tells). The
+nearer person wins where two overlap (she is in front). A body reaches no lower than her lowest landmark
+the pose saw. Of the rest of the matte, a piece within reach of a hand and no larger than
+:data:`HELD_SIZE` is what that hand holds; the
+rest (a table, what the segmentations disagree on) goes to the nearest body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .body_pose import BodyPose
+from .body_relief import HANDS, HELD, HELD_REACH
+from .people import CHIN, Person
+
+SEEN = 0.5  # a pose landmark's visibility from which it counts as seen in the photo
+SILHOUETTE_BELOW_CHIN = 2.0  # face heights: how far below her chin a person without a pose is known to be
+HELD_SIZE = 2.5  # shoulder widths: the farthest a held object's pixels lie from the hand holding it
+
+
+def labels_from_bodies(
+    labels: torch.Tensor, people: Sequence[Person], poses: Sequence[Optional[BodyPose]], solid: torch.Tensor
+) -> torch.Tensor:
+    """``[H,W]`` uint8 index into ``people`` (nearest first) for the matte's solid pixels.
+
+    labels: ``[H,W]`` uint8, the silhouette prior's (kept outside ``solid``). poses: one per person,
+    None where none was found. solid: ``[H,W]`` bool, the matte's solid part.
+    """
+    import cv2
+
+    if len(poses) <= 1 or all(p is None for p in poses):
+        return labels
+    H, W = labels.shape
+    solid_np = solid.cpu().numpy()
+    old = labels.cpu().numpy()
+    rows = np.arange(H)[:, None] + 0.5
+    out = old.copy()
+    claimed = np.zeros((H, W), bool)
+    dist = np.full((len(poses), H, W), np.inf, np.float32)
+    for k, (person, pose) in enumerate(zip(people, poses)):  # nearest first: she is in front
+        if pose is None:
+            lowest = person.centre[1] + (CHIN + SILHOUETTE_BELOW_CHIN) * person.size[1]
+            body = solid_np & (old == k) & (rows <= lowest)
+        else:
+            body = solid_np & (pose.body.cpu().numpy() >= 1.0 - HELD) & (rows <= _lowest_seen(pose, person))
+        if not body.any():
+            continue
+        out[body & ~claimed] = k
+        claimed |= body
+        dist[k] = cv2.distanceTransform((~body).astype(np.uint8), cv2.DIST_L2, 3)
+    rest = solid_np & ~claimed
+    if not (rest.any() and claimed.any()):
+        return torch.from_numpy(out).to(labels.device)
+    out[rest] = dist.argmin(0)[rest]
+    # what a hand holds: a piece of the rest within reach of a hand goes to that hand's person
+    hands = [(k, _hands(pose), _reach(pose)) for k, pose in enumerate(poses) if pose is not None]
+    n, pieces, stats, _ = cv2.connectedComponentsWithStats(rest.astype(np.uint8), connectivity=8)
+    for c in range(1, n):
+        x0, y0, w, h = (int(v) for v in stats[c, :4])
+        piece = pieces[y0 : y0 + h, x0 : x0 + w] == c
+        iy, ix = np.nonzero(piece)
+        px, py = ix + x0 + 0.5, iy + y0 + 0.5
+        holder, best = None, np.inf
+        for k, points, reach in hands:
+            for hx, hy in points:
+                d = np.sqrt((px - hx) ** 2 + (py - hy) ** 2)
+                gap = float(d.min())
+                # within reach, and no larger than what one holds (not a table and whoever sits behind it)
+                if gap <= reach and float(d.max()) <= HELD_SIZE / HELD_REACH * reach and gap < best:
+                    holder, best = k, gap
+        if holder is not None:
+            out[y0 : y0 + h, x0 : x0 + w][piece] = holder
+    return torch.from_numpy(out).to(labels.device)
+
+
+def _lowest_seen(pose: BodyPose, person: Person) -> float:
+    """The lowest image row (px) her body reaches as the pose saw it: her lowest landmark seen (visibility
+    above :data:`SEEN`), plus half a face height; below it a body segmentation is guessing (a person cut
+    by the frame's edge, someone else's held object in front of where her legs would be)."""
+    seen = pose.visibility >= SEEN
+    if not bool(seen.any()):
+        return person.centre[1] + (CHIN + SILHOUETTE_BELOW_CHIN) * person.size[1]
+    return float(pose.points[seen, 1].max()) + 0.5 * person.size[1]
+
+
+def _hands(pose: BodyPose) -> list[tuple[float, float]]:
+    """Her hands' centres (px): wrist, pinky, index and thumb landmarks averaged per hand."""
+    return [(float(pose.points[list(h), 0].mean()), float(pose.points[list(h), 1].mean())) for h in HANDS]
+
+
+def _reach(pose: BodyPose) -> float:
+    """How far from a hand (px) what she holds may reach: :data:`HELD_REACH` shoulder widths."""
+    return HELD_REACH * max(float((pose.points[11] - pose.points[12]).norm()), 8.0)
