@@ -13,6 +13,10 @@ background (its median distance).
   input against the render focused on the background. The lens only redistributes light, so a
   defocused diffuse subject keeps its mean colour; the same render without any highlight rebuild is
   the baseline run in the same process (its ΔE is what the blur alone does).
+- Duplicated features (a ghost face where a sharp and a blurred copy overlap): the face finder
+  (``find_faces_all``) run again on each render focused on the eyes; every face it finds must be one of
+  the input's (eye centres within a third of a face width), so an extra face is a ghost. Faces the blur
+  hides are counted apart.
 - LightingTint seam (warm cinematic, strength 1, key by the depth's subject weight): the largest
   ΔE2000 between horizontally or vertically neighbouring pixels, inside a band around the matte's edge,
   of the relit image, minus the same of the input (the photo's own edges). A seam shows as a step
@@ -30,6 +34,7 @@ import torch.nn.functional as F
 
 from portraitos.engine.colour import linear_to_srgb, srgb_to_linear
 from portraitos.engine.depth import EstimateSettings, estimate_depth
+from portraitos.engine.depth.portrait_prior import find_faces_all
 from portraitos.engine.lens import HighlightRebuild
 from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
 from portraitos.engine.lighting import LightingParams, relight
@@ -98,6 +103,20 @@ def erode(mask: torch.Tensor, r: int) -> torch.Tensor:
     return F.max_pool2d(m, 2 * r + 1, stride=1, padding=r)[0, 0] < 0.5
 
 
+def ghost_faces(photo_faces: list, render: torch.Tensor) -> tuple[int, int]:
+    """(faces in ``render [H,W,3]`` that are none of ``photo_faces``: ghosts, faces of the photo not found
+    in the render: hidden by the blur)."""
+    found = find_faces_all(render)
+
+    def same(a, b) -> bool:
+        width = 2.0 * abs(float(a.eye_centres[1, 0] - a.eye_centres[0, 0])) + 1.0  # about a face width
+        return float((a.eye_centres.mean(0) - b.eye_centres.mean(0)).norm()) < width / 3
+
+    extra = sum(1 for f in found if not any(same(p, f) for p in photo_faces))
+    hidden = sum(1 for p in photo_faces if not any(same(p, f) for f in found))
+    return extra, hidden
+
+
 def seam(photo: torch.Tensor, relit: torch.Tensor, matte: torch.Tensor) -> float:
     """Largest neighbour-to-neighbour ΔE2000 in a band around the matte's edge, relit minus input."""
     edge = (matte > 0.5).float()[None, None]
@@ -134,6 +153,7 @@ def main() -> None:
             line.append(", people at " + ", ".join(f"{p['distance_m']:.2f} m" for p in people))
         line.append(f", background {background:.2f} m):")
         print("".join(line), flush=True)
+        photo_faces = find_faces_all(photo)
         for f_number in F_NUMBERS:
             for target, focus_m in (("eyes", 0.0), ("background", background)):
                 renders = []
@@ -147,6 +167,14 @@ def main() -> None:
                             depth_meta=dm.meta,
                             layer_alpha=dm.layer_alpha,
                         )
+                    )
+                if target == "eyes":
+                    extra, hidden = ghost_faces(photo_faces, renders[0].image[0])
+                    rows.append((name, "ghosts", extra, hidden))
+                    print(
+                        f"  f/{f_number} on the eyes: faces found again {len(photo_faces) - hidden} of "
+                        f"{len(photo_faces)}, extra (ghost) faces {extra}",
+                        flush=True,
                     )
                 if target == "background":
                     core = m > 0.9
@@ -185,7 +213,12 @@ def main() -> None:
             continue
         print(f"  LightingTint warm cinematic: seam step {s:.2f} ΔE2000 over the photo's own edges", flush=True)
         rows.append((name, "seam", s, 0.0))
-    de_rows = [r for r in rows if r[1] != "seam"]
+    de_rows = [r for r in rows if r[1] not in ("seam", "ghosts")]
+    ghosts = [r for r in rows if r[1] == "ghosts"]
+    print(
+        f"ghost faces over {len(ghosts)} renders on the eyes: {sum(r[2] for r in ghosts)} extra, "
+        f"{sum(r[3] for r in ghosts)} of the photos' faces hidden by the blur"
+    )
     if de_rows:
         worst = max(de_rows, key=lambda r: r[2])
         print(

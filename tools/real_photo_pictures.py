@@ -6,7 +6,9 @@ through the weight-free chain at three apertures, focused on the eyes and on the
 Writes ``hair_layer_before_after.jpg`` (crops at 2×: photo, the previous chain: the guided filter's
 matte and one depth per pixel, now: matted hair and the people as a layer of their own) and
 ``refocus_people_before_after.jpg`` (the sample at f/1.2 focused on the background: the photo, what
-clips on her rebuilt as lights, now: only lights off the people rebuilt) and ``real_photos_sheet.jpg``
+clips on her rebuilt as lights, now: only lights off the people rebuilt), ``held_round_before_after.jpg``
+(the sample at f/1.2 on the eyes, the helmet she holds: photo, flat at her hand's depth, round about
+it) and ``real_photos_sheet.jpg``
 (one row per photo: the photo, f/1.2, f/1.8, f/2.8 on the eyes, then the same on the background; 85 mm,
 full frame, DepthEstimate's portrait prior).
 """
@@ -68,6 +70,17 @@ def lights_rebuilt_on_people(photo: torch.Tensor, f_number: float) -> torch.Tens
         renderer.rebuild_highlights = rebuild
 
 
+def held_flat(photo: torch.Tensor, f_number: float) -> torch.Tensor:
+    """``[H,W,3]``: the chain focused on the eyes with what she holds flat at her hand's depth (the body
+    relief called without the picture's scale), as before held objects were round."""
+    relief = prior.body_relief
+    prior.body_relief = lambda pose, person, height, width, metres_per_px=0.0: relief(pose, person, height, width)
+    try:
+        return chain(photo, f_number, 0.0, True)
+    finally:
+        prior.body_relief = relief
+
+
 def to_jpeg(image: torch.Tensor, path: Path, quality: int = 88) -> None:
     from PIL import Image
 
@@ -116,6 +129,11 @@ def main() -> None:
     cells = [sample, lights_rebuilt_on_people(sample, 1.2), chain(sample, 1.2, "bg", True)]
     row = torch.cat([torch.cat([c, torch.ones(c.shape[0], gap, 3)], 1) for c in cells], 1)[:, :-gap]
     to_jpeg(row, args.out / "refocus_people_before_after.jpg")
+
+    box = (300, 512, 250, 512)
+    cells = [zoom(sample, box), zoom(held_flat(sample, 1.2), box), zoom(chain(sample, 1.2, 0.0, True), box)]
+    row = torch.cat([torch.cat([c, torch.ones(c.shape[0], gap, 3)], 1) for c in cells], 1)[:, :-gap]
+    to_jpeg(row, args.out / "held_round_before_after.jpg")
 
     sheet = []
     for name, photo in shots.items():

@@ -20,12 +20,11 @@ import numpy as np
 import torch
 
 from .body_pose import BodyPose
-from .body_relief import HANDS, HELD, HELD_REACH
+from .body_relief import HANDS, HELD, HELD_REACH, HELD_SIZE
 from .people import CHIN, Person
 
 SEEN = 0.5  # a pose landmark's visibility from which it counts as seen in the photo
 SILHOUETTE_BELOW_CHIN = 2.0  # face heights: how far below her chin a person without a pose is known to be
-HELD_SIZE = 2.5  # shoulder widths: the farthest a held object's pixels lie from the hand holding it
 
 
 def labels_from_bodies(
@@ -46,7 +45,7 @@ def labels_from_bodies(
     rows = np.arange(H)[:, None] + 0.5
     out = old.copy()
     claimed = np.zeros((H, W), bool)
-    dist = np.full((len(poses), H, W), np.inf, np.float32)
+    bodies = []
     for k, (person, pose) in enumerate(zip(people, poses)):  # nearest first: she is in front
         if pose is None:
             lowest = person.centre[1] + (CHIN + SILHOUETTE_BELOW_CHIN) * person.size[1]
@@ -57,11 +56,16 @@ def labels_from_bodies(
             continue
         out[body & ~claimed] = k
         claimed |= body
-        dist[k] = cv2.distanceTransform((~body).astype(np.uint8), cv2.DIST_L2, 3)
+        bodies.append((k, body))
     rest = solid_np & ~claimed
     if not (rest.any() and claimed.any()):
         return torch.from_numpy(out).to(labels.device)
-    out[rest] = dist.argmin(0)[rest]
+    nearest = np.full((H, W), np.inf, np.float32)  # the nearest body, by a running minimum
+    for k, body in bodies:
+        dist = cv2.distanceTransform((~body).astype(np.uint8), cv2.DIST_L2, 3)
+        closer = rest & (dist < nearest)
+        out[closer] = k
+        nearest[closer] = dist[closer]
     # what a hand holds: a piece of the rest within reach of a hand goes to that hand's person
     hands = [(k, _hands(pose), _reach(pose)) for k, pose in enumerate(poses) if pose is not None]
     n, pieces, stats, _ = cv2.connectedComponentsWithStats(rest.astype(np.uint8), connectivity=8)

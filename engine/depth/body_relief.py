@@ -5,13 +5,16 @@ What it assumes, per region (also said in the DEPTH metadata):
   pose's world landmarks (metres), linear along each bone, across the torso between shoulders and hips
   and up the neck to the eyes; elsewhere on the person the bones' values spread smoothly (a
   normalised convolution, wide where no bone is near);
-- what she holds (her matte, not her body in the pose model's segmentation, next to a hand): the
-  depth of that hand;
+- what she holds (her matte, not her body in the pose model's segmentation, next to a hand): round,
+  centred on the depth of that hand, its front nearer by up to its half-width (a sphere on its
+  outline: ``R·sqrt(1 − (1 − d/R)²)`` at ``d`` px inside the outline, ``R`` the largest such ``d``);
+  a piece larger than :data:`HELD_SIZE` (a table she leans on) stays flat at the hand's depth;
 - offsets are clamped to ``[NEAREST_M, FARTHEST_M]`` behind the eyes.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -29,6 +32,7 @@ HANDS = ((15, 17, 19, 21), (16, 18, 20, 22))  # wrist, pinky, index, thumb per h
 NEAR_SIGMA, WIDE_SIGMA = 0.08, 0.6  # in shoulder widths
 HELD = 0.3  # a matte pixel the body segmentation gives less than this is not her body
 HELD_REACH = 0.6  # shoulder widths from a hand: what she holds
+HELD_SIZE = 2.5  # shoulder widths: the farthest a held object's pixels lie from the hand holding it
 NEAREST_M, FARTHEST_M = -0.6, 0.6
 
 
@@ -54,10 +58,14 @@ def _samples(pose: BodyPose) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.cat(pts), torch.cat(vals)
 
 
-def body_relief(pose: BodyPose, person: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, dict[str, str]]:
+def body_relief(
+    pose: BodyPose, person: torch.Tensor, height: int, width: int, metres_per_px: float = 0.0
+) -> tuple[torch.Tensor, dict[str, str]]:
     """Offset behind the eyes ``[height,width]`` metres over the person and what it assumed per region.
 
     person: ``[height,width]`` bool, her solid pixels in the matte (where held objects are looked for).
+    metres_per_px: the picture's scale at her distance (distance / focal length in px); what she holds
+    bulges towards the camera by its own size in metres (0: it stays flat at the hand's depth).
     """
     dev = person.device
     s = GRID / max(height, width)
@@ -84,19 +92,23 @@ def body_relief(pose: BodyPose, person: torch.Tensor, height: int, width: int) -
         f"{float(pose.behind_eyes_m()[[11, 12]].mean()):+.2f} m, hips "
         f"{float(pose.behind_eyes_m()[[23, 24]].mean()):+.2f} m from the eyes, smooth in between",
     }
-    held = _held(pose, person, height, width)
+    held = _held(pose, person, height, width, metres_per_px)
     if held is not None:
-        mask, hand_m = held
-        out = torch.where(mask, torch.as_tensor(hand_m, device=dev, dtype=out.dtype), out)
-        notes["held"] = f"in her matte, not her body, next to a hand: the hand's depth ({hand_m:+.2f} m)"
+        mask, offset, hand_m, front_m = held
+        out = torch.where(mask, offset.to(out), out)
+        notes["held"] = f"in her matte, not her body, next to a hand: centred on the hand's depth ({hand_m:+.2f} m)"
+        if front_m > 0:
+            notes["held"] += f", round: its front {front_m:.2f} m nearer"
     return out, notes
 
 
-def _held(pose: BodyPose, person: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, float] | None:
-    """Pixels ``[height,width]`` bool of what she holds and the depth (m behind the eyes) of the hand
-    holding it; None when nothing is held."""
+def _held(
+    pose: BodyPose, person: torch.Tensor, height: int, width: int, metres_per_px: float
+) -> tuple[torch.Tensor, torch.Tensor, float, float] | None:
+    """What she holds: its pixels ``[height,width]`` bool, their offsets behind the eyes ``[height,width]``
+    m (each piece round about the depth of the hand holding it), the nearest such hand's offset and the
+    largest bulge (m); None when nothing is held."""
     import cv2
-    import numpy as np
 
     body = pose.body.to(person.device)
     cand = (person & (body < HELD)).cpu().numpy().astype(np.uint8)
@@ -110,7 +122,8 @@ def _held(pose: BodyPose, person: torch.Tensor, height: int, width: int) -> tupl
     z = pose.behind_eyes_m()
     yy, xx = np.mgrid[0:height, 0:width]
     mask = np.zeros((height, width), bool)
-    depth = None
+    offset = np.zeros((height, width), np.float32)
+    depth, front = None, 0.0
     min_area = (0.1 * shoulders) ** 2
     for c in range(1, n):
         if stats[c, cv2.CC_STAT_AREA] < min_area:
@@ -120,12 +133,31 @@ def _held(pose: BodyPose, person: torch.Tensor, height: int, width: int) -> tupl
         best = None
         for hand in HANDS:
             hx, hy = (float(v) for v in pose.points[list(hand)].mean(0))
-            gap = float(np.sqrt((px - hx) ** 2 + (py - hy) ** 2).min())
+            d = np.sqrt((px - hx) ** 2 + (py - hy) ** 2)
+            gap = float(d.min())
             if gap <= HELD_REACH * shoulders and (best is None or gap < best[0]):
-                best = (gap, float(z[list(hand)].mean()))
+                best = (gap, float(z[list(hand)].mean()), float(d.max()) <= HELD_SIZE * shoulders)
         if best is not None:
             mask |= piece
+            # round if it is no larger than what one holds; a table she leans on stays flat
+            bulge = _round_front(piece) * metres_per_px if best[2] else np.zeros(piece.shape, np.float32)
+            offset[piece] = np.maximum(best[1] - bulge[piece], NEAREST_M)
             depth = best[1] if depth is None else min(depth, best[1])
+            front = max(front, float(bulge.max()))
     if depth is None:
         return None
-    return torch.from_numpy(mask).to(person.device), depth
+    dev = person.device
+    return torch.from_numpy(mask).to(dev), torch.from_numpy(offset).to(dev), depth, front
+
+
+def _round_front(piece: np.ndarray) -> np.ndarray:
+    """``[H,W]`` px: how far a round object with outline ``piece`` (bool ``[H,W]``) bulges towards the
+    camera, a sphere's cap on the outline's inscribed radius: ``R·sqrt(1 − (1 − d/R)²)`` at distance ``d``
+    px inside the outline, ``R`` the largest ``d``."""
+    import cv2
+
+    d = cv2.distanceTransform(piece.astype(np.uint8), cv2.DIST_L2, 5)
+    radius = float(d.max())
+    if radius <= 0:
+        return d
+    return radius * np.sqrt(np.clip(1.0 - (1.0 - d / radius) ** 2, 0.0, 1.0)) * piece

@@ -210,7 +210,7 @@ def _people_depth(
         mine = labels == k
         notes = {"face": "face mesh"}
         if pose is not None:
-            body, more = body_relief(pose, mine & solid, H, W)
+            body, more = body_relief(pose, mine & solid, H, W, person.distance_m / f_px)
             notes.update(more)
         else:
             body = torch.full((H, W), BODY_BEHIND_M, device=device)

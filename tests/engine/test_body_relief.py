@@ -46,6 +46,13 @@ def test_the_body_follows_the_pose_and_a_held_object_takes_its_hands_depth():
     # the held box: the hand's depth, in front of the body beside it
     assert abs(float(offset[120, 160]) - (-0.05)) < 1e-6
     assert "hand" in notes["held"] and "BlazePose" in notes["body"]
+    # at the picture's scale the box is round: its middle nearer than the hand by its inscribed radius
+    # (15 px of a 30 × 40 px box, 5 mm per px: 7.5 cm), its outline at the hand's depth
+    rounded, notes_round = body_relief(_pose(z, body), person, H, W, metres_per_px=0.005)
+    assert abs(float(rounded[120, 155]) - (-0.05 - 0.075)) < 0.01
+    assert abs(float(rounded[105, 155]) - (-0.05)) < 0.03
+    assert float(rounded[120, 155]) < float(rounded[110, 155]) < float(rounded[105, 155])
+    assert "front 0.07 m nearer" in notes_round["held"] or "front 0.08 m nearer" in notes_round["held"]
     # without the box nothing is held
     body2 = body.clone()
     body2[105:135, 135:175] = 1.0
