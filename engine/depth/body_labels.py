@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from .body_pose import BodyPose
-from .body_relief import HANDS, HELD, HELD_REACH, HELD_SIZE
+from .body_relief import HANDS, HELD, HELD_REACH, HELD_SIZE, SEEN
 from .people import CHIN, Person
 
-SEEN = 0.5  # a pose landmark's visibility from which it counts as seen in the photo
 SILHOUETTE_BELOW_CHIN = 2.0  # face heights: how far below her chin a person without a pose is known to be
 
 

@@ -6,7 +6,8 @@ What it assumes, per region (also said in the DEPTH metadata):
   and up the neck to the eyes; elsewhere on the person the bones' values spread smoothly (a
   normalised convolution, wide where no bone is near);
 - what she holds (her matte, not her body in the pose model's segmentation, next to a hand): round,
-  centred on the depth of that hand, its front nearer by up to its half-width (a sphere on its
+  centred on the depth of that hand (of the body around it when the hand is hidden: the pose's depth
+  of a hand it does not see is a guess), its front nearer by up to its half-width (a sphere on its
   outline: ``R·sqrt(1 − (1 − d/R)²)`` at ``d`` px inside the outline, ``R`` the largest such ``d``);
   a piece larger than :data:`HELD_SIZE` (a table she leans on) stays flat at the hand's depth;
 - offsets are clamped to ``[NEAREST_M, FARTHEST_M]`` behind the eyes.
@@ -33,6 +34,7 @@ NEAR_SIGMA, WIDE_SIGMA = 0.08, 0.6  # in shoulder widths
 HELD = 0.3  # a matte pixel the body segmentation gives less than this is not her body
 HELD_REACH = 0.6  # shoulder widths from a hand: what she holds
 HELD_SIZE = 2.5  # shoulder widths: the farthest a held object's pixels lie from the hand holding it
+SEEN = 0.5  # a pose landmark's visibility from which it counts as seen in the photo
 NEAREST_M, FARTHEST_M = -0.6, 0.6
 
 
@@ -92,22 +94,24 @@ def body_relief(
         f"{float(pose.behind_eyes_m()[[11, 12]].mean()):+.2f} m, hips "
         f"{float(pose.behind_eyes_m()[[23, 24]].mean()):+.2f} m from the eyes, smooth in between",
     }
-    held = _held(pose, person, height, width, metres_per_px)
+    held = _held(pose, person, height, width, metres_per_px, out.cpu().numpy())
     if held is not None:
         mask, offset, hand_m, front_m = held
         out = torch.where(mask, offset.to(out), out)
-        notes["held"] = f"in her matte, not her body, next to a hand: centred on the hand's depth ({hand_m:+.2f} m)"
+        notes["held"] = f"in her matte, not her body, next to a hand: centred on the hand's depth ({hand_m:+.2f} m"
+        notes["held"] += ", the body's around it where the hand is hidden)"
         if front_m > 0:
             notes["held"] += f", round: its front {front_m:.2f} m nearer"
     return out, notes
 
 
 def _held(
-    pose: BodyPose, person: torch.Tensor, height: int, width: int, metres_per_px: float
+    pose: BodyPose, person: torch.Tensor, height: int, width: int, metres_per_px: float, body_m: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor, float, float] | None:
     """What she holds: its pixels ``[height,width]`` bool, their offsets behind the eyes ``[height,width]``
-    m (each piece round about the depth of the hand holding it), the nearest such hand's offset and the
-    largest bulge (m); None when nothing is held."""
+    m (each piece round about the depth of the hand holding it, or of ``body_m [height,width]``, the body's
+    offsets, around it when that hand is hidden), the nearest such centre and the largest bulge (m); None
+    when nothing is held."""
     import cv2
 
     body = pose.body.to(person.device)
@@ -130,20 +134,27 @@ def _held(
             continue
         piece = pieces == c
         px, py = xx[piece] + 0.5, yy[piece] + 0.5
-        best = None
+        holder: tuple[float, tuple[int, ...], bool] | None = None  # (gap px, its hand, small enough)
         for hand in HANDS:
             hx, hy = (float(v) for v in pose.points[list(hand)].mean(0))
             d = np.sqrt((px - hx) ** 2 + (py - hy) ** 2)
             gap = float(d.min())
-            if gap <= HELD_REACH * shoulders and (best is None or gap < best[0]):
-                best = (gap, float(z[list(hand)].mean()), float(d.max()) <= HELD_SIZE * shoulders)
-        if best is not None:
-            mask |= piece
-            # round if it is no larger than what one holds; a table she leans on stays flat
-            bulge = _round_front(piece) * metres_per_px if best[2] else np.zeros(piece.shape, np.float32)
-            offset[piece] = np.maximum(best[1] - bulge[piece], NEAREST_M)
-            depth = best[1] if depth is None else min(depth, best[1])
-            front = max(front, float(bulge.max()))
+            if gap <= HELD_REACH * shoulders and (holder is None or gap < holder[0]):
+                holder = (gap, hand, float(d.max()) <= HELD_SIZE * shoulders)
+        if holder is None:
+            continue
+        _, held_by, small = holder
+        if float(pose.visibility[list(held_by)].mean()) >= SEEN:
+            centre = float(z[list(held_by)].mean())
+        else:  # the hand is hidden (behind what it holds): the body around it instead
+            ring = (cv2.dilate(piece.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & ~piece
+            centre = float(np.median(body_m[ring])) if ring.any() else 0.0
+        mask |= piece
+        # round if it is no larger than what one holds; a table she leans on stays flat
+        bulge = _round_front(piece) * metres_per_px if small else np.zeros(piece.shape, np.float32)
+        offset[piece] = np.maximum(centre - bulge[piece], NEAREST_M)
+        depth = centre if depth is None else min(depth, centre)
+        front = max(front, float(bulge.max()))
     if depth is None:
         return None
     dev = person.device

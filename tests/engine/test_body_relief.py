@@ -53,11 +53,18 @@ def test_the_body_follows_the_pose_and_a_held_object_takes_its_hands_depth():
     assert abs(float(rounded[105, 155]) - (-0.05)) < 0.03
     assert float(rounded[120, 155]) < float(rounded[110, 155]) < float(rounded[105, 155])
     assert "front 0.07 m nearer" in notes_round["held"] or "front 0.08 m nearer" in notes_round["held"]
-    # without the box nothing is held
-    body2 = body.clone()
-    body2[105:135, 135:175] = 1.0
-    _, notes2 = body_relief(_pose(z, body2), body2 > 0.5, H, W)
-    assert "held" not in notes2
+    # a hand the pose does not see (behind what it holds): its depth is a guess, so the box is centred on
+    # the body around it instead (the torso here, farther than the hand's guessed -5 cm)
+    hidden = _pose(z, body)
+    hidden.visibility[[15, 17, 19, 21]] = 0.0
+    around, _ = body_relief(hidden, person, H, W, metres_per_px=0.005)
+    ring = torch.zeros(H, W, dtype=torch.bool)
+    ring[102:138, 132:178] = True
+    ring[105:135, 135:175] = False
+    body_around = float(offset[ring].median())  # the body just outside the box
+    assert body_around > 0.05  # the torso behind the eyes, where the hidden hand's guess was 5 cm in front
+    assert abs(float(around[120, 155]) - (body_around - 0.075)) < 0.01  # its middle: 7.5 cm nearer than that
+    assert float(around[120, 155]) < float(around[110, 155]) < float(around[105, 155]) < body_around
 
 
 def test_the_sample_portrait_has_a_body_behind_the_eyes_and_the_helmet_in_front():
