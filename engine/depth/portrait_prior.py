@@ -69,6 +69,7 @@ DEFAULT_SUBJECT_M = 1.5  # when no face is found and no distance is given
 MATTING = True  # matte the hair around each head (a soft alpha); off: the guided filter's matte alone
 HAIR_CHANCE = 0.05  # hair is looked for only where the segmentation gives the person at least this
 SOLID_MATTE = 0.25  # matte value above which a pixel takes the subject's depth
+SOLID_GAP = 0.008  # share of the long side: gaps in the solid matte up to this wide are closed
 GRABCUT_ITERATIONS = 5
 HAAR_CANDIDATES = 3  # Haar faces offered to the mesh model when BlazeFace finds none
 PROGRESS_STEPS = 100  # progress within one image is reported out of this many steps
@@ -149,11 +150,12 @@ def portrait_prior(
 
     matte, kept, labels = subject_matte(image, people, meta, step, check_interrupt, prob)
     step(90)
+    heads = head_mask([p.face_box for p in kept or people], H, W, image.device) if "matting" in meta else None
+    solid = solid_part(matte, heads)
     if people:
         meta["people_found"] = len(people)
         meta["people"] = people_meta(people, H, W)
         f_px = focal_length_mm * pixels_per_mm
-        solid = matte > SOLID_MATTE
         depth_subject, relief = _people_depth(kept or people[:1], labels, solid, image, f_px, H, W, image.device)
         step(95)
         meta["relief"] = relief[0]
@@ -165,13 +167,26 @@ def portrait_prior(
         depth_subject = torch.full((H, W), subject_m + BODY_BEHIND_M, device=image.device)
     # depth takes a hard edge inside the matte's soft one: mixed hair/background pixels stay with the
     # sharp subject instead of smearing hair colour into the blurred background (a halo)
-    solid = (matte > SOLID_MATTE).to(matte.dtype)
-    disp = solid / depth_subject + (1 - solid) / background_distance_m
+    hard = solid.to(matte.dtype)
+    disp = hard / depth_subject + (1 - hard) / background_distance_m
     # the layer LensBokeh lays over the background: soft (matted) around heads, the depth's edge elsewhere
-    heads = head_mask([p.face_box for p in kept or people], H, W, image.device) if "matting" in meta else None
-    layer = solid if heads is None else torch.where(heads, matte, solid)
+    layer = hard if heads is None else torch.where(heads, matte, hard)
     step(PROGRESS_STEPS)
     return Prior(1.0 / disp, matte, meta, layer)
+
+
+def solid_part(matte: torch.Tensor, heads: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``[H,W]`` bool: where the matte ``[H,W]`` is solid enough (above :data:`SOLID_MATTE`) to take the
+    people's depth, closed over gaps up to :data:`SOLID_GAP` of the long side: the guided filter leaves
+    one- or two-pixel slivers of background inside a sharp bright edge (a metal ring on a suit), which
+    would stay sharp as background when the people are thrown out of focus. Not around the heads
+    (``heads [H,W]`` bool, where the hair is matted): a light just beside the hair would join her, even
+    through a one-pixel closing."""
+    solid = matte > SOLID_MATTE
+    r = max(1, round(SOLID_GAP * max(matte.shape) / 2))
+    grown = F.max_pool2d(solid.to(torch.float32)[None, None], 2 * r + 1, 1, r)
+    closed = (-F.max_pool2d(-grown, 2 * r + 1, 1, r))[0, 0] > 0.5
+    return closed if heads is None else torch.where(heads, solid, closed)
 
 
 class Prior(NamedTuple):

@@ -10,6 +10,7 @@ from skimage import data
 
 from portraitos.engine.colour import srgb_to_linear
 from portraitos.engine.depth import EstimateSettings, estimate_depth
+from portraitos.engine.depth.portrait_prior import solid_part
 from portraitos.engine.faces.distance import distance_from_eyes
 from portraitos.engine.lens.optics import ThinLens
 from portraitos.validation.reference import card, pattern_texture, render_pinhole, shape_texture, to_photo
@@ -127,3 +128,20 @@ def test_a_networks_soft_edge_takes_the_mattes_edge():
     assert float((1 / soft - truth).abs()[:, 92:108].max()) > 1.0  # the smear
     assert torch.allclose(out[:, 90:110], truth[:, 90:110], rtol=1e-3)  # gone, on both sides
     assert torch.equal(out[:, :80], (1 / soft)[:, :80])  # untouched away from the outline
+
+
+def test_slivers_in_the_solid_matte_are_closed_except_around_the_heads():
+    """A two-pixel sliver of background inside the matte (the guided filter along a bright metal edge)
+    takes the people's depth; the same sliver where the hair is matted stays (a light beside the hair
+    must not join her), and the background beside the matte stays background."""
+    matte = torch.zeros(200, 300)
+    matte[40:, 60:240] = 1.0
+    matte[120:180, 100:102] = 0.0  # a sliver in the body
+    matte[50:90, 150:152] = 0.0  # a sliver where the head is
+    heads = torch.zeros(200, 300, dtype=torch.bool)
+    heads[30:100, 120:180] = True
+    solid = solid_part(matte, heads)
+    assert bool(solid[120:180, 100:102].all())
+    assert not bool(solid[50:90, 150:152].any())
+    assert not bool(solid[:, :55].any()) and not bool(solid[:35].any())
+    assert bool(solid_part(matte)[50:90, 150:152].all())  # with no heads known, closed everywhere
