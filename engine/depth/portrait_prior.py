@@ -44,6 +44,7 @@ from ..faces.landmarks import (
     merge_detections,
     same_face,
 )
+from ..lens.min_filter import min_filter
 from .body_labels import labels_from_bodies
 from .body_pose import body_pose, missing_model
 from .body_relief import body_relief
@@ -184,8 +185,9 @@ def solid_part(matte: torch.Tensor, heads: Optional[torch.Tensor] = None) -> tor
     through a one-pixel closing."""
     solid = matte > SOLID_MATTE
     r = max(1, round(SOLID_GAP * max(matte.shape) / 2))
-    grown = F.max_pool2d(solid.to(torch.float32)[None, None], 2 * r + 1, 1, r)
-    closed = (-F.max_pool2d(-grown, 2 * r + 1, 1, r))[0, 0] > 0.5
+
+    grown = -min_filter(-solid.to(torch.float32), r)  # over (2r+1)² squares, truncated at the borders
+    closed = min_filter(grown, r) > 0.5
     return closed if heads is None else torch.where(heads, solid, closed)
 
 
