@@ -124,7 +124,6 @@ def _held(
     if n <= 1:
         return None
     z = pose.behind_eyes_m()
-    yy, xx = np.mgrid[0:height, 0:width]
     mask = np.zeros((height, width), bool)
     offset = np.zeros((height, width), np.float32)
     depth, front = None, 0.0
@@ -132,8 +131,12 @@ def _held(
     for c in range(1, n):
         if stats[c, cv2.CC_STAT_AREA] < min_area:
             continue
-        piece = pieces == c
-        px, py = xx[piece] + 0.5, yy[piece] + 0.5
+        # the piece's box, 4 px wider (the ring below reaches 3 px out), cut at the frame's edges
+        x0, y0, w, h = (int(v) for v in stats[c, :4])
+        x0, y0, x1, y1 = max(0, x0 - 4), max(0, y0 - 4), min(width, x0 + w + 4), min(height, y0 + h + 4)
+        piece = pieces[y0:y1, x0:x1] == c
+        iy, ix = np.nonzero(piece)
+        px, py = ix + x0 + 0.5, iy + y0 + 0.5
         holder: tuple[float, tuple[int, ...], bool] | None = None  # (gap px, its hand, small enough)
         for hand in HANDS:
             hx, hy = (float(v) for v in pose.points[list(hand)].mean(0))
@@ -148,11 +151,12 @@ def _held(
             centre = float(z[list(held_by)].mean())
         else:  # the hand is hidden (behind what it holds): the body around it instead
             ring = (cv2.dilate(piece.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & ~piece
-            centre = float(np.median(body_m[ring])) if ring.any() else 0.0
-        mask |= piece
+            around = body_m[y0:y1, x0:x1][ring]
+            centre = float(np.median(around)) if around.size else 0.0
+        mask[y0:y1, x0:x1] |= piece
         # round if it is no larger than what one holds; a table she leans on stays flat
         bulge = _round_front(piece) * metres_per_px if small else np.zeros(piece.shape, np.float32)
-        offset[piece] = np.maximum(centre - bulge[piece], NEAREST_M)
+        offset[y0:y1, x0:x1][piece] = np.maximum(centre - bulge[piece], NEAREST_M)
         depth = centre if depth is None else min(depth, centre)
         front = max(front, float(bulge.max()))
     if depth is None:
