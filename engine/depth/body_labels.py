@@ -6,9 +6,9 @@ an arm or a shoulder falls to whoever's box it lies in. Where a person's pose wa
 segmentation (BlazePose's) says which pixels are hers; without a pose, her silhouette down to
 :data:`SILHOUETTE_BELOW_CHIN` face heights below her chin (her shoulders: what a face alone tells). The
 nearer person wins where two overlap (she is in front). A body reaches no lower than her lowest landmark
-the pose saw. Of the rest of the matte, a piece within reach of a hand and no larger than
-:data:`HELD_SIZE` is what that hand holds; the
-rest (a table, what the segmentations disagree on) goes to the nearest body.
+the pose saw. Of the rest of the matte, a piece a hand holds (:func:`body_relief.holding_hand`: within
+reach, no larger than one can hold) is that hand's person's; the rest (a table, what the segmentations
+disagree on) goes to the nearest body.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .body_pose import BodyPose
-from .body_relief import HANDS, HELD, HELD_REACH, HELD_SIZE, SEEN
+from .body_relief import HELD, SEEN, holding_hand
 from .people import CHIN, Person
 
 SILHOUETTE_BELOW_CHIN = 2.0  # face heights: how far below her chin a person without a pose is known to be
@@ -65,8 +65,7 @@ def labels_from_bodies(
         closer = rest & (dist < nearest)
         out[closer] = k
         nearest[closer] = dist[closer]
-    # what a hand holds: a piece of the rest within reach of a hand goes to that hand's person
-    hands = [(k, _hands(pose), _reach(pose)) for k, pose in enumerate(poses) if pose is not None]
+    # what a hand holds: a piece of the rest that a hand holds (body_relief.holding_hand) is that hand's person's
     n, pieces, stats, _ = cv2.connectedComponentsWithStats(rest.astype(np.uint8), connectivity=8)
     for c in range(1, n):
         x0, y0, w, h = (int(v) for v in stats[c, :4])
@@ -74,13 +73,11 @@ def labels_from_bodies(
         iy, ix = np.nonzero(piece)
         px, py = ix + x0 + 0.5, iy + y0 + 0.5
         holder, best = None, np.inf
-        for k, points, reach in hands:
-            for hx, hy in points:
-                d = np.sqrt((px - hx) ** 2 + (py - hy) ** 2)
-                gap = float(d.min())
-                # within reach, and no larger than what one holds (not a table and whoever sits behind it)
-                if gap <= reach and float(d.max()) <= HELD_SIZE / HELD_REACH * reach and gap < best:
-                    holder, best = k, gap
+        for k, pose in enumerate(poses):
+            hand = None if pose is None else holding_hand(pose, px, py)
+            # no larger than what one holds (not a table and whoever sits behind it)
+            if hand is not None and hand[2] and hand[0] < best:
+                holder, best = k, hand[0]
         if holder is not None:
             out[y0 : y0 + h, x0 : x0 + w][piece] = holder
     return torch.from_numpy(out).to(labels.device)
@@ -94,13 +91,3 @@ def _lowest_seen(pose: BodyPose, person: Person) -> float:
     if not bool(seen.any()):
         return person.centre[1] + (CHIN + SILHOUETTE_BELOW_CHIN) * person.size[1]
     return float(pose.points[seen, 1].max()) + 0.5 * person.size[1]
-
-
-def _hands(pose: BodyPose) -> list[tuple[float, float]]:
-    """Her hands' centres (px): wrist, pinky, index and thumb landmarks averaged per hand."""
-    return [(float(pose.points[list(h), 0].mean()), float(pose.points[list(h), 1].mean())) for h in HANDS]
-
-
-def _reach(pose: BodyPose) -> float:
-    """How far from a hand (px) what she holds may reach: :data:`HELD_REACH` shoulder widths."""
-    return HELD_REACH * max(float((pose.points[11] - pose.points[12]).norm()), 8.0)

@@ -96,22 +96,37 @@ def body_relief(
     }
     held = _held(pose, person, height, width, metres_per_px, out.cpu().numpy())
     if held is not None:
-        mask, offset, hand_m, front_m = held
+        mask, offset, hand_m, front_m, hidden = held
         out = torch.where(mask, offset.to(out), out)
         notes["held"] = f"in her matte, not her body, next to a hand: centred on the hand's depth ({hand_m:+.2f} m"
-        notes["held"] += ", the body's around it where the hand is hidden)"
+        notes["held"] += ", the body's around it where the hand is hidden)" if hidden else ")"
         if front_m > 0:
             notes["held"] += f", round: its front {front_m:.2f} m nearer"
     return out, notes
 
 
+def holding_hand(pose: BodyPose, px: np.ndarray, py: np.ndarray) -> tuple[float, tuple[int, ...], bool] | None:
+    """Which of her hands holds the piece at pixel centres ``px, py`` (px): ``(gap px, the hand's
+    landmarks, small enough to hold)`` for the nearer hand within :data:`HELD_REACH` shoulder widths of
+    it (small: no pixel farther than :data:`HELD_SIZE` from that hand); None when neither reaches it."""
+    shoulders = max(float((pose.points[11] - pose.points[12]).norm()), 8.0)
+    holder: tuple[float, tuple[int, ...], bool] | None = None
+    for hand in HANDS:
+        hx, hy = (float(v) for v in pose.points[list(hand)].mean(0))
+        d = np.sqrt((px - hx) ** 2 + (py - hy) ** 2)
+        gap = float(d.min())
+        if gap <= HELD_REACH * shoulders and (holder is None or gap < holder[0]):
+            holder = (gap, hand, float(d.max()) <= HELD_SIZE * shoulders)
+    return holder
+
+
 def _held(
     pose: BodyPose, person: torch.Tensor, height: int, width: int, metres_per_px: float, body_m: np.ndarray
-) -> tuple[torch.Tensor, torch.Tensor, float, float] | None:
+) -> tuple[torch.Tensor, torch.Tensor, float, float, bool] | None:
     """What she holds: its pixels ``[height,width]`` bool, their offsets behind the eyes ``[height,width]``
     m (each piece round about the depth of the hand holding it, or of ``body_m [height,width]``, the body's
-    offsets, around it when that hand is hidden), the nearest such centre and the largest bulge (m); None
-    when nothing is held."""
+    offsets, around it when that hand is hidden), the nearest such centre, the largest bulge (m) and
+    whether a hidden hand's piece was centred on the body; None when nothing is held."""
     import cv2
 
     body = pose.body.to(person.device)
@@ -126,7 +141,7 @@ def _held(
     z = pose.behind_eyes_m()
     mask = np.zeros((height, width), bool)
     offset = np.zeros((height, width), np.float32)
-    depth, front = None, 0.0
+    depth, front, hidden = None, 0.0, False
     min_area = (0.1 * shoulders) ** 2
     for c in range(1, n):
         if stats[c, cv2.CC_STAT_AREA] < min_area:
@@ -137,13 +152,7 @@ def _held(
         piece = pieces[y0:y1, x0:x1] == c
         iy, ix = np.nonzero(piece)
         px, py = ix + x0 + 0.5, iy + y0 + 0.5
-        holder: tuple[float, tuple[int, ...], bool] | None = None  # (gap px, its hand, small enough)
-        for hand in HANDS:
-            hx, hy = (float(v) for v in pose.points[list(hand)].mean(0))
-            d = np.sqrt((px - hx) ** 2 + (py - hy) ** 2)
-            gap = float(d.min())
-            if gap <= HELD_REACH * shoulders and (holder is None or gap < holder[0]):
-                holder = (gap, hand, float(d.max()) <= HELD_SIZE * shoulders)
+        holder = holding_hand(pose, px, py)
         if holder is None:
             continue
         _, held_by, small = holder
@@ -153,6 +162,7 @@ def _held(
             ring = (cv2.dilate(piece.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0) & ~piece
             around = body_m[y0:y1, x0:x1][ring]
             centre = float(np.median(around)) if around.size else 0.0
+            hidden = True
         mask[y0:y1, x0:x1] |= piece
         # round if it is no larger than what one holds; a table she leans on stays flat
         bulge = _round_front(piece) * metres_per_px if small else np.zeros(piece.shape, np.float32)
@@ -162,7 +172,7 @@ def _held(
     if depth is None:
         return None
     dev = person.device
-    return torch.from_numpy(mask).to(dev), torch.from_numpy(offset).to(dev), depth, front
+    return torch.from_numpy(mask).to(dev), torch.from_numpy(offset).to(dev), depth, front, hidden
 
 
 def _round_front(piece: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Borders between people follow their bodies: each person's pose segmentation, the nearer one in front,
 a body no lower than what the pose saw, what a hand holds to that hand's person, the rest to the
-nearest body; and on InsightFace's group photo the labels no longer cut anyone along a box's edge."""
+nearest body."""
 
 from __future__ import annotations
 

@@ -65,6 +65,13 @@ def test_the_body_follows_the_pose_and_a_held_object_takes_its_hands_depth():
     assert body_around > 0.05  # the torso behind the eyes, where the hidden hand's guess was 5 cm in front
     assert abs(float(around[120, 155]) - (body_around - 0.075)) < 0.01  # its middle: 7.5 cm nearer than that
     assert float(around[120, 155]) < float(around[110, 155]) < float(around[105, 155]) < body_around
+    assert "hand is hidden" in body_relief(hidden, person, H, W)[1]["held"]
+    assert "hand is hidden" not in notes["held"]
+    # without the box nothing is held
+    body2 = body.clone()
+    body2[105:135, 135:175] = 1.0
+    _, notes2 = body_relief(_pose(z, body2), body2 > 0.5, H, W)
+    assert "held" not in notes2
 
 
 def test_the_sample_portrait_has_a_body_behind_the_eyes_and_the_helmet_in_front():
