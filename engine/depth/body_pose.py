@@ -90,8 +90,8 @@ def missing_model() -> str | None:
     if installed(POSE_LANDMARK):
         return None
     return (
-        f"pose model not installed ({model_path(POSE_LANDMARK).name}: scripts/provision.sh or "
-        "tools/convert_mediapipe.py --only pose_landmark_full makes it)"
+        f"pose model missing ({model_path(POSE_LANDMARK).name} ships with the pack in models/mediapipe/: "
+        "reinstall the pack)"
     )
 
 

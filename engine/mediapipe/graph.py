@@ -277,4 +277,31 @@ def load_graph(path: str | Path) -> TFLiteGraph:
         raise GraphFileError(f"{path} is not a readable safetensors file: {e}") from e
     if meta.get("format") != "portraitos-tflite-graph-1" or "graph" not in meta:
         raise GraphFileError(f"{path} is not a converted TFLite graph (made by tools/convert_mediapipe.py)")
+    for part in graph_parts(path, meta):
+        try:
+            with safe_open(str(part), framework="pt") as f:  # type: ignore[attr-defined]
+                part_meta = f.metadata() or {}
+                part_tensors = {k: f.get_tensor(k) for k in f.keys()}
+        except Exception as e:
+            raise GraphFileError(f"{part} is not a readable safetensors file: {e}") from e
+        if part_meta.get("format") != "portraitos-tflite-graph-part-1" or part_meta.get("of") != path.name:
+            raise GraphFileError(f"{part} is not a part of {path.name}")
+        if part_meta.get("source_sha256") != meta.get("source_sha256"):
+            raise GraphFileError(
+                f"{part} was converted from another source than {path.name} (source_sha256 differs): "
+                "reinstall the pack so both come from the same release"
+            )
+        tensors.update(part_tensors)
     return TFLiteGraph(tensors, json.loads(meta["graph"]), name=path.stem).eval()
+
+
+def graph_parts(path: Path, meta: dict[str, str]) -> list[Path]:
+    """The part files a converted graph's main file lists in its metadata (``parts``: a JSON list of
+    file names beside it; none for a one-file model); a missing part raises :class:`GraphFileError`."""
+    parts = [path.parent / name for name in json.loads(meta.get("parts", "[]"))]
+    for part in parts:
+        if not part.is_file():
+            raise GraphFileError(
+                f"model file {part} is missing; the pack ships it under models/mediapipe/ beside {path.name}"
+            )
+    return parts

@@ -29,7 +29,8 @@ def model_path(name: str) -> Path:
 
 
 def installed(name: str) -> bool:
-    """Whether the named model's file is there (the pose model is made at install time, not shipped)."""
+    """Whether the named model's main file is there (every model ships with the pack; the pose model
+    as a main file and a part, which :func:`get_model` reads together)."""
     return model_path(name).is_file()
 
 
