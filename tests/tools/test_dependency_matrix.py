@@ -112,3 +112,35 @@ def test_this_leg_runs_the_versions_it_stands_for():
         if _numbers(_installed(name)) < _numbers(newest):
             behind.append(f"{name} {_installed(name)} < newest {newest}")
     assert not behind, "newest leg is behind the registry (a constraint held it back?): " + "; ".join(behind)
+
+
+def _requirement_lines() -> list[str]:
+    """requirements.txt as ComfyUI-Manager reads it: line by line, each non-comment line handed to
+    ``pip install`` on its own."""
+    lines = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_registry_dependencies_equal_requirements_txt():
+    """The Registry publishes pyproject's ``[project].dependencies``; the Manager and ``pip -r``
+    install requirements.txt: one list, whichever path the artist takes."""
+    import tomllib
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    published = [Requirement(r) for r in project["dependencies"]]
+    declared = [Requirement(line) for line in _requirement_lines()]
+    assert [(r.name.lower(), str(r.specifier)) for r in published] == [
+        (r.name.lower(), str(r.specifier)) for r in declared
+    ]
+    assert {r.name.lower() for r in declared} >= {d.lower() for d in IMPORTS.values()}
+
+
+def test_each_requirement_line_installs_on_its_own():
+    """ComfyUI-Manager runs ``pip install <line>`` per line: no inline comments, options or
+    continuation lines, and each line one requirement pip parses."""
+    from packaging.requirements import Requirement
+
+    for line in _requirement_lines():
+        assert "#" not in line and not line.startswith("-") and not line.endswith("\\"), line
+        assert str(Requirement(line)).replace(" ", "") == line.replace(" ", ""), line
