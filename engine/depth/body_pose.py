@@ -90,7 +90,7 @@ def missing_model() -> str | None:
     if installed(POSE_LANDMARK):
         return None
     return (
-        f"pose model missing ({model_path(POSE_LANDMARK).name} ships with the pack in models/mediapipe/: "
+        f"pose model not installed ({model_path(POSE_LANDMARK).name} ships with the pack in models/mediapipe/: "
         "reinstall the pack)"
     )
 

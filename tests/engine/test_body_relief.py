@@ -102,7 +102,7 @@ def test_a_pose_on_someone_elses_face_is_refused():
 def test_without_the_pose_model_the_body_is_one_plane_and_the_metadata_says_why(monkeypatch):
     from portraitos.engine.depth import body_pose as pose_module
 
-    # an install where the pose model was not converted (it is made at install time, not committed)
+    # an install whose pose model files were removed (they ship with the pack)
     monkeypatch.setattr(pose_module, "installed", lambda name: False)
     img = torch.from_numpy(data.astronaut()).float() / 255
     assert body_pose(img, find_faces_all(img)[0]) is None
