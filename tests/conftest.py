@@ -1,8 +1,8 @@
 """The test suite, one folder per layer: ``engine/`` (plain torch), ``comfy/`` (ComfyUI in this process),
 ``live/`` (a live ComfyUI server over HTTP, and the editor in a browser), ``tools/`` (build tools, the
-dependency legs, the JS lens maths). ``support/`` (the package ``portraitos.tests.support``) holds the
-ComfyUI hosts, the browser host and the tiny models the tests build; the layer markers are set here,
-from each test's folder."""
+dependency legs, the JS lens maths), ``real/`` (real networks from PyPI: faces on real photos, a real
+upscaler). ``support/`` (the package ``portraitos.tests.support``) holds the ComfyUI hosts, the browser
+host and the tiny models the tests build; the layer markers are set here, from each test's folder."""
 
 import sys
 from pathlib import Path
@@ -14,7 +14,7 @@ from portraitos.tests.support.comfy_host import ComfyServer, load_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 
-LAYERS = ("engine", "comfy", "live", "tools")
+LAYERS = ("engine", "comfy", "live", "tools", "real")
 
 
 def pytest_collection_modifyitems(config, items):
