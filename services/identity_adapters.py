@@ -7,8 +7,10 @@ The input model is never mutated: everything is registered on ``model.clone()``.
 
 from __future__ import annotations
 
+import copy
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -20,6 +22,7 @@ import comfy.model_patcher
 import comfy.utils
 import folder_paths
 import torch
+import torch.nn.functional as F
 
 from portraitos.engine.generation import (
     FACE_PACK,
@@ -278,51 +281,215 @@ def check_adapter(adapter: LoadedAdapter, method: str, model, clip_vision: bool 
     return sites
 
 
+WEIGHT_TYPES = (
+    "linear",
+    "ease in",
+    "ease out",
+    "ease in-out",
+    "reverse in-out",
+    "weak input",
+    "weak output",
+    "weak middle",
+    "strong middle",
+)
+EMBEDS_SCALING = ("V only", "K+V", "K+V w/ C penalty", "K+mean(V) w/ C penalty")
+NO_SIGMA = 999999999.9  # what ComfyUI's percent_to_sigma(0) gives: "from the first step"
+
+
+@dataclass(frozen=True)
+class AttentionControls:
+    """How the identity term is weighted, as cubiq's IPAdapter / InstantID nodes do at the same settings.
+
+    sigma_start / sigma_end: the term runs while ``sigma_end <= sigma <= sigma_start`` (σ of the current
+    step, ComfyUI's ``percent_to_sigma`` of start / end percent). weight_type: one of :data:`WEIGHT_TYPES`,
+    over ``layers`` SpatialTransformers (11 on SDXL, 16 on SD 1.5). embeds_scaling: one of
+    :data:`EMBEDS_SCALING`. mask: ``[M,H,W]`` float 0..1 over the picture (1: the identity applies), or None.
+    """
+
+    sigma_start: float = NO_SIGMA
+    sigma_end: float = 0.0
+    weight_type: str = "linear"
+    embeds_scaling: str = "V only"
+    mask: Optional[torch.Tensor] = None
+    layers: int = 16
+
+    def weight(self, scale: float, extra_options: dict) -> float:
+        """``scale`` for this layer by the weight type (``transformer_index`` and ``block`` of the call)."""
+        t, n = extra_options.get("transformer_index", 0), self.layers
+        block = (extra_options.get("block") or ("",))[0]
+        kind = self.weight_type
+        if kind == "ease in":
+            return scale * (0.05 + 0.95 * (1 - t / n))
+        if kind == "ease out":
+            return scale * (0.05 + 0.95 * (t / n))
+        if kind == "ease in-out":
+            return scale * (0.05 + 0.95 * (1 - abs(t - n / 2) / (n / 2)))
+        if kind == "reverse in-out":
+            return scale * (0.05 + 0.95 * (abs(t - n / 2) / (n / 2)))
+        weak = {"weak input": ("input",), "weak middle": ("middle",), "weak output": ("output",)}
+        if block in weak.get(kind, ()) or (kind == "strong middle" and block in ("input", "output")):
+            return scale * 0.2
+        return scale
+
+
+def step_sigma(extra_options: dict) -> float:
+    """σ of the current step (the first sample's), or :data:`NO_SIGMA` outside sampling."""
+    sigmas = extra_options.get("sigmas")
+    return float(sigmas.detach().reshape(-1)[0].cpu()) if sigmas is not None else NO_SIGMA
+
+
+def mask_for_tokens(mask: torch.Tensor, extra_options: dict, seq_len: int, batch: int, width: int) -> torch.Tensor:
+    """``mask`` ``[M,H,W]`` resized to the layer's token grid (the latent's aspect at ``seq_len`` tokens),
+    one per image of the batch (the last repeated), as ``[batch, seq_len, width]``: cubiq's rule."""
+    _, _, oh, ow = extra_options["original_shape"]
+    mask_h = oh / math.sqrt(oh * ow / seq_len)
+    mask_h = int(mask_h) + int((seq_len % int(mask_h)) != 0)
+    mask_w = seq_len // mask_h
+    m = F.interpolate(mask[:, None].float(), size=(mask_h, mask_w), mode="bilinear").squeeze(1)
+    chunks = len(extra_options.get("cond_or_uncond") or [0])
+    per = max(1, batch // chunks)
+    m = torch.cat([m, m[-1:].expand(max(0, per - m.shape[0]), -1, -1)])[:per].repeat(chunks, 1, 1)
+    m = m.reshape(m.shape[0], -1, 1).expand(-1, -1, width)
+    length = mask_h * mask_w
+    if length < seq_len:
+        pad = seq_len - length
+        m = F.pad(m, (0, 0, pad // 2, pad - pad // 2), value=0.0)
+    elif length > seq_len:
+        start = (length - seq_len) // 2
+        m = m[:, start : start + seq_len]
+    return m
+
+
 class IdentityAttention:
     """An attn2 replacement: text attention plus ``scale`` × attention over the identity tokens
-    (cond tokens for the cond half of the batch, uncond tokens for the uncond half).
+    (cond tokens for the cond half of the batch, uncond tokens for the uncond half), weighted by
+    :class:`AttentionControls`.
 
-    Attention goes through ComfyUI's ``optimized_attention`` with the call's ``transformer_options``
-    (so per-model attention overrides apply). A replacement already registered on the same layer (another
-    pack's adapter) is kept: its result stands for the text attention and the identity term is added."""
+    It speaks the attention-patch protocol other packs use, so patches compose in either order:
 
-    def __init__(self, layer: torch.nn.Module, cond: torch.Tensor, uncond: torch.Tensor, scale: float, previous=None):
+    * a replacement already registered on the same layer (another pack's adapter, e.g. cubiq's IPAdapter or
+      InstantID) is kept as ``previous``: its result stands for the text attention and the identity term is
+      added;
+    * ``add(callback, **kwargs)`` (what cubiq's apply nodes call on the patch they find at their key) adds
+      another term: ``callback(out, q, k, v, extra_options, **kwargs)``, gated by ``kwargs["sigma_start"]`` /
+      ``kwargs["sigma_end"]`` as cubiq's ``Attn2Replace`` gates it.
+
+    Attention goes through ComfyUI's ``optimized_attention`` with the call's ``transformer_options`` (so
+    per-model attention overrides apply). ``model.clone()`` deep-copies it: the copy shares the weights and
+    tokens but has its own list of added terms, so a pack adding to a later clone never changes this one."""
+
+    def __init__(
+        self,
+        layer: torch.nn.Module,
+        cond: torch.Tensor,
+        uncond: torch.Tensor,
+        scale: float,
+        previous=None,
+        controls: AttentionControls | None = None,
+    ):
         self.layer, self.cond, self.uncond, self.scale, self.previous = layer, cond, uncond, scale, previous
+        self.controls = controls or AttentionControls()
+        self.added: list[tuple[Any, dict]] = []
 
-    def __deepcopy__(self, memo):  # model_options are deep-copied by clone(); the weights are shared
-        return self
+    def add(self, callback, **kwargs) -> None:
+        """Another pack's term on this layer (cubiq's ``Attn2Replace.add`` protocol)."""
+        self.added.append((callback, kwargs))
+
+    def __deepcopy__(self, memo):
+        new = copy.copy(self)
+        memo[id(self)] = new
+        new.added = [(callback, dict(kwargs)) for callback, kwargs in self.added]
+        new.previous = copy.deepcopy(self.previous, memo)
+        return new
 
     def to(self, device):
         self.cond, self.uncond = self.cond.to(device), self.uncond.to(device)
+        if self.controls.mask is not None:
+            self.controls = replace(self.controls, mask=self.controls.mask.to(device))
         if self.previous is not None and hasattr(self.previous, "to"):
             self.previous = self.previous.to(device) or self.previous
         return self
 
-    def __call__(self, q, k, v, extra_options):
+    def identity_term(self, q: torch.Tensor, extra_options: dict) -> torch.Tensor | None:
+        """The identity's attention output ``[B,N,C]`` for ``q`` ``[B,N,C]``, or None where it is off."""
+        c = self.controls
+        sigma = step_sigma(extra_options)
+        if not (c.sigma_end <= sigma <= c.sigma_start):
+            return None
+        weight = c.weight(self.scale, extra_options)
+        if weight == 0:
+            return None
         heads = extra_options["n_heads"]
         precision = extra_options.get("attn_precision")
+        chunks = extra_options.get("cond_or_uncond") or [0]
+        per = q.shape[0] // len(chunks)
+        tokens = torch.cat([(self.cond if i == 0 else self.uncond).expand(per, -1, -1) for i in chunks]).to(q)
+        ip_k = tokens @ self.layer.to_k_ip.weight.to(q).t()
+        ip_v = tokens @ self.layer.to_v_ip.weight.to(q).t()
+
+        def attend(k, v):
+            return attention.optimized_attention(
+                q, k, v, heads, attn_precision=precision, transformer_options=extra_options
+            )
+
+        if c.embeds_scaling == "K+V":
+            ip = attend(ip_k * weight, ip_v * weight)
+        elif c.embeds_scaling == "K+V w/ C penalty":
+            w = weight * ip_k.shape[2] / 1280.0
+            ip = attend(ip_k * w, ip_v * w)
+        elif c.embeds_scaling == "K+mean(V) w/ C penalty":
+            w = weight * ip_k.shape[2] / 1280.0
+            mean = ip_v.mean(dim=1, keepdim=True)
+            ip = attend(ip_k * w, ip_v - mean + mean * w)
+        else:  # "V only"
+            ip = attend(ip_k, ip_v) * weight
+        if c.mask is not None:
+            ip = ip * mask_for_tokens(c.mask.to(ip), extra_options, q.shape[1], q.shape[0], ip.shape[2])
+        return ip
+
+    def __call__(self, q, k, v, extra_options):
         if self.previous is not None:
             out = self.previous(q, k, v, extra_options)
         else:
             out = attention.optimized_attention(
-                q, k, v, heads, attn_precision=precision, transformer_options=extra_options
+                q,
+                k,
+                v,
+                extra_options["n_heads"],
+                attn_precision=extra_options.get("attn_precision"),
+                transformer_options=extra_options,
             )
-        chunks = extra_options.get("cond_or_uncond") or [0]
-        per = q.shape[0] // len(chunks)
-        tokens = torch.cat([(self.cond if c == 0 else self.uncond).expand(per, -1, -1) for c in chunks]).to(q)
-        wk = self.layer.to_k_ip.weight.to(q)
-        wv = self.layer.to_v_ip.weight.to(q)
-        ip = attention.optimized_attention(
-            q, tokens @ wk.t(), tokens @ wv.t(), heads, attn_precision=precision, transformer_options=extra_options
-        )
-        return out + self.scale * ip
+        ip = self.identity_term(q, extra_options)
+        if ip is not None:
+            out = out + ip
+        if self.added:
+            sigma = step_sigma(extra_options)
+            for callback, kwargs in self.added:
+                if kwargs.get("sigma_end", 0.0) <= sigma <= kwargs.get("sigma_start", NO_SIGMA):
+                    out = out + callback(out, q, k, v, extra_options, **kwargs)
+        return out.to(q.dtype)
+
+
+def attn2_patches(model) -> dict:
+    """The attn2 replacements registered on ``model`` (key → patch)."""
+    return model.model_options.get("transformer_options", {}).get("patches_replace", {}).get("attn2", {})
+
+
+def patch_key(site: Site, sites: list[Site], attn2: dict) -> tuple:
+    """The key our patch for ``site`` goes under: ComfyUI's two-part ``(block, index)`` key (what
+    ``set_model_attn2_replace`` writes without a transformer index) where the UNet block holds one
+    transformer block (every SD 1.5 block), so that a pack using those keys (cubiq's on SD 1.5) finds our
+    patch and adds to it instead of being shadowed; the three-part key where it holds several (SDXL), or
+    where a three-part patch is already there (it would shadow ours)."""
+    full, short = tuple(site.key), tuple(site.key[:2])
+    single = sum(1 for s in sites if tuple(s.key[:2]) == short) == 1
+    return short if single and full not in attn2 else full
 
 
 def existing_attn2_patch(model, key: tuple):
     """The attn2 replacement ``model`` already has for a transformer block ``(block, index, t)``: the one for
     exactly that key, else the one for its whole UNet block ``(block, index)``; None when there is none."""
-    to = model.model_options.get("transformer_options", {})
-    attn2 = to.get("patches_replace", {}).get("attn2", {})
+    attn2 = attn2_patches(model)
     return attn2.get(tuple(key), attn2.get(tuple(key[:2])))
 
 
@@ -415,6 +582,7 @@ def patch_model(
     strength: float,
     lora_strength: float,
     lora_file: Path | None = None,
+    controls: AttentionControls | None = None,
 ):
     """A clone of ``model`` with the adapter's attention patches on every cross-attention layer, its
     weights registered as an additional model, and FaceID's LoRA (in the adapter file, else
@@ -426,7 +594,8 @@ def patch_model(
     for i, site in enumerate(sites):
         layer = adapter.layers[str(2 * i + 1)]
         previous = existing_attn2_patch(work, site.key)
-        work.set_model_attn2_replace(IdentityAttention(layer, cond, uncond, strength, previous), *site.key)
+        key = patch_key(site, sites, attn2_patches(work))
+        work.set_model_attn2_replace(IdentityAttention(layer, cond, uncond, strength, previous, controls), *key)
     work.set_additional_models("portraitos_identity_adapter", [adapter.patcher])
     if adapter.layout.lora_rank and lora_strength != 0:
         pairs = lora_pairs(adapter.ip_sd, sites)
