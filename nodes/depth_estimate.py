@@ -107,7 +107,7 @@ class DepthEstimate(SearchWords, SchemaChecked, io.ComfyNode):
     OWN_CHECKS = ("model",)  # an installed model, with the folder to put one into
 
     @classmethod
-    def check_inputs(cls, model=None, **_) -> str | None:
+    def missing_models(cls, model=None, **_) -> str | None:
         if model is None or model == PRIOR:
             return None
         try:

@@ -29,9 +29,9 @@ from portraitos.services.face_packs import (
     face_pack,
     face_packs,
     identities_dir,
-    missing_face_model_message,
     pack_root,
 )
+from portraitos.services.missing_models import face_model_message
 from portraitos.services.model_sources import FACE_SOURCES, where_to_get
 from portraitos.services.readout import node_ui
 from portraitos.services.search_words import SearchWords
@@ -131,23 +131,30 @@ class IdentityLoader(SearchWords, SchemaChecked, io.ComfyNode):
     OWN_CHECKS = ("face_model", "stored_identity")  # installed packs and stored files, with where to put them
 
     @classmethod
+    def missing_models(cls, mode=None, stored_identity=None, face_model=None, **_) -> str | None:
+        if mode in ("load", RESTORE):  # a stored identity needs no face model, only its own file
+            try:
+                found = stored_identity not in (None, NONE) and find_by_name(identities_dir(), stored_identity)
+            except IdentityError as e:
+                return str(e)
+            if not found:
+                return (
+                    f"stored_identity {stored_identity!r}: no such stored identity in {identities_dir()}; "
+                    "create one first (mode create)"
+                )
+        elif face_model == NO_FACE_MODEL or (face_model is not None and face_model not in face_packs()):
+            return face_model_message(face_model)
+        return None
+
+    @classmethod
     def check_inputs(cls, mode=None, name=None, stored_identity=None, face_model=None, **_) -> str | None:
-        if face_model == NO_FACE_MODEL or (face_model is not None and face_model not in face_packs()):
-            if mode not in ("load", RESTORE):  # a stored identity needs no face model
-                return missing_face_model_message(face_model)
-        elif face_model is not None:
+        if face_model not in (None, NO_FACE_MODEL) and face_model in face_packs():  # else: missing_models
             try:
                 pack_root(face_model)
             except FaceError as e:
                 return str(e)
         try:
-            if mode in ("load", RESTORE):
-                if stored_identity in (None, NONE) or find_by_name(identities_dir(), stored_identity) is None:
-                    return (
-                        f"stored_identity {stored_identity!r}: no such stored identity in {identities_dir()}; "
-                        "create one first (mode create)"
-                    )
-            elif name is not None:
+            if mode not in ("load", RESTORE) and name is not None:
                 sanitize_name(name)
         except IdentityError as e:
             return str(e)

@@ -41,6 +41,7 @@ from portraitos.engine.identity import Identity, photo_sha256
 from portraitos.services import identity_adapters as adapters
 from portraitos.services import identity_inputs as shared
 from portraitos.services import runtime
+from portraitos.services.missing_models import generation_message
 from portraitos.services.readout import node_ui
 from portraitos.services.sampling import SamplingPlan, sample_batch
 from portraitos.services.search_words import SearchWords
@@ -141,11 +142,10 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                 ),
                 io.String.Input("prompt", default="", multiline=True, tooltip="Added to every image's prompt"),
                 io.String.Input("negative", default="", multiline=True, tooltip="Added to every negative prompt"),
-                shared.strength(
-                    "identity_strength",
-                    0.8,
+                shared.identity_strength(
                     "Strength of the identity tokens in the UNet's cross-attention (the adapter); 0 = no identity (and "
-                    "no IdentityNet). IdentityNet has its own: controlnet_strength. Ignored by keep face.",
+                    "no IdentityNet), negative = away from the face. IdentityNet has its own: controlnet_strength. "
+                    "Ignored by keep face.",
                 ),
                 io.Int.Input(
                     "seed",
@@ -219,6 +219,12 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
                 io.String.Output(display_name="prompts", tooltip="The prompt and seed of each image, one per line"),
             ],
         )
+
+    @classmethod
+    def missing_models(
+        cls, method=None, adapter_file=None, controlnet_file=None, controlnet_strength=None, **_
+    ) -> str | None:
+        return generation_message(method, adapter_file, controlnet_file, controlnet_strength)
 
     @classmethod
     def execute(
@@ -327,7 +333,9 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
         )
         text = "\n".join(f"#{p.index + 1} seed {p.seed}: {p.positive}" for p in prompts)
         ui = None
-        if readout or patch.skipped:
+        used = list(patch.used)  # which adapter / IdentityNet / LoRA files were used (text and run history)
+        if readout or patch.skipped or used:
             # files "auto" passed over are shown on the node, not only logged: a broken file is the user's to fix
-            ui = node_ui(lines=readout, values={"reference": readout}, warnings=list(patch.skipped))
+            values = {"reference": readout, "used": used}
+            ui = node_ui(lines=readout + used, values=values, warnings=list(patch.skipped))
         return io.NodeOutput(images, {"samples": latents}, text, ui=ui)

@@ -8,6 +8,12 @@ checks each against the node's own schema — numbers finite and in range (whole
 their options, booleans and text of their type, sockets linked — then the node's cross-field rules
 (``check_inputs``). Inputs a node checks itself with a better message (files, installed models) are
 named in ``OWN_CHECKS``.
+
+A model file the prompt needs but that is not installed (``missing_models``) is reported once, on its node,
+naming the folder to put it in, the method that needs it and where to get it. ComfyUI repeats a message
+``validate_inputs`` returns once per input the function takes (0.3.75: seven times on IdentityLoader), but
+reports an exception raised while validating a node once, on that node ("Exception when validating
+(inner) node: <message>"): so a missing model is raised as :class:`MissingModel`.
 """
 
 from __future__ import annotations
@@ -114,6 +120,11 @@ def schema(cls, values: dict, skip: tuple[str, ...] = ()) -> str | None:
     return None
 
 
+class MissingModel(Exception):
+    """A model file the prompt needs is not installed; the message says which, where it goes, for which
+    method, and where to get it. Raised by ``validate_inputs`` so that ComfyUI reports it once."""
+
+
 class SchemaChecked:
     """Mixin for a V3 node (before ``io.ComfyNode`` in its bases): ``validate_inputs`` from its schema.
 
@@ -126,7 +137,18 @@ class SchemaChecked:
     @classmethod
     def validate_inputs(cls, **values) -> bool | str:
         problem = schema(cls, values, skip=cls.OWN_CHECKS)
-        return first(problem) if problem else first(cls.check_inputs(**values))
+        if problem:
+            return first(problem)
+        missing = cls.missing_models(**values)
+        if missing:
+            raise MissingModel(missing)
+        return first(cls.check_inputs(**values))
+
+    @classmethod
+    def missing_models(cls, **values) -> str | None:
+        """What model files the inputs need that are not installed (one message naming the folders, the
+        method and where to get them), or None. Linked inputs are absent."""
+        return None
 
     @classmethod
     def check_inputs(cls, **values) -> str | None:

@@ -133,7 +133,10 @@ def test_depth_estimate_lists_and_loads_models_through_the_node(comfy_nodes, tmp
         outs[name] = depth.metres
     single = outs["depthanything/depth_anything_v2_vits_tiny.safetensors"]
     assert torch.allclose(outs["depth/tiny-da"], single, rtol=1e-4)
-    assert cls.validate_inputs(model="depth/missing-model").startswith("depth model folder")
+    from portraitos.services.validation import MissingModel
+
+    with pytest.raises(MissingModel, match="^depth model folder 'missing-model' not found: put config.json"):
+        cls.validate_inputs(model="depth/missing-model")  # raised: ComfyUI reports it once
 
 
 def test_identity_loader_creates_then_loads_by_name(comfy_nodes, tmp_path):

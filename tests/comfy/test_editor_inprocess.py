@@ -108,13 +108,19 @@ def test_identity_loader_lists_only_installed_face_models(comfy_nodes, tmp_path,
     with pytest.raises(Exception, match="no InsightFace model is installed"):
         module.face_pack(module.NO_FACE_MODEL, "CPU")
     # a saved workflow's "antelopev2" gets the same advice as the empty list: the folder and the source
+    # (raised, so that ComfyUI reports it once, not once per input)
+    from portraitos.services.validation import MissingModel
+
     for saved in ("antelopev2", module.NO_FACE_MODEL):
-        message = cls.validate_inputs(mode="create", name="me", face_model=saved, provider="CPU", image=None)
-        assert isinstance(message, str) and message.startswith("no InsightFace model is installed"), message
+        with pytest.raises(MissingModel) as raised:
+            cls.validate_inputs(mode="create", name="me", face_model=saved, provider="CPU", image=None)
+        message = str(raised.value)
+        assert message.startswith("no InsightFace model is installed"), message
         assert str(tmp_path / "models" / "antelopev2") in message and "https://" in message, message
     # loading a stored identity needs no face model
-    loading = cls.validate_inputs(mode="load", stored_identity="x", face_model="antelopev2", provider="CPU")
-    assert "InsightFace" not in str(loading)
+    with pytest.raises(MissingModel) as raised:
+        cls.validate_inputs(mode="load", stored_identity="x", face_model="antelopev2", provider="CPU")
+    assert "no such stored identity" in str(raised.value) and "InsightFace" not in str(raised.value)
     pack = tmp_path / "models" / "buffalo_l"
     pack.mkdir(parents=True)
     (pack / "det_10g.onnx").write_bytes(b"")
