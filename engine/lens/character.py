@@ -35,6 +35,7 @@ import torch
 from .aperture import Aperture
 from .optics import ThinLens
 
+MIN_CATS_EYE = 0.25  # a field zone's disc is at least this share of the smaller stop's diameter wide
 ZONES_LONG_SIDE = 6  # field zones across the long side of the frame (cat's eye, swirl)
 FIELD_MIN_RADIUS_PX = 2.0  # layers with smaller discs (full-resolution px) use the centre kernel everywhere
 PLANE_KERNEL = (0, 1, 0, 1, 1)  # of the two kernels (red & blue, green), each plane's (R, G, B, coverage, occluding)
@@ -128,6 +129,19 @@ def barrel_circle(
     return field_mm[0] * k, field_mm[1] * k, b * Z / ((Z - L) * a)
 
 
+def floored_barrel(barrel: tuple[float, float, float]) -> tuple[float, float, float]:
+    """The barrel circle ``(cx, cy, radius)`` (pupil radii) moved toward the pupil's centre, where needed, so
+    that the cat's eye (aperture ∩ barrel) stays at least :data:`MIN_CATS_EYE` of the smaller stop's
+    diameter wide. A profile's barrel is stated for its design focal length; far from it (a 10 mm lens with
+    an 85 mm design's barrel, a corner zone) the two-stop model would vignette the zone's disc to nothing."""
+    cx, cy, rb = barrel
+    d = math.hypot(cx, cy)
+    reach = 1.0 + rb - 2.0 * MIN_CATS_EYE * min(1.0, rb)
+    if d <= reach:
+        return barrel
+    return cx * reach / d, cy * reach / d, rb
+
+
 def channel_radius(r: float, shift: float) -> float:
     """Signed CoC radius (px) of a channel whose focus is ``shift`` px of CoC radius away (``r − shift`` away
     from focus), faded in over ``|shift|`` around the focus plane so that r = 0 stays sharp in every channel."""
@@ -160,12 +174,14 @@ def shaped_kernels(
     dtype=torch.float32,
 ) -> torch.Tensor:
     """``[n,K,K]`` kernels, one per entry of ``rhos`` (disc radius, area-equivalent, in this scale's px) and
-    ``barrels`` (the barrel circle on the pupil in pupil radii, or None), each summing to 1.
+    ``barrels`` (the barrel circle on the pupil in pupil radii, or None; floored by :func:`floored_barrel`),
+    each summing to 1; a kernel with nothing drawn (under a pixel) is the identity.
 
     ``side``: +1 behind the focus plane, −1 in front (the image of the pupil is inverted behind focus, and
     the spherical aberration's light distribution flips). ``edge``: the edge ramp (px) as in
     :meth:`Aperture.kernel`. A radius below 0.5 px gives the identity (centred in the common size).
     """
+    barrels = [None if c is None else floored_barrel(c) for c in barrels]
     sq = math.sqrt(character.squeeze)
     reach = max(rhos) * (math.sqrt(math.pi / aperture._unit_area()) if aperture.blades else 1.0) * sq
     half = int(math.ceil(reach + 1.0 + edge / 2))
@@ -202,6 +218,10 @@ def shaped_kernels(
             inside.mul_(w)
         k = inside.view(len(big), size, ss, size, ss).mean(dim=(2, 4))
         out[big] = k
+    sums = out.sum(dim=(1, 2))
+    for i in torch.nonzero(~(sums > 1e-12)).flatten().tolist():  # nothing drawn (under a pixel): the identity
+        out[i].zero_()
+        out[i, half, half] = 1.0
     out /= out.sum(dim=(1, 2), keepdim=True)
     return out.to(dtype)
 
@@ -291,4 +311,4 @@ def disc_mask(
     grow = 1.0 + character.field_curvature * (dx * dx + dy * dy) / half_diag**2
     barrel = barrel_circle(character, lens, (dx / ppm, dy / ppm), depth_mm_at(lens, r, ppm))
     k = shaped_kernels(aperture, character, [radius_px * grow], 1 if behind else -1, 1.0, [barrel])[0]
-    return k / k.max()
+    return k / k.max().clamp_min(1e-12)
