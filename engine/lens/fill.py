@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from .layers import LayerAssignment
 from .planes import COVERAGE, RADIUS_SUM, RGB
 
+NO_SUPPORT = 1e-4  # coverage at or below this holds no light to fill from (or to show)
+
 
 def push_pull_fill(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Fill pixels of ``values [C,H,W]`` with low ``weight [H,W]`` (0..1) from their surroundings; ``[C,H,W]``.
@@ -30,7 +32,9 @@ def push_pull_fill(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         levels.append((c, w))
         c = F.avg_pool2d(c.unsqueeze(0), 2, ceil_mode=True).squeeze(0)
         w = F.avg_pool2d(w.view(1, 1, *w.shape), 2, ceil_mode=True).view(c.shape[-2:])
-    est = c / w.clamp_min(1e-8)
+    # the coarsest level: cells with no weight at all take the level's weighted mean (not black)
+    mean = c.sum(dim=(-2, -1), keepdim=True) / w.sum().clamp_min(1e-8)
+    est = torch.where(w > 1e-8, c / w.clamp_min(1e-8), mean)
     for c_l, w_l in reversed(levels):
         up = F.interpolate(est.unsqueeze(0), size=c_l.shape[-2:], mode="bilinear", align_corners=False).squeeze(0)
         wc = w_l.clamp(0, 1)
@@ -63,7 +67,34 @@ def fill_behind_foreground(
     colour = region[RGB] / cov
     mean_r = region[RADIUS_SUM] / cov
     behind = (1.0 - front) * region[COVERAGE].clamp(0, 1)
+    if not bool((behind > NO_SUPPORT).any()):
+        return  # nothing behind to fill from (all in front): the foreground is normalised by its own coverage
     filled = push_pull_fill(torch.cat([colour, mean_r.unsqueeze(0)]), behind)
     region[RGB] = filled[:3]
     region[RADIUS_SUM] = filled[3]  # a radius again: mean radius × coverage 1
     region[COVERAGE] = 1.0
+
+
+def fill_uncovered(acc: torch.Tensor) -> None:
+    """Fill, in place, pixels of the accumulator ``acc [5,H,W]`` that no light reached (coverage at or below
+    :data:`NO_SUPPORT`) from their surroundings, by push–pull on their bounding box (grown by its own size).
+
+    A lens character's cat's eye shifts its disc off centre, so a frame corner may receive nothing from
+    inside the frame; its light would come from outside it. Without this the pixel renders black."""
+    cov = acc[COVERAGE]
+    empty = cov <= NO_SUPPORT
+    if not bool(empty.any()) or bool(empty.all()):
+        return
+    H, W = cov.shape
+    ys = torch.nonzero(empty.any(1)).flatten()
+    xs = torch.nonzero(empty.any(0)).flatten()
+    y0, y1, x0, x1 = int(ys[0]), int(ys[-1]) + 1, int(xs[0]), int(xs[-1]) + 1
+    my, mx = max(y1 - y0, 4), max(x1 - x0, 4)
+    y0, y1, x0, x1 = max(0, y0 - my), min(H, y1 + my), max(0, x0 - mx), min(W, x1 + mx)
+    region = acc[:, y0:y1, x0:x1]
+    c = region[COVERAGE]
+    weight = (c > NO_SUPPORT).to(c.dtype)
+    filled = push_pull_fill(region[RGB] / c.clamp_min(1e-6), weight)
+    hole = empty[y0:y1, x0:x1]
+    region[RGB] = torch.where(hole, filled, region[RGB])
+    region[COVERAGE] = torch.where(hole, torch.ones_like(c), c)

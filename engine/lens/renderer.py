@@ -60,7 +60,7 @@ from ..colour import linear_planes_to_srgb_image, srgb_to_linear_planes
 from .aperture import Aperture
 from .character import CharacterModel, Frame, LensCharacter
 from .fft import fft_convolve_same
-from .fill import fill_behind_foreground
+from .fill import fill_behind_foreground, fill_uncovered
 from .grain import regrain
 from .highlights import HighlightRebuild, rebuild_highlights
 from .layers import LayerAssignment, layer_radii, scale_for_radius
@@ -252,6 +252,7 @@ def render_single(
             progress(step + 1, len(order))
 
     refine(1)
+    fill_uncovered(acc)
     return acc[RGB].div_(acc[COVERAGE : COVERAGE + 1].clamp_min(1e-6))  # normalised in place: no full-size copy
 
 
