@@ -23,14 +23,20 @@ def real_root() -> Path:
 @pytest.fixture(scope="session")
 def real_comfy(comfy_nodes, real_root, tmp_path_factory):
     """ComfyUI's ``nodes`` with this pack loaded in-process, ComfyUI's ``insightface`` and ``upscale_models``
-    folders given the real models, and an empty ``identities`` folder."""
+    folders given the real models, and an empty ``identities`` folder (all restored afterwards)."""
     import folder_paths
 
     identities = tmp_path_factory.mktemp("real_identities")
+    keys = ("insightface", "upscale_models", "identities")
+    saved = {k: list(folder_paths.folder_names_and_paths[k][0]) for k in keys}
     folder_paths.add_model_folder_path("insightface", str(real_root / "models" / "insightface"), is_default=True)
     folder_paths.add_model_folder_path("upscale_models", str(real_root / "models" / "upscale_models"))
     folder_paths.add_model_folder_path("identities", str(identities), is_default=True)
-    return comfy_nodes
+    try:
+        yield comfy_nodes
+    finally:  # the folders as they were, for whatever runs after this tier in the same process
+        for k, paths in saved.items():
+            folder_paths.folder_names_and_paths[k][0][:] = paths
 
 
 @pytest.fixture(scope="session")
