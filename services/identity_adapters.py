@@ -496,7 +496,8 @@ def existing_attn2_patch(model, key: tuple):
 def clip_vision_features(clip_vision, crop: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """CLIP vision penultimate hidden states ``[1,N,D]`` float32 of a face crop ``[H,W,3]`` uint8 (through
     ComfyUI's ``encode_image``, its own resize and normalisation), and of an all-zero normalised input
-    (the reference's unconditional image: zero pixel values after normalisation)."""
+    (the reference's unconditional image: zero pixel values after normalisation). ``AdapterError`` naming
+    ``clip_vision`` when either is not finite."""
     with torch.no_grad():
         image = crop.float()[None] / 255
         cond = clip_vision.encode_image(image).penultimate_hidden_states.float()
@@ -507,6 +508,14 @@ def clip_vision_features(clip_vision, crop: torch.Tensor) -> tuple[torch.Tensor,
             uncond = clip_vision.model(pixel_values=zeros, intermediate_output="all")[1][:, -2]
         else:
             uncond = clip_vision.model(pixel_values=zeros, intermediate_output=-2)[1]
+    for what, features in (("the identity's face crop", cond), ("the unconditional (blank) image", uncond)):
+        if not bool(torch.isfinite(features).all()):
+            raise AdapterError(
+                f"clip_vision: the CLIP vision model's features of {what} are not finite (NaN or inf), which "
+                "would render all-black images. This happens when it runs in float16 on some GPUs: start "
+                "ComfyUI with --fp32-text-enc (CLIP vision runs in the text encoders' dtype), or disconnect "
+                "clip_vision to use plain FaceID."
+            )
     return cond, uncond.float().to(cond.device)
 
 
