@@ -20,6 +20,9 @@ cd "$ROOT"
 # types: the engine and the nodes, every pack import resolved through the installed ``portraitos``
 "$ROOT/.venv/bin/mypy" --config-file "$ROOT/pyproject.toml" -p portraitos.engine -p portraitos.nodes -p portraitos.services
 status=0
+# the pack as the Comfy Registry and ComfyUI-Manager install it: the zip `comfy node pack` builds, unpacked
+# into a fresh ComfyUI, its requirements installed line by line, the default template run with body relief
+bash "$ROOT/scripts/registry_check.sh" || status=$?
 for leg in $LEGS; do
   venv="$ROOT/.venv"
   [ "$leg" = newest ] && venv="$ROOT/.venv-newest"
