@@ -6,7 +6,8 @@ produce) runs with it *on*, and ``"aperture_blades": 6.7`` runs with 6 blades. F
 as the prompt arrives (``PromptServer``'s on-prompt hook, before validation):
 
 - BOOLEAN: the usual spellings (true/false, yes/no, on/off, 1/0, any case) become the boolean they
-  name; any other text is left to ComfyUI and logged with the node and input it was found on.
+  name; any other text is left to ComfyUI and logged with the node and input it was found on; ``null``
+  (which ComfyUI would run as false) is refused by ComfyUI's own conversion, naming the input.
 - INT: a number with a fractional part is passed on as its text, which ComfyUI's own conversion
   refuses (400, "Failed to convert an input value to a INT value", naming the input and the value).
 """
@@ -40,7 +41,25 @@ def inputs_of_type(node_classes: dict[str, type], kind: str) -> dict[str, frozen
     return out
 
 
+class NullBoolean(str):
+    """What a BOOLEAN input sent as JSON ``null`` becomes: ComfyUI's ``bool(value)`` conversion raises on it,
+    so the prompt is refused (400 "Failed to convert an input value to a BOOLEAN value", naming the input)
+    instead of running with false. A ``str`` ("null"), so that ComfyUI's error answer serialises it."""
+
+    input_name: str = ""
+
+    def __new__(cls, name: str) -> NullBoolean:
+        self = super().__new__(cls, "null")
+        self.input_name = name
+        return self
+
+    def __bool__(self) -> bool:
+        raise ValueError(f"{self.input_name} is null: send true or false")
+
+
 def _boolean(node_id: str, class_type: str, name: str, value: Any) -> Any:
+    if value is None:
+        return NullBoolean(name)
     if not isinstance(value, str):
         return value
     word = value.strip().lower()
