@@ -392,6 +392,14 @@ function refresh(node) {
       return div;
     })
   );
+  state.warn.replaceChildren(
+    ...state.warnings.map((w) => {
+      const div = document.createElement("div");
+      div.textContent = `⚠ ${w}`;
+      return div;
+    })
+  );
+  state.warn.style.display = state.warnings.length ? "" : "none";
   drawAperture(state.aperture, node);
   drawPicker(state, node);
   state.compare.style.display = state.outputUrl ? "" : "none";
@@ -418,6 +426,7 @@ function saveLastRun(node, state) {
     outputUrl: state.outputUrl ?? null,
     outputSize: state.outputSize ?? null,
     inputs: state.lastRun?.inputs ?? null,
+    warnings: state.warnings,
   };
 }
 
@@ -428,6 +437,7 @@ function restoreLastRun(node, state) {
   state.outputUrl = saved.outputUrl ?? state.outputUrl;
   state.outputSize = saved.outputSize ?? state.outputSize;
   if (saved.inputs) state.lastRun = { inputs: saved.inputs };
+  if (Array.isArray(saved.warnings)) state.warnings = saved.warnings.map(String);
 }
 
 function setFocusPoint(node, text) {
@@ -479,8 +489,12 @@ function buildPanel(node) {
   picker.height = 160;
   picker.style.cssText = `width:100%;flex:1 1 0;min-height:${PICKER_MIN_PX}px;cursor:crosshair;border-radius:4px`;
   picker.title = "Click to focus at the depth under this point (sets focus_point; right-click clears it)";
-  const state = { root, aperture, text, picker, compare, discCanvas, image: null, imageUrl: null, outputUrl: null,
-    rect: null, view: "after", discs: null, discsKey: null };
+  // what the last run warned about (a depth made for another lens, a bounded blur…), shown on the node
+  const warn = document.createElement("div");
+  warn.className = "portraitos-warnings";
+  warn.style.cssText = "flex:none;max-height:5.5em;overflow:auto;overflow-wrap:anywhere;color:#f0b429";
+  const state = { root, aperture, text, picker, compare, discCanvas, warn, warnings: [], image: null, imageUrl: null,
+    outputUrl: null, rect: null, view: "after", discs: null, discsKey: null };
   node.portraitosLens = state;
   for (const type of ["pointerdown", "mousedown"]) compare.addEventListener(type, (e) => e.stopPropagation());
   compare.addEventListener("click", (e) => {
@@ -509,9 +523,15 @@ function buildPanel(node) {
   picker.addEventListener("contextmenu", (e) => {
     if (state.rect) e.preventDefault();
   });
-  root.append(top, picker);
+  root.append(top, warn, picker);
   new ResizeObserver(() => drawPicker(state, node)).observe(picker);
   return root;
+}
+
+/** The warnings of a run's UI output (``portraitos: [{warnings: [...]}]``, services/readout.py). */
+function runWarnings(message) {
+  const entry = Array.isArray(message?.portraitos) ? message.portraitos[0] : message?.portraitos;
+  return Array.isArray(entry?.warnings) ? entry.warnings.map(String) : [];
 }
 
 function parseLastFocus(message) {
@@ -590,6 +610,7 @@ app.registerExtension({
       const state = this.portraitosLens;
       if (!state) return;
       state.lastFocus = parseLastFocus(message) ?? state.lastFocus;
+      state.warnings = runWarnings(message);
       state.lastRun = { inputs: watchedValues(this) };
       const images = message?.images;
       if (Array.isArray(images) && images.length) {
