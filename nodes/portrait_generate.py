@@ -220,6 +220,9 @@ class PortraitGenerate(SearchWords, SchemaChecked, io.ComfyNode):
             ],
         )
 
+    # installed files, with where to put them and where to get them (a template names InstantID's files)
+    OWN_CHECKS = ("adapter_file", "controlnet_file")
+
     @classmethod
     def missing_models(
         cls, method=None, adapter_file=None, controlnet_file=None, controlnet_strength=None, **_

@@ -52,16 +52,16 @@ class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
                     tooltip="auto: the method the identity's face pack is for (antelopev2 → InstantID, buffalo_l "
                     "→ IP-Adapter FaceID)",
                 ),
-                shared.strength(
-                    "identity_strength",
-                    0.8,
-                    "Strength of the identity tokens in the UNet's cross-attention; 0 = nothing applied",
+                shared.identity_strength(
+                    "Strength of the identity tokens in the UNet's cross-attention; 0 = nothing applied, "
+                    "negative = away from the face (cubiq's range)"
                 ),
                 *shared.adapter_files(),
                 shared.size("width", KEYPOINT_PICTURE),
                 shared.size("height", KEYPOINT_PICTURE),
                 io.Vae.Input("vae", optional=True, tooltip="Optional: your checkpoint's VAE (as ControlNet apply)"),
                 *shared.clip_vision_inputs(),
+                *shared.control_inputs(),
             ],
             outputs=[
                 io.Model.Output(display_name="model", tooltip="The model with the identity (a patched clone)"),
@@ -88,12 +88,38 @@ class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
         vae=None,
         clip_vision=None,
         shortcut_scale=1.0,
+        start_at=0.0,
+        end_at=1.0,
+        controlnet_start=0.0,
+        controlnet_end=1.0,
+        noise=0.0,
+        weight_type="linear",
+        embeds_scaling="V only",
+        combine_embeds="average",
+        image_kps=None,
+        attn_mask=None,
+        latent=None,
     ) -> io.NodeOutput:
         if not isinstance(identity, Identity):
             raise ValueError(f"identity must come from IdentityLoader, got {type(identity).__name__}")
         if method not in APPLY_METHODS:
             raise ValueError(f"method must be one of {', '.join(APPLY_METHODS)}, got {method!r}")
         method = method_for(method, identity.meta.get("model_pack"), adapters.model_family(model))
+        if latent is not None:  # the keypoint picture at the latent's size: nothing for ComfyUI to crop
+            samples = latent["samples"]
+            width, height = int(samples.shape[-1]) * 8, int(samples.shape[-2]) * 8
+        options = adapters.IdentityOptions(
+            start_at=start_at,
+            end_at=end_at,
+            controlnet_start=controlnet_start,
+            controlnet_end=controlnet_end,
+            noise=noise,
+            weight_type=weight_type,
+            embeds_scaling=embeds_scaling,
+            combine_embeds=combine_embeds,
+            mask=attn_mask,
+            image_kps=image_kps,
+        )
         patch = adapters.apply_identity(
             model,
             identity,
@@ -109,9 +135,13 @@ class PortraitIdentityApply(SearchWords, SchemaChecked, io.ComfyNode):
             node="PortraitIdentityApply",
             clip_vision=clip_vision,
             shortcut_scale=shortcut_scale,
+            options=options,
         )
         cache: dict = {}
         pos = adapters.conditioning_with(positive, patch.positive, cache)
         neg = adapters.conditioning_with(negative, patch.negative, cache)
-        ui = node_ui(warnings=list(patch.skipped)) if patch.skipped else None  # "auto" passed these over
+        # the files used, and what "auto" passed over or a LoRA already in the model, on the node and in the
+        # run's history (values)
+        used = list(patch.used)
+        ui = node_ui(lines=used, values={"used": used}, warnings=list(patch.skipped)) if used or patch.skipped else None
         return io.NodeOutput(patch.model, pos, neg, ui=ui)

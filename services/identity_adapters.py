@@ -43,6 +43,7 @@ from portraitos.engine.generation.adapters import (
     CLIP_VISION_FILE,
     PLUS_KINDS,
     family_hint,
+    named_for_instantid,
     needs_clip_vision_message,
     order_adapter_files,
     order_identitynet_files,
@@ -150,13 +151,16 @@ def controlnet_candidates() -> list[str]:
 
 
 HINT_KEYS = ("controlnet_cond_embedding.conv_in.weight", "input_hint_block.0.weight")  # diffusers, ldm
+UNION_KEYS = ("task_embedding", "control_add_embedding.linear_1.weight", "transformer_layes.0.attn.in_proj_weight")
 
 
-def identitynet_layout_problem(path: Path, context: int) -> str | None:
-    """Why the file cannot be an IdentityNet for a UNet whose text tokens are ``context`` wide, read from
-    its safetensors header only (no weights loaded), or None. An IdentityNet is a ControlNet (diffusers
-    or ldm names) with a 3-channel hint and cross-attention over ``context``-wide tokens. Files other than
-    ``.safetensors`` cannot be checked without loading them and pass."""
+def identitynet_layout_problem(path: Path, context: int, sites: list[Site] | None = None) -> str | None:
+    """Why the file cannot be an IdentityNet for a UNet whose text tokens are ``context`` wide (and whose
+    cross-attention sites are ``sites``), read from its safetensors header only (no weights loaded), or
+    None. An IdentityNet is a full ControlNet (diffusers or ldm names) with a 3-channel hint, cross-attention
+    over ``context``-wide tokens, and as many transformer blocks as the UNet's encoder and middle block
+    (SDXL: 34); ControlNet Union, Control-LoRA and the reduced "small" / "mid" ControlNets are not. Files
+    other than ``.safetensors`` cannot be checked without loading them and pass."""
     if path.suffix.lower() != ".safetensors":
         return None
     try:
@@ -172,18 +176,32 @@ def identitynet_layout_problem(path: Path, context: int) -> str | None:
             width = f.get_slice(to_k).get_shape()[1] if to_k else None
     except Exception as e:
         return f"could not be read ({type(e).__name__}: {e})"
+    if any(k.startswith(UNION_KEYS) for k in keys):
+        return "a ControlNet Union (several control types in one), not InstantID's IdentityNet"
+    if any("lora" in k.lower() for k in keys):
+        return "a Control-LoRA (low-rank ControlNet), not InstantID's IdentityNet"
     if hint_channels != 3:
         return f"a ControlNet with a {hint_channels}-channel hint (IdentityNet takes the 3-channel keypoint image)"
     if width != context:
         return f"a ControlNet for {width}-wide text tokens, the model's are {context} wide (another model family)"
+    if sites is not None:
+        want = sum(1 for s in sites if s.key[0] in ("input", "middle"))
+        have = sum(1 for k in keys if k.endswith("attn2.to_k.weight"))
+        if have != want:
+            return (
+                f"a ControlNet with {have} transformer blocks, the UNet's encoder and middle block have {want} "
+                "(IdentityNet is a full-size ControlNet: this one is a reduced 'small' / 'mid' kind or for another "
+                "model)"
+            )
     return None
 
 
-def pick_identitynet(context: int) -> tuple[str, list[str]]:
+def pick_identitynet(context: int, sites: list[Site] | None = None) -> tuple[str, list[str]]:
     """ "auto": the one file of :func:`controlnet_candidates` that can be the IdentityNet of a model with
-    ``context``-wide text tokens (files named for InstantID before files with the published name), and one
-    line per candidate ruled out (name: why). AdapterError when none is left, or when two are equally
-    likely (two named, or no named one and two published names): the user chooses in controlnet_file."""
+    ``context``-wide text tokens (and ``sites``, see :func:`identitynet_layout_problem`; files named for
+    InstantID before files with the published name), and one line per candidate ruled out (name: why).
+    AdapterError when none is left, or when two are equally likely (two named, or no named one and two
+    published names): the user chooses in controlnet_file."""
     candidates = controlnet_candidates()
     if not candidates:
         where = ", ".join(folder_paths.get_folder_paths("controlnet"))
@@ -195,14 +213,14 @@ def pick_identitynet(context: int) -> tuple[str, list[str]]:
     skipped: list[str] = []
     usable: list[str] = []
     for name in candidates:
-        problem = identitynet_layout_problem(Path(folder_paths.get_full_path("controlnet", name)), context)
+        problem = identitynet_layout_problem(Path(folder_paths.get_full_path("controlnet", name)), context, sites)
         if problem:
             skipped.append(f"{name}: {problem}")
         else:
             usable.append(name)
     if not usable:
         raise AdapterError("no usable IdentityNet in models/controlnet/ (tried in order: " + "; ".join(skipped) + ")")
-    named = [n for n in usable if "instantid" in n.lower() or "identitynet" in n.lower()]
+    named = [n for n in usable if named_for_instantid(n)]
     group = named or usable
     if len(group) > 1:
         raise AdapterError(
@@ -215,8 +233,9 @@ def pick_identitynet(context: int) -> tuple[str, list[str]]:
 def load_auto_identitynet(model=None) -> tuple[Any, list[str]]:
     """ "auto": the IdentityNet :func:`pick_identitynet` finds for ``model`` (SDXL text width when no model
     is given), loaded, and one line per candidate ruled out."""
-    context = unet_sites(model)[0].context if model is not None else 2048
-    name, skipped = pick_identitynet(context)
+    sites = unet_sites(model) if model is not None else None
+    context = sites[0].context if sites else 2048
+    name, skipped = pick_identitynet(context, sites)
     return load_identitynet(Path(folder_paths.get_full_path("controlnet", name))), skipped
 
 
@@ -234,18 +253,35 @@ class LoadedAdapter:
     layout: AdapterLayout
     projection: Optional[torch.nn.Module]  # None for adapters whose face tokens need no projection
     layers: torch.nn.ModuleDict
-    ip_sd: dict[str, torch.Tensor]
+    ip_sd: dict[str, torch.Tensor]  # FaceID's in-file LoRA weights only (the layers hold to_k_ip / to_v_ip)
     patcher: comfy.model_patcher.ModelPatcher
 
 
 CACHE_KIND = "identity adapter"
+IDENTITYNET_KIND = "identitynet"
+KEEP_ADAPTERS = 2  # e.g. InstantID and a FaceID adapter in one graph; older ones are dropped
+KEEP_IDENTITYNETS = 1
 
 
 def load_adapter(path: Path) -> LoadedAdapter:
     """Load (once per file version) an adapter through ComfyUI's safe loader (``.bin`` files are
-    unpickled weights-only), recognise it from its keys and shapes, build its modules."""
+    unpickled weights-only), recognise it from its keys and shapes, build its modules. The cache holds at
+    most :data:`KEEP_ADAPTERS` and lets go of one when ComfyUI's model management unloads it (memory
+    pressure, "Unload models")."""
     st = path.stat()
-    return CACHE.get(CACHE_KIND, str(path), lambda: _load_adapter(path), version=(st.st_mtime_ns, st.st_size))
+    return CACHE.get(
+        CACHE_KIND, str(path), lambda: _load_adapter(path), version=(st.st_mtime_ns, st.st_size), keep=KEEP_ADAPTERS
+    )
+
+
+def _release_on_unload(patcher, kind: str, key: str, value) -> None:
+    """Drop the cache entry when ComfyUI's model management unloads ``patcher`` (its ``ON_DETACH``)."""
+    from comfy.patcher_extension import CallbacksMP
+
+    def release(_patcher, _unpatch_all) -> None:
+        CACHE.discard(kind, key, value)
+
+    patcher.add_callback(CallbacksMP.ON_DETACH, release)
 
 
 def _load_adapter(path: Path) -> LoadedAdapter:
@@ -254,17 +290,22 @@ def _load_adapter(path: Path) -> LoadedAdapter:
     except Exception as e:
         raise AdapterError(f"{path.name} could not be read ({type(e).__name__}: {e}); download it again") from None
     proj_sd, ip_sd = split_groups(sd)
+    del sd
     layout = detect_layout(proj_sd, ip_sd, path.name)
     projection = (
         build_projection(layout.kind, {k: v.float() for k, v in proj_sd.items()})
-        if layout.kind in ("instantid", "faceid", *PLUS_KINDS)
+        if layout.kind in ("instantid", "faceid", "faceid-portrait", "faceid-portrait-unnorm", *PLUS_KINDS)
         else None
     )
-    layers = build_ip_layers(ip_sd)
+    del proj_sd
+    layers = build_ip_layers(ip_sd)  # takes the file's tensors as they are: one copy of the weights
+    lora_sd = {k: v for k, v in ip_sd.items() if "_lora." in k}  # only what the layers do not hold
     patcher = comfy.model_patcher.ModelPatcher(
         layers, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device()
     )
-    return LoadedAdapter(path, layout, projection, layers, ip_sd, patcher)
+    adapter = LoadedAdapter(path, layout, projection, layers, lora_sd, patcher)
+    _release_on_unload(patcher, CACHE_KIND, str(path), adapter)
+    return adapter
 
 
 def unet_sites(model) -> list[Site]:
@@ -424,8 +465,10 @@ class IdentityAttention:
         chunks = extra_options.get("cond_or_uncond") or [0]
         per = q.shape[0] // len(chunks)
         tokens = torch.cat([(self.cond if i == 0 else self.uncond).expand(per, -1, -1) for i in chunks]).to(q)
-        ip_k = tokens @ self.layer.to_k_ip.weight.to(q).t()
-        ip_v = tokens @ self.layer.to_v_ip.weight.to(q).t()
+        wk: torch.Tensor = self.layer.to_k_ip.weight  # type: ignore[union-attr,assignment]
+        wv: torch.Tensor = self.layer.to_v_ip.weight  # type: ignore[union-attr,assignment]
+        ip_k = tokens @ wk.to(q).t()
+        ip_v = tokens @ wv.to(q).t()
 
         def attend(k, v):
             return attention.optimized_attention(
@@ -524,13 +567,16 @@ def identity_tokens(
     embedding: torch.Tensor,
     clip: tuple[torch.Tensor, torch.Tensor] | None = None,
     shortcut_scale: float = 1.0,
+    uncond_embedding: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cond tokens from the embedding ``[512]`` and uncond tokens from zeros, each ``[1,T,C]`` float32.
-    FaceID Plus / PlusV2 also take ``clip``: the face crop's CLIP vision hidden states and the
+    """Cond tokens from the embedding ``[512]`` (or ``[N,512]``: N faces, their tokens concatenated along the
+    token axis) and uncond tokens from ``uncond_embedding`` (same shape; zeros when None), each ``[1,T·N,C]``
+    float32. FaceID Plus / PlusV2 also take ``clip``: the face crop's CLIP vision hidden states and the
     unconditional ones, each ``[1,N,D]`` (:func:`clip_vision_features`); PlusV2 adds the resampler's
     output to the id tokens at ``shortcut_scale``."""
     with torch.no_grad():
-        emb = embedding.float().reshape(1, -1)
+        emb = embedding.float().reshape(-1, embedding.shape[-1])
+        zero = torch.zeros_like(emb) if uncond_embedding is None else uncond_embedding.float().reshape(emb.shape)
         if adapter.projection is None:
             raise AdapterError(
                 f"{adapter.path.name} has no projection weights: it cannot condition on a face embedding"
@@ -547,12 +593,13 @@ def identity_tokens(
                 )
             shortcut = adapter.layout.kind == "faceid-plusv2"
             device = next(proj.parameters()).device
-            cond = proj(emb, clip[0].to(device), shortcut, shortcut_scale)
-            uncond = proj(torch.zeros_like(emb), clip[1].to(device), shortcut, shortcut_scale)
+            n = emb.shape[0]
+            cond = proj(emb, clip[0].to(device).expand(n, -1, -1), shortcut, shortcut_scale)
+            uncond = proj(zero, clip[1].to(device).expand(n, -1, -1), shortcut, shortcut_scale)
         else:
             cond = proj(emb)
-            uncond = proj(torch.zeros_like(emb))
-    return cond, uncond
+            uncond = proj(zero)
+    return cond.reshape(1, -1, cond.shape[-1]), uncond.reshape(1, -1, uncond.shape[-1])
 
 
 def separate_lora(adapter_path: Path) -> Path | None:
@@ -582,6 +629,12 @@ def _separate_lora_patches(model, path: Path) -> dict:
     return patches
 
 
+def compute_dtype(model) -> torch.dtype:
+    """The dtype the UNet computes in: its weights' dtype, or for weights stored in another (fp8) the
+    dtype ComfyUI casts them to (``manual_cast_dtype``)."""
+    return getattr(model.model, "manual_cast_dtype", None) or model.model.get_dtype()
+
+
 def patch_model(
     model,
     adapter: LoadedAdapter,
@@ -592,12 +645,14 @@ def patch_model(
     lora_strength: float,
     lora_file: Path | None = None,
     controls: AttentionControls | None = None,
+    notes: list[str] | None = None,
 ):
     """A clone of ``model`` with the adapter's attention patches on every cross-attention layer, its
     weights registered as an additional model, and FaceID's LoRA (in the adapter file, else
-    ``lora_file``) at ``lora_strength``."""
+    ``lora_file``) at ``lora_strength``, unless the model already has it (:func:`lora_already_on`, e.g.
+    from a LoraLoader): then it is not applied twice and a line saying so goes to ``notes``."""
     work = model.clone()
-    dtype = model.model.get_dtype()
+    dtype = compute_dtype(model)
     if dtype in (torch.float16, torch.bfloat16, torch.float32):
         adapter.layers.to(dtype=dtype)  # the UNet's precision (fp16 halves InstantID's 340 M weights)
     for i, site in enumerate(sites):
@@ -606,26 +661,84 @@ def patch_model(
         key = patch_key(site, sites, attn2_patches(work))
         work.set_model_attn2_replace(IdentityAttention(layer, cond, uncond, strength, previous, controls), *key)
     work.set_additional_models("portraitos_identity_adapter", [adapter.patcher])
-    if adapter.layout.lora_rank and lora_strength != 0:
+    if lora_strength == 0:
+        return work
+    if adapter.layout.lora_rank:
         pairs = lora_pairs(adapter.ip_sd, sites)
         lora = {}
         to_load = {}
-        for key, (up, down) in pairs.items():
-            name = key[: -len(".weight")]
-            lora[f"{name}.lora_up.weight"] = up
-            lora[f"{name}.lora_down.weight"] = down
-            to_load[name] = key
+        for weight_key, (up, down) in pairs.items():
+            stem = weight_key[: -len(".weight")]
+            lora[f"{stem}.lora_up.weight"] = up
+            lora[f"{stem}.lora_down.weight"] = down
+            to_load[stem] = weight_key
         patches = comfy.lora.load_lora(lora, to_load, log_missing=False)
-        work.add_patches(patches, lora_strength)
-    elif lora_file is not None and lora_strength != 0:
-        work.add_patches(_separate_lora_patches(model, lora_file), lora_strength)
+        source = f"the LoRA inside {adapter.path.name}"
+    elif lora_file is not None:
+        patches = _separate_lora_patches(model, lora_file)
+        source = lora_file.name
+    else:
+        return work
+    found = lora_already_on(model, patches)
+    if found is not None:
+        strength, same = found
+        note = (
+            f"FaceID's LoRA is already in the model (a LoRA on all {len(patches)} attention weights it patches, "
+            f"same ranks{', same weights as ' + source if same else ''}, at strength {strength:g}: a LoraLoader "
+            f"before this node); {source} is not applied again, so lora_strength is not used. Remove that "
+            "LoraLoader to set the strength here"
+        )
+        if notes is not None:
+            notes.append(note)
+        return work
+    work.add_patches(patches, lora_strength)
     return work
 
 
+def _lora_mats(adapter) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(up, down) of a ComfyUI LoRA weight patch, or None for another kind of patch."""
+    w = getattr(adapter, "weights", None)
+    if isinstance(w, (tuple, list)) and len(w) >= 2 and all(isinstance(t, torch.Tensor) for t in w[:2]):
+        return w[0], w[1]
+    return None
+
+
+def lora_already_on(model, patches: dict) -> tuple[float, bool] | None:
+    """Whether a LoRA equivalent to ``patches`` (UNet weight key → ComfyUI LoRA patch) is already patched
+    into ``model`` (e.g. FaceID's separate LoRA through a LoraLoader): every key has a LoRA patch of the same
+    up / down shapes (so the same ranks). Returns (its strength, whether its weights equal ours on the first
+    key), or None."""
+    strength = None
+    same = True
+    for i, (key, ours) in enumerate(patches.items()):
+        mine = _lora_mats(ours)
+        if mine is None:
+            return None
+        hit = None
+        for entry in model.patches.get(key, ()):
+            theirs = _lora_mats(entry[1])
+            if theirs is not None and all(a.shape == b.shape for a, b in zip(theirs, mine)):
+                hit = entry
+                if i == 0:
+                    same = all(torch.allclose(a.float(), b.float(), atol=1e-3) for a, b in zip(theirs, mine))
+                break
+        if hit is None:
+            return None
+        strength = float(hit[0]) if strength is None else strength
+    return (strength, same) if strength is not None else None
+
+
 def load_identitynet(path: Path):
-    """InstantID's IdentityNet through ComfyUI's ControlNet loader, kept while the file is unchanged."""
+    """InstantID's IdentityNet through ComfyUI's ControlNet loader, kept while the file is unchanged (at
+    most :data:`KEEP_IDENTITYNETS`, and not after ComfyUI's model management unloaded it)."""
     st = path.stat()
-    return CACHE.get("identitynet", str(path), lambda: _load_identitynet(path), version=(st.st_mtime_ns, st.st_size))
+    return CACHE.get(
+        IDENTITYNET_KIND,
+        str(path),
+        lambda: _load_identitynet(path),
+        version=(st.st_mtime_ns, st.st_size),
+        keep=KEEP_IDENTITYNETS,
+    )
 
 
 def _load_identitynet(path: Path):
@@ -635,13 +748,26 @@ def _load_identitynet(path: Path):
         raise AdapterError(f"{path.name} could not be loaded as a ControlNet ({type(e).__name__}: {e})") from None
     if net is None:
         raise AdapterError(f"{path.name} is not a ControlNet ComfyUI can load; put {WHERE['controlnet']}")
+    wrapped = getattr(net, "control_model_wrapped", None)
+    if wrapped is not None:
+        _release_on_unload(wrapped, IDENTITYNET_KIND, str(path), net)
     return net
 
 
-def identity_embedding(identity: Identity, method: str) -> torch.Tensor:
-    """The embedding ``[512]`` ``method`` conditions on (InstantID: the raw ArcFace output, averaged over
-    the identity's photos; FaceID: the normalised embedding), after checking the identity was made with
-    the face pack the method was trained on."""
+COMBINE_EMBEDS = ("average", "norm average", "concat")
+
+
+def identity_embedding(identity: Identity, method: str, combine: str = "average", kind: str = "") -> torch.Tensor:
+    """The embedding ``method`` conditions on, after checking the identity was made with the face pack the
+    method was trained on, ``[1,512]`` (or ``[N,512]`` with ``combine`` "concat": one per photo).
+
+    The base embeddings: InstantID and FaceID Portrait-unnorm (``kind`` "faceid-portrait-unnorm") the raw
+    ArcFace outputs, the other FaceID adapters the normalised ones. ``combine`` over the identity's photos:
+    "average" (InstantID, unnorm: the mean of the raw ones; FaceID: the renormalised mean of the normalised
+    ones, the identity's stored embedding), "norm average" (cubiq's: each component divided by its norm over
+    the photos, then the mean), "concat" (all of them)."""
+    if combine not in COMBINE_EMBEDS:
+        raise AdapterError(f"combine_embeds must be one of {', '.join(COMBINE_EMBEDS)}, got {combine!r}")
     pack = FACE_PACK["instantid" if method == INSTANTID else "faceid"]
     made = identity.meta.get("model_pack")
     if "embedding" not in identity.tensors or "embeddings_raw" not in identity.tensors:
@@ -654,9 +780,80 @@ def identity_embedding(identity: Identity, method: str) -> torch.Tensor:
             f"{pack} embeddings: run IdentityLoader in mode create with face_model {pack} on the same selfie "
             f"(under a new name, e.g. '{identity.name}_{pack}') and use that identity"
         )
-    if method == INSTANTID:
-        return identity.tensors["embeddings_raw"].float().mean(0)
-    return identity.embedding.float()
+    raw = method == INSTANTID or kind == "faceid-portrait-unnorm"
+    base = identity.tensors["embeddings_raw" if raw else "embeddings_normed"].float()
+    if combine == "concat":
+        return base
+    if combine == "norm average" and base.shape[0] > 1:
+        return (base / base.norm(dim=0, keepdim=True)).mean(0, keepdim=True)
+    if combine == "norm average" or raw:  # one photo: nothing to combine
+        return base.mean(0, keepdim=True)
+    return identity.embedding.float().reshape(1, -1)
+
+
+def negative_embedding(embedding: torch.Tensor, noise: float) -> torch.Tensor | None:
+    """The unconditional embedding: None (zeros) when ``noise`` is 0, else ``noise`` × uniform noise seeded
+    from the embedding's sum (cubiq's InstantID rule: the same face gives the same noise)."""
+    if noise <= 0:
+        return None
+    seed = int(torch.sum(embedding).item()) % 1000000007
+    g = torch.Generator().manual_seed(seed)
+    return noise * torch.rand(embedding.shape, generator=g)
+
+
+@dataclass(frozen=True)
+class IdentityOptions:
+    """The optional controls, with cubiq's meanings; the defaults give the previous release's result.
+
+    start_at / end_at: the part of sampling (0..1) the adapter runs in; controlnet_start / controlnet_end:
+    IdentityNet's. noise: the negative embedding's noise (cubiq's Apply InstantID uses 0.35). weight_type,
+    embeds_scaling: :data:`WEIGHT_TYPES`, :data:`EMBEDS_SCALING`. combine_embeds: :data:`COMBINE_EMBEDS`.
+    mask: ``[M,H,W]`` 0..1, where the identity applies (several people: one apply node per person and mask);
+    InstantID also limits its positive conditioning and IdentityNet to it. image_kps: ``[1,H,W,3]`` a picture
+    whose largest face's keypoints pose IdentityNet (drawn at that picture's size), instead of the
+    identity's own face."""
+
+    start_at: float = 0.0
+    end_at: float = 1.0
+    controlnet_start: float = 0.0
+    controlnet_end: float = 1.0
+    noise: float = 0.0
+    weight_type: str = "linear"
+    embeds_scaling: str = "V only"
+    combine_embeds: str = "average"
+    mask: Optional[torch.Tensor] = None
+    image_kps: Optional[torch.Tensor] = None
+
+    def check(self) -> None:
+        for name in ("start_at", "end_at", "controlnet_start", "controlnet_end", "noise"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise AdapterError(f"{name} must be between 0 and 1, got {value}")
+        if self.start_at > self.end_at or self.controlnet_start > self.controlnet_end:
+            raise AdapterError("start must not come after end (start_at ≤ end_at, controlnet_start ≤ controlnet_end)")
+        if self.weight_type not in WEIGHT_TYPES:
+            raise AdapterError(f"weight_type must be one of {', '.join(WEIGHT_TYPES)}, got {self.weight_type!r}")
+        if self.embeds_scaling not in EMBEDS_SCALING:
+            raise AdapterError(
+                f"embeds_scaling must be one of {', '.join(EMBEDS_SCALING)}, got {self.embeds_scaling!r}"
+            )
+
+
+def keypoints_from_image(image: torch.Tensor, face_pack_name: str) -> torch.Tensor:
+    """The five keypoints ``[5,2]`` (pixels) of the largest face in ``image`` ``[1,H,W,3]`` float 0..1,
+    found with the identity's InsightFace pack; FaceError when there is none."""
+    import numpy as np
+
+    from portraitos.engine.faces import FaceError
+    from portraitos.engine.faces.analysis import find_faces_insightface, largest_first
+
+    from .face_packs import face_pack
+
+    rgb = (image[0].detach().float().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+    faces = find_faces_insightface(face_pack(face_pack_name, "CPU"), rgb)
+    if not faces:
+        raise FaceError("image_kps: no face found in the keypoint picture; use a picture with a visible face")
+    return torch.from_numpy(np.asarray(largest_first(faces)[0].kps, np.float32))
 
 
 @dataclass
@@ -672,7 +869,8 @@ class IdentityPatch:
     lora_bytes: int = 0
     adapter: Optional[LoadedAdapter] = None
     reference: Optional[str] = None  # which of the identity's faces drew the keypoints, when it had several
-    skipped: tuple[str, ...] = ()  # "auto" candidates passed over before the one used ("file: why")
+    skipped: tuple[str, ...] = ()  # what to warn about: "auto" candidates passed over ("file: why"), a LoRA kept
+    used: tuple[str, ...] = ()  # the files used ("adapter: …", "IdentityNet: …", "LoRA: …")
 
 
 def _tensor_bytes(obj) -> int:
@@ -699,23 +897,28 @@ def apply_identity(
     node: str = "PortraitGenerate",
     clip_vision=None,
     shortcut_scale: float = 1.0,
+    options: IdentityOptions | None = None,
 ) -> IdentityPatch:
     """The identity applied for ``method`` ("InstantID" or "IP-Adapter FaceID") to a clone of ``model``:
-    the adapter's attention patches at ``strength`` (0: nothing is applied), FaceID's LoRA at
-    ``lora_strength``, and for InstantID the IdentityNet at ``controlnet_strength`` with its keypoint image
-    drawn for a ``width`` × ``height`` picture (ComfyUI rescales it to the latent at sampling time) and the
-    face tokens as its context. A FaceID Plus / PlusV2 adapter also takes ``clip_vision`` (ComfyUI's
-    CLIP_VISION) over the identity's aligned 224 px face crop (its best face when it has several) and, for
-    PlusV2, ``shortcut_scale``; ``clip_vision`` is ignored by the other adapters. Used by PortraitGenerate
-    and PortraitIdentityApply alike."""
+    the adapter's attention patches at ``strength`` (0: nothing is applied; negative: pushed away, as
+    cubiq's), FaceID's LoRA at ``lora_strength`` (unless the model has it already), and for InstantID the
+    IdentityNet at ``controlnet_strength`` with its keypoint image drawn for a ``width`` × ``height``
+    picture (ComfyUI rescales it to the latent at sampling time) and the face tokens as its context. A
+    FaceID Plus / PlusV2 adapter also takes ``clip_vision`` (ComfyUI's CLIP_VISION) over the identity's
+    aligned 224 px face crop (its best face when it has several) and, for PlusV2, ``shortcut_scale``;
+    ``clip_vision`` is ignored by the other adapters. ``options``: :class:`IdentityOptions`. Used by
+    PortraitGenerate and PortraitIdentityApply alike; ``used`` on the result names the files used."""
     log = logging.getLogger("PortraitOS")
+    options = options or IdentityOptions()
+    options.check()
     if method not in (INSTANTID, FACEID):
         raise AdapterError(f"method must be {INSTANTID} or {FACEID} here, got {method!r}")
-    if strength <= 0:
+    if strength == 0:
         return IdentityPatch(model, {}, {})
-    embedding = identity_embedding(identity, method)
+    identity_embedding(identity, method)  # the face pack is checked before any file is read
     family = model_family(model)
     passed_over: list[str] = []
+    used: list[str] = []
     has_clip = clip_vision is not None and method == FACEID
     if adapter_file in (None, "", "auto"):
         adapter, sites, skipped = load_auto_adapter(method, family, model, has_clip)
@@ -725,6 +928,8 @@ def apply_identity(
     else:
         adapter = load_adapter(resolve_adapter(method, adapter_file, family))
         sites = check_adapter(adapter, method, model, has_clip)
+    used.append(f"adapter: {adapter_name(adapter.path, method)} ({adapter.layout.describe()})")
+    embedding = identity_embedding(identity, method, options.combine_embeds, adapter.layout.kind)
     clip = None
     reference = None
     if adapter.layout.kind in PLUS_KINDS:
@@ -736,36 +941,90 @@ def apply_identity(
         clip = clip_vision_features(clip_vision, identity.tensors["crop_224"][face])
     elif clip_vision is not None:
         log.info("%s: clip_vision is not used by %s", node, adapter.layout.describe())
-    cond_tok, uncond_tok = identity_tokens(adapter, embedding, clip, shortcut_scale)
+    uncond_embedding = negative_embedding(embedding, options.noise)
+    cond_tok, uncond_tok = identity_tokens(adapter, embedding, clip, shortcut_scale, uncond_embedding)
     lora_file = None
     if adapter.layout.kind in ("faceid", *PLUS_KINDS) and not adapter.layout.lora_rank:
         lora_file = separate_lora(adapter.path)
-    work = patch_model(model, adapter, sites, cond_tok, uncond_tok, strength, lora_strength, lora_file)
+    sampling = model.get_model_object("model_sampling")
+    mask = options.mask
+    if mask is not None:
+        mask = mask.float().reshape(-1, *mask.shape[-2:])
+    controls = AttentionControls(
+        sigma_start=float(sampling.percent_to_sigma(options.start_at)),
+        sigma_end=float(sampling.percent_to_sigma(options.end_at)),
+        weight_type=options.weight_type,
+        embeds_scaling=options.embeds_scaling,
+        mask=mask,
+        layers=len({tuple(site.key[:2]) for site in sites}),
+    )
+    lora_notes: list[str] = []
+    work = patch_model(
+        model, adapter, sites, cond_tok, uncond_tok, strength, lora_strength, lora_file, controls, lora_notes
+    )
+    for note in lora_notes:
+        log.warning("%s: %s", node, note)
+        passed_over.append(note)
+    if adapter.layout.lora_rank and lora_strength != 0 and not lora_notes:
+        used.append(f"LoRA: inside {adapter.path.name} at {lora_strength:g}")
+    elif lora_file is not None and lora_strength != 0 and not lora_notes:
+        used.append(f"LoRA: {lora_file.name} at {lora_strength:g}")
     lora_bytes = sum(_tensor_bytes(p) for patches in work.patches.values() for p in patches) - sum(
         _tensor_bytes(p) for patches in model.patches.values() for p in patches
     )
     pos: dict = {}
     neg: dict = {}
     control = None
-    if method == INSTANTID and controlnet_strength > 0:
+    if method == INSTANTID and controlnet_strength != 0:
         if controlnet_file in (None, "", "auto"):
-            net, skipped = load_auto_identitynet(model)
+            name, skipped = pick_identitynet(unet_sites(model)[0].context, unet_sites(model))
+            net = load_identitynet(Path(folder_paths.get_full_path("controlnet", name)))
             for line in skipped:
                 log.warning("%s: controlnet_file auto skipped %s", node, line)
                 passed_over.append(f"controlnet_file auto skipped {line}")
         else:
-            net = load_identitynet(resolve_controlnet(controlnet_file))
-        face = 0
-        if identity.tensors["kps"].shape[0] > 1:  # the most frontal, sharpest, best-lit of its photos
-            choice = choose_identity_face(identity.tensors)
-            face, reference = choice.index, f"IdentityNet keypoints: {choice.describe('identity face')}"
-            log.info("%s: %s", node, reference)
-        kps = place_keypoints(identity.tensors["kps"][face], identity.tensors["bbox"][face], width, height)
-        hint = draw_keypoints(kps, width, height)[None].movedim(-1, 1)
-        control = net.copy().set_cond_hint(hint, controlnet_strength, (0.0, 1.0), vae=vae)
+            name = controlnet_file
+            path = resolve_controlnet(controlnet_file)
+            problem = identitynet_layout_problem(path, unet_sites(model)[0].context, unet_sites(model))
+            if problem:
+                raise AdapterError(f"controlnet_file {controlnet_file!r} is not InstantID's IdentityNet: {problem}")
+            net = load_identitynet(path)
+        used.append(f"IdentityNet: {name}")
+        if options.image_kps is not None:
+            image = options.image_kps[:1]
+            kps = keypoints_from_image(image, identity.meta.get("model_pack") or "antelopev2")
+            kh, kw = int(image.shape[1]), int(image.shape[2])
+            hint = draw_keypoints(kps, kw, kh)[None].movedim(-1, 1)
+            used.append(f"IdentityNet keypoints: from image_kps ({kw}×{kh})")
+        else:
+            face = 0
+            if identity.tensors["kps"].shape[0] > 1:  # the most frontal, sharpest, best-lit of its photos
+                choice = choose_identity_face(identity.tensors)
+                face, reference = choice.index, f"IdentityNet keypoints: {choice.describe('identity face')}"
+                log.info("%s: %s", node, reference)
+            kps = place_keypoints(identity.tensors["kps"][face], identity.tensors["bbox"][face], width, height)
+            hint = draw_keypoints(kps, width, height)[None].movedim(-1, 1)
+        span = (options.controlnet_start, options.controlnet_end)
+        control = net.copy().set_cond_hint(hint, controlnet_strength, span, vae=vae)
         pos = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": cond_tok}
         neg = {"control": control, "control_apply_to_uncond": False, "cross_attn_controlnet": uncond_tok}
-    return IdentityPatch(work, pos, neg, control, max(0, lora_bytes), adapter, reference, tuple(passed_over))
+        if mask is not None:  # as cubiq's Apply InstantID: the positive conditioning (and IdentityNet) in the mask
+            pos.update(mask=mask, set_area_to_bounds=False)
+    for line in used:
+        log.info("%s: %s", node, line)
+    return IdentityPatch(
+        work, pos, neg, control, max(0, lora_bytes), adapter, reference, tuple(passed_over), tuple(used)
+    )
+
+
+def adapter_name(path: Path, method: str) -> str:
+    """The adapter file's name as its combo shows it (relative to its models folder)."""
+    for root in folder_paths.get_folder_paths(ADAPTER_FOLDERS[method]):
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return path.name
 
 
 def conditioning_with(conditioning: list, extra: dict, cache: dict) -> list:

@@ -10,9 +10,13 @@ from portraitos.engine.generation.defaults import WIDGET_DEFAULTS
 from . import identity_adapters as adapters
 
 
-def strength(name: str, default: float, tooltip: str) -> io.Float.Input:
-    """A strength widget, 0..1.5 in steps of 0.05."""
-    return io.Float.Input(name, default=default, min=0.0, max=1.5, step=0.05, tooltip=tooltip)
+def strength(name: str, default: float, tooltip: str, low: float = 0.0, high: float = 1.5) -> io.Float.Input:
+    """A strength widget, ``low``..``high`` (default 0..1.5) in steps of 0.05."""
+    return io.Float.Input(name, default=default, min=low, max=high, step=0.05, tooltip=tooltip)
+
+
+IDENTITY_RANGE = (-1.0, 5.0)  # cubiq's IPAdapter weight range (InstantID's: 0..5)
+CONTROLNET_RANGE = (0.0, 10.0)  # cubiq's Apply InstantID Advanced cn_strength
 
 
 def size(name: str, tooltip: str) -> io.Int.Input:
@@ -36,7 +40,12 @@ def adapter_files() -> list:
             tooltip="InstantID's IdentityNet in models/controlnet; auto: the one ControlNet named for "
             "InstantID or with its published name (diffusion_pytorch_model.safetensors) that fits the model",
         ),
-        strength("controlnet_strength", 0.8, "InstantID's IdentityNet (face position and shape) strength; 0 = off"),
+        strength(
+            "controlnet_strength",
+            0.8,
+            "InstantID's IdentityNet (face position and shape) strength; 0 = off",
+            *CONTROLNET_RANGE,
+        ),
         strength("lora_strength", 0.6, "Strength of FaceID's LoRA (in the adapter or in models/loras)"),
     ]
 
@@ -60,5 +69,75 @@ def clip_vision_inputs() -> list:
             optional=True,
             tooltip="FaceID PlusV2: weight of the CLIP face details added to the identity tokens (0: the "
             "identity tokens alone); ignored by the other adapters",
+        ),
+    ]
+
+
+def identity_strength(tooltip: str) -> io.Float.Input:
+    """The adapter's strength, cubiq's range: −1 (away from the face) .. 5."""
+    return strength("identity_strength", 0.8, tooltip, *IDENTITY_RANGE)
+
+
+def control_inputs() -> list:
+    """The optional controls cubiq's IPAdapter / InstantID nodes offer (optional: saved prompts without
+    them keep working, with the previous release's result)."""
+    from .identity_adapters import COMBINE_EMBEDS, EMBEDS_SCALING, WEIGHT_TYPES
+
+    def percent(name: str, default: float, tooltip: str) -> io.Float.Input:
+        return io.Float.Input(name, default=default, min=0.0, max=1.0, step=0.001, optional=True, tooltip=tooltip)
+
+    return [
+        percent("start_at", 0.0, "The adapter runs from this part of sampling (0: the first step)"),
+        percent("end_at", 1.0, "… to this part (1: the last step)"),
+        percent("controlnet_start", 0.0, "InstantID: IdentityNet runs from this part of sampling"),
+        percent("controlnet_end", 1.0, "InstantID: … to this part"),
+        io.Float.Input(
+            "noise",
+            default=0.0,
+            min=0.0,
+            max=1.0,
+            step=0.05,
+            optional=True,
+            tooltip="Noise on the negative face embedding instead of zeros (cubiq's Apply InstantID uses 0.35): "
+            "less burnt-in, more varied faces",
+        ),
+        io.Combo.Input(
+            "weight_type",
+            options=list(WEIGHT_TYPES),
+            default="linear",
+            optional=True,
+            tooltip="How the strength is spread over the UNet's layers, as cubiq's IPAdapter weight types",
+        ),
+        io.Combo.Input(
+            "embeds_scaling",
+            options=list(EMBEDS_SCALING),
+            default="V only",
+            optional=True,
+            tooltip="Where the strength is applied in the attention, as cubiq's IPAdapter embeds scaling",
+        ),
+        io.Combo.Input(
+            "combine_embeds",
+            options=list(COMBINE_EMBEDS),
+            default="average",
+            optional=True,
+            tooltip="An identity of several photos: average their embeddings, cubiq's norm average, or concat "
+            "(each photo's tokens side by side; FaceID Portrait's way)",
+        ),
+        io.Image.Input(
+            "image_kps",
+            optional=True,
+            tooltip="InstantID: a picture whose face's keypoints pose the portrait (drawn at that picture's size; "
+            "use your latent's size) instead of the identity's own face",
+        ),
+        io.Mask.Input(
+            "attn_mask",
+            optional=True,
+            tooltip="Where the identity applies (white); several people: one apply node per person and mask",
+        ),
+        io.Latent.Input(
+            "latent",
+            optional=True,
+            tooltip="InstantID: your empty latent, so the keypoint picture is drawn at its size (width and height "
+            "are then ignored)",
         ),
     ]

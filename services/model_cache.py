@@ -46,6 +46,15 @@ class ModelCache:
             hit = None if entries is None else entries.get(key)
             return None if hit is None else hit[1]
 
+    def discard(self, kind: str, key: Hashable, value: Any = None) -> None:
+        """Drop ``(kind, key)`` (only while it still holds ``value``, when given): what a model that
+        ComfyUI's model management unloaded calls, so the cache does not keep it alive."""
+        with self._lock:
+            entries = self._kinds.get(kind)
+            hit = None if entries is None else entries.get(key)
+            if hit is not None and (value is None or hit[1] is value):
+                del entries[key]  # type: ignore[union-attr]
+
     def keys(self, kind: str) -> list[Hashable]:
         with self._lock:
             entries = self._kinds.get(kind)

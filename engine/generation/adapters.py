@@ -4,9 +4,13 @@ An adapter file holds two groups, ``image_proj`` (the projection model) and ``ip
 weights), either nested (the published ``.bin`` files) or flat with those key prefixes (``.safetensors``).
 
 Supported: InstantID (SDXL; Resampler, 70 layers), IP-Adapter FaceID (SD 1.5: 16 layers, SDXL: 70;
-MLP projection to 4 tokens, with its LoRA when the file has one) and FaceID Plus / PlusV2 (the same, plus a
-resampler over CLIP vision features of the face: they need a CLIP vision model). Recognised and refused
-with a reason: FaceID Portrait, plain IP-Adapters.
+MLP projection to 4 tokens, with its LoRA when the file has one), FaceID Plus / PlusV2 (the same, plus a
+resampler over CLIP vision features of the face: they need a CLIP vision model), FaceID Portrait (MLP to
+16 tokens per face, no LoRA) and FaceID Portrait-unnorm (SDXL; InstantID's Resampler layout, trained on
+raw buffalo_l embeddings). Recognised and refused with a reason: plain IP-Adapters.
+
+Portrait-unnorm and InstantID's adapter have the same keys and shapes; as in cubiq's pack, a file whose
+name has "unnorm" is Portrait-unnorm.
 
 Plus and PlusV2 files have the same keys and shapes; they differ in how the tokens are combined (PlusV2
 adds the resampler's output to the id tokens: the "shortcut"). The published files say which in their
@@ -28,8 +32,10 @@ FACE_PACK = {
     "faceid-portrait": "buffalo_l",
     "faceid-plus": "buffalo_l",
     "faceid-plusv2": "buffalo_l",
+    "faceid-portrait-unnorm": "buffalo_l",
 }
-SUPPORTED = ("instantid", "faceid", "faceid-plus", "faceid-plusv2")
+SUPPORTED = ("instantid", "faceid", "faceid-plus", "faceid-plusv2", "faceid-portrait", "faceid-portrait-unnorm")
+FACEID_KINDS = ("faceid", "faceid-plus", "faceid-plusv2", "faceid-portrait", "faceid-portrait-unnorm")
 PLUS_KINDS = ("faceid-plus", "faceid-plusv2")
 KIND_NAMES = {
     "instantid": "InstantID",
@@ -37,6 +43,7 @@ KIND_NAMES = {
     "faceid-portrait": "IP-Adapter FaceID Portrait",
     "faceid-plus": "IP-Adapter FaceID Plus",
     "faceid-plusv2": "IP-Adapter FaceID PlusV2",
+    "faceid-portrait-unnorm": "IP-Adapter FaceID Portrait-unnorm",
     "ip-adapter": "IP-Adapter (CLIP image)",
 }
 # the CLIP vision model FaceID Plus / PlusV2 were trained with (laion/CLIP-ViT-H-14-laion2B-s32B-b79K)
@@ -83,11 +90,19 @@ def split_groups(sd: dict) -> tuple[dict[str, torch.Tensor], dict[str, torch.Ten
     """``(image_proj, ip_adapter)`` from a nested or a flat (prefixed) state dict."""
     if isinstance(sd.get("image_proj"), dict) and isinstance(sd.get("ip_adapter"), dict):
         return dict(sd["image_proj"]), dict(sd["ip_adapter"])
-    proj = {k[len("image_proj.") :]: v for k, v in sd.items() if k.startswith("image_proj.")}
-    ip = {k[len("ip_adapter.") :]: v for k, v in sd.items() if k.startswith("ip_adapter.")}
+    proj: dict[str, torch.Tensor] = {}
+    ip: dict[str, torch.Tensor] = {}
+    # the published flat form, and the training script's (tencent-ailab's tutorial_train: the adapter's
+    # ModuleList as "adapter_modules", numbered as "ip_adapter")
+    for proj_prefix, ip_prefix in (("image_proj.", "ip_adapter."), ("image_proj_model.", "adapter_modules.")):
+        proj = {k[len(proj_prefix) :]: v for k, v in sd.items() if k.startswith(proj_prefix)}
+        ip = {k[len(ip_prefix) :]: v for k, v in sd.items() if k.startswith(ip_prefix)}
+        if proj and ip:
+            break
     if not proj or not ip:
         raise AdapterError(
-            "the file is not an IP-Adapter / InstantID adapter: it has no 'image_proj' and 'ip_adapter' "
+            "the file is not an IP-Adapter / InstantID adapter: it has no 'image_proj' and 'ip_adapter' (or "
+            "'image_proj_model' and 'adapter_modules') "
             f"weights (first keys: {', '.join(list(sd)[:4])})"
         )
     return proj, ip
@@ -129,7 +144,7 @@ def detect_layout(
         if int(image_proj["proj_in.weight"].shape[1]) != 512:
             kind = "ip-adapter"  # IP-Adapter Plus: a resampler over CLIP image features
         else:
-            kind = "instantid"
+            kind = "faceid-portrait-unnorm" if "unnorm" in name.lower() else "instantid"
             if int(image_proj["proj_out.weight"].shape[0]) != token_width:
                 raise AdapterError(
                     f"inconsistent adapter: the Resampler gives {image_proj['proj_out.weight'].shape[0]}-wide "
@@ -160,15 +175,22 @@ def needs_clip_vision_message(layout: AdapterLayout) -> str:
 def check_supported(layout: AdapterLayout, method: str, clip_vision: bool = False) -> None:
     """Refuse adapters this method cannot drive, saying which file (or input) is needed instead.
     ``clip_vision``: whether a CLIP vision model is connected (FaceID Plus / PlusV2 need one)."""
-    want = ("instantid",) if method == "InstantID" else ("faceid", *PLUS_KINDS)
+    want = ("instantid",) if method == "InstantID" else FACEID_KINDS
     if layout.kind in PLUS_KINDS and layout.kind in want and not clip_vision:
         raise AdapterError(needs_clip_vision_message(layout))
     if layout.kind in want:
         return
-    if layout.kind == "faceid-portrait":
+    if layout.kind == "faceid-portrait-unnorm":
         raise AdapterError(
-            "this is an IP-Adapter FaceID Portrait adapter (16 tokens per face, no LoRA); PortraitGenerate "
-            "drives the base FaceID adapter: use ip-adapter-faceid_sd15.bin or ip-adapter-faceid_sdxl.bin"
+            "this is IP-Adapter FaceID Portrait-unnorm (InstantID's Resampler layout, but trained on raw buffalo_l "
+            "embeddings, without IdentityNet), not InstantID's adapter: choose method 'IP-Adapter FaceID' (with a "
+            "buffalo_l identity), or use InstantID's ip-adapter.bin"
+        )
+    if layout.kind == "instantid" and method != "InstantID":
+        raise AdapterError(
+            "this file has InstantID's adapter layout (Resampler over raw antelopev2 embeddings): choose method "
+            "'InstantID'; if it is FaceID Portrait-unnorm, keep 'unnorm' in its name "
+            "(ip-adapter-faceid-portrait_sdxl_unnorm.bin)"
         )
     raise AdapterError(
         f"method {method!r} needs {'an InstantID' if method == 'InstantID' else 'a FaceID'} adapter, "
@@ -177,8 +199,15 @@ def check_supported(layout: AdapterLayout, method: str, clip_vision: bool = Fals
 
 
 def check_family(layout: AdapterLayout, model_family: str, site_hidden: list[int], context: int) -> None:
-    """The adapter must have one layer per cross-attention layer of the model, of the same widths."""
-    if layout.layers == len(site_hidden) and list(layout.hidden) == list(site_hidden):
+    """The adapter must be made for the model's family (SD 1.5 or SDXL: SD 2.x has SD 1.5's layer widths
+    but 1024-wide text tokens and was never trained with these adapters), with one layer per
+    cross-attention layer of the model, of the same widths, and tokens as wide as the model's text tokens."""
+    if model_family not in FAMILY_LAYERS.values():
+        raise AdapterError(
+            f"the adapter is {layout.describe()}, but the model is {model_family}: InstantID and the IP-Adapter "
+            f"FaceID family are made for SD 1.5 and SDXL only; load an SD 1.5 or SDXL checkpoint"
+        )
+    if layout.layers == len(site_hidden) and list(layout.hidden) == list(site_hidden) and layout.token_width == context:
         return
     raise AdapterError(
         f"the adapter is {layout.describe()}, but the model is {model_family} ({len(site_hidden)} cross-attention "
@@ -214,10 +243,17 @@ def order_adapter_files(names: list[str], method: str, family: str, clip_vision:
     return sorted(names, key=rank)
 
 
+def named_for_instantid(name: str) -> bool:
+    """Whether a file name (with its subfolder) names InstantID's IdentityNet: "instantid" or "identitynet"
+    in any spelling ("InstantID", "instant_id", "Instant-ID": A1111's ``control_instant_id_sdxl``)."""
+    flat = "".join(ch for ch in name.lower() if ch.isalnum())
+    return "instantid" in flat or "identitynet" in flat
+
+
 def order_identitynet_files(names: list[str]) -> list[str]:
-    """The ControlNet files "auto" tries as InstantID's IdentityNet: names with "instantid" or
-    "identitynet", then the published name ``diffusion_pytorch_model.safetensors`` (in any subfolder);
-    alphabetical within each. Other ControlNets are never tried."""
-    named = [f for f in names if "instantid" in f.lower() or "identitynet" in f.lower()]
+    """The ControlNet files "auto" tries as InstantID's IdentityNet: names for InstantID
+    (:func:`named_for_instantid`), then the published name ``diffusion_pytorch_model.safetensors`` (in any
+    subfolder); alphabetical within each. Other ControlNets are never tried."""
+    named = [f for f in names if named_for_instantid(f)]
     published = [f for f in names if f.replace("\\", "/").split("/")[-1].startswith("diffusion_pytorch_model")]
     return sorted(named, key=str.lower) + sorted((f for f in published if f not in named), key=str.lower)

@@ -66,12 +66,15 @@ class IPLayer(nn.Module):
 
 def build_ip_layers(sd: dict[str, torch.Tensor]) -> nn.ModuleDict:
     """The ``{n}.to_k_ip`` / ``{n}.to_v_ip`` weights of an ``ip_adapter`` group as a ModuleDict keyed by
-    ``str(n)`` (LoRA weights are left out: see ``lora_patches``)."""
+    ``str(n)``, holding the given tensors themselves (LoRA weights are left out: see ``lora_pairs``)."""
     layers = nn.ModuleDict()
     for n in sorted({int(k.split(".")[0]) for k in sd if k.endswith("to_k_ip.weight")}):
         w = sd[f"{n}.to_k_ip.weight"]
-        layers[str(n)] = IPLayer(w.shape[1], w.shape[0])
-    layers.load_state_dict({k: v for k, v in sd.items() if ".to_k_ip." in k or ".to_v_ip." in k}, strict=True)
+        with torch.device("meta"):  # no memory until the weights are assigned
+            layers[str(n)] = IPLayer(w.shape[1], w.shape[0])
+    weights = {k: v for k, v in sd.items() if ".to_k_ip." in k or ".to_v_ip." in k}
+    # assign: the parameters are the given tensors (no second copy of the weights), in their dtype
+    layers.load_state_dict(weights, strict=True, assign=True)
     return layers
 
 

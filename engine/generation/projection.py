@@ -175,7 +175,7 @@ class FaceIDPlusProjection(nn.Module):
 
 def build_projection(kind: str, sd: dict[str, torch.Tensor]) -> nn.Module:
     """The projection model of an adapter ``kind`` (see ``adapters.AdapterLayout.kind``)."""
-    if kind == "instantid":
+    if kind in ("instantid", "faceid-portrait-unnorm"):
         return Resampler.from_state_dict(sd)
     if kind in ("faceid", "faceid-portrait"):
         return MLPProjection.from_state_dict(sd)

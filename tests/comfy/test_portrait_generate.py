@@ -317,8 +317,10 @@ def test_wrong_family_missing_files_and_wrong_face_pack_are_clear(tiny):
         _run(tiny, "sd15", tiny["ids"][("antelopev2", "astro")], method="IP-Adapter FaceID")
     portrait = faceid_state_dict("sd15", lora=False, tokens=16)
     save_bin(portrait, tiny["root"] / "ipadapter" / "ip-adapter-faceid-portrait_sd15.bin")
-    with pytest.raises(AdapterError, match="Portrait"):
-        _run(tiny, "sd15", astro, method="IP-Adapter FaceID", adapter_file="ip-adapter-faceid-portrait_sd15.bin")
+    # FaceID Portrait (16 tokens a face, no LoRA) is driven, not refused
+    chosen = _run(tiny, "sd15", astro, method="IP-Adapter FaceID", adapter_file="ip-adapter-faceid-portrait_sd15.bin")
+    assert bool(torch.isfinite(chosen[0]).all())
+    (tiny["root"] / "ipadapter" / "ip-adapter-faceid-portrait_sd15.bin").unlink()
     _clear(tiny, "instantid")
     with pytest.raises(AdapterError, match=r"models/instantid.*InstantX/InstantID"):
         _run(tiny, "sdxl", tiny["ids"][("antelopev2", "astro")], method="InstantID")
@@ -362,12 +364,17 @@ def test_identitynet_keypoints_come_from_the_identitys_best_face(tiny):
     model, clip, vae = tiny["models"]["sdxl"]
     inputs = {**FAST, "batch_size": 1, "seed": 7, "steps": STEPS["sdxl"], "method": "InstantID"}
     out = run_node(_node(tiny), model=model, clip=clip, vae=vae, identity=ident, **inputs)
-    (line,) = out.ui["portraitos"][0]["lines"]
+    (line,) = out.ui["portraitos"][0]["values"]["reference"]
     assert line.startswith("IdentityNet keypoints: identity face 2 of 2 (yaw"), line
+    assert out.ui["portraitos"][0]["lines"][0] == line
     one = run_node(
         _node(tiny), model=model, clip=clip, vae=vae, identity=tiny["ids"][("antelopev2", "astro")], **inputs
     )
-    assert one.ui is None
+    assert one.ui["portraitos"][0]["values"]["reference"] == []  # one photo: no choice to report
+    used = one.ui["portraitos"][0]["values"]["used"]  # the files used are always said
+    assert used[0].startswith("adapter: ip-adapter.bin (InstantID") and used[1] == (
+        "IdentityNet: instantid/diffusion_pytorch_model.safetensors"
+    )
 
 
 def test_auto_tries_candidates_in_order_and_reports_the_ones_it_skipped(tiny, caplog):

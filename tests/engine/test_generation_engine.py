@@ -125,13 +125,48 @@ def test_faceid_published_layouts(hidden, ctx, family):
     assert p2.keys() == proj.keys() and ip2.keys() == ip.keys()
 
 
-def test_other_faceid_variants_are_recognised_and_refused_with_a_reason():
+def test_faceid_portrait_and_portrait_unnorm_are_accepted_and_told_apart_from_instantid():
+    """FaceID Portrait (MLP, 16 tokens a face, no LoRA) drives FaceID; Portrait-unnorm has InstantID's
+    Resampler layout to the parameter and is told apart by its name (as cubiq's pack does), with a message
+    that names the right method either way."""
     portrait = detect_layout(mlp_proj(768, 16), ip_group(SD15, 768))
-    assert (portrait.kind, portrait.tokens) == ("faceid-portrait", 16)
-    with pytest.raises(AdapterError, match="Portrait.*ip-adapter-faceid_sd15.bin"):
-        check_supported(portrait, "IP-Adapter FaceID")
+    assert (portrait.kind, portrait.tokens, portrait.lora_rank) == ("faceid-portrait", 16, None)
+    check_supported(portrait, "IP-Adapter FaceID")
+    check_family(portrait, "SD 1.5", SD15, 768)
+    with pytest.raises(AdapterError, match="needs an InstantID adapter.*Portrait"):
+        check_supported(portrait, "InstantID")
+    proj, ip = resampler_proj(), ip_group(SDXL, 2048)
+    unnorm = detect_layout(proj, ip, "ip-adapter-faceid-portrait_sdxl_unnorm.bin")
+    assert (unnorm.kind, unnorm.tokens, unnorm.face_pack) == ("faceid-portrait-unnorm", 16, "buffalo_l")
+    check_supported(unnorm, "IP-Adapter FaceID")
+    with pytest.raises(AdapterError, match=r"Portrait-unnorm.*not InstantID's adapter.*IP-Adapter FaceID"):
+        check_supported(unnorm, "InstantID")
+    instantid = detect_layout(proj, ip, "ip-adapter.bin")
+    with pytest.raises(AdapterError, match=r"InstantID's adapter layout.*method 'InstantID'.*unnorm"):
+        check_supported(instantid, "IP-Adapter FaceID")
+    with torch.device("meta"):
+        assert isinstance(build_projection(unnorm.kind, proj), Resampler)
     with pytest.raises(AdapterError, match="not an IP-Adapter"):
         split_groups({"model.diffusion_model.x": meta(1)})
+
+
+def test_the_training_scripts_key_prefixes_are_accepted():
+    """Checkpoints saved by IP-Adapter's training script: ``image_proj_model.`` and ``adapter_modules.``."""
+    proj, ip = mlp_proj(768, 4), ip_group(SD15, 768, lora_rank=128)
+    flat = {f"image_proj_model.{k}": v for k, v in proj.items()} | {f"adapter_modules.{k}": v for k, v in ip.items()}
+    p2, ip2 = split_groups(flat)
+    assert p2.keys() == proj.keys() and ip2.keys() == ip.keys()
+    assert detect_layout(p2, ip2).kind == "faceid"
+
+
+def test_sd2_is_refused_for_sd15_faceid():
+    """SD 2.x has SD 1.5's 16 attention layers of the same widths but 1024-wide text tokens."""
+    layout = detect_layout(mlp_proj(768, 4), ip_group(SD15, 768, lora_rank=128))
+    check_family(layout, "SD 1.5", SD15, 768)
+    with pytest.raises(AdapterError, match=r"model is SD20.*SD 1\.5 and SDXL only"):
+        check_family(layout, "SD20", SD15, 1024)
+    with pytest.raises(AdapterError, match=r"text width 1024"):
+        check_family(layout, "SD 1.5", SD15, 1024)
 
 
 @pytest.mark.parametrize(("hidden", "ctx", "family"), [(SD15, 768, "SD 1.5"), (SDXL, 2048, "SDXL")])
