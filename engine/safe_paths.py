@@ -11,6 +11,7 @@ folder is the user's own choice.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -63,17 +64,36 @@ def resolve_inside(
         raise PathNotFoundError(f"no folder is registered for {what}s")
     check_name(name, what)
     rel = name.replace("\\", "/")
+    other = None  # what the name is where it exists as the wrong kind (a folder, a FIFO, a device)
     for base in bases:
         path = (base / rel).resolve()
         if not path.exists():
             continue
         if kind == "file" and not path.is_file():
+            other = other or _kind_of(path)
             continue
         if kind == "dir" and not path.is_dir():
+            other = other or _kind_of(path)
             continue
         return path
     want = {"file": "file", "dir": "folder", "any": "file or folder"}[kind]
+    if other is not None:
+        raise PathNotFoundError(f"{what} {name!r} is {other}, not a {want}")
     raise PathNotFoundError(f"{what} {name!r}: no such {want} in {_listing(bases)}")
+
+
+def _kind_of(path: Path) -> str:
+    """What ``path`` is, for a message: "a folder", "a FIFO (named pipe)", "a device", "a socket", "a file"."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a file"
 
 
 def _listing(bases: list[Path]) -> str:

@@ -139,7 +139,7 @@ class IdentityLoader(SearchWords, SchemaChecked, io.ComfyNode):
                 return str(e)
             if not found:
                 return (
-                    f"stored_identity {stored_identity!r}: no such stored identity in {identities_dir()}; "
+                    f"stored_identity {stored_identity!r}: no such stored identity in models/identities; "
                     "create one first (mode create)"
                 )
         elif face_model == NO_FACE_MODEL or (face_model is not None and face_model not in face_packs()):

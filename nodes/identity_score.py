@@ -64,14 +64,16 @@ class IdentityScore(SearchWords, SchemaChecked, io.ComfyNode):
         if not pack_name:
             raise ValueError(f"identity {identity.name!r} does not record its face pack; create it again")
         pack = face_pack(pack_name, provider)
+        reasons: list[str] = []
         scores = score_images(
             pack,
             identity,
             images,
             progress=runtime.progress_callback(images.shape[0]),
             check_interrupt=runtime.check_interrupt,
+            reasons=reasons,
         )
-        ranking = rank(scores, threshold)
+        ranking = rank(scores, threshold, reasons)
         order = ranking.order
         b, h, w = images.shape[0], images.shape[1], images.shape[2]
         mask = ranking.failed[:, None, None].expand(b, h, w).contiguous()

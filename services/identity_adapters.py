@@ -54,6 +54,7 @@ from portraitos.engine.generation.photo_choice import choose_identity_face
 from portraitos.engine.identity import Identity
 
 from . import model_folders  # noqa: F401  (registers models/instantid and models/ipadapter)
+from .load_errors import load_error_text
 from .model_cache import CACHE
 from .model_sources import GENERATION_SOURCES
 
@@ -288,7 +289,7 @@ def _load_adapter(path: Path) -> LoadedAdapter:
     try:
         sd = comfy.utils.load_torch_file(str(path), safe_load=True)
     except Exception as e:
-        raise AdapterError(f"{path.name} could not be read ({type(e).__name__}: {e}); download it again") from None
+        raise AdapterError(f"{path.name} could not be read ({load_error_text(e)}); download it again") from None
     proj_sd, ip_sd = split_groups(sd)
     del sd
     layout = detect_layout(proj_sd, ip_sd, path.name)

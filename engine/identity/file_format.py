@@ -78,7 +78,9 @@ def sanitize_name(name: str) -> str:
     name = name.strip()
     if name.endswith(".safetensors"):
         name = name[: -len(".safetensors")]
-    if "/" in name or "\\" in name or ".." in name or "\x00" in name:
+    if "\x00" in name:
+        raise IdentityError(f"identity name {name!r} contains a NUL character (\\x00): remove it")
+    if "/" in name or "\\" in name or ".." in name:
         raise IdentityError(f"identity name {name!r} must not contain path separators or '..'")
     if not NAME_PATTERN.match(name):
         raise IdentityError(
@@ -219,8 +221,8 @@ def save_identity(identity: Identity, folder: Path, overwrite: bool) -> Path:
     path = identity_path(folder, identity.name)
     if path.exists() and not overwrite:
         raise IdentityError(
-            f"identity {identity.name!r} already exists ({path}); use mode 'update' to add "
-            "photos to it, or choose another name"
+            f"identity {identity.name!r} already exists ({path.name} in the identities folder); use mode "
+            "'update' to add photos to it, or choose another name"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {"format": FORMAT, "schema_version": str(SCHEMA_VERSION)}
@@ -262,7 +264,7 @@ def load_identity(path: Path) -> Identity:
 
     path = Path(path)
     if not path.is_file():
-        raise IdentityError(f"identity file {path.name} not found in {path.parent}")
+        raise IdentityError(f"identity file {path.name} not found in the identities folder")
     try:
         with safe_open(str(path), framework="pt") as f:  # type: ignore[attr-defined]  # safetensors' stub lacks it
             header = f.metadata() or {}

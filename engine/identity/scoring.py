@@ -21,15 +21,20 @@ log = logging.getLogger("PortraitOS")
 NO_FACE_RANK = -2.0  # below every cosine similarity: images without a face rank last
 
 
-def largest_face_embedding(pack: FacePack, rgb: np.ndarray) -> Optional[torch.Tensor]:
+def largest_face_embedding(pack: FacePack, rgb: np.ndarray, why: Optional[list[str]] = None) -> Optional[torch.Tensor]:
     """The normalised embedding ``[512]`` of the largest face of a uint8 RGB photo ``[H,W,3]``, or None (no
-    face, or a picture no detector can search: that one image fails, not the batch)."""
+    face, or a picture no detector can search: that one image fails, not the batch); then the reason is
+    appended to ``why``."""
     problem = photo_shape_problem(*rgb.shape[:2])
     if problem:
         log.warning("IdentityScore: %s", problem)
+        if why is not None:
+            why.append(problem)
         return None
     faces = find_faces_insightface(pack, rgb)
     if not faces:
+        if why is not None:
+            why.append("no face found")
         return None
     return normalise(torch.as_tensor(np.asarray(largest_first(faces)[0].embedding, np.float32)))
 
@@ -40,15 +45,20 @@ def score_images(
     images: torch.Tensor,
     progress: Optional[Callable[[int, int], None]] = None,
     check_interrupt: Optional[Callable[[], None]] = None,
+    reasons: Optional[list[str]] = None,
 ) -> torch.Tensor:
-    """Cosine similarity ``[B]`` of each image's largest face to the identity; NaN where no face is found."""
+    """Cosine similarity ``[B]`` of each image's largest face to the identity; NaN where no face is found.
+    ``reasons``: filled with one entry per image, why it has no score ("" when it has one)."""
     target = normalise(identity.embedding.float())
     scores = []
     for i in range(images.shape[0]):
         if check_interrupt is not None:
             check_interrupt()
-        emb = largest_face_embedding(pack, to_uint8_rgb(images[i]))
+        why: list[str] = []
+        emb = largest_face_embedding(pack, to_uint8_rgb(images[i]), why)
         scores.append(float("nan") if emb is None else float(emb @ target))
+        if reasons is not None:
+            reasons.append("; ".join(why))
         if progress is not None:
             progress(i + 1, images.shape[0])
     return torch.tensor(scores, dtype=torch.float32)
@@ -64,14 +74,20 @@ class Ranking:
     lines: list[str]
 
 
-def rank(scores: torch.Tensor, threshold: float) -> Ranking:
-    """Rank scores ``[B]`` (NaN: no face) best first against ``threshold`` (cosine similarity)."""
+def rank(scores: torch.Tensor, threshold: float, reasons: Optional[list[str]] = None) -> Ranking:
+    """Rank scores ``[B]`` (NaN: no face) best first against ``threshold`` (cosine similarity). ``reasons``
+    (per image, from :func:`score_images`): why an image without a score has none, shown in its line."""
+
+    def no_face(i: int) -> str:
+        why = reasons[i] if reasons is not None and i < len(reasons) else ""
+        return f"no face ({why})" if why and why != "no face found" else "no face"
+
     ranked = torch.where(torch.isnan(scores), torch.full_like(scores, NO_FACE_RANK), scores)
     order = torch.argsort(ranked, descending=True, stable=True)
     failed = (ranked[order] < threshold).float()
     lines = [
         f"#{int(i) + 1}: "
-        + ("no face" if torch.isnan(scores[i]) else f"{float(scores[i]):.3f}")
+        + (no_face(int(i)) if torch.isnan(scores[i]) else f"{float(scores[i]):.3f}")
         + (" (failed)" if f else "")
         for i, f in zip(order.tolist(), failed.tolist())
     ]
