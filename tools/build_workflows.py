@@ -453,12 +453,65 @@ def profile_workflows() -> list[Workflow]:
     return out
 
 
+def identity_chain_workflows(available: set[str]) -> list[Workflow]:
+    """4. The identity beside another pack's adapter: PortraitIdentityApply on your MODEL and CONDITIONING,
+    then a core cross-attention patch (UNetCrossAttentionMultiply, where cubiq's IPAdapter Advanced or Apply
+    InstantID goes), then ComfyUI's own KSampler. Either order composes (README: Using PortraitOS with
+    IPAdapter / InstantID packs)."""
+    if "PortraitIdentityApply" not in available:
+        return []
+    ident = {"mode": "create", "name": IDENTITY, "stored_identity": NO_IDENTITY, "image": Link(1)}
+    ident.update(face_model=FACE_PACK, provider="CPU", face_index=-1)
+    apply = {"model": Link(3, 0), "positive": Link(4), "negative": Link(5), "identity": Link(2, 0), "vae": Link(3, 2)}
+    apply.update(method=METHOD, adapter_file=INSTANTID_ADAPTER, controlnet_file=IDENTITYNET, latent=Link(8))
+    sampler = {"model": Link(7), "positive": Link(6, 1), "negative": Link(6, 2), "latent_image": Link(8)}
+    sampler.update(steps=30, cfg=4.5, sampler_name="dpmpp_2m", scheduler="karras")
+    prompt = "studio portrait photo of a person, head and shoulders, soft window light, 85mm"
+    nodes = [
+        Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 480), "Your selfie"),
+        Node(2, "IdentityLoader", ident, (x(1), TOP), "Identity · create"),
+        Node(3, "CheckpointLoaderSimple", {"ckpt_name": CHECKPOINT}, (x(1), 0), below=2),
+        Node(4, "CLIPTextEncode", {"clip": Link(3, 1), "text": prompt}, (x(2), TOP), "Positive prompt"),
+        Node(5, "CLIPTextEncode", {"clip": Link(3, 1), "text": "blurry, lowres"}, (x(2), 0), "Negative", below=4),
+        Node(8, "EmptyLatentImage", {"width": 832, "height": 1216}, (x(2), 0), below=5),
+        Node(6, "PortraitIdentityApply", apply, (x(3), TOP), "Portrait Identity Apply (InstantID)"),
+        Node(7, "UNetCrossAttentionMultiply", {"model": Link(6, 0)}, (x(4), TOP), "Another pack's patch goes here"),
+        Node(9, "KSampler", sampler, (x(5), TOP)),
+        Node(10, "VAEDecode", {"samples": Link(9), "vae": Link(3, 2)}, (x(6), TOP)),
+        Node(
+            12, "SaveImage", {"images": Link(10), "filename_prefix": "PortraitOS/identity-with-ipadapter"}, (x(7), TOP)
+        ),
+    ]
+    title = "Identity beside IPAdapter / InstantID packs"
+    note = (
+        f"{title}\n\nLOAD: your selfie on 'Load Image'; an SDXL checkpoint; InstantID's files ({INSTANTID_ADAPTER} in "
+        f"models/instantid/, IdentityNet as {IDENTITYNET} in models/controlnet/).\n\n"
+        "CHAIN: 'Portrait Identity Apply' returns the patched MODEL and CONDITIONING like cubiq's apply nodes. "
+        "The core 'UNetCrossAttentionMultiply' stands where another pack's node goes (IPAdapter Advanced, Apply "
+        "InstantID): put it before or after ours, both patches run. Migrating a FaceID graph? Its LoraLoader "
+        "for ip-adapter-faceid_*_lora can stay: our node sees that LoRA and does not apply its own.\n\n"
+        f"NEEDS: InsightFace '{FACE_PACK}' in models/insightface/models/{FACE_PACK}/."
+    )
+    groups = [
+        ("1 · Selfie, identity, checkpoint", [11, 1, 2, 3]),
+        ("2 · Prompts and latent", [4, 5, 8]),
+        ("3 · Identity, then another pack's patch", [6, 7]),
+        ("4 · Sample and save", [9, 10, 12]),
+    ]
+    caption = ("identity + another pack's patch", "PortraitIdentityApply → IPAdapter-style chain")
+    like = f"portrait_{presets.DEFAULT_LENS.slug}_{light_tag(presets.DEFAULT_LIGHTING)}"
+    needs = "illustration · needs SDXL + InstantID weights"
+    wf = Workflow("identity_with_ipadapter_chain", title, note, nodes, groups, 12, thumbnail_like=like)
+    wf.caption, wf.caption_note = caption, needs
+    return [wf]
+
+
 def all_workflows(available: set[str]) -> list[Workflow]:
     """Every shipped workflow, in the order the template browser lists them: the default look first,
     the lens variants (default lighting), the lighting variants (default lens), the lens profiles,
     then, when present, the selfie workflows, and the identity workflows."""
     portraits = [portrait_workflow(*c) for c in preset_combos()] + profile_workflows()
-    return portraits + selfie_workflows(available) + identity_workflows()
+    return portraits + selfie_workflows(available) + identity_workflows() + identity_chain_workflows(available)
 
 
 def order_js(workflows: list[Workflow]) -> str:
