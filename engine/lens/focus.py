@@ -51,15 +51,14 @@ def auto_focus_distance(
         eyes = _eyes_in(image)
     why = ""
     if eyes:
-        d, why = _depth_at_eyes(depth_m, eyes)
-        if d is not None:
-            return d, "eyes" + whose
+        at_eyes, why = _depth_at_eyes(depth_m, eyes)
+        if at_eyes is not None:
+            return at_eyes, "eyes" + whose
         why = f" ({why})"
     box = people[0].get("face_box_rel") if people else None
-    if box:
-        d = _median_in_box(depth_m, box)
-        if d is not None:
-            return d, "face" + whose + why
+    face = _median_in_box(depth_m, box) if box else None
+    if face is not None:
+        return face, "face" + whose + why
     subject = meta.get("subject_distance_m")
     if isinstance(subject, (int, float)) and _usable(float(subject)):
         return float(subject), "subject distance" + why
