@@ -65,7 +65,11 @@ def generation_message(
     if method == INSTANTID:
         lines = instantid_missing(adapter_file or "auto", controlnet_file or "auto", (controlnet_strength or 0) > 0)
         if lines:
-            return "method InstantID needs files that are not installed:\n" + "\n".join(lines)
+            return (
+                "method InstantID needs files that are not installed:\n"
+                + "\n".join(lines)
+                + _named(adapter_file, controlnet_file)
+            )
     elif method == FACEID:
         folder = adapters.ADAPTER_FOLDERS[FACEID]
         if adapter_file in (None, "auto"):
@@ -75,6 +79,18 @@ def generation_message(
         if not have:
             return (
                 f"method {FACEID} needs its adapter, not installed:\n"
-                f"{_line(GENERATION_SOURCES[FACEID])} (looked in {_folders(folder)})"
+                f"{_line(GENERATION_SOURCES[FACEID])} (looked in {_folders(folder)})" + _named(adapter_file, None)
             )
     return None
+
+
+def _named(adapter_file: str | None, controlnet_file: str | None) -> str:
+    """For files chosen by name: the installed ones could be chosen instead."""
+    named = [
+        f"{k} {v!r}"
+        for k, v in (("adapter_file", adapter_file), ("controlnet_file", controlnet_file))
+        if v not in (None, "auto")
+    ]
+    if not named:
+        return ""
+    return f"\n({' and '.join(named)} chosen by name: put the file there under that name, or choose yours or 'auto')"

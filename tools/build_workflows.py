@@ -58,6 +58,29 @@ METHOD = "InstantID"  # PortraitGenerate's method in the selfie workflows: SDXL,
 # the fast variant: PortraitGenerate's fast speed on an SDXL Lightning LoRA (the published 4-step file)
 FAST_SPEED = FAST  # "fast (Lightning / Hyper / Turbo)"
 FAST_LORA = "sdxl_lightning_4step_lora.safetensors"
+CHECKPOINT = "sd_xl_base_1.0.safetensors"
+INSTANTID_ADAPTER = "ip-adapter.bin"  # InstantID's published file names: the template names them, so that
+IDENTITYNET = "diffusion_pytorch_model.safetensors"  # the frontend's missing-models dialog can offer them
+# The model files the templates name, in the frontend's convention (a loader node's ``properties.models``:
+# name, official url, the ComfyUI model folder it goes into). The frontend lists the ones not installed
+# and offers to download them. InsightFace's packs (antelopev2, buffalo_l) have no official single-file
+# URL (the release publishes zip archives): the Notes say where they come from instead.
+MODELS = {
+    CHECKPOINT: (
+        "https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/sd_xl_base_1.0.safetensors",
+        "checkpoints",
+    ),
+    FAST_LORA: (
+        "https://huggingface.co/ByteDance/SDXL-Lightning/resolve/main/sdxl_lightning_4step_lora.safetensors",
+        "loras",
+    ),
+    INSTANTID_ADAPTER: ("https://huggingface.co/InstantX/InstantID/resolve/main/ip-adapter.bin", "instantid"),
+    IDENTITYNET: (
+        "https://huggingface.co/InstantX/InstantID/resolve/main/ControlNetModel/diffusion_pytorch_model.safetensors",
+        "controlnet",
+    ),
+}
+
 FAST_LORA_STEPS = 4
 NO_IDENTITY = "(none stored yet)"  # IdentityLoader's stored_identity before any exists (unused by create/update)
 THUMB_SIDE = 256
@@ -126,6 +149,16 @@ class Workflow:
 
 
 # --- the workflows --------------------------------------------------------------------------------
+
+
+def models_of(values: dict) -> list[dict]:
+    """The ``properties.models`` of a node whose widget ``values`` name model files (MODELS)."""
+    out = []
+    for v in values.values():
+        if isinstance(v, str) and v in MODELS:
+            url, directory = MODELS[v]
+            out.append({"name": v, "url": url, "directory": directory})
+    return out
 
 
 def x(col: int) -> int:
@@ -332,6 +365,8 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         ident["image"] = Link(1)
     gen = {"model": Link(3, 0), "clip": Link(3, 1), "vae": Link(3, 2), "identity": Link(2, 0), "batch_size": 20}
     gen.update(photo=Link(1), method=METHOD)
+    if METHOD == "InstantID":  # named, so that the frontend's missing-models dialog offers them
+        gen.update(adapter_file=INSTANTID_ADAPTER, controlnet_file=IDENTITYNET)
     if fast:  # the LoRA patches the checkpoint's UNet (and text encoder, when it has one): both go through it
         gen.update(model=Link(17, 0), clip=Link(17, 1), speed=FAST_SPEED, steps=FAST_LORA_STEPS)
     styles = presets.portrait_styles()
@@ -341,7 +376,7 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
     nodes = [
         Node(1, "LoadImage", {"image": SAMPLE}, (x(0), TOP + 480), "Your selfie"),
         Node(2, "IdentityLoader", ident, (x(1), TOP), f"Identity · {'load ' + IDENTITY if stored else 'create'}"),
-        Node(3, "CheckpointLoaderSimple", {"ckpt_name": "sd_xl_base_1.0.safetensors"}, (x(1), 0), below=2),
+        Node(3, "CheckpointLoaderSimple", {"ckpt_name": CHECKPOINT}, (x(1), 0), below=2),
         Node(4, "PortraitGenerate", gen, (x(2), TOP), "Twenty portraits"),
         Node(5, "IdentityScore", {"images": Link(4, 0), "identity": Link(2, 0)}, (x(3), TOP), "Best likeness first"),
         Node(
@@ -393,14 +428,18 @@ def selfie_workflow(lens: presets.LensPreset, lighting: str, stored: bool = Fals
         else "LOAD: your selfie on 'Load Image' (it becomes the identity 'me' and the face reference)"
     )
     note = (
-        f"{title}\n\n{load}; an SDXL checkpoint on 'Load Checkpoint'; InstantID's files (ip-adapter.bin in "
-        "models/instantid/, IdentityNet in models/controlnet/instantid/; README: where they come from). "
+        f"{title}\n\n{load}; an SDXL checkpoint on 'Load Checkpoint'; InstantID's files ({INSTANTID_ADAPTER} in "
+        f"models/instantid/, its IdentityNet as {IDENTITYNET} in models/controlnet/; other names: pick them on "
+        "PortraitGenerate, or 'auto'). A newer frontend offers to download these from their official pages "
+        "(Missing Models). "
         "No adapter files? Set 'method' to 'keep face' (keeps the selfie's face, any checkpoint). "
         "'IP-Adapter FaceID' needs an identity made with face_model buffalo_l. Upscaling is Lanczos; with an "
         "upscale model, replace 'Upscale Image By' with 'Load Upscale Model' + 'Upscale Image (using Model)'.\n\n"
         f"CHANGE: 'style' and 'seed' on PortraitGenerate; the lens ({lens.label}) and light ({lighting}) as in "
         "the portrait templates. The batch is sorted best likeness first.\n\n"
-        f"NEEDS: InsightFace '{FACE_PACK}' in models/insightface/models/{FACE_PACK}/."
+        f"NEEDS: InsightFace '{FACE_PACK}' in models/insightface/models/{FACE_PACK}/ (its .onnx files, no "
+        "nested folder). InsightFace publishes its packs only as zip archives, with no official single-file "
+        "URL, so no dialog can download them: the README's Model files table links the release."
     )
     if fast:
         note += (
@@ -594,6 +633,10 @@ def render(wf: Workflow, node_info) -> tuple[dict, dict]:
         "extra": {"ds": {"scale": VIEW["scale"], "offset": list(VIEW["offset"])}, "title": wf.title},
     }
     ui = api_to_ui(graph, node_info, layout)
+    declared = {n.id: models_of(n.inputs) for n in wf.nodes}
+    for node in ui["nodes"]:
+        if declared.get(node["id"]):
+            node.setdefault("properties", {})["models"] = declared[node["id"]]
     return apply_text_replacements(copy.deepcopy(graph)), ui
 
 

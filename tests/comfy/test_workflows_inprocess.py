@@ -93,6 +93,9 @@ def test_selfie_workflows_appear_with_the_generation_nodes(comfy_nodes):
                     "style": ["COMBO", {"options": ["studio headshot", "cinematic"]}],
                     "batch_size": ["INT", {"default": 4, "min": 1, "max": 20}],
                     "steps": ["INT", {"default": 30, "min": 1, "max": 200}],
+                    # the files InstantID's templates name (the installed ones and "auto" are the choices)
+                    "adapter_file": ["COMBO", {"options": ["auto"], "default": "auto"}],
+                    "controlnet_file": ["COMBO", {"options": ["auto"], "default": "auto"}],
                 },
                 "optional": {
                     "speed": ["COMBO", {"options": ["standard", bw.FAST_SPEED], "default": "standard"}],
@@ -205,7 +208,7 @@ def _validated(graph: dict) -> tuple[bool, dict]:
 
 def test_fast_template_validates_and_samples_fast_through_the_lightning_lora(comfy_nodes, tmp_path, caplog):
     """The fast selfie template as shipped: ComfyUI's validation accepts its API graph once a checkpoint, the
-    Lightning LoRA (under its published name) and the face pack are installed; its LoraLoader and
+    Lightning LoRA (under its published name), the face pack and InstantID's files are installed; its LoraLoader and
     PortraitGenerate, with the template's own inputs on tiny SDXL models, sample with the fast setting (cfg 1,
     euler, sgm_uniform, the LoRA's 4 steps) on the LoRA-patched model."""
     import folder_paths
@@ -250,6 +253,12 @@ def test_fast_template_validates_and_samples_fast_through_the_lightning_lora(com
         save_file(lightning, str(tmp_path / "loras" / lora["lora_name"]))
         build_pack(tmp_path / "insightface", bw.FACE_PACK)
         folder_paths.filename_list_cache.clear()
+        valid, errors = _validated(graph)  # InstantID's files, which the template names, are not there yet
+        assert not valid and set(errors) == {"4"} and len(errors["4"]["errors"]) == 1, errors
+        assert "ip-adapter.bin" in errors["4"]["errors"][0]["details"], errors
+        tdm.save_bin(tdm.instantid_state_dict(), tmp_path / "instantid" / "ip-adapter.bin")
+        tdm.build_diffusers_identitynet(tmp_path / "controlnet" / "diffusion_pytorch_model.safetensors")
+        folder_paths.filename_list_cache.clear()
         valid, errors = _validated(graph)
         assert valid and not errors, errors
 
@@ -259,8 +268,6 @@ def test_fast_template_validates_and_samples_fast_through_the_lightning_lora(com
         )
         assert len(patched_model.patches) == len(lightning) // 3 and not model.patches
 
-        tdm.save_bin(tdm.instantid_state_dict(), tmp_path / "instantid" / "ip-adapter.bin")
-        tdm.build_diffusers_identitynet(tmp_path / "controlnet" / "diffusion_pytorch_model.safetensors")
         rec, warn, _ = analyse(load_pack(tmp_path / "insightface", bw.FACE_PACK), data.astronaut())
         identity = build_identity(bw.IDENTITY, [rec], bw.FACE_PACK, warn)
         node = comfy_nodes.NODE_CLASS_MAPPINGS["PortraitGenerate"]
