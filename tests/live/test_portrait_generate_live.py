@@ -105,8 +105,18 @@ def test_keep_face_batch_over_http(comfy_server, comfy_nodes, tmp_path):
     saved = hist["outputs"]["5"]["images"]
     assert len(saved) == 2
     got = [_view(comfy_server, s) for s in saved]
+    # the photo as this ComfyUI's LoadImage decodes it (PIL up to 0.20, PyAV since 0.21: values can differ
+    # from PIL's), saved straight back: the face's pixels must survive the graph exactly as decoded
+    decoded, _ = comfy_server.run_prompt(
+        {
+            "1": {"class_type": "LoadImage", "inputs": {"image": photo}},
+            "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "decoded"}},
+        }
+    )
+    host_photo = _view(comfy_server, decoded["outputs"]["2"]["images"][0])
+    assert np.abs(host_photo.astype(int) - data.astronaut().astype(int)).mean() < 2.0
     framed = frame_photo(
-        torch.from_numpy(data.astronaut()).float() / 255, tuple(ident.tensors["bbox"][0].tolist()), 64, 64
+        torch.from_numpy(host_photo.copy()).float() / 255, tuple(ident.tensors["bbox"][0].tolist()), 64, 64
     )
     keep = (keep_mask(framed.box, 64, 64) >= 1).numpy()
     expected = np.clip(255.0 * framed.image.numpy(), 0, 255).astype(np.uint8)  # as SaveImage writes it

@@ -164,8 +164,16 @@ def test_extreme_lenses_give_a_warned_frame_sized_blur_in_bounded_memory(comfy_s
 def test_in_focus_pixels_come_back_bit_exact(comfy_server, inputs):
     hist, _ = comfy_server.run_prompt(_lens("rb_values.png", "rb_flat.npy", focus_distance_m=2.0))
     out = _saved(comfy_server, hist)
-    src = np.asarray(Image.open(inputs / "rb_values.png").convert("RGB"))
+    # the picture as this ComfyUI's LoadImage decodes it (through PIL up to 0.20, through PyAV since 0.21:
+    # then not always PIL's values), saved straight back: the lens must return exactly those values
+    decoded = {
+        "1": {"class_type": "LoadImage", "inputs": {"image": "rb_values.png"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0], "filename_prefix": "decoded"}},
+    }
+    src = _saved(comfy_server, comfy_server.run_prompt(decoded)[0])
     assert np.array_equal(out, src)  # every 8-bit value, white 255 included
+    pil = np.asarray(Image.open(inputs / "rb_values.png").convert("RGB")).astype(int)
+    assert np.abs(src.astype(int) - pil).mean() < 2.0  # and that is the file's picture
 
 
 def test_alpha_passes_through_lens_and_lighting(comfy_server, inputs):
