@@ -126,6 +126,22 @@ else
   fi
 fi
 
+# torchaudio: ComfyUI lists it among its requirements; 0.3.75 starts without it (only its audio nodes need
+# it), later releases import it at start-up. Installed for the torch of this venv when the host lists it
+# and the registry has that build; checked once per torch version.
+if grep -qsE '^torchaudio' "$COMFY/requirements.txt"; then
+  torch_v="$("$VPY" -c 'import torch; print(torch.__version__.split("+")[0])')"
+  if [ "$(cat "$VENV/.torchaudio-checked" 2>/dev/null)" != "$torch_v" ]; then
+    if "$VPY" -c "import torchaudio" 2>/dev/null \
+      || "$VPY" -m pip install --quiet --no-warn-script-location "torchaudio==$torch_v" >/dev/null 2>&1; then
+      log "torchaudio for torch $torch_v: installed"
+    else
+      log "torchaudio==$torch_v is not on the registry: ComfyUI's audio nodes stay off, and a ComfyUI that imports torchaudio at start-up (COMFYUI_DIR) needs a torchaudio built for torch $torch_v installed into $VENV"
+    fi
+    echo "$torch_v" > "$VENV/.torchaudio-checked"
+  fi
+fi
+
 mkdir -p "$COMFY/custom_nodes"
 link="$COMFY/custom_nodes/PortraitOS"
 if [ "$(readlink "$link" 2>/dev/null)" != "$ROOT" ]; then
