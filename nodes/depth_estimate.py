@@ -39,7 +39,8 @@ class DepthEstimate(SearchWords, SchemaChecked, io.ComfyNode):
                     options=depth_networks.available_models(),
                     default=PRIOR,
                     tooltip=f"What measures the depth. '{PRIOR}' needs no download: the person at the face's "
-                    "distance, the background at background_distance_m. Installed depth models are listed too; "
+                    "distance; the background a floor or wall receding from the texture's scale when the photo "
+                    "shows one, else one plane at background_distance_m. Installed depth models are listed too; "
                     "none installed = only the prior. Where to get them:\n" + where_to_get(DEPTH_SOURCES),
                 ),
                 io.Float.Input(
@@ -57,8 +58,9 @@ class DepthEstimate(SearchWords, SchemaChecked, io.ComfyNode):
                     min=0.2,
                     max=1000.0,
                     step=0.1,
-                    tooltip="Distance from the lens to the backdrop in metres (the far plane for relative models "
-                    "and the portrait prior). Farther = more background blur.",
+                    tooltip="Distance from the lens to a flat backdrop in metres: the prior's background where the "
+                    "photo shows no receding floor or wall, and a relative model's far plane when fewer than two "
+                    "people or a floor fix its scale. Farther = more background blur.",
                 ),
                 io.Float.Input(
                     "focal_length_mm",
@@ -149,6 +151,9 @@ def _readout(dm, preview, matte, warned=()) -> dict:
     lines = [f"{model}: {dm.source}, {near:.2f}–{far:.2f} m"]
     if subject is not None:
         lines.append(f"subject {subject} m" + (f" ({how})" if how else ""))
+    layout = dm.meta.get("layout") or {}
+    if layout.get("summary"):
+        lines.append(layout["summary"])  # what the background's depth assumed, and from what
     people = dm.meta.get("people") or []
     if len(people) > 1:
         lines.append(f"{len(people)} people (person 1 is the subject, nearest first):")
@@ -166,5 +171,6 @@ def _readout(dm, preview, matte, warned=()) -> dict:
         "focal_length_mm": dm.meta.get("focal_length_mm"),
         "sensor": dm.meta.get("sensor"),
         "people": people,
+        "background": layout,
     }
     return node_ui(images=(preview,), masks=(matte,), lines=lines, labels=labels, values=values, warnings=list(warned))

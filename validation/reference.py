@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 
@@ -26,12 +27,14 @@ Texture = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tenso
 class Plane:
     """A plane through ``point`` (mm, camera at origin looking down +z) with unit ``normal``.
 
-    Texture coordinates are the world x and y of the hit point (mm).
+    Texture coordinates are the world x and y of the hit point (mm), or what ``uv`` makes of the hit
+    point ``[...,3]`` (mm): a floor's texture needs x and z.
     """
 
     point: tuple[float, float, float]
     normal: tuple[float, float, float]
     texture: Texture
+    uv: Optional[Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]] = None
 
 
 def card(z_m: float, texture: Texture) -> Plane:
@@ -53,7 +56,7 @@ def _shade(planes: list[Plane], origin: torch.Tensor, direction: torch.Tensor):
     hits = []
     for pl in planes:
         t, hit = _intersect(pl, origin, direction)
-        rgb, alpha = pl.texture(hit[..., 0], hit[..., 1])
+        rgb, alpha = pl.texture(*(pl.uv(hit) if pl.uv is not None else (hit[..., 0], hit[..., 1])))
         alpha = torch.where(t > 0, alpha, torch.zeros_like(alpha))
         hits.append((hit[..., 2], rgb, alpha))
     zs = torch.stack([h[0] for h in hits])  # [P, ...]

@@ -14,17 +14,19 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
+import torch.nn.functional as F
 
 from ..faces.distance import distance_from_eyes
 from ..faces.landmarks import FaceLandmarks
 from ..finite import finite_pixels
 from ..presets import DEFAULT_LENS
 from ..sensors import DEFAULT_SENSOR, pixels_per_mm
-from .calibration import calibrate_disparity
+from .calibration import Anchor, calibrate_with_anchors
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
+from .layout import background_layout
 from .matte import snap_depth_to_matte, subject_weight_from_depth
 from .networks import DepthNetwork, predict
-from .people import people_from_faces, people_meta
+from .people import people_from_faces, people_meta, person_labels
 from .person_matte import found_person, person_probability, refine_to_image
 from .portrait_prior import (
     DEFAULT_SUBJECT_M,
@@ -32,6 +34,7 @@ from .portrait_prior import (
     SOLID_MATTE,
     eye_positions,
     find_faces_all,
+    people_standing,
     portrait_prior,
 )
 from .portrait_prior import NAME as PRIOR_NAME
@@ -204,7 +207,8 @@ def _with_network(
                 subject_m, how = DEFAULT_SUBJECT_M, f"no face found: assumed {DEFAULT_SUBJECT_M} m"
         subject = _subject_region(1.0 / (rel - rel.min() + 1e-3), face, person, H, W)
         background_m = max(settings.background_distance_m, subject_m * 1.2)
-        depth, fit = calibrate_disparity(rel, subject, subject_m, background_m)
+        anchors = _anchors(img, people, subject, subject_m, how, person, H, W)
+        depth, fit = calibrate_with_anchors(rel, anchors, background_m, subject)
         meta.update(
             calibration=fit,
             subject_distance_from=how,
@@ -220,6 +224,39 @@ def _with_network(
         matte = subject_weight_from_depth(depth[None])[0]
     meta["refined_edges"] = settings.refine_edges
     return depth, matte, meta, source
+
+
+def _anchors(
+    img: torch.Tensor,
+    people: list,
+    subject: torch.Tensor,
+    subject_m: float,
+    how: str,
+    person: Optional[torch.Tensor],
+    H: int,
+    W: int,
+) -> list[Anchor]:
+    """Every metric anchor for a relative network: person 1 (``subject`` region) at ``subject_m``; every
+    other person at her own measured distance (scaled with person 1's when that was given); the ground
+    plane where the background's layout found one fixed by a person's ground contact
+    (:mod:`layout`)."""
+    anchors = [Anchor(f"person 1 at {subject_m:.2f} m ({how})", subject, 1.0 / subject_m, 1.0)]
+    scale = subject_m / people[0].distance_m if people else 1.0
+    for p in people[1:]:
+        z = p.distance_m * scale
+        anchors.append(Anchor(f"person {p.number} at {z:.2f} m", _eye_region(p.face, H, W, img.device), 1.0 / z))
+    if person is not None and people:
+        solid = person > SOLID_MATTE
+        labels = person_labels(people, H, W, img.device)
+        standing = people_standing(people, labels, solid)
+        for st in standing:
+            st.distance_m *= scale
+        layout = background_layout(img, solid, standing, 1e3)
+        if layout.receding and "contact" in str(layout.meta.get("anchor", "")):
+            bg = ~F.max_pool2d(solid.float()[None, None], 9, stride=1, padding=4)[0, 0].bool()
+            name = f"{layout.meta['background']} ({layout.meta['anchor']})"
+            anchors.append(Anchor(name, bg, 1.0 / layout.depth, 1.0))
+    return anchors
 
 
 def _network_width(net: DepthNetwork, H: int, W: int) -> float:

@@ -50,6 +50,7 @@ from .body_pose import body_pose, missing_model
 from .body_relief import body_relief
 from .guided_filter import guided_refine
 from .head_relief import head_relief_window
+from .layout import CONTACT_MARGIN, Standing, background_layout
 from .matting import head_mask, matte_to_alpha
 from .people import (
     Person,
@@ -169,11 +170,31 @@ def portrait_prior(
     # depth takes a hard edge inside the matte's soft one: mixed hair/background pixels stay with the
     # sharp subject instead of smearing hair colour into the blurred background (a halo)
     hard = solid.to(matte.dtype)
-    disp = hard / depth_subject + (1 - hard) / background_distance_m
+    layout = background_layout(image, solid, people_standing(kept or people, labels, solid), background_distance_m)
+    meta["layout"] = {"summary": layout.summary, **layout.meta}
+    disp = hard / depth_subject + (1 - hard) / layout.depth
     # the layer LensBokeh lays over the background: soft (matted) around heads, the depth's edge elsewhere
     layer = hard if heads is None else torch.where(heads, matte, hard)
     step(PROGRESS_STEPS)
     return Prior(1.0 / disp, matte, meta, layer)
+
+
+def people_standing(people: list[Person], labels: torch.Tensor, solid: torch.Tensor) -> list[Standing]:
+    """The people for the background's layout: each one's distance and, where her solid outline
+    (``labels [H,W]`` index into ``people``, ``solid [H,W]`` bool) ends above the frame's bottom (by
+    more than :data:`layout.CONTACT_MARGIN` of the height), the middle of her lowest row: where she stands."""
+    H = solid.shape[0]
+    out = []
+    for k, person in enumerate(people):
+        mine = (labels == k) & solid
+        rows = torch.nonzero(mine.any(1)).flatten()
+        contact = None
+        if rows.numel() and int(rows[-1]) < H * (1 - CONTACT_MARGIN):
+            y = int(rows[-1])
+            cols = torch.nonzero(mine[max(0, y - 2) : y + 1].any(0)).flatten().float()
+            contact = (float(cols.mean()) + 0.5, y + 1.0)
+        out.append(Standing(person.distance_m, contact, float(person.face.eye_centres[:, 1].mean())))
+    return out
 
 
 def solid_part(matte: torch.Tensor, heads: Optional[torch.Tensor] = None) -> torch.Tensor:
