@@ -21,11 +21,12 @@ async def comfy_entrypoint():
     # absolute: whoever imported the pack first (ComfyUI under its folder's name, or a test under
     # ``portraitos``), every submodule exists once, as ``portraitos.…``
     from portraitos.nodes import NODES, PortraitOSExtension
-    from portraitos.services import prompt_values
+    from portraitos.services import batch_uploads, prompt_values
     from portraitos.services.lens_panel import register_routes
     from portraitos.services.sample_inputs import install_samples
 
     register_routes()  # the lens panel's profile discs
+    batch_uploads.register_routes()  # batch workers remove their pictures after each job
     install_samples()  # the shipped workflows' sample photo, loadable by LoadImage
     # "false" sent as text by a headless client means False (ComfyUI would read it as True)
     prompt_values.install({cls.GET_SCHEMA().node_id: cls for cls in NODES})

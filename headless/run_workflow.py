@@ -29,9 +29,11 @@ import uuid
 from pathlib import Path
 
 try:
+    from .files import MAX_PICTURE_BYTES, FileProblem, file_problem, read_bytes, read_json
     from .workflow_format import WorkflowError, inputs_in_order, is_ui_format, ui_to_api
     from .workflow_names import resolve_workflow
 except ImportError:  # run as a file (python headless/run_workflow.py): its own folder is on sys.path
+    from files import MAX_PICTURE_BYTES, FileProblem, file_problem, read_bytes, read_json  # type: ignore[no-redef]
     from workflow_format import WorkflowError, inputs_in_order, is_ui_format, ui_to_api
     from workflow_names import resolve_workflow
 
@@ -88,18 +90,25 @@ class Client:
 
     def upload(self, path: Path) -> str:
         """Upload an image file into the server's input folder; the name LoadImage takes."""
-        info = self.upload_bytes(path.name, path.read_bytes(), what=str(path))
+        try:
+            data = read_bytes(path, "input file", MAX_PICTURE_BYTES)
+        except FileProblem as e:
+            raise Failure(str(e), EXIT_USAGE) from None
+        info = self.upload_bytes(path.name, data, what=str(path))
         return f"{info['subfolder']}/{info['name']}" if info.get("subfolder") else info["name"]
 
-    def upload_bytes(self, name: str, data: bytes, what: str | None = None) -> dict:
-        """Upload ``data`` as the image file ``name`` (``/upload/image``, overwriting); the server's answer
-        (``name``, ``subfolder``, ``type``)."""
+    def upload_bytes(self, name: str, data: bytes, what: str | None = None, subfolder: str = "") -> dict:
+        """Upload ``data`` as the image file ``name`` (``/upload/image``, overwriting) into the input folder's
+        ``subfolder``; the server's answer (``name``, ``subfolder``, ``type``)."""
         boundary = uuid.uuid4().hex
         head = (
             f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{name}"\r\n'
             "Content-Type: application/octet-stream\r\n\r\n"
         ).encode()
-        tail = f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\ntrue\r\n--{boundary}--\r\n'
+        tail = f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\ntrue\r\n'
+        if subfolder:
+            tail += f'--{boundary}\r\nContent-Disposition: form-data; name="subfolder"\r\n\r\n{subfolder}\r\n'
+        tail += f"--{boundary}--\r\n"
         req = urllib.request.Request(
             self.base + "/upload/image",
             data=head + data + tail.encode(),
@@ -118,16 +127,24 @@ class Client:
 # --- the graph --------------------------------------------------------------------------------------
 
 
-def load_graph(path: Path, client: Client) -> tuple[dict, dict | None]:
-    """The API graph of WORKFLOW and, for an editor workflow, the server's /object_info. A shipped
-    workflow's old name finds its renamed file (``workflow_names.RENAMED``)."""
-    path = resolve_workflow(path)
+def read_workflow(path: Path):
+    """The JSON of the workflow file ``path`` (a shipped workflow's old name finds its renamed file,
+    ``workflow_names.RENAMED``); a :class:`Failure` (exit 2) when it is not a readable regular file of UTF-8
+    JSON, or larger than ``files.MAX_JSON_BYTES``."""
+    path = resolve_workflow(path, warn=False)
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise Failure(f"workflow file {path} not found", EXIT_USAGE) from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise Failure(f"workflow file {path} is not JSON: {e}", EXIT_USAGE) from None
+        return read_json(path, "workflow file")
+    except FileProblem as e:
+        raise Failure(str(e), EXIT_USAGE) from None
+
+
+def load_graph(path: Path, client: Client, data=None) -> tuple[dict, dict | None]:
+    """The API graph of WORKFLOW and, for an editor workflow, the server's /object_info. A shipped
+    workflow's old name finds its renamed file (``workflow_names.RENAMED``). ``data``: the workflow's JSON
+    when already read (:func:`read_workflow`)."""
+    path = resolve_workflow(path)
+    if data is None:
+        data = read_workflow(path)
     if is_ui_format(data):
         info = client.get_json("/object_info")
         try:
@@ -186,8 +203,9 @@ def apply_images(graph: dict, images: list[str], client: Client) -> None:
         if not eq or not path_text:
             raise Failure(f"--image {item!r}: expected NODE=PATH, e.g. 1=selfie.jpg", EXIT_USAGE)
         path = Path(path_text).expanduser()
-        if not path.is_file():
-            raise Failure(f"--image {item!r}: input file {path} does not exist", EXIT_USAGE)
+        problem = file_problem(path)
+        if problem:
+            raise Failure(f"--image {item!r}: input file {path} {problem}", EXIT_USAGE)
         nid = find_node(graph, node_ref, f"--image {item!r}")
         if "image" not in graph[nid]["inputs"]:
             raise Failure(f"--image {item!r}: node {nid} ({graph[nid]['class_type']}) has no 'image' input", EXIT_USAGE)
@@ -338,8 +356,14 @@ def download_outputs(client: Client, entry: dict, out: Path) -> list[Path]:
 
 def run(args) -> int:
     client = Client(args.server)
+    for item in args.image:  # the named files first: a bad one is exit 2 whether or not a server answers
+        path = Path(item.partition("=")[2]).expanduser()
+        problem = file_problem(path) if item.partition("=")[2] else None
+        if problem:
+            raise Failure(f"--image {item!r}: input file {path} {problem}", EXIT_USAGE)
+    data = read_workflow(Path(args.workflow))
     client.get("/system_stats")  # the server is there (else exit 3 with the reason)
-    graph, object_info = load_graph(Path(args.workflow), client)
+    graph, object_info = load_graph(Path(args.workflow), client, data)
     apply_sets(graph, args.set, object_info)
     apply_images(graph, args.image, client)
     deadline = time.time() + args.timeout

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import shutil
 import socket
@@ -23,6 +24,7 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
+from ..files import MAX_PICTURE_BYTES, FileProblem, picture_kind, read_bytes
 from ..run_workflow import (
     EXIT_UNREACHABLE,
     Client,
@@ -34,7 +36,11 @@ from ..run_workflow import (
 )
 from ..workflow_format import WorkflowError, is_ui_format, ui_to_api
 
+log = logging.getLogger("portraitos.batch")
+
 MANIFEST = "manifest.json"
+UPLOADS = "portraitos_batch"  # the input subfolder of the jobs' pictures (services/batch_uploads.py)
+REMOVE_ROUTE = "/portraitos/batch/remove_upload"
 
 
 class JobFailed(Exception):
@@ -106,20 +112,40 @@ def build_graph(job: dict, client: Client) -> dict:
     return graph
 
 
-def upload_images(job: dict, graph: dict, client: Client) -> None:
-    """Upload each of the job's pictures under a name of its own (``<job id>-<file name>``), so jobs
-    sharing a server never see each other's files, and put it into its node's ``image``."""
+def upload_images(job: dict, graph: dict, client: Client, uploaded: list[str] | None = None) -> None:
+    """Upload each of the job's pictures under a name of its own (``<job id>-<file name>``, input subfolder
+    :data:`UPLOADS`), so jobs sharing a server never see each other's files, and put it into its node's
+    ``image``; each upload's name is appended to ``uploaded``. A picture must be a regular file of at most
+    ``files.MAX_PICTURE_BYTES`` whose first bytes are a picture format's (checked again here: the file may
+    have changed since the manifest was read)."""
+    uploaded = [] if uploaded is None else uploaded
     for node_ref, path_text in (job.get("images") or {}).items():
         path = Path(path_text)
         nid = find_node(graph, str(node_ref), f"images[{node_ref!r}]")
         if "image" not in graph[nid]["inputs"] or isinstance(graph[nid]["inputs"]["image"], list):
             raise JobFailed(f"images[{node_ref!r}]: node {nid} ({graph[nid]['class_type']}) does not load a picture")
         try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise JobFailed(f"images[{node_ref!r}]: cannot read {path}: {e.strerror or e}") from None
-        info = client.upload_bytes(f"{job['id']}-{path.name}", data, what=str(path))
+            data = read_bytes(path, "picture", MAX_PICTURE_BYTES)
+        except FileProblem as e:
+            raise JobFailed(f"images[{node_ref!r}]: {e}") from None
+        if picture_kind(data[:16]) is None:
+            raise JobFailed(f"images[{node_ref!r}]: {path} is not a picture (PNG, JPEG, WebP, GIF, BMP or TIFF)")
+        info = client.upload_bytes(f"{job['id']}-{path.name}", data, what=str(path), subfolder=UPLOADS)
+        uploaded.append(info["name"])
         graph[nid]["inputs"]["image"] = f"{info['subfolder']}/{info['name']}" if info.get("subfolder") else info["name"]
+
+
+def remove_uploads(client: Client, names: list[str]) -> None:
+    """Remove the job's pictures from the server's input folder (the pack's route,
+    ``services/batch_uploads.py``); a server without it, or one that went away, keeps them (logged)."""
+    for name in names:
+        try:
+            status, body = client.post_json(REMOVE_ROUTE, {"name": name})
+        except Exception as e:  # the server went away: ComfyUI keeps the file, nothing else is lost
+            log.warning("could not remove the upload %s from %s: %r", name, client.base, e)
+            return
+        if status != 200:
+            log.warning("could not remove the upload %s from %s: %s %s", name, client.base, status, body)
 
 
 def wait_for(client: Client, prompt_id: str, deadline: float, poll: float = 0.1) -> dict:
@@ -147,61 +173,69 @@ def execute(job: dict, out: Path, server: str, timeout: float = 3600.0, extra: d
     t0 = time.time()
     out = Path(out)
     client = Client(server, timeout=60.0)
-    with _Guard(client.base):
-        graph = build_graph(job, client)
-        upload_images(job, graph, client)
-        status, resp = client.post_json("/prompt", {"prompt": graph, "client_id": client.client_id})
-        if status != 200:
-            raise JobFailed(format_rejection(status, resp))
-        prompt_id = resp["prompt_id"]
-        if resp.get("node_errors"):  # part of the graph refused: ComfyUI runs the rest; a partial run is no result
-            client.post_json("/queue", {"delete": [prompt_id]})
-            client.post_json("/interrupt", {"prompt_id": prompt_id})
-            raise JobFailed(format_rejection(status, resp).replace("(200)", "(part of it)"))
-        entry = wait_for(client, prompt_id, t0 + timeout)
-        st = entry.get("status", {})
-        if st.get("status_str") != "success":
-            errors = [m[1] for m in st.get("messages", []) if m[0] == "execution_error"]
-            if not errors and any(m[0] == "execution_interrupted" for m in st.get("messages", [])):
-                raise ServerUnreachable(f"the run was interrupted on {client.base}")
-            raise JobFailed(
-                "the workflow failed on the server:\n"
-                + ("\n".join(format_execution_error(e) for e in errors) or json.dumps(st)[:2000])
-            )
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / f".{job['id']}.tmp-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        try:
-            files = []
-            for nid, node_out in entry.get("outputs", {}).items():
-                for ref in node_out.get("images", []):
-                    q = urllib.parse.urlencode({k: ref.get(k, "") for k in ("filename", "subfolder", "type")})
-                    name = Path(ref["filename"]).name
-                    stem, suffix, n = Path(name).stem, Path(name).suffix, 1
-                    while (tmp / name).exists():
-                        name, n = f"{stem}_{n}{suffix}", n + 1
-                    (tmp / name).write_bytes(client.get(f"/view?{q}"))
-                    files.append({"file": name, "node": nid, "type": ref.get("type", "")})
-            manifest = {
-                "id": job["id"],
-                "workflow": job.get("workflow_file"),
-                "server": client.base,
-                "prompt_id": prompt_id,
-                "files": files,
-                "server_seconds": server_seconds(entry),
-                "job_seconds": round(time.time() - t0, 3),
-                "finished_at": time.time(),
-                **(extra or {}),
-            }
-            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
-            final = job_dir(out, job["id"])
-            if (final / MANIFEST).is_file():  # done meanwhile by another copy of the job: keep that one
-                shutil.rmtree(tmp)
-                return json.loads((final / MANIFEST).read_text())
-            if final.exists():  # a folder without manifest (by hand, an older layout): not a result
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-            return manifest
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    uploaded: list[str] = []
+    try:
+        with _Guard(client.base):
+            return _execute(job, out, client, t0, timeout, extra, uploaded)
+    finally:
+        remove_uploads(client, uploaded)
+
+
+def _execute(job: dict, out: Path, client: Client, t0: float, timeout: float, extra, uploaded: list[str]) -> dict:
+    graph = build_graph(job, client)
+    upload_images(job, graph, client, uploaded)
+    status, resp = client.post_json("/prompt", {"prompt": graph, "client_id": client.client_id})
+    if status != 200:
+        raise JobFailed(format_rejection(status, resp))
+    prompt_id = resp["prompt_id"]
+    if resp.get("node_errors"):  # part of the graph refused: ComfyUI runs the rest; a partial run is no result
+        client.post_json("/queue", {"delete": [prompt_id]})
+        client.post_json("/interrupt", {"prompt_id": prompt_id})
+        raise JobFailed(format_rejection(status, resp).replace("(200)", "(part of it)"))
+    entry = wait_for(client, prompt_id, t0 + timeout)
+    st = entry.get("status", {})
+    if st.get("status_str") != "success":
+        errors = [m[1] for m in st.get("messages", []) if m[0] == "execution_error"]
+        if not errors and any(m[0] == "execution_interrupted" for m in st.get("messages", [])):
+            raise ServerUnreachable(f"the run was interrupted on {client.base}")
+        raise JobFailed(
+            "the workflow failed on the server:\n"
+            + ("\n".join(format_execution_error(e) for e in errors) or json.dumps(st)[:2000])
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".{job['id']}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        files = []
+        for nid, node_out in entry.get("outputs", {}).items():
+            for ref in node_out.get("images", []):
+                q = urllib.parse.urlencode({k: ref.get(k, "") for k in ("filename", "subfolder", "type")})
+                name = Path(ref["filename"]).name
+                stem, suffix, n = Path(name).stem, Path(name).suffix, 1
+                while (tmp / name).exists():
+                    name, n = f"{stem}_{n}{suffix}", n + 1
+                (tmp / name).write_bytes(client.get(f"/view?{q}"))
+                files.append({"file": name, "node": nid, "type": ref.get("type", "")})
+        manifest = {
+            "id": job["id"],
+            "workflow": job.get("workflow_file"),
+            "server": client.base,
+            "prompt_id": prompt_id,
+            "files": files,
+            "server_seconds": server_seconds(entry),
+            "job_seconds": round(time.time() - t0, 3),
+            "finished_at": time.time(),
+            **(extra or {}),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        final = job_dir(out, job["id"])
+        if (final / MANIFEST).is_file():  # done meanwhile by another copy of the job: keep that one
+            shutil.rmtree(tmp)
+            return json.loads((final / MANIFEST).read_text())
+        if final.exists():  # a folder without manifest (by hand, an older layout): not a result
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        return manifest
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -7,8 +7,10 @@
 ``workflow``: an API-format graph or an editor workflow (converted on the worker with its server's
 ``/object_info``). ``images``: node (id, type or title) → picture to upload into that node's ``image``.
 ``set``: like run_workflow.py's ``--set``, either ``{"NODE.INPUT": value}`` or ``["NODE.INPUT=VALUE", ...]``.
-Relative paths are taken from the manifest's folder. A malformed line stops the batch before it starts
-(exit 2); a job whose workflow or picture is missing is reported failed and the others run. Blank lines
+Relative paths are taken from the manifest's folder. A malformed line, or a manifest that is not a
+readable regular file of UTF-8 text, stops the batch before it starts (exit 2); a job whose workflow or
+picture is missing or unreadable, whose picture lies outside the pictures root (``--pictures-root``, by
+default the manifest's folder) or is not a picture, is reported failed and the others run. Blank lines
 and lines starting with ``#`` are skipped.
 """
 
@@ -18,6 +20,7 @@ import json
 import re
 from pathlib import Path
 
+from ..files import FileProblem, file_problem, parse_json, picture_problem, read_json, read_text
 from ..run_workflow import EXIT_USAGE, Failure
 from ..workflow_names import resolve_workflow
 
@@ -35,15 +38,23 @@ def _sets(value, where: str) -> list[str]:
     raise Failure(f'{where}: "set" must be {{"NODE.INPUT": value}} or ["NODE.INPUT=VALUE", ...]', EXIT_USAGE)
 
 
-def read_manifest(path: Path) -> list[dict]:
+def read_manifest(path: Path, pictures_root: Path | None = None) -> list[dict]:
     """The jobs of a manifest, each with its workflow loaded and its paths made absolute; a
-    :class:`Failure` (exit 2) naming the line for anything malformed."""
+    :class:`Failure` (exit 2) naming the line for anything malformed, or for a manifest that is not a
+    readable regular file of UTF-8 text (at most ``files.MAX_JSON_BYTES``).
+
+    ``pictures_root``: the folder every picture must lie in (after following links); default the
+    manifest's own folder. A picture outside it, or a file that is not a picture (PNG, JPEG, WebP, GIF,
+    BMP, TIFF), fails its job."""
     path = Path(path)
     try:
-        lines = path.read_text().splitlines()
-    except OSError as e:
-        raise Failure(f"manifest {path}: {e.strerror or e}", EXIT_USAGE) from None
+        lines = read_text(path, "manifest").splitlines()
+    except FileProblem as e:
+        raise Failure(str(e), EXIT_USAGE) from None
     base = path.resolve().parent
+    root = Path(pictures_root).resolve() if pictures_root is not None else base
+    if file_problem(root) != "is a directory, not a file":
+        raise Failure(f"pictures root {root} is not a folder", EXIT_USAGE)
     workflows: dict[Path, dict] = {}
     jobs, seen = [], {}
     for n, line in enumerate(lines, 1):
@@ -51,9 +62,9 @@ def read_manifest(path: Path) -> list[dict]:
             continue
         where = f"{path}:{n}"
         try:
-            item = json.loads(line)
-        except ValueError as e:
-            raise Failure(f"{where}: not a JSON object: {e}", EXIT_USAGE) from None
+            item = parse_json(line, where)
+        except FileProblem as e:
+            raise Failure(str(e), EXIT_USAGE) from None
         if not isinstance(item, dict):
             raise Failure(f"{where}: not a JSON object", EXIT_USAGE)
         unknown = set(item) - KEYS
@@ -72,11 +83,9 @@ def read_manifest(path: Path) -> list[dict]:
         wf = resolve_workflow((base / wf_text).resolve())
         if wf not in workflows:
             try:
-                workflows[wf] = json.loads(wf.read_text())
-            except OSError as e:
-                workflows[wf] = f"workflow file {wf}: {e.strerror or e}"
-            except (ValueError, UnicodeDecodeError) as e:
-                workflows[wf] = f"workflow file {wf} is not JSON: {e}"
+                workflows[wf] = read_json(wf, "workflow file")
+            except FileProblem as e:
+                workflows[wf] = str(e)
         if isinstance(workflows[wf], str):
             errors.append(workflows[wf])
         images = item.get("images") or {}
@@ -85,8 +94,12 @@ def read_manifest(path: Path) -> list[dict]:
         resolved = {}
         for node, p in images.items():
             img = (base / p).resolve()
-            if not img.is_file():
-                errors.append(f"picture {img} (for node {node}) does not exist")
+            if not img.is_relative_to(root):
+                errors.append(f"picture {p!r} (for node {node}) lies outside the pictures root {root}")
+                continue
+            problem = file_problem(img) or picture_problem(img)
+            if problem:
+                errors.append(f"picture {img} (for node {node}) {problem}")
             resolved[str(node)] = str(img)
         jobs.append(
             {

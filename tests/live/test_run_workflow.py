@@ -115,7 +115,7 @@ def test_bad_arguments_name_what_is_wrong(comfy_server, tmp_path):
     r = client(API, "--image", "PreviewImage=x.png", "--server", comfy_server.base, "--out", tmp_path)
     assert r.returncode == 2
     r = client(tmp_path / "missing.json", "--server", comfy_server.base, "--out", tmp_path)
-    assert r.returncode == 2 and "missing.json not found" in r.stderr
+    assert r.returncode == 2 and "missing.json does not exist" in r.stderr
 
 
 def test_failure_while_running_prints_the_execution_error(comfy_server, tmp_path):
