@@ -177,7 +177,11 @@ def wait_workers(broker: str, count: int, timeout: float = 120.0) -> None:
     app = tasks.configure(broker)
     deadline = time.time() + timeout
     while time.time() < deadline:
-        replies = app.control.broadcast("portraitos_server", reply=True, timeout=1.0) or []
+        try:
+            with app.connection_for_write() as conn:  # a new connection each time: the broker may have restarted
+                replies = app.control.broadcast("portraitos_server", reply=True, timeout=1.0, connection=conn) or []
+        except Exception:  # the broker restarting
+            replies = []
         if sum(1 for r in replies for info in r.values() if isinstance(info, dict) and info.get("consuming")) >= count:
             return
         time.sleep(0.5)
@@ -196,6 +200,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--gpus", default=None, help="comma-separated GPU indices, server i on gpus[i mod n]")
     ap.add_argument("--cpu", action="store_true", help="run the servers on the CPU (the default without --gpus)")
     ap.add_argument("--work", default=None, help="folder for the servers' files, logs and the queue (kept)")
+    ap.add_argument(
+        "--pictures-root",
+        default=None,
+        help="every job's pictures must lie in this folder (default: the manifest's folder)",
+    )
     return ap
 
 
@@ -212,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .manifest import read_manifest
 
-        read_manifest(Path(args.manifest))  # a bad manifest before anything starts
+        root = Path(args.pictures_root) if args.pictures_root else None
+        read_manifest(Path(args.manifest), root)  # a bad manifest before anything starts
         redis = Redis(work / "redis").start()
         for i in range(args.servers):
             servers.append(
@@ -224,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, s in enumerate(servers):
             workers.append(start_worker(s.base, redis.url, work / f"worker{i}.log", name=f"local{i}@%h"))
         wait_workers(redis.url, len(servers))
-        return run_batch(Path(args.manifest), Path(args.out), redis.url, no_server_timeout=60.0)
+        return run_batch(Path(args.manifest), Path(args.out), redis.url, no_server_timeout=60.0, pictures_root=root)
     except Failure as e:
         print(f"error: {e}", file=sys.stderr)
         return e.code

@@ -15,6 +15,12 @@ a time (prefetch 1), results live in the same Redis. The task is idempotent: a j
 keeps two copies of one job from running at once, so a message delivered twice (a restarted runner
 sends again what it cannot see finished) runs once.
 
+Broker restarted (Redis killed and started again, append-only on): the workers and the runner reconnect; a
+job running meanwhile is not cancelled, it finishes and its result is collected; the runner sends again what
+the broker lost (neither queued nor started). A worker killed under a job (its machine gone): the runner,
+which asks the workers for their state every few seconds, sends the job again once its worker has not
+answered for ``run.VANISHED_SECONDS``, rather than waiting for Redis' visibility timeout (an hour or more).
+
 Server down: the worker watches its ComfyUI (``/system_stats`` every few seconds); while the server does
 not answer, the worker stops consuming and resumes when it answers again. A job whose server becomes
 unreachable while it runs is handed back to the queue (for another worker) up to
@@ -75,7 +81,9 @@ def configure(broker: str | None = None) -> Celery:
         broker_transport_options={"visibility_timeout": max(2 * JOB_TIMEOUT, 3600)},
         result_backend_transport_options={"retry_policy": {"timeout": 5.0}},
         broker_connection_retry_on_startup=True,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # a lost broker connection (Redis restarted) does not cancel the job running: it finishes, its folder is
+        # written, and the copy Redis hands out again later finds it done (the job folder's manifest is the truth)
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         worker_hijack_root_logger=False,
     )
     return app
