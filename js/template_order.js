@@ -29,5 +29,5 @@ export const TEMPLATE_ORDER = [
   "identity_create",
   "identity_update",
   "identity_load",
-  "identity_with_ipadapter_chain",
+  "identity_with_ipadapter",
 ];

@@ -540,7 +540,7 @@ def identity_chain_workflows(available: set[str]) -> list[Workflow]:
     caption = ("identity + another pack's patch", "PortraitIdentityApply → IPAdapter-style chain")
     like = f"portrait_{presets.DEFAULT_LENS.slug}_{light_tag(presets.DEFAULT_LIGHTING)}"
     needs = "illustration · needs SDXL + InstantID weights"
-    wf = Workflow("identity_with_ipadapter_chain", title, note, nodes, groups, 12, thumbnail_like=like)
+    wf = Workflow("identity_with_ipadapter", title, note, nodes, groups, 12, thumbnail_like=like)
     wf.caption, wf.caption_note = caption, needs
     return [wf]
 

@@ -77,7 +77,7 @@ def test_templates_explain_themselves_and_are_laid_out(path):
     wf = json.loads(path.read_text())
     assert re.fullmatch(
         r"((selfie|selfie_fast|portrait)_\d+mm_f[\d.]+_[a-z]+|portrait_[a-z]+-\d+_[a-z\d.]+|selfie_stored-identity"
-        r"|identity_(create|update|load))",
+        r"|identity_(create|update|load)|identity_with_ipadapter)",
         path.stem,
     )
     check_template(wf, path.name)
