@@ -525,9 +525,10 @@ def identity_chain_workflows(available: set[str]) -> list[Workflow]:
     note = (
         f"{title}\n\nLOAD: your selfie on 'Load Image'; an SDXL checkpoint; InstantID's files ({INSTANTID_ADAPTER} in "
         f"models/instantid/, IdentityNet as {IDENTITYNET} in models/controlnet/).\n\n"
-        "CHAIN: 'Portrait Identity Apply' returns the patched MODEL and CONDITIONING like cubiq's apply nodes. "
-        "The core 'UNetCrossAttentionMultiply' stands where another pack's node goes (IPAdapter Advanced, Apply "
-        "InstantID): put it before or after ours, both patches run. Migrating a FaceID graph? Its LoraLoader "
+        "CHANGE: the prompts and the seed; put another pack's node (IPAdapter Advanced, Apply InstantID) where "
+        "the core 'UNetCrossAttentionMultiply' stands, before or after ours: both patches run ('Portrait "
+        "Identity Apply' returns the patched MODEL and CONDITIONING like cubiq's apply nodes). "
+        "Migrating a FaceID graph? Its LoraLoader "
         "for ip-adapter-faceid_*_lora can stay: our node sees that LoRA and does not apply its own.\n\n"
         f"NEEDS: InsightFace '{FACE_PACK}' in models/insightface/models/{FACE_PACK}/."
     )
