@@ -95,8 +95,8 @@ def background_layout(
         return _ground_layout(ground, horizon, horizon_from, standing, background_distance_m, people_mask)
     fit = fit_receding_plane(tiles, H, W)
     if fit.plane is None:
-        meta = {"background": f"one plane at {background_distance_m:g} m (assumed)", "evidence": fit.why}
-        return Layout(flat, False, f"one plane {background_distance_m:g} m (assumed: {fit.why})", meta)
+        why = {"background": f"one plane at {background_distance_m:g} m (assumed)", "evidence": fit.why}
+        return Layout(flat, False, f"one plane {background_distance_m:g} m (assumed: {fit.why})", why)
     a, b, c = fit.plane  # relative inverse depth at full-resolution pixel centres (x, y)
     yy = torch.arange(H, device=image.device, dtype=torch.float32).view(-1, 1) + 0.5
     xx = torch.arange(W, device=image.device, dtype=torch.float32).view(1, -1) + 0.5
@@ -112,7 +112,7 @@ def background_layout(
     lo, hi = _quantile(vals, 0.02), _quantile(vals, 0.98)
     kind = "receding wall" if abs(a) * W > abs(b) * H else "receding plane"
     summary = f"background: {kind} {lo:.1f}–{_metres(hi)} from the texture's scale ({anchored})"
-    meta = {
+    meta: dict[str, Any] = {
         "background": kind,
         "depth_range_m": [round(lo, 2), round(hi, 2)],
         "from": "texture scale (local frequency ∝ distance^1.5 on a receding plane), plane fit",
@@ -249,7 +249,7 @@ def _ground_layout(
         f"background: ground plane {lo:.1f}–{_metres(hi)} below the horizon ({horizon_from}), "
         f"what stands on it at its contact (about {_metres(stands)}); scale: {anchored}"
     )
-    meta = {
+    meta: dict[str, Any] = {
         "background": "ground plane + what stands on it",
         "depth_range_m": [round(lo, 2), round(hi, 2)],
         "horizon_row": round(horizon / H, 3),
