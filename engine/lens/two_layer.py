@@ -142,6 +142,7 @@ def render_two_layers(
     fg_colour, bg_colour = split_colours(lin, alpha, fg_radius, bg_radius)
     fg_radius, bg_radius = nearer_wins(fg_radius), nearer_wins(bg_radius)
     out = render(bg_colour, bg_radius, None)
+    del bg_colour, bg_radius  # freed before the person's passes: peak memory at 8K
     person = alpha > CLEAR / 4
     H, W = alpha.shape
     box = (0, H, 0, W)
@@ -154,8 +155,10 @@ def render_two_layers(
     a = alpha[y0:y1, x0:x1].where(person[y0:y1, x0:x1], torch.zeros((), dtype=alpha.dtype, device=alpha.device))
     r = fg_radius[y0:y1, x0:x1]
     where = None if box == (0, H, 0, W) else box
-    premultiplied = render(fg_colour[:, y0:y1, x0:x1] * a, r, where)
+    # the coverage first, laid over the background, then the light: one pass's buffers alive at a time
     coverage = render(a.expand(3, -1, -1), r, where)
     region = out[:, y0:y1, x0:x1]
-    region.mul_((1.0 - coverage).clamp_(0, 1)).add_(premultiplied)
+    region.mul_((1.0 - coverage).clamp_(0, 1))
+    del coverage
+    region.add_(render(fg_colour[:, y0:y1, x0:x1] * a, r, where))
     return out
