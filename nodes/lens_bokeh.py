@@ -20,6 +20,7 @@ from portraitos.engine.lens import (
     render_lens_bokeh,
 )
 from portraitos.engine.lens.focus_point import focus_mask_for, parse_focus_point
+from portraitos.engine.lens.highlights import LIGHT_BOOST
 from portraitos.engine.lens.profiles import IDEAL, PROFILE_NAMES, find_profile
 from portraitos.engine.lighting import LightingSetup
 from portraitos.engine.presets import DEFAULT_LENS
@@ -145,12 +146,15 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                 ),
                 io.Float.Input(
                     "highlight_boost",
-                    default=8.0,
+                    display_name="light brightness",
+                    default=LIGHT_BOOST,
                     min=0.0,
-                    max=100.0,
-                    step=0.1,
-                    tooltip="How much brighter clipped highlights really were before blurring: higher = more "
-                    "luminous bokeh balls (0 = off).",
+                    max=1000.0,
+                    step=0.5,
+                    tooltip="How far past white the photo's lights really are: a clipped lamp, bulb or window that "
+                    "the lens throws out of focus is rebuilt with 1 + this many times white in each clipped pixel, so "
+                    "its disc glows and dims with its size as a real lamp's does (the photo's bright lights are "
+                    "typically tens of times past white). Lights in focus are left as they are; 0 = off.",
                 ),
                 io.Mask.Input(
                     "focus_mask",
@@ -160,8 +164,8 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                 Lighting.Input(
                     "lighting",
                     optional=True,
-                    tooltip="From Portrait Lighting Tint: gives rebuilt highlights the light's colour (warm light, "
-                    "warm bokeh).",
+                    tooltip="From Portrait Lighting Tint: gives rebuilt lights the light's colour (warm light, "
+                    "warm bokeh). Without it each light takes the colour of its own unclipped fringe.",
                 ),
                 io.Combo.Input(
                     "depth_lens",

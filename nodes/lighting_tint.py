@@ -179,6 +179,7 @@ class LightingTint(SearchWords, SchemaChecked, io.ComfyNode):
                 mask,
                 progress=runtime.progress_callback(1),
                 check_interrupt=runtime.check_interrupt,
+                people_alpha=None if depth is None or depth.layer_alpha is None else depth.layer_alpha.to(dev),
             )
         out = out.to(runtime.output_device())
         return io.NodeOutput(out, setup, ui=_readout(out, setup, notes))

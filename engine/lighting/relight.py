@@ -88,11 +88,14 @@ def relight(
     subject_mask: Optional[torch.Tensor] = None,
     progress: Optional[Callable[[int, int], None]] = None,
     check_interrupt: Optional[Callable[[], None]] = None,
+    people_alpha: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, LightingSetup]:
     """Apply a lighting setup to ``image [B,H,W,3|4]``; returns the new image and its LIGHTING.
 
     Key illuminant on the subject (``subject_mask``, else from ``depth_m``, else everywhere),
-    ambient on the background, the split feathered along the outline and with depth (``key_weight``).
+    ambient on the background, the split feathered along the outline and with depth (``key_weight``);
+    without a mask, ``people_alpha [B|1,h,w]`` 0..1 (the people's soft alpha a portrait prior's depth
+    carries) gives the people the key by their alpha, so hair takes it strand by strand, without a rim.
     ``key_strength`` > 0 adds a directional (Lambert) key from the normals of ``depth_m`` (with or
     without a mask; without depth it cannot, and says so in a warning).
     Depth ``[B|1,h,w]`` metres and mask ``[B|1,h,w]`` 0..1 are resized to the image; a batch of 1 serves
@@ -134,7 +137,14 @@ def relight(
                 subject_mask.unsqueeze(1), size=(H, W), mode="bilinear", align_corners=False
             ).squeeze(1)
         subject_mask = repeat_to(subject_mask, b, "subject_mask")
-    w = key_weight(H, W, d, subject_mask)  # None: key everywhere
+    people = None
+    if people_alpha is not None and subject_mask is None:
+        people = finite_pixels(people_alpha.unsqueeze(0) if people_alpha.dim() == 2 else people_alpha, "layer alpha")
+        people = people.to(device=dev, dtype=torch.float32)
+        if people.shape[1:] != (H, W):
+            people = F.interpolate(people.unsqueeze(1), size=(H, W), mode="bilinear", align_corners=False).squeeze(1)
+        people = repeat_to(people, b, "layer alpha")
+    w = key_weight(H, W, d, subject_mask, people)  # None: key everywhere
     key_gain = None
     if params.key_strength > 0:
         if d is None:
