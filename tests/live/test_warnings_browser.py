@@ -71,6 +71,12 @@ def test_depth_lens_mismatch_is_shown_on_the_lens_node(editor, mode):
         dep.connect(0, lb, 1);
         const pv = add('PreviewImage', 860, 40);
         lb.connect(0, pv, 0);
+        // LightingTint with a key light but no depth: its warning goes into a text widget on the node
+        const lit = add('LightingTint', 860, 330);
+        set(lit, 'key_strength', 0.5);
+        img.connect(0, lit, 0);
+        const pv2 = add('PreviewImage', 1200, 330);
+        lit.connect(0, pv2, 0);
         await app.loadGraphData(app.graph.serialize());
         window.portraitosTestNode = app.graph.nodes.find((n) => n.type === 'LensBokeh');
         app.canvas.ds.offset = [0, 0];
@@ -97,6 +103,17 @@ def test_depth_lens_mismatch_is_shown_on_the_lens_node(editor, mode):
         rect,
     )
     assert centre, "the warning is covered by another element"
+    # another node's warning, in the text widget the pack adds under its inputs
+    tint = "key_strength 0.5 has no effect without depth"
+    page.wait_for_function(
+        "(t) => [...document.querySelectorAll('.portraitos-warnings')].some((e) => e.innerText.includes(t))",
+        arg=tint,
+        timeout=60_000,
+    )
+    other = page.locator(".portraitos-warnings", has_text=tint)
+    other.scroll_into_view_if_needed()
+    rect = other.bounding_box()
+    assert other.is_visible() and rect and rect["width"] > 100 and rect["height"] >= 12, rect
     page.screenshot(path=str(server.workdir / f"warning_{mode}.png"))
     # kept with the node: the warning survives loading the graph again (tab switch, reload)
     page.evaluate(
