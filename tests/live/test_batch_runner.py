@@ -265,10 +265,10 @@ def test_redis_killed_and_restarted_mid_batch_every_job_done_once(cluster, photo
     time.sleep(3.0)
     redis.start()
     try:
-        stdout, _ = proc.communicate(timeout=300)
+        stdout, _ = proc.communicate(timeout=600)
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise
+        raise AssertionError(f"the runner did not finish: {proc.communicate()[0][-4000:]}") from None
     assert proc.returncode == 0, stdout[-4000:]
     assert "the broker does not answer" in stdout and "the broker answers again" in stdout, stdout[-4000:]
     assert "summary: 8/8 done" in stdout, stdout[-4000:]
@@ -293,12 +293,13 @@ def test_worker_killed_mid_job_its_job_is_sent_again_within_seconds(cluster, pho
     worker.wait(timeout=10)
     killed_at = time.time()
     try:
-        stdout, _ = proc.communicate(timeout=240)
+        stdout, _ = proc.communicate(timeout=600)
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise
+        raise AssertionError(f"the runner did not finish: {proc.communicate()[0][-4000:]}") from None
     assert proc.returncode == 0, stdout[-4000:]
-    assert time.time() - killed_at < 150, "collected within minutes, not the visibility timeout"
+    # minutes on a loaded machine, not Redis' visibility timeout (an hour)
+    assert time.time() - killed_at < 600, "collected within minutes, not the visibility timeout"
     assert f"job {killed_job}: its worker test0@" in stdout and "sent again" in stdout, stdout[-4000:]
     assert done_ids(out) == {f"wkill{i}" for i in range(8)}
     m = json.loads((out / killed_job / "manifest.json").read_text())
