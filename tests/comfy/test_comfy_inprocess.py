@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from portraitos.engine.depth import DepthMap
+from portraitos.engine.lens import HighlightRebuild
 from portraitos.tests.support.comfy_host import run_node
 
 
@@ -30,6 +31,9 @@ def test_loader_registers_every_node(comfy_nodes):
     assert set(info["optional"]) == {"focus_mask", "lighting", "focus_point", "depth_lens", "preview", "lens_profile"}
     assert req["f_number"][1]["default"] == pytest.approx(1.8)
     assert req["focal_length_mm"][1]["default"] == pytest.approx(85.0)
+    # the light-brightness prior: one control, named for what it means, at the engine's default
+    assert req["highlight_boost"][1]["default"] == pytest.approx(HighlightRebuild().boost)
+    assert req["highlight_boost"][1].get("display_name") == "light brightness"
 
 
 def test_depth_load_reads_npy_and_previews(comfy_nodes, comfy_dirs):
