@@ -55,7 +55,9 @@ def caption(text: str, w: int, h: int = 22) -> torch.Tensor:
     from PIL import Image, ImageDraw
 
     im = Image.new("RGB", (w, h), (255, 255, 255))
-    plain = text.replace("²", "^2").replace("–", "-").replace("∞", "inf").replace("×", "x")  # the default font's glyphs
+    plain = (
+        text.replace("ç", "c").replace("²", "^2").replace("–", "-").replace("∞", "inf").replace("×", "x")
+    )  # the default font's glyphs
     ImageDraw.Draw(im).text((4, 4), plain, fill=(0, 0, 0))
     return torch.from_numpy(np.asarray(im)).float() / 255
 
