@@ -45,7 +45,7 @@ LIGHT_BOOST = 32.0
 FRINGE_PX = 2
 BACKGROUND_PX = 6
 FRINGE_MIN = 0.0005
-FRINGE_CONTRAST = 0.05
+FRINGE_CONTRAST = 0.15
 # The prior holds for lights of up to POINT_AREA of the frame (about 3 × 4 px at 640 × 480: a bulb, a street
 # lamp); a wider clipped light (a lit window, a lampshade) is an extended source, less far past white: its
 # prior falls as the square root of its area beyond that.

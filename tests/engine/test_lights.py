@@ -68,8 +68,8 @@ def night():
 
 @pytest.fixture(scope="module")
 def dim_night():
-    """The same lamps at a quarter of the radiance: their discs stay below white, where colour can be compared."""
-    return _night(0.25)
+    """The same lamps at half the radiance: their discs stay below white, where colour can be compared."""
+    return _night(0.5)
 
 
 def test_lamps_at_every_distance_come_close_to_the_exact_lens(night):
@@ -97,10 +97,10 @@ def test_lamps_take_their_fringe_colour_or_the_lighting(dim_night):
     the fringe holds the colour); with one, the lighting's highlight colour."""
     photo, depth, exact, lamps, lens = dim_night
     settings = LensSettings(85.0, 1.2, FOCUS_M)
-    prior = HighlightRebuild(boost=8.0)  # the brightness control set to these lamps' (6–20 × white)
+    prior = HighlightRebuild(boost=16.0)  # the brightness control set to these lamps' (12–40 × white)
     out = srgb_to_linear(render_lens_bokeh(photo[None], depth[None], settings, highlights=prior).image[0])
     _, setup = resolve_setup(LightingParams("warm cinematic"))
-    hl = HighlightRebuild(boost=8.0, colour=setup.highlight_rgb)
+    hl = HighlightRebuild(boost=16.0, colour=setup.highlight_rgb)
     lit = srgb_to_linear(render_lens_bokeh(photo[None], depth[None], settings, highlights=hl).image[0])
 
     def angle(a, b):
