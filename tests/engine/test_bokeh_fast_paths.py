@@ -44,9 +44,50 @@ def test_srgb_table_matches_formula():
     assert float((image - srgb).abs().max()) < 2e-6  # encode ∘ decode round trip
 
 
+def _dense_lights(clipped: torch.Tensor, live: torch.Tensor, lin: torch.Tensor):
+    """The per-light terms written out densely: edge cover (half on a clipped region's edge), the point-source
+    factor from each light's size (8-connected live pixels, scipy's labelling) and each light's fringe colour
+    (unclipped pixels within 2 px less those at 6 px) with how sure it is."""
+    from scipy import ndimage
+
+    H, W = clipped.shape
+    pad = F.pad(clipped[None, None].float(), (1, 1, 1, 1), value=1.0)[0, 0] > 0
+    edge = ~(pad[:-2, 1:-1] & pad[2:, 1:-1] & pad[1:-1, :-2] & pad[1:-1, 2:])
+    cover = torch.where(edge, highlights.EDGE_COVER, 1.0)
+    labels, k = ndimage.label(live.numpy(), structure=[[1, 1, 1]] * 3)
+    labels = torch.from_numpy(labels).long()
+    size = torch.bincount(labels.view(-1), minlength=k + 1).float()[labels] / (H * W)
+    point = (highlights.POINT_AREA / size).sqrt().clamp(max=1.0)
+    sums = {}
+    for name, dists in (("fringe", range(1, highlights.FRINGE_PX + 1)), ("bg", [highlights.BACKGROUND_PX])):
+        acc = torch.zeros(k + 1, 4)
+        for d in dists:
+            for dy in range(-d, d + 1):
+                for dx in range(-d, d + 1):
+                    if max(abs(dy), abs(dx)) != d:
+                        continue
+                    for y in range(H):
+                        for x in range(W):
+                            yy, xx = y + dy, x + dx
+                            if labels[y, x] and 0 <= yy < H and 0 <= xx < W and not clipped[yy, xx]:
+                                acc[labels[y, x], :3] += lin[:, yy, xx]
+                                acc[labels[y, x], 3] += 1
+        sums[name] = acc
+    f, b = sums["fringe"], sums["bg"]
+    excess = (f[:, :3] / f[:, 3:].clamp_min(1) - b[:, :3] / b[:, 3:].clamp_min(1)).clamp_min(0)
+    lum = colour.luminance(excess, dim=-1)
+    floor = highlights.FRINGE_MIN + highlights.FRINGE_CONTRAST * colour.luminance(
+        b[:, :3] / b[:, 3:].clamp_min(1), dim=-1
+    )
+    sure = ((lum / floor) - 1).clamp(0, 1) * (f[:, 3] > 0).float()
+    col = (excess / lum.clamp_min(1e-6).unsqueeze(1))[labels].permute(2, 0, 1)
+    return cover, point, col, sure[labels]
+
+
 def test_sparse_highlights_equal_dense_formula():
     """The sparse rebuild (only clipped pixels computed) equals the formula written out densely: gain from
-    display luminance in the light's white, out-of-focus weight and compactness (clipped share in a CoC-sized box)."""
+    display luminance in the light's white, out-of-focus weight and compactness (clipped share in a CoC-sized box),
+    each light's edge cover and size, and its colour (the LIGHTING's, else its fringe's)."""
     g = torch.Generator().manual_seed(3)
     img = torch.randint(0, 160, (50, 70, 3), generator=g).float() / 255
     spots = torch.randint(0, 50 * 70, (60,), generator=g)  # sparse bright pixels of any colour
@@ -68,14 +109,15 @@ def test_sparse_highlights_equal_dense_formula():
                 share[yy, xx] = clipped[max(0, yy - s) : yy + s + 1, max(0, xx - s) : xx + s + 1].mean()
         compact = ((highlights.COMPACT_NONE - share) / (highlights.COMPACT_NONE - highlights.COMPACT_FULL)).clamp(0, 1)
         weight = blur * compact
-        gain = 1 + hl.boost * over**hl.exponent * weight
+        cover, point, fringe, sure = _dense_lights(clipped > 0, weight * clipped > 0, lin)
+        gain = 1 + hl.boost * point * over**hl.exponent * weight * cover
+        mix = (over * weight).unsqueeze(0)
         if hl.colour is None:
-            dense = lin * gain
+            col, mix = fringe, mix * sure
         else:
             col = torch.tensor(hl.colour).view(3, 1, 1)
             col = col / colour.luminance(col.view(1, 3), dim=-1)
-            mix = (over * weight).unsqueeze(0)
-            dense = ((1 - mix) * lin + mix * colour.luminance(lin, dim=0).unsqueeze(0) * col) * gain
+        dense = ((1 - mix) * lin + mix * colour.luminance(lin, dim=0).unsqueeze(0) * col) * gain
         fast = highlights.rebuild_highlights(lin.clone(), radius, hl, img.amax(-1))
         assert torch.allclose(fast, dense, rtol=1e-5, atol=1e-6)  # same formula; vector/scalar pow round-off
         changed = (fast != lin).any(0)
