@@ -224,3 +224,22 @@ def test_group_photo_people_in_the_depth_readout_and_in_lens_bokehs_focus(comfy_
     )
     assert f"(focus point (on person {far['person']} of 6))" in picked.ui["text"][0]
     assert picked.args[3] == pytest.approx(far["distance_m"], rel=0.03)
+
+
+def test_lighting_tint_takes_the_key_from_the_depths_soft_alpha(comfy_nodes):
+    """A DEPTH carrying the people's soft alpha: LightingTint gives hair the key by its alpha and the
+    background beside it none (the same pixels as with the ambient everywhere)."""
+    h, w = 48, 64
+    img = torch.full((1, h, w, 3), 0.45)
+    alpha = torch.zeros(1, h, w)
+    alpha[0, :, :30] = 1.0
+    alpha[0, :, 30:36] = torch.linspace(0.8, 0.2, 6)
+    metres = torch.where(alpha > 0.5, torch.tensor(1.5), torch.tensor(6.0))
+    node = comfy_nodes.NODE_CLASS_MAPPINGS["LightingTint"]
+    out = run_node(node, image=img, preset="warm cinematic", depth=DepthMap(metres, layer_alpha=alpha)).args[0]
+    ambient = run_node(node, image=img, preset="warm cinematic", subject_mask=torch.zeros(1, h, w)).args[0]
+    key = run_node(node, image=img, preset="warm cinematic").args[0]
+    assert torch.allclose(out[0, :, 40:], ambient[0, :, 40:], atol=2e-3)  # beside the hair: no warm rim
+    assert torch.allclose(out[0, :, :20], key[0, :, :20], atol=2e-3)
+    mid = out[0, 24, 30:36, 0]
+    assert bool((mid[1:] < mid[:-1]).all())  # the key thins out with the strands
