@@ -16,6 +16,16 @@ from portraitos.tests.support.shipped_workflows import node_info
 REPO = Path(__file__).resolve().parents[2]
 PREVIOUS = REPO / "tests" / "data" / "previous_release"
 
+# Values the templates changed on purpose since that release (the old value is what the old file must hold):
+# the selfie templates name InstantID's files so the frontend's missing-models list can offer them, and
+# LensBokeh's highlight_boost is now the light brightness in multiples of white (an old graph's 8 still runs,
+# as lights 8x white).
+TEMPLATE_CHANGES = {
+    ("PortraitGenerate", "adapter_file"): "auto",
+    ("PortraitGenerate", "controlnet_file"): "auto",
+    ("LensBokeh", "highlight_boost"): 8.0,
+}
+
 
 def test_a_previous_release_workflow_converts_and_validates(comfy_nodes):
     from portraitos.services.validation import schema  # after ComfyUI is imported (comfy_nodes)
@@ -36,6 +46,8 @@ def test_a_previous_release_workflow_converts_and_validates(comfy_nodes):
                 if name not in saved:
                     assert name in optional, f"{path.name}: new required input {node['class_type']}.{name}"
                     assert optional[name][1].get("default") == value, (path.name, name, value)
+                elif (node["class_type"], name) in TEMPLATE_CHANGES:
+                    assert saved[name] == TEMPLATE_CHANGES[node["class_type"], name], (path.name, name, saved[name])
                 else:
                     assert saved[name] == value, f"{path.name}: {node['class_type']}.{name} maps differently"
         for node_id, node in api.items():
