@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import folder_paths
 
-from portraitos.engine.generation.defaults import FACEID, INSTANTID
+from portraitos.engine.generation.defaults import FACEID, INSTANTID, KEEP_FACE
 from portraitos.services import identity_adapters as adapters
 from portraitos.services.face_packs import missing_face_model_message
 from portraitos.services.model_sources import GENERATION_SOURCES, ModelSource
@@ -81,7 +81,26 @@ def generation_message(
                 f"method {FACEID} needs its adapter, not installed:\n"
                 f"{_line(GENERATION_SOURCES[FACEID])} (looked in {_folders(folder)})" + _named(adapter_file, None)
             )
-    return None
+    # "keep face" uses no adapter: a template's named files are then not needed
+    return None if method == KEEP_FACE else _unknown_named(adapter_file, controlnet_file)
+
+
+def _unknown_named(adapter_file: str | None, controlnet_file: str | None) -> str | None:
+    """A file chosen by name that no adapter folder (or, for IdentityNet, the controlnet folder) holds
+    ("auto" decides the method when the node runs): the name is refused before anything runs."""
+    lines = []
+    folders = sorted(set(adapters.ADAPTER_FOLDERS.values()))
+    if adapter_file not in (None, "auto") and not any(folder_paths.get_full_path(f, adapter_file) for f in folders):
+        lines.append(
+            f"adapter_file {adapter_file!r} is not installed (looked in {', '.join(_folders(f) for f in folders)}): "
+            "choose an installed file or 'auto'"
+        )
+    if controlnet_file not in (None, "auto") and folder_paths.get_full_path("controlnet", controlnet_file) is None:
+        lines.append(
+            f"controlnet_file {controlnet_file!r} is not installed (looked in {_folders('controlnet')}): "
+            "choose an installed file or 'auto'"
+        )
+    return "\n".join(lines) or None
 
 
 def _named(adapter_file: str | None, controlnet_file: str | None) -> str:

@@ -3,7 +3,8 @@ get it; the selfie template's message names InstantID's files too.
 
 ComfyUI 0.3.75 repeats a message ``validate_inputs`` returns once per input the function takes (seven
 times, about 5 kB, on IdentityLoader); the pack raises a missing model instead, which ComfyUI reports
-once (services/validation.py). The live server of ``tests/conftest.py`` has empty model folders.
+once (services/validation.py). The server here is this module's own, with empty model folders (the
+session's server gains tiny models as other tests install them).
 """
 
 from __future__ import annotations
@@ -12,7 +13,24 @@ import json
 
 import pytest
 
+from portraitos.tests.support.comfy_host import ComfyServer
 from portraitos.tests.support.shipped_workflows import TEMPLATES
+
+FOLDERS = ("depth", "depthanything", "identities", "insightface", "checkpoints", "ipadapter", "instantid", "controlnet")
+
+
+@pytest.fixture(scope="module")
+def comfy_server(tmp_path_factory):
+    """A live ComfyUI server with this pack and no model files at all; stopped at the end."""
+    work = tmp_path_factory.mktemp("bare_server")
+    models = {name: work / "models" / name for name in FOLDERS}
+    for folder in models.values():
+        folder.mkdir(parents=True)
+    server = ComfyServer(work, model_folders=models).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def _rejected(comfy_server, graph: dict) -> dict:

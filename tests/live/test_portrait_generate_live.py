@@ -91,7 +91,7 @@ def test_keep_face_batch_over_http(comfy_server, comfy_nodes, tmp_path):
         ("sampler_name", "warp"),
         ("batch_size", 21),
         ("cfg", float("nan")),
-        ("identity_strength", -1.0),
+        ("identity_strength", -1.5),  # below cubiq's range, -1 .. 5
     ):
         wrong = json.loads(json.dumps(graph))
         wrong["4"]["inputs"][name] = bad

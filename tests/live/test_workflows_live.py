@@ -31,6 +31,11 @@ ENV_DEPENDENT = {
     ("IdentityLoader", "stored_identity"),
     ("CheckpointLoaderSimple", "ckpt_name"),
     ("LoraLoader", "lora_name"),
+    # InstantID's files, named so the frontend's missing-models list can offer them
+    ("PortraitGenerate", "adapter_file"),
+    ("PortraitGenerate", "controlnet_file"),
+    ("PortraitIdentityApply", "adapter_file"),
+    ("PortraitIdentityApply", "controlnet_file"),
 }
 
 
