@@ -19,7 +19,7 @@ from skimage import data
 
 from portraitos.benchmarks.bench_bokeh import measure
 from portraitos.engine.depth import DepthNetwork, EstimateSettings, estimate_depth, joint_bilateral_upsample, upsample
-from portraitos.tests.support.tiny_depth_models import tiny_depth_anything
+from portraitos.testing.tiny_depth_models import tiny_depth_anything
 from portraitos.validation.metrics import edge_error
 from portraitos.validation.samples import fill_from_nearest, motorcycle_depth_m
 

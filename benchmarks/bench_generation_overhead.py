@@ -48,7 +48,7 @@ def main() -> None:
 
     from skimage import data
 
-    from portraitos.tests.support.comfy_host import load_in_process
+    from portraitos.testing.comfy_host import load_in_process
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_generation_"))
     n = load_in_process(tmp / "in", tmp / "out")
@@ -58,9 +58,9 @@ def main() -> None:
     from portraitos.engine.generation import build_prompts
     from portraitos.engine.identity import build_identity
     from portraitos.services import identity_adapters  # noqa: F401  (registers the adapter folders)
-    from portraitos.tests.support import tiny_diffusion_models as tdm
-    from portraitos.tests.support.comfy_host import run_node
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing import tiny_diffusion_models as tdm
+    from portraitos.testing.comfy_host import run_node
+    from portraitos.testing.tiny_face_models import build_pack
 
     for name in ("checkpoints", "ipadapter", "instantid", "controlnet", "loras"):
         (tmp / name).mkdir()

@@ -14,7 +14,7 @@ from skimage import data
 
 from portraitos.engine.faces import analyse, load_pack
 from portraitos.engine.identity import build_identity, identity_path, load_identity, save_identity
-from portraitos.tests.support.tiny_face_models import build_pack
+from portraitos.testing.tiny_face_models import build_pack
 
 REPO = Path(__file__).resolve().parents[1]
 

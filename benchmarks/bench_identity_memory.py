@@ -86,7 +86,7 @@ def main() -> None:
     import torch
     from safetensors.torch import save_file
 
-    from portraitos.tests.support.comfy_host import load_in_process
+    from portraitos.testing.comfy_host import load_in_process
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_identity_memory_"))
     load_in_process(tmp / "in", tmp / "out")

@@ -7,7 +7,7 @@ LightingTint → LensBokeh → SaveImage; time and peak memory per node.
 The shipped workflow ``portrait_85mm_f1.8_warm`` (with its depth, matte and in-focus previews) with ComfyUI's
 own UpscaleModelLoader + ImageUpscaleWithModel between LoadImage and the pack's nodes, as the selfie
 templates' note says to do with an upscale model. The model is Real-ESRGAN x4plus converted from the ncnn
-files on PyPI (``tests/support/real_models.py``); the photo is the 1927 Solvay conference (public domain,
+files on PyPI (``testing/real_models.py``); the photo is the 1927 Solvay conference (public domain,
 from the same PyPI fetch), cropped to 16:9 and scaled to ``--input``. Per node: wall time between the
 server's ``executing`` messages and the peak resident memory of the server process while it ran (sampled
 every 20 ms; ``benchmarks/bench_8k.py``'s sampler). ``--crops PREFIX`` writes full-size (1:1 pixel) crops of
@@ -29,8 +29,8 @@ import psutil
 from PIL import Image
 
 from portraitos.benchmarks.bench_8k import GB, report, run
-from portraitos.tests.support import real_models
-from portraitos.tests.support.comfy_host import ComfyServer
+from portraitos.testing import real_models
+from portraitos.testing.comfy_host import ComfyServer
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = "portrait_85mm_f1.8_warm"

@@ -20,7 +20,7 @@ TEMPLATE = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm.json"
 
 
 def main() -> int:
-    from portraitos.tests.support.comfy_host import ComfyServer, comfyui_dir
+    from portraitos.testing.comfy_host import ComfyServer, comfyui_dir
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", required=True, help="the Python ComfyUI runs with (the Manager-installed one)")

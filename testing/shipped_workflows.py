@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "workflows"
 UI_FILES = sorted(TEMPLATES.glob("*.json"))
 API_FILES = sorted((TEMPLATES / "api").glob("*.json"))

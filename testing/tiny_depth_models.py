@@ -189,7 +189,7 @@ def seeded_file_name(depth_type: str) -> str:
     return "depth_anything_v2_vits.safetensors"
 
 
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "tiny_depth_anything_reference.npz"
+REFERENCE = Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny_depth_anything_reference.npz"
 
 
 def reference_picture() -> torch.Tensor:

@@ -1,8 +1,9 @@
 """The test suite, one folder per layer: ``engine/`` (plain torch), ``comfy/`` (ComfyUI in this process),
 ``live/`` (a live ComfyUI server over HTTP, and the editor in a browser), ``tools/`` (build tools, the
 dependency legs, the JS lens maths), ``real/`` (real networks from PyPI: faces on real photos, a real
-upscaler). ``support/`` (the package ``portraitos.tests.support``) holds the ComfyUI hosts, the browser
-host and the tiny models the tests build; the layer markers are set here, from each test's folder."""
+upscaler). The top-level ``testing/`` (the package ``portraitos.testing``) holds the in-process ComfyUI
+loader, the browser host and the tiny models the tests build; the layer markers are set here, from each
+test's folder."""
 
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from portraitos.tests.support.comfy_host import ComfyServer, load_in_process
+from portraitos.testing.comfy_host import ComfyServer, load_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,11 +60,11 @@ def comfy_server(tmp_path_factory):
     models = {name: work / "models" / name for name in folders}
     for p in models.values():
         p.mkdir(parents=True)
-    # a test-only node package that registers the tiny model configurations (tests/support/tiny_diffusion_models)
+    # a test-only node package that registers the tiny model configurations (testing/tiny_diffusion_models)
     server = ComfyServer(
         work,
         model_folders=models,
-        extra_custom_nodes=[REPO / "tests" / "support" / "comfy_test_nodes" / "portraitos_tiny_models"],
+        extra_custom_nodes=[REPO / "testing" / "comfy_test_nodes" / "portraitos_tiny_models"],
     )
     server.start()
     try:

@@ -14,7 +14,7 @@ after a rebuild (and tests/comfy/test_workflows_inprocess.py fails until the fil
 
 Thumbnails are real outputs: each portrait template runs on a live ComfyUI server with this pack and
 its sample photo; the identity templates run on a small face-model pack built by the tests
-(tests/support/tiny_face_models.py, its detector fixed to the sample's face), and their pictures carry
+(testing/tiny_face_models.py, its detector fixed to the sample's face), and their pictures carry
 a caption saying what the template does and that they are illustrations (the real output needs
 InsightFace's pack). The selfie templates' output needs SDXL weights: theirs are drawn without a server
 (every build) on the picture of the portrait template with the same lens and light, with the sample
@@ -675,7 +675,7 @@ def stale_files(files: dict[Path, str]) -> list[str]:
 
 
 def loaded_nodes():
-    from portraitos.tests.support.comfy_host import load_in_process
+    from portraitos.testing.comfy_host import load_in_process
 
     tmp = Path(tempfile.mkdtemp(prefix="portraitos_build_"))
     atexit.register(shutil.rmtree, tmp, True)
@@ -773,8 +773,8 @@ def render_thumbnails(names: list[str] | None = None) -> list[Path]:
     """Run each template on a live server with this pack and save its output as ``<name>.jpg``."""
     from PIL import Image
 
-    from portraitos.tests.support.comfy_host import ComfyServer
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing.comfy_host import ComfyServer
+    from portraitos.testing.tiny_face_models import build_pack
 
     available = set(loaded_nodes().NODE_CLASS_MAPPINGS)
     workflows = [w for w in all_workflows(available) if names is None or w.name in names]

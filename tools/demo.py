@@ -12,7 +12,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from portraitos.tests.support.comfy_host import ComfyServer
+from portraitos.testing.comfy_host import ComfyServer
 from portraitos.validation.samples import write_astronaut, write_motorcycle
 
 HERE = Path(__file__).resolve().parent

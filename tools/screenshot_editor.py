@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from portraitos.tests.support.comfy_host import ComfyServer
+from portraitos.testing.comfy_host import ComfyServer
 from portraitos.validation.samples import write_astronaut, write_motorcycle
 
 REPO = Path(__file__).resolve().parents[1]

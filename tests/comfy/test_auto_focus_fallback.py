@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from portraitos.engine.lens import auto_focus_distance
-from portraitos.tests.support.comfy_host import run_node
+from portraitos.testing.comfy_host import run_node
 
 SAMPLE = Path(__file__).resolve().parents[2] / "example_inputs" / "astronaut.jpg"
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from skimage import data
 
-from portraitos.tests.support.comfy_host import run_node
+from portraitos.testing.comfy_host import run_node
 
 ASTRONAUT = torch.from_numpy(data.astronaut()).float()[None] / 255
 

@@ -6,7 +6,7 @@ import torch
 
 from portraitos.engine.depth import DepthMap
 from portraitos.engine.lens import HighlightRebuild
-from portraitos.tests.support.comfy_host import run_node
+from portraitos.testing.comfy_host import run_node
 
 
 def test_loader_registers_every_node(comfy_nodes):
@@ -92,7 +92,7 @@ def test_depth_estimate_lists_and_loads_models_through_the_node(comfy_nodes, tmp
     import folder_paths
     from safetensors.torch import save_file
 
-    from portraitos.tests.support.tiny_depth_models import (
+    from portraitos.testing.tiny_depth_models import (
         save_hf_folder,
         tiny_depth_anything,
         tiny_depth_pro,
@@ -147,7 +147,7 @@ def test_identity_loader_creates_then_loads_by_name(comfy_nodes, tmp_path):
     import folder_paths
     from skimage import data
 
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing.tiny_face_models import build_pack
 
     build_pack(tmp_path / "insightface")
     folder_paths.add_model_folder_path("insightface", str(tmp_path / "insightface"), is_default=True)
@@ -177,7 +177,7 @@ def test_depth_precision_casts_the_network_on_a_gpu_device(comfy_nodes, tmp_path
     import comfy.model_management as mm
     import folder_paths
 
-    from portraitos.tests.support.tiny_depth_models import save_hf_folder, tiny_depth_anything
+    from portraitos.testing.tiny_depth_models import save_hf_folder, tiny_depth_anything
 
     save_hf_folder(tiny_depth_anything(), tmp_path / "depth" / "tiny-bf16", 518)
     folder_paths.add_model_folder_path("depth", str(tmp_path / "depth"))

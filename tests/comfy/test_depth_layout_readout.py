@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from portraitos.engine.lens.optics import ThinLens
-from portraitos.tests.support.comfy_host import run_node
+from portraitos.testing.comfy_host import run_node
 from portraitos.validation.reference import card, pattern_texture, render_pinhole, to_photo
 from portraitos.validation.scenes import facade_scene
 

@@ -14,8 +14,8 @@ from PIL import Image
 from skimage import data
 
 from portraitos.engine.depth import is_depth_file
-from portraitos.tests.support.comfy_host import run_node
-from portraitos.tests.support.editor_expectations import (
+from portraitos.testing.comfy_host import run_node
+from portraitos.testing.editor_expectations import (
     ALL_NODE_IDS,
     check_search_and_categories,
     check_tooltips,
@@ -147,7 +147,7 @@ def test_registry_metadata_and_model_links(comfy_nodes):
     import tomllib
 
     from portraitos.services.model_sources import DEPTH_SOURCES, FACE_SOURCES, README_MODELS
-    from portraitos.tests.support.comfy_host import comfyui_dir
+    from portraitos.testing.comfy_host import comfyui_dir
 
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())
     comfy = meta["tool"]["comfy"]

@@ -5,7 +5,7 @@ import torch
 
 from portraitos.engine.depth import DepthMap
 from portraitos.engine.lens import focus_point_mask, parse_focus_point
-from portraitos.tests.support.comfy_host import run_node
+from portraitos.testing.comfy_host import run_node
 
 
 def test_parse_focus_point():

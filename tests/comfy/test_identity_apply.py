@@ -16,8 +16,8 @@ from portraitos.tests.comfy.test_portrait_generate import (  # noqa: F401  (the 
     _run,
     tiny,
 )
-from portraitos.tests.support.comfy_host import run_node
-from portraitos.tests.support.tiny_diffusion_models import (
+from portraitos.testing.comfy_host import run_node
+from portraitos.testing.tiny_diffusion_models import (
     build_clip_vision,
     build_diffusers_identitynet,
     faceid_plus_state_dict,

@@ -1,7 +1,7 @@
 """The identity beside the packs artists already use (cubiq's IPAdapter / InstantID): attention patches that
 compose in either order, one FaceID LoRA, the files used said, the controls those packs offer, memory.
 
-Another pack is played by ``tests/support/other_packs.py``: a stand-in written to the protocol cubiq's
+Another pack is played by ``testing/other_packs.py``: a stand-in written to the protocol cubiq's
 packs use (their keys, their ``add``), whose contribution is known exactly."""
 
 # ruff: noqa: F811  (the imported fixture is taken as a test argument)
@@ -18,9 +18,9 @@ from portraitos.tests.comfy.test_portrait_generate import (  # noqa: F401  (the 
     _empty,
     tiny,
 )
-from portraitos.tests.support.comfy_host import run_node
-from portraitos.tests.support.other_packs import OtherPack, other_pack_term
-from portraitos.tests.support.tiny_diffusion_models import (
+from portraitos.testing.comfy_host import run_node
+from portraitos.testing.other_packs import OtherPack, other_pack_term
+from portraitos.testing.tiny_diffusion_models import (
     build_controlnet,
     faceid_lora_state_dict,
     faceid_state_dict,
@@ -205,7 +205,7 @@ def test_a_controlnet_that_is_not_identitynet_is_refused_with_the_reason(tiny):
     import comfy.cldm.cldm
     from safetensors.torch import save_file
 
-    from portraitos.tests.support.tiny_diffusion_models import SDXL_UNET
+    from portraitos.testing.tiny_diffusion_models import SDXL_UNET
 
     _empty(tiny, "instantid")
     _empty(tiny, "controlnet")

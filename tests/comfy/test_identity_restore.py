@@ -13,7 +13,7 @@ from portraitos.engine.identity import (
     merge,
     save_identity,
 )
-from portraitos.tests.support.tiny_face_models import build_pack
+from portraitos.testing.tiny_face_models import build_pack
 
 ASTRONAUT = data.astronaut()
 
@@ -26,7 +26,7 @@ def pack(tmp_path_factory):
 
 
 def test_identity_loader_restores_the_previous_version(pack, tmp_path, monkeypatch, comfy_nodes):
-    from portraitos.tests.support.comfy_host import run_node
+    from portraitos.testing.comfy_host import run_node
 
     node = comfy_nodes.NODE_CLASS_MAPPINGS["IdentityLoader"]
     module = sys.modules[node.__module__]

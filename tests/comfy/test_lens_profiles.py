@@ -6,7 +6,7 @@ import torch
 from portraitos.engine.depth import DepthMap
 from portraitos.engine.lens import Aperture, LensSettings, render_lens_bokeh
 from portraitos.engine.lens.profiles import IDEAL, PROFILE_NAMES, find_profile
-from portraitos.tests.support.comfy_host import run_node
+from portraitos.testing.comfy_host import run_node
 
 
 def scene():

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from portraitos.engine.depth import DepthMap
-from portraitos.tests.support.comfy_host import run_node
-from portraitos.tests.support.non_finite import DTYPES, SIZES, poisoned, replaced
+from portraitos.testing.comfy_host import run_node
+from portraitos.testing.non_finite import DTYPES, SIZES, poisoned, replaced
 
 
 def _warnings(out) -> str:

@@ -16,8 +16,8 @@ from portraitos.engine.generation import (
     keep_mask,
 )
 from portraitos.engine.identity import build_identity
-from portraitos.tests.support.comfy_host import run_node
-from portraitos.tests.support.tiny_diffusion_models import (
+from portraitos.testing.comfy_host import run_node
+from portraitos.testing.tiny_diffusion_models import (
     build_checkpoint,
     build_controlnet,
     faceid_lora_state_dict,
@@ -26,7 +26,7 @@ from portraitos.tests.support.tiny_diffusion_models import (
     save_bin,
     save_flat_safetensors,
 )
-from portraitos.tests.support.tiny_face_models import build_pack
+from portraitos.testing.tiny_face_models import build_pack
 
 FOLDERS = ("checkpoints", "ipadapter", "instantid", "controlnet", "loras")
 FAST = {"steps": 2, "cfg": 4.0, "sampler_name": "euler", "scheduler": "normal", "width": 64, "height": 64}
@@ -40,7 +40,7 @@ def tiny(comfy_nodes, tmp_path_factory):
     adapter folders (empty until a test fills them); identities from the tiny face packs."""
     import folder_paths
 
-    from portraitos.tests.support import tiny_diffusion_models
+    from portraitos.testing import tiny_diffusion_models
 
     root = tmp_path_factory.mktemp("generation")
     saved = {
@@ -552,7 +552,7 @@ def test_identitynet_as_published_diffusers_layout_straight_in_models_controlnet
     import comfy.controlnet
 
     from portraitos.services import identity_adapters as ia
-    from portraitos.tests.support.tiny_diffusion_models import build_diffusers_identitynet
+    from portraitos.testing.tiny_diffusion_models import build_diffusers_identitynet
 
     _empty(tiny, "controlnet")
     _empty(tiny, "instantid")
@@ -632,7 +632,7 @@ def test_memory_plan_counts_everything_the_sampler_holds(tiny, monkeypatch):
 
     from portraitos.services import identity_adapters as ia
     from portraitos.services import sampling
-    from portraitos.tests.support.tiny_diffusion_models import build_diffusers_identitynet
+    from portraitos.testing.tiny_diffusion_models import build_diffusers_identitynet
 
     _empty(tiny, "controlnet")
     _empty(tiny, "instantid")

@@ -11,7 +11,7 @@ from pathlib import Path
 from portraitos.engine.identity import load_identity
 from portraitos.headless.workflow_format import ui_to_api
 from portraitos.headless.workflow_names import resolve_workflow
-from portraitos.tests.support.shipped_workflows import node_info
+from portraitos.testing.shipped_workflows import node_info
 
 REPO = Path(__file__).resolve().parents[2]
 PREVIOUS = REPO / "tests" / "data" / "previous_release"
@@ -61,7 +61,7 @@ def test_a_previous_release_workflow_converts_and_validates(comfy_nodes):
 
 
 def test_a_previous_release_identity_loads_in_the_engine_and_the_node(comfy_nodes, tmp_path, monkeypatch):
-    from portraitos.tests.support.comfy_host import run_node
+    from portraitos.testing.comfy_host import run_node
 
     (stored,) = PREVIOUS.glob("*.safetensors")
     identity = load_identity(stored)

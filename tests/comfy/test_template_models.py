@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from portraitos.tests.support.shipped_workflows import UI_FILES
+from portraitos.testing.shipped_workflows import UI_FILES
 
 
 def _declared() -> list[tuple[str, dict, list]]:

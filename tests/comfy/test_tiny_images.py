@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from portraitos.engine.depth import DepthMap
-from portraitos.tests.support.comfy_host import run_node
+from portraitos.testing.comfy_host import run_node
 
 SHAPES = [(1, 1), (1, 64), (64, 1), (2, 3)]
 

@@ -17,7 +17,7 @@ from portraitos.headless.workflow_format import (
     ui_to_api,
     validate_api,
 )
-from portraitos.tests.support.shipped_workflows import (
+from portraitos.testing.shipped_workflows import (
     API_FILES,
     PORTRAITS,
     TEMPLATES,
@@ -218,9 +218,9 @@ def test_fast_template_validates_and_samples_fast_through_the_lightning_lora(com
     from portraitos.engine.faces import analyse, load_pack
     from portraitos.engine.generation.defaults import FAST
     from portraitos.engine.identity import build_identity
-    from portraitos.tests.support import tiny_diffusion_models as tdm
-    from portraitos.tests.support.comfy_host import run_node
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing import tiny_diffusion_models as tdm
+    from portraitos.testing.comfy_host import run_node
+    from portraitos.testing.tiny_face_models import build_pack
 
     graph = json.loads((TEMPLATES / "api" / "selfie_fast_85mm_f1.8_warm.json").read_text())
     gen, lora = graph["4"]["inputs"], graph["17"]["inputs"]

@@ -17,7 +17,7 @@ from portraitos.engine.depth import (
     load_hf_folder,
     upsample,
 )
-from portraitos.tests.support.tiny_depth_models import (
+from portraitos.testing.tiny_depth_models import (
     save_hf_folder,
     tiny_depth_anything,
     tiny_depth_pro,
@@ -176,7 +176,7 @@ def test_depth_anything_gives_the_reference_depth_on_this_transformers(tmp_path,
     import transformers
 
     from portraitos.engine.depth import predict
-    from portraitos.tests.support.tiny_depth_models import (
+    from portraitos.testing.tiny_depth_models import (
         REFERENCE,
         reference_picture,
         seeded_file_name,

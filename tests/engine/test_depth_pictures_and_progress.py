@@ -9,7 +9,7 @@ from skimage import data
 
 from portraitos.engine.depth import ImageDepthSettings, depth_from_picture
 from portraitos.engine.lens import LensSettings, lens_mismatch, render_lens_bokeh
-from portraitos.tests.support.editor_expectations import depth_for_lens, disparity_picture, scene_depth
+from portraitos.testing.editor_expectations import depth_for_lens, disparity_picture, scene_depth
 
 
 def test_disparity_picture_round_trips_to_metres():
@@ -99,7 +99,7 @@ def test_depth_estimate_ticks_within_each_image(tmp_path):
     """With a network, DepthEstimate ticks after inference and after each band of the edge-aware
     upsampling (Cancel is honoured there too), not only once per image."""
     from portraitos.engine.depth import EstimateSettings, estimate_depth, load_hf_folder
-    from portraitos.tests.support.tiny_depth_models import save_hf_folder, tiny_depth_anything
+    from portraitos.testing.tiny_depth_models import save_hf_folder, tiny_depth_anything
 
     net = load_hf_folder(save_hf_folder(tiny_depth_anything(), tmp_path / "tiny-da", 518))
     photo = torch.from_numpy(data.astronaut()).float()[None] / 255  # 512²: two bands of 256 rows

@@ -36,7 +36,7 @@ def test_precision_gives_the_network_dtype_off_the_cpu(precision, expected):
 
 
 def test_a_network_loaded_at_a_precision_holds_weights_in_it(tmp_path):
-    from portraitos.tests.support.tiny_depth_models import save_hf_folder, tiny_depth_anything
+    from portraitos.testing.tiny_depth_models import save_hf_folder, tiny_depth_anything
 
     save_hf_folder(tiny_depth_anything(), tmp_path / "da", 518)
     net = load_hf_folder(tmp_path / "da", network_dtype("bf16", torch.device("meta")))

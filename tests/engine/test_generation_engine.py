@@ -365,7 +365,7 @@ def test_close_up_selfie_is_found_at_a_smaller_detection_size(tmp_path):
     from portraitos.engine.faces import analyse, load_pack
     from portraitos.engine.faces.analysis import DET_SIZES, find_faces_insightface
     from portraitos.engine.identity.scoring import largest_face_embedding
-    from portraitos.tests.support.tiny_face_models import build_closeup_pack
+    from portraitos.testing.tiny_face_models import build_closeup_pack
 
     _folder, photo = build_closeup_pack(tmp_path)
     pack = load_pack(tmp_path, "closeup")
@@ -386,7 +386,7 @@ def test_a_detector_with_a_fixed_input_size_is_run_once(tmp_path):
 
     from portraitos.engine.faces import load_pack
     from portraitos.engine.faces.analysis import find_faces_insightface
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing.tiny_face_models import build_pack
 
     build_pack(tmp_path, "fixed")
     pack = load_pack(tmp_path, "fixed")
@@ -407,7 +407,7 @@ def _astronaut_variants():
     from scipy import ndimage
     from skimage import data
 
-    from portraitos.tests.support.tiny_face_models import ASTRONAUT_BOX, ASTRONAUT_KPS
+    from portraitos.testing.tiny_face_models import ASTRONAUT_BOX, ASTRONAUT_KPS
 
     sharp = torch.from_numpy(data.astronaut()).float() / 255
     blurred = torch.from_numpy(ndimage.gaussian_filter(sharp.numpy(), sigma=(3, 3, 0)))

@@ -22,7 +22,7 @@ from portraitos.engine.identity import (
     sanitize_name,
     save_identity,
 )
-from portraitos.tests.support.tiny_face_models import ASTRONAUT_BOX, ASTRONAUT_KPS, build_pack
+from portraitos.testing.tiny_face_models import ASTRONAUT_BOX, ASTRONAUT_KPS, build_pack
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ import torch
 
 from portraitos.engine.colour import srgb_to_linear, to_uint8_rgb
 from portraitos.engine.finite import finite_depth_picture, finite_pixels
-from portraitos.tests.support.non_finite import DTYPES, SIZES, poisoned, replaced
+from portraitos.testing.non_finite import DTYPES, SIZES, poisoned, replaced
 
 
 def test_replacement_is_counted_and_the_same_everywhere():

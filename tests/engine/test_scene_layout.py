@@ -141,7 +141,7 @@ def test_a_relative_network_fed_known_disparity_is_calibrated_by_every_person(tm
     from PIL import Image
 
     from portraitos.engine.depth import EstimateSettings, estimate_depth, load_hf_folder
-    from portraitos.tests.support.tiny_depth_models import save_hf_folder, tiny_depth_anything
+    from portraitos.testing.tiny_depth_models import save_hf_folder, tiny_depth_anything
 
     path = next(p for p in (Path(insightface.__file__).parent / "data" / "images").iterdir() if p.name == "t1.jpg")
     img = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"))).float()[None] / 255

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from portraitos.engine.lens import coc_px_at, depth_of_field
-from portraitos.tests.support.browser_host import CUT_LABELS, launch_browser, write_editor_settings
-from portraitos.tests.support.comfy_host import ComfyServer, frontends
+from portraitos.testing.browser_host import CUT_LABELS, launch_browser, write_editor_settings
+from portraitos.testing.comfy_host import ComfyServer, frontends
 
 pytestmark = pytest.mark.slow  # live: set by the folder
 

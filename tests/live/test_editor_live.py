@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from portraitos.tests.support.comfy_host import frontends
-from portraitos.tests.support.editor_expectations import (
+from portraitos.testing.comfy_host import frontends
+from portraitos.testing.editor_expectations import (
     ALIAS_WORDS,
     ALL_NODE_IDS,
     NODE_IDS,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portraitos.tests.support.comfy_host import PromptRejected
+from portraitos.testing.comfy_host import PromptRejected
 from portraitos.validation.samples import write_motorcycle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -136,7 +136,7 @@ def test_portrait_from_one_selfie_over_http(comfy_server):
 
 
 def test_depth_estimate_with_a_model_file_over_http(comfy_server):
-    from portraitos.tests.support.tiny_depth_models import save_hf_folder, tiny_depth_anything
+    from portraitos.testing.tiny_depth_models import save_hf_folder, tiny_depth_anything
     from portraitos.validation.samples import write_astronaut
 
     write_astronaut(comfy_server.input_dir)
@@ -155,7 +155,7 @@ def test_depth_estimate_with_a_model_file_over_http(comfy_server):
 
 
 def test_identity_created_in_one_prompt_loads_by_name_in_the_next(comfy_server):
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing.tiny_face_models import build_pack
     from portraitos.validation.samples import write_astronaut
 
     write_astronaut(comfy_server.input_dir)

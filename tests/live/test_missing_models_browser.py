@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from portraitos.tests.support.browser_host import launch_browser, write_editor_settings
-from portraitos.tests.support.comfy_host import ComfyServer, frontends
-from portraitos.tests.support.shipped_workflows import TEMPLATES
+from portraitos.testing.browser_host import launch_browser, write_editor_settings
+from portraitos.testing.comfy_host import ComfyServer, frontends
+from portraitos.testing.shipped_workflows import TEMPLATES
 
 pytestmark = pytest.mark.slow
 

@@ -13,8 +13,8 @@ import json
 
 import pytest
 
-from portraitos.tests.support.comfy_host import ComfyServer
-from portraitos.tests.support.shipped_workflows import TEMPLATES
+from portraitos.testing.comfy_host import ComfyServer
+from portraitos.testing.shipped_workflows import TEMPLATES
 
 FOLDERS = ("depth", "depthanything", "identities", "insightface", "checkpoints", "ipadapter", "instantid", "controlnet")
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from portraitos.services.prompt_values import read_as_meant
-from portraitos.tests.support.comfy_host import PromptRejected
+from portraitos.testing.comfy_host import PromptRejected
 
 
 def _graph(refine_edges):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from portraitos.tests.support.comfy_host import PromptRejected
+from portraitos.testing.comfy_host import PromptRejected
 
 
 def _view(server, ref) -> np.ndarray:
@@ -25,8 +25,8 @@ def test_keep_face_batch_over_http(comfy_server, comfy_nodes, tmp_path):
     from portraitos.engine.faces import analyse, load_pack
     from portraitos.engine.generation import frame_photo, keep_mask
     from portraitos.engine.identity import build_identity, save_identity
-    from portraitos.tests.support.tiny_diffusion_models import build_checkpoint
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing.tiny_diffusion_models import build_checkpoint
+    from portraitos.testing.tiny_face_models import build_pack
     from portraitos.validation.samples import write_astronaut
 
     build_checkpoint(comfy_server.model_folders["checkpoints"] / "tiny_live_sd15.safetensors", "sd15")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portraitos.tests.support.comfy_host import free_port
+from portraitos.testing.comfy_host import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = REPO / "headless" / "run_workflow.py"
@@ -120,7 +120,7 @@ def test_bad_arguments_name_what_is_wrong(comfy_server, tmp_path):
 
 def test_failure_while_running_prints_the_execution_error(comfy_server, tmp_path):
     """A graph the server accepts but that fails in a node (no face in the photo): the node's error."""
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing.tiny_face_models import build_pack
 
     build_pack(comfy_server.model_folders["insightface"], "antelopev2")
     black = tmp_path / "black.png"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from portraitos.tests.support.browser_host import CUT_LABELS, launch_browser, write_editor_settings
-from portraitos.tests.support.comfy_host import ComfyServer, frontends
+from portraitos.testing.browser_host import CUT_LABELS, launch_browser, write_editor_settings
+from portraitos.testing.comfy_host import ComfyServer, frontends
 
 pytestmark = pytest.mark.slow  # live: set by the folder
 

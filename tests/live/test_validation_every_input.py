@@ -81,8 +81,8 @@ def probe(comfy_server, comfy_nodes):
     from portraitos.engine.depth.files import DEPTH_EXTENSIONS
     from portraitos.engine.faces import analyse, load_pack
     from portraitos.engine.identity import build_identity, save_identity
-    from portraitos.tests.support.tiny_diffusion_models import build_checkpoint
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing.tiny_diffusion_models import build_checkpoint
+    from portraitos.testing.tiny_face_models import build_pack
 
     buf = io.BytesIO()
     Image.fromarray(np.full((48, 64, 3), 128, np.uint8)).save(buf, format="PNG")

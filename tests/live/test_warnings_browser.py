@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portraitos.tests.support.browser_host import launch_browser, write_editor_settings
-from portraitos.tests.support.comfy_host import ComfyServer, frontends
+from portraitos.testing.browser_host import launch_browser, write_editor_settings
+from portraitos.testing.comfy_host import ComfyServer, frontends
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,7 @@ import portraitos.tools.build_workflows as bw
 from portraitos.headless.workflow_format import (
     validate_api,
 )
-from portraitos.tests.support.shipped_workflows import API_FILES, PORTRAITS, SELFIE, TEMPLATES, UI_FILES
+from portraitos.testing.shipped_workflows import API_FILES, PORTRAITS, SELFIE, TEMPLATES, UI_FILES
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -127,7 +127,7 @@ def test_weight_free_templates_run_end_to_end(comfy_server, small_photo):
 
 
 def test_identity_templates_run_end_to_end_on_small_face_models(comfy_server):
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing.tiny_face_models import build_pack
 
     build_pack(comfy_server.model_folders["insightface"], bw.FACE_PACK)
     stored = comfy_server.model_folders["identities"] / f"{bw.IDENTITY}.safetensors"
@@ -151,8 +151,8 @@ def test_selfie_workflows_run_end_to_end_on_tiny_models(comfy_server, comfy_node
     if "PortraitGenerate" not in info:  # the workflows exist exactly when the node does
         assert not SELFIE
         return
-    from portraitos.tests.support.tiny_diffusion_models import build_checkpoint
-    from portraitos.tests.support.tiny_face_models import build_pack
+    from portraitos.testing.tiny_diffusion_models import build_checkpoint
+    from portraitos.testing.tiny_face_models import build_pack
 
     # the profiles are portrait-only; the fast and the stored-identity variants are selfie-only
     assert len(SELFIE) == len(PORTRAITS) - len(bw.PROFILE_TEMPLATES) + 2
@@ -196,7 +196,7 @@ def _tiny_lightning_lora(server, comfy_nodes, ckpt: str, lora: str) -> None:
     import torch
     from safetensors.torch import save_file
 
-    from portraitos.tests.support import tiny_diffusion_models as tdm
+    from portraitos.testing import tiny_diffusion_models as tdm
 
     path = tdm.build_checkpoint(server.model_folders["checkpoints"] / ckpt, "sdxl")
     tdm.register()

@@ -1,4 +1,4 @@
-"""The real-model tier: real networks from PyPI (:mod:`portraitos.tests.support.real_models`), laid out as a
+"""The real-model tier: real networks from PyPI (:mod:`portraitos.testing.real_models`), laid out as a
 user's ComfyUI has them and registered with the ComfyUI these tests load."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from portraitos.tests.support import real_models
+from portraitos.testing import real_models
 
 
 @pytest.fixture(scope="session")

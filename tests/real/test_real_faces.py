@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from portraitos.tests.support.comfy_host import run_node
-from portraitos.tests.support.real_models import PACK, PACK_128, truth_boxes
+from portraitos.testing.comfy_host import run_node
+from portraitos.testing.real_models import PACK, PACK_128, truth_boxes
 
 SOLVAY_PEOPLE = 29  # the 1927 Solvay conference photograph shows 29 attendees
 

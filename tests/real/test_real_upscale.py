@@ -17,8 +17,8 @@ import json
 import numpy as np
 import pytest
 
-from portraitos.tests.support.comfy_host import REPO, ComfyServer
-from portraitos.tests.support.real_models import UPSCALER
+from portraitos.testing.comfy_host import REPO, ComfyServer
+from portraitos.testing.real_models import UPSCALER
 
 SELFIE = "selfie_85mm_f1.8_soft"
 
@@ -108,7 +108,7 @@ def test_the_selfie_templates_upscale_stage_with_real_esrgan(server, photos):
 def test_a_truncated_ncnn_file_is_refused_with_the_reason(real_root, tmp_path):
     """The converter checks the graph against the network it writes: a cut ``.bin`` is an error naming the
     byte counts, not a state dict with garbage in it."""
-    from portraitos.tests.support.ncnn_esrgan import NcnnFormatError, convert
+    from portraitos.testing.ncnn_esrgan import NcnnFormatError, convert
 
     param = tmp_path / "x.param"
     binf = tmp_path / "x.bin"
@@ -119,7 +119,7 @@ def test_a_truncated_ncnn_file_is_refused_with_the_reason(real_root, tmp_path):
     binf.write_bytes(b"\0" * 100)
     with pytest.raises(NcnnFormatError, match="upsampling layers"):
         convert(param, binf)
-    from portraitos.tests.support.ncnn_esrgan import read_convolutions
+    from portraitos.testing.ncnn_esrgan import read_convolutions
 
     with pytest.raises(NcnnFormatError, match="the .bin ends at byte 100; c0 needs bytes up to 7172"):
         read_convolutions(param.read_text(), b"\0" * 100)

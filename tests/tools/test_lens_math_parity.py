@@ -65,7 +65,7 @@ def _js_results() -> dict:
         run = subprocess.run([node, "--input-type=module", "-e", src], capture_output=True, text=True, timeout=60)
         assert run.returncode == 0, run.stderr
         return json.loads(run.stdout)
-    from portraitos.tests.support.browser_host import launch_browser  # Chromium, as the browser tests use it
+    from portraitos.testing.browser_host import launch_browser  # Chromium, as the browser tests use it
 
     with launch_browser() as browser:
         page = browser.new_page()

@@ -13,7 +13,7 @@ from PIL import Image
 
 import portraitos.tools.build_workflows as bw
 from portraitos.engine import presets
-from portraitos.tests.support.shipped_workflows import PORTRAITS, UI_FILES, check_template
+from portraitos.testing.shipped_workflows import PORTRAITS, UI_FILES, check_template
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES_DIR = REPO / "workflows"
