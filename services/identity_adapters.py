@@ -60,7 +60,7 @@ from .model_sources import GENERATION_SOURCES
 
 ADAPTER_FOLDERS = {"InstantID": "instantid", "IP-Adapter FaceID": "ipadapter"}
 EXTENSIONS = (".safetensors", ".bin", ".pth", ".pt")
-README = "see the README, section PortraitGenerate"
+README = "see docs/generation.md in the pack"
 # for errors: what to put where, keyed by method (and "controlnet")
 WHERE = {key: f"{src.name} from {src.page} ({src.size}) into {src.folder}" for key, src in GENERATION_SOURCES.items()}
 
