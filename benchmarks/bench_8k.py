@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 from PIL import Image
 
-from portraitos.testing.comfy_host import ComfyServer
+from portraitos.headless.server import ComfyServer
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -31,9 +31,10 @@ from pathlib import Path
 from PIL import Image
 
 from portraitos.headless.batch.job import execute
-from portraitos.headless.batch.local import Comfy, Redis, start_worker, stop_worker, wait_workers
+from portraitos.headless.batch.local import Redis, start_worker, stop_worker, wait_workers
 from portraitos.headless.batch.manifest import read_manifest
 from portraitos.headless.batch.run import run_batch
+from portraitos.headless.server import ComfyServer
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm.json"
@@ -80,7 +81,7 @@ def main() -> None:
         work = Path(tmp)
         pics = photos(work, n)
         redis = Redis(work / "redis").start()
-        servers = [Comfy(work / f"server{i}").launch() for i in range(2)]
+        servers = [ComfyServer(work / f"server{i}").launch() for i in range(2)]
         workers = []
         try:
             for s in servers:

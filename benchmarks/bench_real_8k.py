@@ -29,8 +29,8 @@ import psutil
 from PIL import Image
 
 from portraitos.benchmarks.bench_8k import GB, report, run
+from portraitos.headless.server import ComfyServer
 from portraitos.testing import real_models
-from portraitos.testing.comfy_host import ComfyServer
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = "portrait_85mm_f1.8_warm"

@@ -38,28 +38,9 @@ from portraitos.engine.depth.portrait_prior import find_faces_all
 from portraitos.engine.lens import HighlightRebuild
 from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
 from portraitos.engine.lighting import LightingParams, relight
+from portraitos.validation.photos import photos
 
 F_NUMBERS = (1.2, 1.8, 2.8)
-
-
-def photos(long_side: int) -> dict[str, torch.Tensor]:
-    """name -> ``[H,W,3]`` sRGB 0..1, resized so the long side is ``long_side`` px (at most)."""
-    import insightface
-    from PIL import Image
-    from skimage import data
-
-    out = {"astronaut": torch.from_numpy(data.astronaut()).float() / 255}
-    folder = Path(insightface.__file__).parent / "data" / "images"
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in (".jpg", ".png"):
-            out[path.stem] = torch.from_numpy(np.asarray(Image.open(path).convert("RGB"))).float() / 255
-    for name, img in out.items():
-        H, W = img.shape[:2]
-        s = long_side / max(H, W)
-        if s < 1:
-            size = (round(H * s), round(W * s))
-            out[name] = F.interpolate(img.permute(2, 0, 1)[None], size=size, mode="area")[0].permute(1, 2, 0)
-    return out
 
 
 def lab(rgb: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 from portraitos.engine import presets
-from portraitos.testing.comfy_host import ComfyServer, PromptRejected
+from portraitos.headless.server import ComfyServer, PromptRejected
 
 REPO = Path(__file__).resolve().parents[1]
 

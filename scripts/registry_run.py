@@ -20,7 +20,7 @@ TEMPLATE = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm.json"
 
 
 def main() -> int:
-    from portraitos.testing.comfy_host import ComfyServer, comfyui_dir
+    from portraitos.headless.server import ComfyServer, comfyui_dir
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", required=True, help="the Python ComfyUI runs with (the Manager-installed one)")
@@ -34,6 +34,10 @@ def main() -> int:
         sources = "".join(z.read(n).decode() for n in names if re.fullmatch(r"nodes/[a-z_]+\.py", n))
     pose = {"models/mediapipe/pose_landmark_full.safetensors", "models/mediapipe/pose_landmark_full.part2.safetensors"}
     assert pose <= names, f"the zip lacks {pose - names}"
+    # development code stays out (.comfyignore); the launcher and the headless client ship
+    dev = sorted(n for n in names if n.split("/")[0] in ("tests", "testing", "tools", "benchmarks", "scripts", ".ci"))
+    assert not dev, f"the zip ships development code: {dev[:10]}"
+    assert {"headless/server.py", "headless/run_workflow.py"} <= names, "the zip lacks the headless client"
     defined = set(re.findall(r'node_id="([A-Za-z0-9_]+)"', sources))
     assert len(defined) >= 8, defined
 

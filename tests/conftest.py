@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from portraitos.testing.comfy_host import ComfyServer, load_in_process
+from portraitos.headless.server import ComfyServer
+from portraitos.testing.comfy_host import load_in_process
 
 REPO = Path(__file__).resolve().parents[1]
 

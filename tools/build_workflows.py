@@ -773,7 +773,7 @@ def render_thumbnails(names: list[str] | None = None) -> list[Path]:
     """Run each template on a live server with this pack and save its output as ``<name>.jpg``."""
     from PIL import Image
 
-    from portraitos.testing.comfy_host import ComfyServer
+    from portraitos.headless.server import ComfyServer
     from portraitos.testing.tiny_face_models import build_pack
 
     available = set(loaded_nodes().NODE_CLASS_MAPPINGS)

@@ -1,6 +1,8 @@
 """End-to-end demo: start ComfyUI headless, submit the default shipped workflow over HTTP, save the result.
 
-Run through ``bash scripts/demo.sh`` (which provisions first). Writes ``out/`` and always stops the server.
+Run through ``bash scripts/demo.sh`` (which provisions first). The server is the one launcher's
+(``headless/server.py``); the sample photo and depth come from ``validation/samples.py``. Writes ``out/``
+and always stops the server.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from portraitos.testing.comfy_host import ComfyServer
+from portraitos.headless.server import ComfyServer
 from portraitos.validation.samples import write_astronaut, write_motorcycle
 
 HERE = Path(__file__).resolve().parent

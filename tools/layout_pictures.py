@@ -20,9 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from portraitos.benchmarks.bench_real_photos import photos
 from portraitos.engine.depth import EstimateSettings, depth_preview, estimate_depth
 from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
+from portraitos.validation.photos import photos
 
 REPO = Path(__file__).resolve().parents[1]
 CELL = 300  # px, the long side of a cell

@@ -23,9 +23,9 @@ import torch.nn.functional as F
 
 import portraitos.engine.depth.portrait_prior as prior
 import portraitos.engine.lens.renderer as renderer
-from portraitos.benchmarks.bench_real_photos import photos
 from portraitos.engine.depth import EstimateSettings, estimate_depth
 from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
+from portraitos.validation.photos import photos
 
 REPO = Path(__file__).resolve().parents[1]
 F_NUMBERS = (1.2, 1.8, 2.8)

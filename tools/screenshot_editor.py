@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from portraitos.testing.comfy_host import ComfyServer
+from portraitos.headless.server import ComfyServer
 from portraitos.validation.samples import write_astronaut, write_motorcycle
 
 REPO = Path(__file__).resolve().parents[1]

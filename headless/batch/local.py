@@ -8,7 +8,8 @@ Debian's ``redis-server`` (``scripts/install_system_deps.sh``). With ``--gpus 0,
 killed run started again with the same ``--work`` folder finds its queue; without ``--work`` a fresh
 temporary folder is used and removed at the end. Exit status as the runner's.
 
-The parts (:class:`Redis`, :class:`Comfy`, :func:`start_worker`) are used by the tests and the benchmark.
+The parts (:class:`Redis`, :func:`start_worker`) are used by the tests and the benchmark; ComfyUI is started
+by the one launcher, :class:`portraitos.headless.server.ComfyServer`.
 """
 
 from __future__ import annotations
@@ -22,33 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from ..run_workflow import EXIT_UNREACHABLE, EXIT_USAGE, Failure
-
-REPO = Path(__file__).resolve().parents[2]
-PACK_NAME = "PortraitOS"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen | None, sig=signal.SIGTERM, wait: float = 20.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=wait)
-    except (subprocess.TimeoutExpired, ProcessLookupError, PermissionError):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait(timeout=10)
+from ..server import ComfyServer, free_port, stop_process
 
 
 class Redis:
@@ -85,74 +63,7 @@ class Redis:
         raise RuntimeError(f"redis-server did not answer on port {self.port}")
 
     def stop(self) -> None:
-        _stop(self.proc)
-        if getattr(self, "_log", None):
-            self._log.close()
-
-
-def comfyui_dir() -> Path:
-    """The ComfyUI to run: ``COMFYUI_DIR``, else the one ``scripts/provision.sh`` recorded, else ``.comfyui/``."""
-    env = os.environ.get("COMFYUI_DIR")
-    if env:
-        return Path(env).resolve()
-    recorded = REPO / ".comfyui-path"
-    if recorded.is_file():
-        return Path(recorded.read_text().strip())
-    return REPO / ".comfyui"
-
-
-class Comfy:
-    """A ComfyUI server subprocess with this pack, its own input/output folders under ``workdir``."""
-
-    def __init__(self, workdir: Path, cpu: bool = True, gpu: str | None = None, python: str = sys.executable):
-        self.dir = comfyui_dir()
-        if not (self.dir / "main.py").is_file():
-            raise Failure(f"ComfyUI not found at {self.dir}: run `bash scripts/provision.sh`", EXIT_USAGE)
-        self.workdir = Path(workdir)
-        for sub in ("input", "output", "user"):
-            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.cpu, self.gpu, self.python = cpu, gpu, python
-        self.proc: subprocess.Popen | None = None
-        self.log_path = self.workdir / "comfyui.log"
-
-    def launch(self) -> Comfy:
-        w = self.workdir
-        cmd = [self.python, "main.py", "--listen", "127.0.0.1", "--port", str(self.port),
-               "--input-directory", str(w / "input"), "--output-directory", str(w / "output"),
-               "--temp-directory", str(w), "--user-directory", str(w / "user"),
-               "--database-url", "sqlite:///:memory:", "--disable-all-custom-nodes",
-               "--whitelist-custom-nodes", PACK_NAME, "--disable-auto-launch"]  # fmt: skip
-        if self.cpu:
-            cmd.append("--cpu")
-        env = dict(os.environ)
-        if self.gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = self.gpu
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            cmd, cwd=self.dir, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        return self
-
-    def wait_ready(self, timeout: float = 300.0) -> Comfy:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}: see {self.log_path}")
-            try:
-                urllib.request.urlopen(self.base + "/system_stats", timeout=2).read()
-                return self
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError(f"ComfyUI did not answer within {timeout}s: see {self.log_path}")
-
-    def kill(self) -> None:
-        """SIGKILL, as a machine that dies."""
-        _stop(self.proc, signal.SIGKILL, wait=10)
-
-    def stop(self) -> None:
-        _stop(self.proc)
+        stop_process(self.proc)
         if getattr(self, "_log", None):
             self._log.close()
 
@@ -189,7 +100,7 @@ def wait_workers(broker: str, count: int, timeout: float = 120.0) -> None:
 
 
 def stop_worker(proc: subprocess.Popen) -> None:
-    _stop(proc, signal.SIGTERM, wait=60)
+    stop_process(proc, signal.SIGTERM, wait=60)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -226,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
         redis = Redis(work / "redis").start()
         for i in range(args.servers):
             servers.append(
-                Comfy(work / f"server{i}", cpu=args.cpu or not gpus, gpu=gpus[i % len(gpus)] if gpus else None).launch()
+                ComfyServer(
+                    work / f"server{i}", cpu=args.cpu or not gpus, gpu=gpus[i % len(gpus)] if gpus else None
+                ).launch()
             )
         for s in servers:
             s.wait_ready()

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from portraitos.tests.comfy.test_portrait_generate import _clear, tiny  # noqa: F401  (the tiny-model fixture)
 from portraitos.testing.comfy_host import run_node
 from portraitos.testing.tiny_diffusion_models import build_clip_vision, faceid_plus_state_dict, save_bin
+from portraitos.tests.comfy.test_portrait_generate import _clear, tiny  # noqa: F401  (the tiny-model fixture)
 
 
 def overflowing_clip_vision(folder):

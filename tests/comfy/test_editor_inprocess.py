@@ -146,8 +146,8 @@ def test_depth_estimate_and_lighting_preview_and_read_out(comfy_nodes):
 def test_registry_metadata_and_model_links(comfy_nodes):
     import tomllib
 
+    from portraitos.headless.server import comfyui_dir
     from portraitos.services.model_sources import DEPTH_SOURCES, FACE_SOURCES, README_MODELS
-    from portraitos.testing.comfy_host import comfyui_dir
 
     meta = tomllib.loads((REPO / "pyproject.toml").read_text())
     comfy = meta["tool"]["comfy"]

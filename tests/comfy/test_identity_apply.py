@@ -8,14 +8,6 @@ import pytest
 import torch
 
 from portraitos.engine.generation import build_prompts
-from portraitos.tests.comfy.test_portrait_generate import (  # noqa: F401  (the module's tiny-model fixture)
-    FAST,
-    STEPS,
-    _clear,
-    _empty,
-    _run,
-    tiny,
-)
 from portraitos.testing.comfy_host import run_node
 from portraitos.testing.tiny_diffusion_models import (
     build_clip_vision,
@@ -24,6 +16,14 @@ from portraitos.testing.tiny_diffusion_models import (
     faceid_state_dict,
     instantid_state_dict,
     save_bin,
+)
+from portraitos.tests.comfy.test_portrait_generate import (  # noqa: F401  (the module's tiny-model fixture)
+    FAST,
+    STEPS,
+    _clear,
+    _empty,
+    _run,
+    tiny,
 )
 
 

@@ -11,13 +11,6 @@ import pytest
 import torch
 
 from portraitos.engine.generation import AdapterError, build_prompts
-from portraitos.tests.comfy.test_portrait_generate import (  # noqa: F401  (the module's tiny-model fixture)
-    FAST,
-    STEPS,
-    _clear,
-    _empty,
-    tiny,
-)
 from portraitos.testing.comfy_host import run_node
 from portraitos.testing.other_packs import OtherPack, other_pack_term
 from portraitos.testing.tiny_diffusion_models import (
@@ -26,6 +19,13 @@ from portraitos.testing.tiny_diffusion_models import (
     faceid_state_dict,
     instantid_state_dict,
     save_bin,
+)
+from portraitos.tests.comfy.test_portrait_generate import (  # noqa: F401  (the module's tiny-model fixture)
+    FAST,
+    STEPS,
+    _clear,
+    _empty,
+    tiny,
 )
 
 FACEID_FILE = {"sd15": "ip-adapter-faceid_sd15.bin", "sdxl": "ip-adapter-faceid_sdxl.bin"}

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from portraitos.headless.batch.local import Redis, start_worker, stop_worker, wait_workers
-from portraitos.testing.comfy_host import ComfyServer
+from portraitos.headless.server import ComfyServer
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / "workflows" / "api" / "portrait_85mm_f1.8_warm.json"

@@ -18,8 +18,9 @@ import pytest
 from PIL import Image
 
 from portraitos.engine.lens import coc_px_at, depth_of_field
+from portraitos.headless.server import ComfyServer
 from portraitos.testing.browser_host import CUT_LABELS, launch_browser, write_editor_settings
-from portraitos.testing.comfy_host import ComfyServer, frontends
+from portraitos.testing.comfy_host import frontends
 
 pytestmark = pytest.mark.slow  # live: set by the folder
 

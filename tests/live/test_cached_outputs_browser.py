@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from portraitos.headless.server import ComfyServer
 from portraitos.testing.browser_host import launch_browser, write_editor_settings
-from portraitos.testing.comfy_host import ComfyServer, frontends
+from portraitos.testing.comfy_host import frontends
 
 pytestmark = pytest.mark.slow
 

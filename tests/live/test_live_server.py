@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portraitos.testing.comfy_host import PromptRejected
+from portraitos.headless.server import PromptRejected
 from portraitos.validation.samples import write_motorcycle
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,9 @@ import json
 
 import pytest
 
+from portraitos.headless.server import ComfyServer
 from portraitos.testing.browser_host import launch_browser, write_editor_settings
-from portraitos.testing.comfy_host import ComfyServer, frontends
+from portraitos.testing.comfy_host import frontends
 from portraitos.testing.shipped_workflows import TEMPLATES
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from portraitos.testing.comfy_host import ComfyServer
+from portraitos.headless.server import ComfyServer
 from portraitos.testing.shipped_workflows import TEMPLATES
 
 FOLDERS = ("depth", "depthanything", "identities", "insightface", "checkpoints", "ipadapter", "instantid", "controlnet")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from portraitos.headless.server import PromptRejected
 from portraitos.services.prompt_values import read_as_meant
-from portraitos.testing.comfy_host import PromptRejected
 
 
 def _graph(refine_edges):

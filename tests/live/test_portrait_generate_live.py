@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from portraitos.testing.comfy_host import PromptRejected
+from portraitos.headless.server import PromptRejected
 
 
 def _view(server, ref) -> np.ndarray:

@@ -17,7 +17,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from portraitos.testing.comfy_host import PromptRejected
+from portraitos.headless.server import PromptRejected
 
 LENS_DEFAULTS = {
     "focal_length_mm": 85.0,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from portraitos.testing.comfy_host import free_port
+from portraitos.headless.server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CLIENT = REPO / "headless" / "run_workflow.py"

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from portraitos.headless.server import ComfyServer
 from portraitos.testing.browser_host import CUT_LABELS, launch_browser, write_editor_settings
-from portraitos.testing.comfy_host import ComfyServer, frontends
+from portraitos.testing.comfy_host import frontends
 
 pytestmark = pytest.mark.slow  # live: set by the folder
 

@@ -17,7 +17,8 @@ import json
 import numpy as np
 import pytest
 
-from portraitos.testing.comfy_host import REPO, ComfyServer
+from portraitos.headless.server import ComfyServer
+from portraitos.testing.comfy_host import REPO
 from portraitos.testing.real_models import UPSCALER
 
 SELFIE = "selfie_85mm_f1.8_soft"
