@@ -163,7 +163,7 @@ def _write_gegl_inputs(folder: Path, img: torch.Tensor, coc: torch.Tensor) -> fl
     """Input PNG (8-bit sRGB) and radius-map PNG (16-bit grey, radius / max radius); returns the max radius."""
     import cv2
 
-    from portraitos.engine.colour import to_uint8_rgb
+    from portraitos.engine.core.colour import to_uint8_rgb
 
     rgb = to_uint8_rgb(img[0].cpu())
     cv2.imwrite(str(folder / "in.png"), rgb[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.core.colour import srgb_to_linear
 from portraitos.engine.depth import EstimateSettings, estimate_depth
 from portraitos.engine.faces.distance import INTERPUPILLARY_MM, IRIS_DIAMETER_MM, distance_from_size
 from portraitos.engine.lens.optics import ThinLens, pixels_per_mm

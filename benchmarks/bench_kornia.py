@@ -21,9 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from portraitos.engine.box_filter import box_mean
-from portraitos.engine.colour import srgb_to_linear
-from portraitos.engine.depth.guided_filter import guided_filter
+from portraitos.engine.core.box_filter import box_mean
+from portraitos.engine.core.colour import srgb_to_linear
+from portraitos.engine.core.guided_filter import guided_filter
 from portraitos.validation.baselines import box_sum_guided_filter
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,11 +17,11 @@ import time
 import torch
 import torch.nn.functional as F
 
+from portraitos.engine.core.camera import pixels_per_mm
 from portraitos.engine.depth import layout
 from portraitos.engine.depth.layout import Standing, background_layout
 from portraitos.engine.depth.portrait_prior import portrait_prior
 from portraitos.engine.lens.optics import ThinLens
-from portraitos.engine.sensors import pixels_per_mm
 from portraitos.validation.reference import render_pinhole, to_photo
 from portraitos.validation.scenes import street_scene
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from portraitos.benchmarks.bench_bokeh import load_earlier
-from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.core.colour import srgb_to_linear
 from portraitos.engine.lens.optics import ThinLens
 from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
 from portraitos.validation.night import (

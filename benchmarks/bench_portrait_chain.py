@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.core.colour import srgb_to_linear
 from portraitos.engine.depth import EstimateSettings, estimate_depth
 from portraitos.engine.lens.optics import ThinLens
 from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
@@ -52,7 +52,7 @@ def astronaut_texture(alpha_threshold: float = 0.5):
     hair wisps (thin dark strands, alpha 0.85) leaving her hair. Coordinates in mm, card centred."""
     from skimage import data
 
-    from portraitos.engine.depth.person_matte import person_probability, refine_to_image
+    from portraitos.engine.people.person_matte import person_probability, refine_to_image
 
     rgb = torch.from_numpy(data.astronaut()).float() / 255
     alpha = (refine_to_image(person_probability(rgb), rgb, eps=1e-3) > alpha_threshold).float()

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from portraitos.engine.colour import linear_to_srgb, srgb_to_linear
+from portraitos.engine.core.colour import linear_to_srgb, srgb_to_linear
 from portraitos.engine.depth import EstimateSettings, estimate_depth
 from portraitos.engine.depth.portrait_prior import find_faces_all
 from portraitos.engine.lens import HighlightRebuild

@@ -6,9 +6,9 @@ from comfy_api.latest import io
 
 from portraitos.engine.depth import PRIOR, EstimateSettings, ModelFileError, depth_preview, estimate_depth
 from portraitos.engine.depth.networks import PRECISIONS
-from portraitos.engine.depth.people import people_line
 from portraitos.engine.depth.portrait_prior import PROGRESS_STEPS
 from portraitos.engine.lens import DEFAULT_SENSOR, SENSORS
+from portraitos.engine.people.person import people_line
 from portraitos.engine.presets import DEFAULT_LENS
 from portraitos.services import depth_networks, runtime
 from portraitos.services.model_sources import DEPTH_SOURCES, where_to_get

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from comfy_api.latest import io
 
-from portraitos.engine.colour import to_uint8_rgb
+from portraitos.engine.core.colour import to_uint8_rgb
 from portraitos.engine.faces import PROVIDERS, FaceError, analyse, draw_preview
 from portraitos.engine.identity import (
     MODES,

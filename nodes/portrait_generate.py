@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from comfy_api.latest import io
 
-from portraitos.engine.colour import to_uint8_rgb
+from portraitos.engine.core.colour import to_uint8_rgb
 from portraitos.engine.faces import FaceError, find_faces
 from portraitos.engine.faces.analysis import find_faces_insightface, largest_first
 from portraitos.engine.generation import (

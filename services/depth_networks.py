@@ -12,6 +12,7 @@ import comfy.model_patcher
 import folder_paths
 import torch
 
+from portraitos.engine.core.safe_paths import PathError, UnsafePathError, check_name, resolve_inside
 from portraitos.engine.depth import (
     PRIOR,
     DepthNetwork,
@@ -21,7 +22,6 @@ from portraitos.engine.depth import (
     load_hf_folder,
 )
 from portraitos.engine.depth.networks import network_dtype
-from portraitos.engine.safe_paths import PathError, UnsafePathError, check_name, resolve_inside
 
 from . import model_folders  # noqa: F401  (registers models/depth and models/depthanything)
 from .model_cache import CACHE

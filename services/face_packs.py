@@ -8,8 +8,8 @@ from pathlib import Path
 
 import folder_paths
 
+from portraitos.engine.core.safe_paths import PathNotFoundError, UnsafePathError, check_name, resolve_inside
 from portraitos.engine.faces import FaceError, FacePack, load_pack
-from portraitos.engine.safe_paths import PathNotFoundError, UnsafePathError, check_name, resolve_inside
 
 from . import model_folders  # noqa: F401  (registers models/identities and models/insightface)
 from .model_cache import CACHE

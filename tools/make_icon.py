@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from portraitos.engine.colour import linear_to_srgb
+from portraitos.engine.core.colour import linear_to_srgb
 from portraitos.engine.lens import Aperture
 
 REPO = Path(__file__).resolve().parents[1]

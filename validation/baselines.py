@@ -16,8 +16,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..engine.box_filter import box_mean
-from ..engine.colour import linear_to_srgb, srgb_to_linear
+from ..engine.core.box_filter import box_mean
+from ..engine.core.colour import linear_to_srgb, srgb_to_linear
 from ..engine.lens.aperture import Aperture
 
 

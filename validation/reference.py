@@ -16,7 +16,7 @@ from typing import Optional
 
 import torch
 
-from ..engine.colour import linear_to_srgb
+from ..engine.core.colour import linear_to_srgb
 from ..engine.lens.optics import ThinLens
 
 # texture(x_mm, y_mm) on the plane -> (rgb [...,3] linear radiance, alpha [...])

@@ -51,7 +51,7 @@ def photo_texture(name: str, period_mm: float, tint: tuple[float, float, float],
     import numpy as np
     from skimage import data
 
-    from ..engine.colour import srgb_to_linear
+    from ..engine.core.colour import srgb_to_linear
 
     grey = np.asarray(getattr(data, name)(), dtype=np.float32)
     if grey.ndim == 3:

@@ -4,12 +4,12 @@ metres, the weight-free portrait prior, the subject matte and previews.
 Depth is metric distance from the lens in metres, ``[B,H,W]`` float32; disparity is 1/depth.
 """
 
+from ..core.guided_filter import guided_filter, guided_refine
 from .calibration import calibrate_disparity
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MEASURED, MIN_DEPTH_M, DepthMap, clean_depth
 from .estimate import PRIOR, EstimateSettings, estimate_depth
 from .files import DEPTH_EXTENSIONS, DepthFileError, is_depth_file, read_depth_file
 from .from_image import CALIBRATIONS, ENCODINGS, ImageDepthSettings, depth_from_picture
-from .guided_filter import guided_filter, guided_refine
 from .matte import subject_weight_from_depth
 from .networks import (
     DepthNetwork,

@@ -11,7 +11,7 @@ from typing import Optional
 
 import torch
 
-from ..sampling import strided_sample
+from ..core.sampling import strided_sample
 
 
 def calibrate_disparity(

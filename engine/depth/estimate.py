@@ -16,18 +16,18 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
+from ..core.camera import DEFAULT_SENSOR, pixels_per_mm
+from ..core.finite import finite_pixels
 from ..faces.distance import distance_from_eyes
 from ..faces.landmarks import FaceLandmarks
-from ..finite import finite_pixels
+from ..people.person import people_from_faces, people_meta, person_labels
+from ..people.person_matte import found_person, person_probability, refine_to_image
 from ..presets import DEFAULT_LENS
-from ..sensors import DEFAULT_SENSOR, pixels_per_mm
 from .calibration import Anchor, calibrate_with_anchors
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
 from .layout import background_layout
 from .matte import snap_depth_to_matte, subject_weight_from_depth
 from .networks import DepthNetwork, predict
-from .people import people_from_faces, people_meta, person_labels
-from .person_matte import found_person, person_probability, refine_to_image
 from .portrait_prior import (
     DEFAULT_SUBJECT_M,
     PROGRESS_STEPS,

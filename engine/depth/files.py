@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..safe_paths import PathError, UnsafePathError
-from ..safe_paths import resolve_inside as safe_resolve_inside
+from ..core.safe_paths import PathError, UnsafePathError
+from ..core.safe_paths import resolve_inside as safe_resolve_inside
 
 DEPTH_EXTENSIONS = (".npy", ".exr", ".png")
 # OpenEXR channels tried in order for the depth value

@@ -22,13 +22,13 @@ from typing import Any, Optional
 
 import torch
 
-from ..batch import common_batch
-from ..colour import to_uint8_rgb
+from ..core.batch import common_batch
+from ..core.camera import DEFAULT_SENSOR, pixels_per_mm
+from ..core.colour import to_uint8_rgb
+from ..core.finite import finite_depth_picture, finite_pixels
+from ..core.sampling import strided_sample
 from ..faces.detection import distance_from_face, eye_positions_normalised, find_faces_scaled
-from ..finite import finite_depth_picture, finite_pixels
 from ..presets import DEFAULT_LENS
-from ..sampling import strided_sample
-from ..sensors import DEFAULT_SENSOR, pixels_per_mm
 from .calibration import calibrate_disparity
 from .depth_map import CALIBRATED, MIN_DEPTH_M, DepthMap
 from .matte import subject_weight_from_depth

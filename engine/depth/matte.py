@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..box_filter import box_mean
-from ..sampling import strided_sample
+from ..core.box_filter import box_mean
+from ..core.sampling import strided_sample
 from .depth_map import MIN_DEPTH_M
 
 

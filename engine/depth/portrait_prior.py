@@ -33,7 +33,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..colour import to_uint8_rgb
+from ..core.colour import to_uint8_rgb
+from ..core.guided_filter import guided_refine
+from ..core.min_filter import min_filter
 from ..faces.detection import Face, find_faces
 from ..faces.landmarks import (
     Detection,
@@ -44,15 +46,12 @@ from ..faces.landmarks import (
     merge_detections,
     same_face,
 )
-from ..lens.min_filter import min_filter
-from .body_labels import labels_from_bodies
-from .body_pose import body_pose, missing_model
-from .body_relief import body_relief
-from .guided_filter import guided_refine
-from .head_relief import head_relief_window
-from .layout import CONTACT_MARGIN, Standing, background_layout
-from .matting import head_mask, matte_to_alpha
-from .people import (
+from ..people.body_labels import labels_from_bodies
+from ..people.body_pose import body_pose, missing_model
+from ..people.body_relief import body_relief
+from ..people.head_relief import head_relief_window
+from ..people.matting import head_mask, matte_to_alpha
+from ..people.person import (
     Person,
     eye_positions,
     main_person,
@@ -62,7 +61,8 @@ from .people import (
     split_matte,
     unexplained,
 )
-from .person_matte import found_person, person_probability, refine_to_image
+from ..people.person_matte import found_person, person_probability, refine_to_image
+from .layout import CONTACT_MARGIN, Standing, background_layout
 
 NAME = "portrait prior (no weights)"
 WORK_SIDE = 640  # GrabCut (the fallback matte) runs at this long side

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..sampling import strided_sample
+from ..core.sampling import strided_sample
 
 
 def depth_preview(depth_m: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from ..colour import to_uint8_rgb
+from ..core.colour import to_uint8_rgb
 from ..faces.analysis import FacePack, find_faces_insightface, largest_first, photo_shape_problem
 from .file_format import Identity, normalise
 

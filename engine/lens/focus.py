@@ -15,8 +15,8 @@ from typing import Any, Optional
 
 import torch
 
-from ..colour import to_uint8_rgb
-from ..sampling import strided_sample
+from ..core.colour import to_uint8_rgb
+from ..core.sampling import strided_sample
 
 FALLBACK_M = 1.0  # metres, when no depth in the frame is finite and positive
 

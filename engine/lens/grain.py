@@ -14,7 +14,7 @@ from typing import Optional
 
 import torch
 
-from ..chunks import row_chunks
+from ..core.chunks import row_chunks
 
 MIN_SAMPLES = 2000  # fewer in-focus pixels than this: no reliable noise level, no grain
 MAX_SAMPLES = 1_000_000  # rows sampled so that at most this many pixels are measured

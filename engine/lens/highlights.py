@@ -25,7 +25,7 @@ from typing import Optional
 
 import torch
 
-from ..colour import linear_to_srgb, luminance, srgb_to_linear
+from ..core.colour import linear_to_srgb, luminance, srgb_to_linear
 from ..lighting.setup import LightingSetup
 
 # Compactness: the share of clipped pixels in a square of half-size COMPACT_WINDOW × the pixel's CoC radius.

@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..chunks import row_chunks
+from ..core.chunks import row_chunks
 
 HALF_STEPS_UNTIL_PX = 2.0  # layer radii are ½ px apart up to this radius, then ``step_px`` or more
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..chunks import row_chunks
-from ..sensors import DEFAULT_SENSOR, SENSORS, pixels_per_mm, sensor_diagonal_mm  # noqa: F401  (re-exported)
+from ..core.camera import DEFAULT_SENSOR, SENSORS, pixels_per_mm, sensor_diagonal_mm  # noqa: F401  (re-exported)
+from ..core.chunks import row_chunks
 
 
 @dataclass(frozen=True)

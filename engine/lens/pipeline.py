@@ -15,11 +15,11 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
-from ..batch import common_batch
-from ..chunks import row_chunks
+from ..core.batch import common_batch
+from ..core.chunks import row_chunks
+from ..core.finite import finite_pixels
 from ..depth.depth_map import clean_depth
 from ..depth.resample import resize_depth_edge_aware
-from ..finite import finite_pixels
 from ..presets import DEFAULT_LENS
 from .aperture import Aperture
 from .character import LensCharacter

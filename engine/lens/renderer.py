@@ -55,8 +55,9 @@ from typing import Literal, Optional
 import torch
 import torch.nn.functional as F
 
-from ..chunks import row_chunks
-from ..colour import linear_planes_to_srgb_image, srgb_to_linear_planes
+from ..core.chunks import row_chunks
+from ..core.colour import linear_planes_to_srgb_image, srgb_to_linear_planes
+from ..core.min_filter import min_filter, min_filter_chunks
 from .aperture import Aperture
 from .character import CharacterModel, Frame, LensCharacter
 from .fft import fft_convolve_same
@@ -64,7 +65,6 @@ from .fill import fill_behind_foreground, fill_uncovered
 from .grain import regrain
 from .highlights import HighlightRebuild, rebuild_highlights
 from .layers import LayerAssignment, layer_radii, scale_for_radius
-from .min_filter import min_filter, min_filter_chunks
 from .optics import ThinLens, sensor_diagonal_mm
 from .planes import COVERAGE, PLANES, RGB
 from .scatter import scatter_on_crop

@@ -16,7 +16,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..chunks import row_chunks
+from ..core.chunks import row_chunks
 from .character import LayerKernels
 from .composite import composite, drop_round_off
 from .fft import fft_convolve_same

@@ -26,7 +26,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from .fill import push_pull_fill
+from ..core.fill import push_pull_fill
 
 SOLID = 0.95  # alpha at or above which a pixel's colour is the person's own
 CLEAR = 0.02  # alpha at or below which a pixel is background only

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ..box_filter import box_mean
+from ..core.box_filter import box_mean
 from ..depth.matte import subject_weight_from_depth
 
 FEATHER = 0.005  # box radius of the tent as a fraction of the long side (the transition spans 4 of them)

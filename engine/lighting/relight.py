@@ -17,9 +17,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..batch import common_batch, repeat_to
-from ..colour import linear_to_srgb, luminance, srgb_to_linear
-from ..finite import finite_pixels
+from ..core.batch import common_batch, repeat_to
+from ..core.colour import linear_to_srgb, luminance, srgb_to_linear
+from ..core.finite import finite_pixels
 from .illuminants import D65_XY, bradford_matrix, cct_to_xy, estimate_illuminant_xy, xy_to_cct, xy_to_linear_rgb
 from .key_weight import key_weight
 from .presets import DEFAULT_PRESET, PRESETS, LightingPreset

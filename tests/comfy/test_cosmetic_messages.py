@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from portraitos.engine.core.safe_paths import PathNotFoundError, resolve_inside
 from portraitos.engine.identity.file_format import IdentityError, sanitize_name
 from portraitos.engine.identity.scoring import largest_face_embedding, rank
-from portraitos.engine.safe_paths import PathNotFoundError, resolve_inside
 
 
 def test_a_nul_in_an_identity_name_is_called_a_nul():

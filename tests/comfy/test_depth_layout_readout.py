@@ -18,7 +18,7 @@ def person():
     import torch.nn.functional as F
     from skimage import data
 
-    from portraitos.engine.colour import srgb_to_linear
+    from portraitos.engine.core.colour import srgb_to_linear
 
     lin = srgb_to_linear(torch.from_numpy(data.astronaut()).float() / 255).permute(2, 0, 1)[None].double()
     x0, y0 = -225 * 1.5, -150 * 1.5

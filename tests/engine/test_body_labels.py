@@ -8,10 +8,10 @@ import math
 
 import torch
 
-from portraitos.engine.depth.body_labels import labels_from_bodies
-from portraitos.engine.depth.body_pose import BodyPose
-from portraitos.engine.depth.people import Person
 from portraitos.engine.faces.landmarks import Detection, FaceLandmarks
+from portraitos.engine.people.body_labels import labels_from_bodies
+from portraitos.engine.people.body_pose import BodyPose
+from portraitos.engine.people.person import Person
 
 H, W = 200, 300
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import torch
 from skimage import data
 
-from portraitos.engine.depth.body_pose import BodyPose, body_pose
-from portraitos.engine.depth.body_relief import body_relief
 from portraitos.engine.depth.portrait_prior import find_faces_all, portrait_prior
+from portraitos.engine.people.body_pose import BodyPose, body_pose
+from portraitos.engine.people.body_relief import body_relief
 
 
 def _pose(z: dict[int, float], body: torch.Tensor) -> BodyPose:
@@ -100,7 +100,7 @@ def test_a_pose_on_someone_elses_face_is_refused():
 
 
 def test_without_the_pose_model_the_body_is_one_plane_and_the_metadata_says_why(monkeypatch):
-    from portraitos.engine.depth import body_pose as pose_module
+    from portraitos.engine.people import body_pose as pose_module
 
     # an install whose pose model files were removed (they ship with the pack)
     monkeypatch.setattr(pose_module, "installed", lambda name: False)

@@ -4,16 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from portraitos.engine import colour
-from portraitos.engine.lens import (
-    Aperture,
-    LensSettings,
-    RenderSettings,
-    highlights,
-    min_filter,
-    render_lens_bokeh,
-    tiles,
-)
+from portraitos.engine.core import colour, min_filter
+from portraitos.engine.lens import Aperture, LensSettings, RenderSettings, highlights, render_lens_bokeh, tiles
 from portraitos.validation.scenes import portrait_scene
 
 
@@ -149,7 +141,7 @@ def test_tiling_setting():
 def test_chunked_passes_equal_whole_frame_computations():
     """The row-chunked full-frame passes (min filters, layer assignment, CoC, foreground reach) give the
     whole-frame results on an image tall and wide enough to span many chunks."""
-    from portraitos.engine.chunks import row_chunks
+    from portraitos.engine.core.chunks import row_chunks
     from portraitos.engine.lens import ThinLens
     from portraitos.engine.lens.layers import LayerAssignment, layer_radii
     from portraitos.engine.lens.pipeline import foreground_reach

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.core.colour import srgb_to_linear
 from portraitos.engine.lens import (
     Aperture,
     HighlightRebuild,

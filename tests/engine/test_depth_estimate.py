@@ -214,7 +214,7 @@ def test_depth_anything_gives_the_reference_depth_on_this_transformers(tmp_path,
 def test_guided_filter_works_on_sizes_the_subsample_does_not_divide(h, w, r):
     """The fast guided filter at sizes not divisible by its subsample (kornia before 0.9 raised there):
     the result has the input's size and follows a step edge of the guide."""
-    from portraitos.engine.depth.guided_filter import guided_filter
+    from portraitos.engine.core.guided_filter import guided_filter
 
     guide = torch.zeros(1, 3, h, w)
     guide[..., w // 2 :] = 1.0

@@ -9,7 +9,7 @@ import warnings
 import pytest
 import torch
 
-from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.core.colour import srgb_to_linear
 from portraitos.engine.lens import Aperture, HighlightRebuild, LensSettings, render_lens_bokeh
 
 NO_HL = HighlightRebuild(boost=0.0)

@@ -9,10 +9,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from portraitos.engine.depth.matting import _MattingLaplacian, head_mask, matte_to_alpha, trimap
 from portraitos.engine.lens.optics import ThinLens
 from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
 from portraitos.engine.lens.two_layer import split_colours
+from portraitos.engine.people.matting import _MattingLaplacian, head_mask, matte_to_alpha, trimap
 from portraitos.validation.reference import card, pattern_texture, render_pinhole, render_reference, to_photo
 
 SIDE = 128

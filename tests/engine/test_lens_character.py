@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.core.colour import srgb_to_linear
 from portraitos.engine.lens import Aperture, HighlightRebuild, LensSettings, ThinLens, render_bokeh, render_lens_bokeh
 from portraitos.engine.lens.character import Frame, LensCharacter
 from portraitos.engine.lens.profiles import IDEAL, PROFILE_NAMES, lens_profile, profile_discs

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from portraitos.engine.colour import linear_to_srgb, srgb_to_linear
+from portraitos.engine.core.colour import linear_to_srgb, srgb_to_linear
 from portraitos.engine.lens import HighlightRebuild, LensSettings, render_lens_bokeh
 from portraitos.engine.lighting import PRESETS, LightingParams, relight, resolve_setup
 from portraitos.engine.lighting.illuminants import (

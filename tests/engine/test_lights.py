@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.core.colour import srgb_to_linear
 from portraitos.engine.lens import HighlightRebuild, LensSettings, ThinLens, render_lens_bokeh
 from portraitos.engine.lens.highlights import light_components
 from portraitos.engine.lighting import LightingParams, relight, resolve_setup

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from portraitos.engine.colour import srgb_to_linear, to_uint8_rgb
-from portraitos.engine.finite import finite_depth_picture, finite_pixels
+from portraitos.engine.core.colour import srgb_to_linear, to_uint8_rgb
+from portraitos.engine.core.finite import finite_depth_picture, finite_pixels
 from portraitos.testing.non_finite import DTYPES, SIZES, poisoned, replaced
 
 

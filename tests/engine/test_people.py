@@ -14,13 +14,13 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.core.colour import srgb_to_linear
 from portraitos.engine.depth import EstimateSettings, estimate_depth
-from portraitos.engine.depth.people import PERSON, Person, person_labels, split_matte
-from portraitos.engine.depth.person_matte import person_probability, refine_to_image
 from portraitos.engine.faces.landmarks import Detection, FaceLandmarks
 from portraitos.engine.lens import HighlightRebuild, LensSettings, ThinLens, render_lens_bokeh
 from portraitos.engine.lens.focus_point import focus_point_mask
+from portraitos.engine.people.person import PERSON, Person, person_labels, split_matte
+from portraitos.engine.people.person_matte import person_probability, refine_to_image
 
 H, W = 640, 960
 NEAR, FAR = 0.9, 0.5  # the two copies' scales: the far one is NEAR / FAR = 1.8 times as far
@@ -270,8 +270,8 @@ def test_a_turned_head_is_not_read_as_farther():
     picture shrinks by cos 40°, which the mesh's own depth undoes, so the distance from the pupils stays."""
     from dataclasses import replace
 
-    from portraitos.engine.depth.people import measure_distance
     from portraitos.engine.depth.portrait_prior import find_face
+    from portraitos.engine.people.person import measure_distance
 
     img = torch.from_numpy(data.astronaut()).float() / 255
     face = find_face(img)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from portraitos.engine.colour import srgb_to_linear
+from portraitos.engine.core.colour import srgb_to_linear
 from portraitos.engine.depth import EstimateSettings, estimate_depth
 from portraitos.engine.depth.portrait_prior import solid_part
 from portraitos.engine.faces.distance import distance_from_eyes

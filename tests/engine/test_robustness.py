@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from portraitos.engine.batch import common_batch
+from portraitos.engine.core.batch import common_batch
+from portraitos.engine.core.safe_paths import PathNotFoundError, UnsafePathError, resolve_inside
 from portraitos.engine.depth import DepthFileError, EstimateSettings, estimate_depth, read_depth_file
 from portraitos.engine.depth.files import resolve_inside as resolve_depth_file
 from portraitos.engine.lens import LensSettings, ThinLens, render_lens_bokeh
 from portraitos.engine.lens.pipeline import cap_circles_of_confusion, coc_cap_px
 from portraitos.engine.lighting import LightingParams, relight
-from portraitos.engine.safe_paths import PathNotFoundError, UnsafePathError, resolve_inside
 
 
 def test_names_never_climb_out_of_their_folders_and_links_are_followed(tmp_path):

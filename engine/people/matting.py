@@ -23,9 +23,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..box_filter import box_mean
-from ..lens.fill import push_pull_fill
-from .guided_filter import guided_filter
+from ..core.box_filter import box_mean
+from ..core.fill import push_pull_fill
+from ..core.guided_filter import guided_filter
 
 BAND = 0.01  # half-width of the unknown band, × the long side (at least 2 px)
 HAIR_REACH = 0.3  # around a head the band reaches this many face heights out of the matte (loose hair)

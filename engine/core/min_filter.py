@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-from ..chunks import row_chunks
+from .chunks import row_chunks
 
 
 def sliding_min(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:

@@ -21,7 +21,7 @@ import torch
 
 from .body_pose import BodyPose
 from .body_relief import HELD, SEEN, holding_hand
-from .people import CHIN, Person
+from .person import CHIN, Person
 
 SILHOUETTE_BELOW_CHIN = 2.0  # face heights: how far below her chin a person without a pose is known to be
 

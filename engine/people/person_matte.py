@@ -14,9 +14,9 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from ..core.guided_filter import guided_filter
 from ..faces.crop import Region, crop
 from ..mediapipe import SELFIE_SEGMENTATION, get_model
-from .guided_filter import guided_filter
 
 MODEL_SIDE = 256
 PERSON = 0.5  # probability at which a pixel counts as person
