@@ -1,5 +1,6 @@
-"""Camera sensors: their sizes and how an image's pixels map onto them. Both the lens (circles of
-confusion in pixels) and depth (a face's size in pixels to metres) need this, so it sits below both.
+"""The camera: sensor sizes, how an image's pixels map onto the sensor, and the lens assumed when none
+is given. Both the lens (circles of confusion in pixels) and depth (a face's size in pixels to metres)
+need this, so it sits below both.
 
 Lengths in millimetres. The image is assumed to span the whole sensor: its diagonal maps onto the
 sensor's diagonal.
@@ -17,6 +18,11 @@ SENSORS: dict[str, tuple[float, float]] = {
     "medium format 44x33": (44.0, 33.0),
 }
 DEFAULT_SENSOR = "full frame 36x24"
+
+# The lens assumed where none is given: the classic portrait lens, 85 mm at f/1.8 (the product's default
+# lens preset, ``engine.presets.DEFAULT_LENS``, is this lens).
+DEFAULT_FOCAL_LENGTH_MM = 85.0
+DEFAULT_F_NUMBER = 1.8
 
 
 def sensor_diagonal_mm(sensor: str) -> float:

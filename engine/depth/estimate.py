@@ -16,13 +16,12 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
-from ..core.camera import DEFAULT_SENSOR, pixels_per_mm
+from ..core.camera import DEFAULT_FOCAL_LENGTH_MM, DEFAULT_SENSOR, pixels_per_mm
 from ..core.finite import finite_pixels
 from ..faces.distance import distance_from_eyes
 from ..faces.landmarks import FaceLandmarks
 from ..people.person import people_from_faces, people_meta, person_labels
 from ..people.person_matte import found_person, person_probability, refine_to_image
-from ..presets import DEFAULT_LENS
 from .calibration import Anchor, calibrate_with_anchors
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
 from .layout import background_layout
@@ -47,7 +46,7 @@ MIN_SIDE = 32
 class EstimateSettings:
     subject_distance_m: float = 0.0  # 0 = estimate
     background_distance_m: float = 6.0
-    focal_length_mm: float = DEFAULT_LENS.focal_length_mm  # the lens the photo was taken with
+    focal_length_mm: float = DEFAULT_FOCAL_LENGTH_MM  # the lens the photo was taken with
     sensor: str = DEFAULT_SENSOR
     refine_edges: bool = True
 

@@ -26,7 +26,7 @@ class DepthFileError(ValueError):
 
 def resolve_inside(folder: str | os.PathLike, name: str) -> Path:
     """Resolve the depth file ``name`` inside ``folder``, refusing absolute paths, traversal and symlink
-    escapes (see :func:`engine.safe_paths.resolve_inside`)."""
+    escapes (see :func:`engine.core.safe_paths.resolve_inside`)."""
     try:
         return safe_resolve_inside(folder, name, what="depth file", kind="file")
     except UnsafePathError as e:

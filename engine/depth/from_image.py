@@ -23,12 +23,11 @@ from typing import Any, Optional
 import torch
 
 from ..core.batch import common_batch
-from ..core.camera import DEFAULT_SENSOR, pixels_per_mm
+from ..core.camera import DEFAULT_FOCAL_LENGTH_MM, DEFAULT_SENSOR, pixels_per_mm
 from ..core.colour import to_uint8_rgb
 from ..core.finite import finite_depth_picture, finite_pixels
 from ..core.sampling import strided_sample
 from ..faces.detection import distance_from_face, eye_positions_normalised, find_faces_scaled
-from ..presets import DEFAULT_LENS
 from .calibration import calibrate_disparity
 from .depth_map import CALIBRATED, MIN_DEPTH_M, DepthMap
 from .matte import subject_weight_from_depth
@@ -49,7 +48,7 @@ class ImageDepthSettings:
     calibration: str = FACE
     near_m: float = 0.0  # NEAR_FAR: distance of the nearest value; FACE: subject distance (0 = from the face)
     far_m: float = 6.0  # the far plane (both calibrations)
-    focal_length_mm: float = DEFAULT_LENS.focal_length_mm
+    focal_length_mm: float = DEFAULT_FOCAL_LENGTH_MM
     sensor: str = DEFAULT_SENSOR
 
 

@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 
 from ..core.batch import common_batch
+from ..core.camera import DEFAULT_F_NUMBER, DEFAULT_FOCAL_LENGTH_MM
 from ..core.chunks import row_chunks
 from ..core.finite import finite_pixels
 from ..depth.depth_map import clean_depth
 from ..depth.resample import resize_depth_edge_aware
-from ..presets import DEFAULT_LENS
 from .aperture import Aperture
 from .character import LensCharacter
 from .focus import auto_focus_distance
@@ -44,14 +44,14 @@ class LensResult:
 
 @dataclass(frozen=True)
 class LensSettings:
-    focal_length_mm: float = DEFAULT_LENS.focal_length_mm
-    f_number: float = DEFAULT_LENS.f_number
+    focal_length_mm: float = DEFAULT_FOCAL_LENGTH_MM
+    f_number: float = DEFAULT_F_NUMBER
     focus_distance_m: float = 0.0  # 0 = auto
     sensor: str = DEFAULT_SENSOR
 
 
 def broadcast_batch(name: str, t: torch.Tensor, b: int) -> torch.Tensor:
-    """Repeat a batch of 1 to ``b`` (sizes checked first with :func:`engine.batch.common_batch`)."""
+    """Repeat a batch of 1 to ``b`` (sizes checked first with :func:`engine.core.batch.common_batch`)."""
     if t.shape[0] == b:
         return t
     if t.shape[0] == 1:

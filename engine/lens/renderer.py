@@ -41,7 +41,7 @@ The accumulator and the layers are 5-plane tensors (premultiplied RGB, coverage,
 differs between them: ``planes``).
 
 Speed: on the CPU the full-frame passes (decode, CoC, minimum filters, layer assignment, encode) run in
-row chunks that stay in cache (``engine.chunks``) and full-resolution layers are tiled, reusing their
+row chunks that stay in cache (``engine.core.chunks``) and full-resolution layers are tiled, reusing their
 buffers; on a GPU every pass is one whole-frame operation, and the layer loop never waits for the device
 (kernels are moved before it, layer boxes come from tables on the host).
 """

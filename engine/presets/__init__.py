@@ -1,4 +1,7 @@
-"""The product presets, defined once: lenses, lighting looks and portrait styles.
+"""The product presets, defined once: lenses, lighting looks and portrait styles. The product's menus sit
+on top of the engine: they read the lighting looks from ``engine.lighting`` and the styles from
+``engine.generation``; no capability of the engine reads them (the lens a capability assumes when none
+is given is ``engine.core.camera``'s default lens, which :data:`DEFAULT_LENS` is).
 
 Everything that offers a preset (the shipped workflows in ``workflows/``, the README tables,
 scripts) reads it from here. A lens preset is only a starting point: any focal length 50–135 mm and
@@ -8,15 +11,16 @@ Lighting looks are the entries of :data:`portraitos.engine.lighting.PRESETS` (th
 lives there); this module only says which of them the product offers and which is the default.
 
 Styles belong to PortraitGenerate (``engine/generation``): :func:`portrait_styles` reads them from
-there, so the workflows gain one variant per style as soon as that package exposes ``STYLES``.
+there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# (the lighting presets are read when asked for: ``engine.lighting`` imports depth, which reads the
-# default lens from here)
+from ..core.camera import DEFAULT_F_NUMBER, DEFAULT_FOCAL_LENGTH_MM
+from ..generation import STYLES
+from ..lighting.presets import PRESETS
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,11 @@ class LensPreset:
 
 
 LENSES: tuple[LensPreset, ...] = (
-    LensPreset(85, 1.8, description="the classic portrait lens, face sharp end to end, background melted"),
+    LensPreset(
+        DEFAULT_FOCAL_LENGTH_MM,
+        DEFAULT_F_NUMBER,
+        description="the classic portrait lens, face sharp end to end, background melted",
+    ),
     LensPreset(85, 1.2, description="the dreamiest separation: eyes sharp, ears already soft"),
     LensPreset(85, 2.8, description="more of the head and shoulders in focus, background still soft"),
     LensPreset(50, 1.8, description="wider framing with more of the room, gentler blur"),
@@ -60,8 +68,6 @@ DEFAULT_LIGHTING: str = "warm cinematic"
 def lighting_presets() -> dict:
     """The product's lighting looks as ``engine.lighting`` defines them, checked: a renamed lighting
     preset must be renamed in :data:`LIGHTING` too."""
-    from .lighting.presets import PRESETS
-
     missing = [name for name in LIGHTING if name not in PRESETS]
     if missing:
         raise ImportError(f"product lighting looks {missing} are not in engine.lighting.PRESETS {list(PRESETS)}")
@@ -74,13 +80,6 @@ def slug(name: str) -> str:
 
 
 def portrait_styles() -> tuple[str, ...]:
-    """PortraitGenerate's style presets, in its order; empty while ``engine/generation`` does not exist.
-
-    The contract with ``engine/generation``: it exposes ``STYLES``, a mapping (or sequence) whose keys
-    (items) are the style names its ``style`` input offers.
-    """
-    try:
-        from .generation import STYLES
-    except ImportError:
-        return ()
+    """PortraitGenerate's style presets, in its order: the keys of ``engine.generation.STYLES``, the style
+    names its ``style`` input offers."""
     return tuple(STYLES)
