@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole check: lint (ruff), types (mypy over engine/, nodes/, services/), then the test suite (engine unit tests, in-process ComfyUI tests,
+# The whole check: lint (ruff), types (mypy over engine/, nodes/, services/), import layers (lint-imports), then the test suite (engine unit tests, in-process ComfyUI tests,
 # live-server HTTP tests, browser tests on every frontend of scripts/frontends.txt, the real-model tier) on both legs of the
 # dependency matrix: "pinned" (.venv: the pack's dependencies at their declared lower bounds) and
 # "newest" (.venv-newest: the newest release of each, resolved when the leg is built). Both run even
@@ -19,6 +19,9 @@ cd "$ROOT"
 "$ROOT/.venv/bin/ruff" format --check .
 # types: the engine and the nodes, every pack import resolved through the installed ``portraitos``
 "$ROOT/.venv/bin/mypy" --config-file "$ROOT/pyproject.toml" -p portraitos.engine -p portraitos.nodes -p portraitos.services
+# the layers: the engine's order, no ComfyUI in the engine, no torch in headless, no development code in
+# the product (contracts in pyproject.toml's [tool.importlinter])
+"$ROOT/.venv/bin/lint-imports" --config "$ROOT/pyproject.toml" --no-logo
 status=0
 # the pack as the Comfy Registry and ComfyUI-Manager install it: the zip `comfy node pack` builds, unpacked
 # into a fresh ComfyUI, its requirements installed line by line, the default template run with body relief
