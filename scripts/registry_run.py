@@ -35,7 +35,8 @@ def main() -> int:
     pose = {"models/mediapipe/pose_landmark_full.safetensors", "models/mediapipe/pose_landmark_full.part2.safetensors"}
     assert pose <= names, f"the zip lacks {pose - names}"
     # development code stays out (.comfyignore); the launcher and the headless client ship
-    dev = sorted(n for n in names if n.split("/")[0] in ("tests", "testing", "tools", "benchmarks", "scripts", ".ci"))
+    dev_folders = ("tests", "testing", "tools", "benchmarks", "validation", "scripts", ".ci")
+    dev = sorted(n for n in names if n.split("/")[0] in dev_folders)
     assert not dev, f"the zip ships development code: {dev[:10]}"
     assert {"headless/server.py", "headless/run_workflow.py"} <= names, "the zip lacks the headless client"
     defined = set(re.findall(r'node_id="([A-Za-z0-9_]+)"', sources))
