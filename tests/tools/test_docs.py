@@ -27,6 +27,8 @@ COMFY_MODEL_FOLDERS = {
     "loras",
     "upscale_models",
 }
+# files of other projects the docs name bare
+EXTERNAL_FILES = {"main.py"}  # ComfyUI's launcher (`main.py --cpu`)
 NUMBER_WORDS = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen".split()
 
 
@@ -252,6 +254,22 @@ def test_the_checker_finds_a_broken_path_link_and_module(tmp_path):
     ):
         assert expected in joined, (expected, problems)
     assert len(problems) == 8, problems
+
+
+def test_every_file_named_bare_exists_somewhere():
+    """``renderer.py``, ``chunks.py`` in a tree or a sentence: a tracked file has that name (a moved or
+    deleted module is not left named in the docs). ComfyUI's own files are named as ``ComfyUI/…``."""
+    try:
+        listed = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+        names = {Path(line).name for line in listed.splitlines()}
+    except (OSError, subprocess.CalledProcessError):
+        names = {p.name for p in REPO.rglob("*") if p.is_file()}
+    missing = []
+    for doc in doc_files():
+        for m in re.finditer(r"(?<![\w/.-])([A-Za-z_][\w-]*\.(?:py|sh|mjs))\b", doc.read_text()):
+            if m.group(1) not in names | EXTERNAL_FILES:
+                missing.append(f"{doc.relative_to(REPO)}: {m.group(1)}")
+    assert not missing, "\n".join(sorted(set(missing)))
 
 
 def test_node_tables_list_every_registered_node_by_its_id_and_display_name():
