@@ -6,7 +6,7 @@ For each operation: the best time of ``--repeat`` runs of kornia's version and o
 code (the engine's, or for the guided filter the box-sum version kornia replaced, kept in
 ``validation.baselines``), their ratio (kornia ÷ own; < 1 means kornia is faster) and the largest
 difference between the two results, all in one process on the same inputs. The engine uses kornia
-where it is as good or better and keeps its own code elsewhere; README's engine section lists which.
+where it is as good or better and keeps its own code elsewhere; CONTRIBUTING.md lists which.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_lens_character.py                       # 2 MP and 8K, 2 rounds
     .venv/bin/python benchmarks/bench_lens_character.py --sizes 1920x1080 --repeat 3 --device cuda
-    .venv/bin/python benchmarks/bench_lens_character.py --pictures docs   # README's before/after pictures
+    .venv/bin/python benchmarks/bench_lens_character.py --pictures docs   # docs/optics.md's pictures
 
 The synthetic portrait (head at 2 m with relief, background at 8 m with lights), 85 mm f/1.8, focus 2 m, for
 every profile with its own aperture and character; the ideal lens renders with the same aperture, so the

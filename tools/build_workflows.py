@@ -495,7 +495,7 @@ def profile_workflows() -> list[Workflow]:
 def identity_chain_workflows(available: set[str]) -> list[Workflow]:
     """4. The identity beside another pack's adapter: PortraitIdentityApply on your MODEL and CONDITIONING,
     then a core cross-attention patch (UNetCrossAttentionMultiply, where cubiq's IPAdapter Advanced or Apply
-    InstantID goes), then ComfyUI's own KSampler. Either order composes (README: Using PortraitOS with
+    InstantID goes), then ComfyUI's own KSampler. Either order composes (docs/generation.md: Using PortraitOS with
     IPAdapter / InstantID packs)."""
     if "PortraitIdentityApply" not in available:
         return []

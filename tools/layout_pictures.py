@@ -1,4 +1,4 @@
-"""The README's pictures of the background's own depth (engine/depth/layout.py).
+"""The docs' pictures of the background's own depth (engine/depth/layout.py).
 
     .venv/bin/python tools/layout_pictures.py [--out docs] [--group PATH] [--scenes DIR]
 

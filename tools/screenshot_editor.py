@@ -1,9 +1,9 @@
-"""A picture of a shipped workflow on ComfyUI's canvas after it ran (for the README): a live ComfyUI
+"""A picture of a shipped workflow on ComfyUI's canvas after it ran (for the docs): a live ComfyUI
 with this pack, Debian's chromium driven headless by Playwright.
 
     .venv/bin/python tools/screenshot_editor.py out/editor.png [workflows/portrait_85mm_f1.8_warm.json]
 
-The README pictures of every frontend and renderer come from tests/live/test_templates_browser.py.
+The docs' pictures of every frontend and renderer come from tests/live/test_templates_browser.py.
 
 Needs the ``playwright`` package and ``/usr/bin/chromium`` (``apt-get install chromium``).
 """
