@@ -26,7 +26,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from ..core.fill import push_pull_fill
+from ..core.fill import push_pull_fill_mask
 
 SOLID = 0.95  # alpha at or above which a pixel's colour is the person's own
 CLEAR = 0.02  # alpha at or below which a pixel is background only
@@ -77,40 +77,88 @@ def split_colours(
     sharper background (``fg_radius``, ``bg_radius``: signed CoC radii ``[H,W]`` px; None = both sharp),
     her pull is weakened by the ratio of the two discs' areas, so what the photo cannot tell apart goes
     to her: the lens hides her errors, while the background's would draw a line along her outline."""
-    fg = push_pull_fill(lin, (alpha >= SOLID).to(lin.dtype))
-    bg = push_pull_fill(lin, (alpha <= CLEAR).to(lin.dtype))
+    # filled only where they are read: where she is (the band's steps reach SPLIT_ITERATIONS px further)
+    box = _box(alpha > CLEAR / 4, SPLIT_ITERATIONS + 1)
+    fg = push_pull_fill_mask(lin, alpha >= SOLID, box)  # = lin on her solid pixels (and outside the box)
+    bg = push_pull_fill_mask(lin, alpha <= CLEAR, box)  # = lin where she is not
     band = mixed(alpha)
-    box = _box(band, SPLIT_ITERATIONS + 1)
-    if box is not None:
-        y0, y1, x0, x1 = box
-        a = alpha[y0:y1, x0:x1].clamp(0, 1)
-        c = 1.0 - a
-        image = lin[:, y0:y1, x0:x1]
-        f, b = fg[:, y0:y1, x0:x1].clone(), bg[:, y0:y1, x0:x1].clone()
-        inside = band[y0:y1, x0:x1]
-
-        # a person thrown out of focus over a sharper background takes what cannot be told apart: her
-        # errors are spread by the lens, the background's would stay sharp along her outline
-        pf: torch.Tensor | float = SMOOTH
-        pb = SMOOTH
-        if fg_radius is not None and bg_radius is not None:
-            spread = ((1.0 + bg_radius[y0:y1, x0:x1].abs()) / (1.0 + fg_radius[y0:y1, x0:x1].abs())) ** 2
-            pf = (SMOOTH * spread.clamp(max=1.0)).clamp_min(MIN_PULL)
-        det = (a * a + pf) * (c * c + pb) - (a * c) ** 2
-        for _ in range(SPLIT_ITERATIONS):
-            f_mean = F.avg_pool2d(f[None], 3, 1, 1, count_include_pad=False)[0]
-            b_mean = F.avg_pool2d(b[None], 3, 1, 1, count_include_pad=False)[0]
-            rf = a * image + pf * f_mean
-            rb = c * image + pb * b_mean
-            new_f = ((c * c + pb) * rf - a * c * rb) / det
-            new_b = ((a * a + pf) * rb - a * c * rf) / det
-            f = torch.where(inside, new_f.clamp_min(0), f)
-            b = torch.where(inside, new_b.clamp_min(0), b)
-        fg[:, y0:y1, x0:x1] = f
+    # the Jacobi steps run on the runs of tiles that hold the band, each grown by the steps' reach: a pixel's
+    # value after n steps depends on the pixels within n of it only, so this is the whole frame's result
+    solved = []
+    for y0, y1, x0, x1 in _tile_runs(band, SPLIT_TILE):
+        g = SPLIT_ITERATIONS + 1
+        cy0, cy1, cx0, cx1 = max(0, y0 - g), min(band.shape[0], y1 + g), max(0, x0 - g), min(band.shape[1], x1 + g)
+        crop = (slice(cy0, cy1), slice(cx0, cx1))
+        f, b = _solve_band(
+            lin[(slice(None), *crop)],
+            alpha[crop],
+            band[crop],
+            fg[(slice(None), *crop)],
+            bg[(slice(None), *crop)],
+            None if fg_radius is None else fg_radius[crop],
+            None if bg_radius is None else bg_radius[crop],
+        )
+        inner = (slice(None), slice(y0 - cy0, y1 - cy0), slice(x0 - cx0, x1 - cx0))
+        solved.append(((y0, y1, x0, x1), f[inner], b[inner]))
+    for (y0, y1, x0, x1), f, b in solved:  # written back once all are solved: each read the first estimates
+        # her solid pixels keep the photo's colour (the band reaches a little into them)
+        fg[:, y0:y1, x0:x1] = torch.where(alpha[y0:y1, x0:x1] >= SOLID, lin[:, y0:y1, x0:x1], f)
         bg[:, y0:y1, x0:x1] = b
-    fg = torch.where(alpha >= SOLID, lin, fg)
-    bg = torch.where(alpha <= CLEAR, lin, bg)
     return fg, bg
+
+
+SPLIT_TILE = 64  # tile side (px) of the runs the colour split is solved on
+
+
+def _tile_runs(mask: torch.Tensor, T: int) -> list[tuple[int, int, int, int]]:
+    """Boxes ``(y0, y1, x0, x1)``: the horizontal runs of ``T×T`` tiles of ``mask [H,W]`` holding a set pixel."""
+    H, W = mask.shape
+    hit = F.max_pool2d(mask[None, None].to(torch.float32), T, stride=T, ceil_mode=True)[0, 0] > 0
+    out = []
+    for ty, row in enumerate(hit.tolist()):
+        tx, n = 0, len(row)
+        while tx < n:
+            if not row[tx]:
+                tx += 1
+                continue
+            t0 = tx
+            while tx < n and row[tx]:
+                tx += 1
+            out.append((ty * T, min((ty + 1) * T, H), t0 * T, min(tx * T, W)))
+    return out
+
+
+def _solve_band(
+    image: torch.Tensor,
+    a: torch.Tensor,
+    inside: torch.Tensor,
+    f: torch.Tensor,
+    b: torch.Tensor,
+    fg_radius: Optional[torch.Tensor],
+    bg_radius: Optional[torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`split_colours`' Jacobi steps on a crop: ``image``, ``f``, ``b`` ``[3,h,w]``, ``a`` alpha and
+    ``inside`` (the band, bool) ``[h,w]``; the radii ``[h,w]`` or None. Returns new ``(f, b)``."""
+    a = a.clamp(0, 1)
+    c = 1.0 - a
+    # a person thrown out of focus over a sharper background takes what cannot be told apart: her
+    # errors are spread by the lens, the background's would stay sharp along her outline
+    pf: torch.Tensor | float = SMOOTH
+    pb = SMOOTH
+    if fg_radius is not None and bg_radius is not None:
+        spread = ((1.0 + bg_radius.abs()) / (1.0 + fg_radius.abs())) ** 2
+        pf = (SMOOTH * spread.clamp(max=1.0)).clamp_min(MIN_PULL)
+    det = (a * a + pf) * (c * c + pb) - (a * c) ** 2
+    for _ in range(SPLIT_ITERATIONS):
+        f_mean = F.avg_pool2d(f[None], 3, 1, 1, count_include_pad=False)[0]
+        b_mean = F.avg_pool2d(b[None], 3, 1, 1, count_include_pad=False)[0]
+        rf = a * image + pf * f_mean
+        rb = c * image + pb * b_mean
+        new_f = ((c * c + pb) * rf - a * c * rb) / det
+        new_b = ((a * a + pf) * rb - a * c * rf) / det
+        f = torch.where(inside, new_f.clamp_min(0), f)
+        b = torch.where(inside, new_b.clamp_min(0), b)
+    return f, b
 
 
 def layer_radii(radius: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,8 +167,8 @@ def layer_radii(radius: torch.Tensor, alpha: torch.Tensor) -> tuple[torch.Tensor
     The person's comes from her solid pixels (alpha ≥ ``DEPTH_SOLID``), the background's from pixels
     with none of her (alpha ≤ ``CLEAR``); each is push–pull filled elsewhere. The radius is linear in
     1/depth, so this is filling disparity."""
-    fg = push_pull_fill(radius[None], (alpha >= DEPTH_SOLID).to(radius.dtype))[0]
-    bg = push_pull_fill(radius[None], (alpha <= CLEAR).to(radius.dtype))[0]
+    fg = push_pull_fill_mask(radius[None], alpha >= DEPTH_SOLID)[0]
+    bg = push_pull_fill_mask(radius[None], alpha <= CLEAR)[0]
     return fg, bg
 
 
