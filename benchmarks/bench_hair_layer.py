@@ -10,7 +10,7 @@ each new step to its baseline (run just before it, on the same frame).
 
 from __future__ import annotations
 
-import portraitos.engine.depth.portrait_prior as prior
+import portraitos.engine.people.subject_matte as subject_matte
 from portraitos.benchmarks.bench_bokeh import measure
 from portraitos.benchmarks.bench_prior_speed import SIZES, frame, photo_frame, timing_args
 from portraitos.engine.depth import EstimateSettings, estimate_depth
@@ -26,7 +26,7 @@ def main() -> None:
         img = frame(h, w) if args.image is None else photo_frame(args.image, h, w)
         times = {}
         for matting in (False, True):
-            prior.MATTING = matting
+            subject_matte.MATTING = matting
             t, mem, (dm, _matte) = measure(lambda: estimate_depth(img, settings), args.repeat)
             times[matting] = t
             print(f"{name} prior, matting {'on ' if matting else 'off'}: {t:.2f} s, +{mem / 2**20:.0f} MB")

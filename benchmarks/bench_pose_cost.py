@@ -9,7 +9,7 @@ Reported: fastest of ``--repeat`` runs, peak memory growth, and the ratio with t
 
 from __future__ import annotations
 
-import portraitos.engine.depth.portrait_prior as prior
+import portraitos.engine.people.relief as people_relief
 from portraitos.benchmarks.bench_bokeh import measure
 from portraitos.benchmarks.bench_prior_speed import SIZES, frame, photo_frame, timing_args
 from portraitos.engine.depth import EstimateSettings, estimate_depth
@@ -18,18 +18,18 @@ from portraitos.engine.depth import EstimateSettings, estimate_depth
 def main() -> None:
     args = timing_args(repeat=2)
     settings = EstimateSettings()
-    with_pose = prior.body_pose
+    with_pose = people_relief.body_pose
     estimate_depth(frame(*SIZES["1MP"]), settings)  # models loaded, not counted
     for name in args.sizes.split(","):
         h, w = SIZES[name]
         img = frame(h, w) if args.image is None else photo_frame(args.image, h, w)
         times = {}
         for pose in (False, True):
-            prior.body_pose = with_pose if pose else (lambda image, face: None)
+            people_relief.body_pose = with_pose if pose else (lambda image, face: None)
             try:
                 t, mem, (dm, _matte) = measure(lambda: estimate_depth(img, settings), args.repeat)
             finally:
-                prior.body_pose = with_pose
+                people_relief.body_pose = with_pose
             times[pose] = t
             body = (dm.meta.get("relief") or {}).get("body", "?")
             print(f"{name} prior, pose {'on ' if pose else 'off'}: {t:.2f} s, +{mem / 2**20:.0f} MB ({body})")

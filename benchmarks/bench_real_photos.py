@@ -34,10 +34,10 @@ import torch.nn.functional as F
 
 from portraitos.engine.core.colour import linear_to_srgb, srgb_to_linear
 from portraitos.engine.depth import EstimateSettings, estimate_depth
-from portraitos.engine.depth.portrait_prior import find_faces_all
 from portraitos.engine.lens import HighlightRebuild
 from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
 from portraitos.engine.lighting import LightingParams, relight
+from portraitos.engine.people.face_finding import find_faces_all
 from portraitos.validation.photos import photos
 
 F_NUMBERS = (1.2, 1.8, 2.8)

@@ -290,7 +290,7 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                 progress=runtime.progress_callback(1000),
                 check_interrupt=runtime.check_interrupt,
                 character=profile.character,
-                layer_alpha=getattr(depth, "layer_alpha", None),
+                layer_alpha=depth.layer_alpha,
             )
         if mismatch:
             log.warning("LensBokeh: %s", mismatch)

@@ -44,9 +44,9 @@ def photos() -> dict[str, np.ndarray]:
 def make_inputs(path: Path) -> None:
     import torch
 
-    from portraitos.engine.depth.portrait_prior import find_face
     from portraitos.engine.faces.crop import Region, crop
     from portraitos.engine.faces.landmarks import IRIS_ROI_SCALE, LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, _roi_from_mesh
+    from portraitos.engine.people.face_finding import find_face
 
     arrays: dict[str, np.ndarray] = {}
     for name, rgb in photos().items():

@@ -21,8 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-import portraitos.engine.depth.portrait_prior as prior
 import portraitos.engine.lens.renderer as renderer
+import portraitos.engine.people.relief as relief_of
+import portraitos.engine.people.subject_matte as subject_matte
 from portraitos.engine.depth import EstimateSettings, estimate_depth
 from portraitos.engine.lens.pipeline import LensSettings, render_lens_bokeh
 from portraitos.validation.photos import photos
@@ -46,11 +47,11 @@ def background_m(depth: torch.Tensor, matte: torch.Tensor) -> float:
 
 def chain(photo: torch.Tensor, f_number: float, focus, matting: bool) -> torch.Tensor:
     """``[H,W,3]``: the photo through DepthEstimate (prior) and LensBokeh; ``focus`` 0 = eyes, "bg"."""
-    prior.MATTING = matting
+    subject_matte.MATTING = matting
     try:
         dm, matte = estimate_depth(photo[None], EstimateSettings())
     finally:
-        prior.MATTING = True
+        subject_matte.MATTING = True
     focus_m = background_m(dm.metres[0], matte[0]) if focus == "bg" else float(focus)
     layer = dm.layer_alpha if matting else None
     lens = LensSettings(85.0, f_number, focus_m)
@@ -73,12 +74,12 @@ def lights_rebuilt_on_people(photo: torch.Tensor, f_number: float) -> torch.Tens
 def held_flat(photo: torch.Tensor, f_number: float) -> torch.Tensor:
     """``[H,W,3]``: the chain focused on the eyes with what she holds flat at her hand's depth (the body
     relief called without the picture's scale), as before held objects were round."""
-    relief = prior.body_relief
-    prior.body_relief = lambda pose, person, height, width, metres_per_px=0.0: relief(pose, person, height, width)
+    relief = relief_of.body_relief
+    relief_of.body_relief = lambda pose, person, height, width, metres_per_px=0.0: relief(pose, person, height, width)
     try:
         return chain(photo, f_number, 0.0, True)
     finally:
-        prior.body_relief = relief
+        relief_of.body_relief = relief
 
 
 def to_jpeg(image: torch.Tensor, path: Path, quality: int = 88) -> None:

@@ -27,8 +27,9 @@ class DepthMap:
     source: one of MEASURED, ESTIMATED, CALIBRATED, ASSUMED.
     meta: free-form JSON-able facts (model name, assumptions, focus hints such as ``eye_xy``).
     layer_alpha: ``[B,H,W]`` 0..1 or None: the soft alpha (hair) of people who stand in front of
-    everything else in the frame, as a portrait prior knows; LensBokeh then renders them as a layer of
-    their own over the background behind them.
+    everything else in the frame, as a portrait prior knows (``engine.people.People.alpha``, per image);
+    LensBokeh then renders them as a layer of their own over the background behind them, LightingTint
+    lights them by it.
     """
 
     metres: torch.Tensor

@@ -20,22 +20,16 @@ from ..core.camera import DEFAULT_FOCAL_LENGTH_MM, DEFAULT_SENSOR, pixels_per_mm
 from ..core.finite import finite_pixels
 from ..faces.distance import distance_from_eyes
 from ..faces.landmarks import FaceLandmarks
-from ..people.person import people_from_faces, people_meta, person_labels
+from ..people.face_finding import find_faces_all
+from ..people.person import eye_positions, people_from_faces, people_meta, person_labels
 from ..people.person_matte import found_person, person_probability, refine_to_image
+from ..people.subject_matte import SOLID_MATTE
 from .calibration import Anchor, calibrate_with_anchors
 from .depth_map import ASSUMED, CALIBRATED, ESTIMATED, MIN_DEPTH_M, DepthMap
 from .layout import background_layout
 from .matte import snap_depth_to_matte, subject_weight_from_depth
 from .networks import DepthNetwork, predict
-from .portrait_prior import (
-    DEFAULT_SUBJECT_M,
-    PROGRESS_STEPS,
-    SOLID_MATTE,
-    eye_positions,
-    find_faces_all,
-    people_standing,
-    portrait_prior,
-)
+from .portrait_prior import DEFAULT_SUBJECT_M, PROGRESS_STEPS, people_standing, portrait_prior
 from .portrait_prior import NAME as PRIOR_NAME
 from .resample import joint_bilateral_upsample, upsample
 

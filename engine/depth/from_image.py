@@ -170,7 +170,7 @@ def _face_distance(photo: torch.Tensor, face, focal_length_mm: float, ppm: float
     """The subject distance DepthEstimate's prior would find (iris, else the eyes' spacing, from the
     MediaPipe face mesh), else the Haar face's size."""
     from ..faces.distance import distance_from_eyes
-    from .portrait_prior import find_face
+    from ..people.face_finding import find_face
 
     lm = find_face(photo)
     if lm is not None:

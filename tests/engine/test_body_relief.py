@@ -6,9 +6,10 @@ from __future__ import annotations
 import torch
 from skimage import data
 
-from portraitos.engine.depth.portrait_prior import find_faces_all, portrait_prior
+from portraitos.engine.depth.portrait_prior import portrait_prior
 from portraitos.engine.people.body_pose import BodyPose, body_pose
 from portraitos.engine.people.body_relief import body_relief
+from portraitos.engine.people.face_finding import find_faces_all
 
 
 def _pose(z: dict[int, float], body: torch.Tensor) -> BodyPose:

@@ -270,7 +270,7 @@ def test_a_turned_head_is_not_read_as_farther():
     picture shrinks by cos 40°, which the mesh's own depth undoes, so the distance from the pupils stays."""
     from dataclasses import replace
 
-    from portraitos.engine.depth.portrait_prior import find_face
+    from portraitos.engine.people.face_finding import find_face
     from portraitos.engine.people.person import measure_distance
 
     img = torch.from_numpy(data.astronaut()).float() / 255

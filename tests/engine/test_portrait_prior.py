@@ -10,9 +10,9 @@ from skimage import data
 
 from portraitos.engine.core.colour import srgb_to_linear
 from portraitos.engine.depth import EstimateSettings, estimate_depth
-from portraitos.engine.depth.portrait_prior import solid_part
 from portraitos.engine.faces.distance import distance_from_eyes
 from portraitos.engine.lens.optics import ThinLens
+from portraitos.engine.people.subject_matte import solid_part
 from portraitos.validation.reference import card, pattern_texture, render_pinhole, shape_texture, to_photo
 
 MM_PER_PX = 1.5  # the astronaut's 7.8-px iris becomes 11.7 mm
