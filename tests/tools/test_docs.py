@@ -302,3 +302,16 @@ def test_readme_fits_on_a_page_and_gives_the_ci_test_command():
     blocks = "\n".join(fenced_blocks(readme))
     for command in commands:
         assert command in blocks, f"the README does not give CI's command {command!r}"
+
+
+def test_node_groups_named_are_the_categories_the_nodes_use():
+    source = (REPO / "services" / "socket_types.py").read_text()
+    groups = re.findall(r'^CATEGORY_\w+ = f"\{CATEGORY\}/(\w+)"', source, flags=re.M)
+    assert groups
+    count = NUMBER_WORDS[len(groups) - 1]
+    for doc in (REPO / "README.md", REPO / "docs" / "compatibility.md"):
+        text = doc.read_text()
+        m = re.search(rf"\b({'|'.join(NUMBER_WORDS)}) groups\b", text)
+        assert m and m.group(1) == count, f"{doc.name}: the nodes are in {count} groups"
+        for group in groups:
+            assert f"**{group}**" in text, f"{doc.name} does not name the group {group}"
