@@ -287,8 +287,7 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                 focus_mask=focus_mask,
                 depth_meta=depth.meta,
                 device=runtime.compute_device(),
-                progress=runtime.progress_callback(1000),
-                check_interrupt=runtime.check_interrupt,
+                progress=runtime.progress(1000),
                 character=profile.character,
                 layer_alpha=depth.layer_alpha,
             )

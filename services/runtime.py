@@ -7,6 +7,8 @@ from collections.abc import Callable
 import comfy.model_management as mm
 import comfy.utils
 
+from portraitos.engine.core.progress import Progress
+
 
 def compute_device():
     """The torch device ComfyUI computes on (GPU when present, ``--cpu`` honoured)."""
@@ -26,6 +28,13 @@ def progress_callback(total: int) -> Callable[[int, int], None]:
         bar.update_absolute(done, new_total)
 
     return update
+
+
+def progress(total: int = 1000) -> Progress:
+    """The engine's :class:`Progress` for one node's run: a ComfyUI progress bar of ``total`` steps (shown
+    on the node, sent over /ws) and Cancel (ComfyUI's interruption exception, raised by its check)."""
+    bar = comfy.utils.ProgressBar(total)
+    return Progress(bar.update_absolute, mm.throw_exception_if_processing_interrupted, total)
 
 
 def check_interrupt() -> None:

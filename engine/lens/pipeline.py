@@ -19,6 +19,7 @@ from ..core.batch import common_batch
 from ..core.camera import DEFAULT_F_NUMBER, DEFAULT_FOCAL_LENGTH_MM
 from ..core.chunks import row_chunks
 from ..core.finite import finite_pixels
+from ..core.progress import Progress
 from ..depth.depth_map import clean_depth
 from ..depth.resample import resize_depth_edge_aware
 from .aperture import Aperture
@@ -27,6 +28,9 @@ from .focus import auto_focus_distance
 from .optics import DEFAULT_SENSOR, ThinLens
 from .renderer import BokehResult, HighlightRebuild, RenderSettings, render_bokeh
 from .two_layer import mixed
+
+PROGRESS_SCALE = 100_000  # steps of the bar when a (done, total) callback is given
+PREP_SHARE = 0.03  # the share of the bar the pipeline's own steps take, before the renderer's
 
 
 @dataclass
@@ -89,7 +93,7 @@ def render_lens_bokeh(
     depth_meta: Optional[dict[str, Any]] = None,
     device: Optional[torch.device] = None,
     settings: Optional[RenderSettings] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Progress | Callable[[int, int], None] | None = None,
     check_interrupt: Optional[Callable[[], None]] = None,
     max_tile_pixels: Optional[int] = None,
     character: Optional[LensCharacter] = None,
@@ -103,6 +107,11 @@ def render_lens_bokeh(
 
     ``character``: the lens's character (cat's eye, swirl, fringes, spherical aberration, anamorphic squeeze,
     grain: ``character``, usually from a ``profiles`` entry); None renders the ideal thin lens.
+
+    ``progress``: a :class:`Progress` (the nodes give ComfyUI's bar and Cancel), or a ``(done, total)``
+    callback with ``check_interrupt()`` (raises to cancel) beside it. The first 3 % of the bar tick
+    through the pipeline's own steps (depth clean-up and resampling, auto focus per image), the rest
+    follows the renderer; every tick of the first part is a point where Cancel is honoured.
 
     ``max_tile_pixels`` caps the pixels rendered at once (bands with overlap); when None, the cap
     follows the free memory of ``device``, and an out-of-memory error retries in smaller bands.
@@ -118,13 +127,23 @@ def render_lens_bokeh(
         depth=depth_m.shape[0],
         focus_mask=None if focus_mask is None else focus_mask.shape[0],
     )
-    steps = _Steps(progress, check_interrupt, prep_steps=2 + b)
-    steps.prep()
+    bar = Progress.of(progress, check_interrupt, total=PROGRESS_SCALE)
+    prep_steps = 2 + b
+    prep, render = bar.span(0, PREP_SHARE), bar.span(PREP_SHARE, 1)
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        prep.check()
+        prep.advance(min(done, prep_steps), prep_steps)
+        done += 1
+
+    step()
     image = finite_pixels(broadcast_batch("image", image, b), "image")
     alpha = image[..., 3:] if image.shape[-1] == 4 else None
     image = image[..., :3]
     depth_m = broadcast_batch("depth", prepare_depth(image, depth_m), b)
-    steps.prep()
+    step()
     _, H, W, _ = image.shape
     if layer_alpha is not None:
         layer_alpha = _alpha_for(layer_alpha, b, H, W)
@@ -146,7 +165,7 @@ def render_lens_bokeh(
         else:
             how.append("manual")
         lenses.append(ThinLens(lens.focal_length_mm, lens.f_number, s, lens.sensor))
-        steps.prep()
+        step()
 
     render_depth, capped = cap_circles_of_confusion(depth_m, lenses, H, W)
     out_device = image.device
@@ -161,8 +180,7 @@ def render_lens_bokeh(
                 aperture,
                 highlights,
                 settings,
-                steps.render,
-                check_interrupt,
+                render,
                 cap,
                 character,
                 None if layer_alpha is None else layer_alpha.to(device),
@@ -323,32 +341,6 @@ def _foreground_reach_single(coc: torch.Tensor) -> Optional[torch.Tensor]:
     return reach
 
 
-class _Steps:
-    """One progress bar over preparation and rendering: the first ``PREP_SHARE`` of the bar ticks through
-    the pipeline's own steps (depth clean-up and resampling, auto focus per image), the rest follows
-    the renderer. Each tick is also a point where Cancel is honoured."""
-
-    PREP_SHARE = 0.03
-    SCALE = 100_000
-
-    def __init__(self, progress, check_interrupt, prep_steps: int):
-        self.progress, self.check_interrupt = progress, check_interrupt
-        self.prep_steps, self.done = max(prep_steps, 1), 0
-        self.prep_end = int(self.SCALE * self.PREP_SHARE)
-
-    def prep(self) -> None:
-        if self.check_interrupt is not None:
-            self.check_interrupt()
-        if self.progress is not None:
-            self.progress(self.prep_end * min(self.done, self.prep_steps) // self.prep_steps, self.SCALE)
-        self.done += 1
-
-    def render(self, done: int, total: int) -> None:
-        if self.progress is not None:
-            frac = done / max(total, 1)
-            self.progress(self.prep_end + int((self.SCALE - self.prep_end) * frac), self.SCALE)
-
-
 def _tile_pixels_for(device: torch.device, H: int, W: int) -> int:
     if device.type != "cuda":
         return H * W
@@ -364,8 +356,7 @@ def _render_in_bands(
     aperture,
     highlights,
     settings,
-    progress,
-    check_interrupt,
+    progress: Progress,
     cap,
     character=None,
     layer_alpha=None,
@@ -380,8 +371,7 @@ def _render_in_bands(
             highlights,
             settings,
             progress,
-            check_interrupt,
-            character,
+            character=character,
             layer_alpha=layer_alpha,
         )
     # horizontal bands with an overlap that covers the largest blur, on a grid aligned to the coarsest scale
@@ -406,8 +396,8 @@ def _render_in_bands(
                 aperture,
                 highlights,
                 settings,
+                progress.silent(),
                 None,
-                check_interrupt,
                 character,
                 (H, W, a0),
                 None if layer_alpha is None else layer_alpha[i : i + 1, a0:a1],
@@ -415,8 +405,7 @@ def _render_in_bands(
             out[i, y:y1] = part.image[0, y - a0 : y1 - a0]
             coc[i, y:y1] = part.coc_px[0, y - a0 : y1 - a0]
             inf[i, y:y1] = part.in_focus[0, y - a0 : y1 - a0]
-            if progress is not None:
-                progress(i * H + y1, b * H)
+            progress.advance(i * H + y1, b * H)
             y = y1
     return BokehResult(out, coc, inf, [ln.focus_distance_m for ln in lenses])
 

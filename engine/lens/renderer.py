@@ -58,6 +58,7 @@ import torch.nn.functional as F
 from ..core.chunks import row_chunks
 from ..core.colour import linear_planes_to_srgb_image, srgb_to_linear_planes
 from ..core.min_filter import min_filter, min_filter_chunks
+from ..core.progress import Progress
 from .aperture import Aperture
 from .character import CharacterModel, Frame, LensCharacter
 from .fft import fft_convolve_same
@@ -82,7 +83,6 @@ __all__ = [
 ]
 
 ProgressFn = Callable[[int, int], None]
-LayerProgressFn = Callable[[float, int], None]  # (layers done, with a fraction of the current one; layers)
 Tiling = Literal["auto", "tiled", "whole"]
 TILINGS = ("auto", "tiled", "whole")
 
@@ -181,14 +181,15 @@ def render_single(
     radius: torch.Tensor,
     aperture: Aperture,
     settings: RenderSettings,
-    progress: Optional[LayerProgressFn] = None,
-    check_interrupt: Optional[Callable[[], None]] = None,
+    progress: Progress = Progress(),
     character: Optional[CharacterModel] = None,
 ) -> torch.Tensor:
     """Render one linear image ``lin [3,H,W]`` with signed CoC radius map ``radius [H,W]`` (px).
 
     Returns linear RGB ``[3,H,W]``. The caller handles sRGB, highlights and batching. ``character``: a lens
     character's kernels (per layer, colour plane and field zone) instead of the ideal aperture's.
+    ``progress`` counts layers (a tick once they are assigned, then one per layer, within the layers
+    rendered in tiles); Cancel is honoured before each layer and within tiled ones.
     """
     _, H, W = lin.shape
     dev, dt = lin.device, lin.dtype
@@ -198,8 +199,7 @@ def render_single(
     source = _unmixed_source_weight(radius, settings)
     radii_host = radii.tolist()  # read once: the layer loop then never waits for the device
     order = sorted(assign.used(), key=lambda i: -radii_host[i])  # far (most positive) to near
-    if progress is not None:
-        progress(0, max(len(order), 1))  # layers assigned: a tick before the first (largest) layer
+    progress.advance(0, max(len(order), 1))  # layers assigned: a tick before the first (largest) layer
     plans = {k: _layer_plan(k, radii_host, settings) for k in order}  # layer -> (scale, kernel key)
     kernels = _build_kernels({key for _s, key in plans.values()}, aperture, dt, dev) if character is None else {}
     zone_edges = None if character is None else character.zone_edges()
@@ -223,8 +223,7 @@ def render_single(
             acc_scale = to_scale
 
     for step, k in enumerate(order):
-        if check_interrupt is not None:
-            check_interrupt()
+        progress.check()
         rk = radii_host[k]
         if rk < -1.0 and not filled_for_foreground:
             refine(1)
@@ -237,19 +236,12 @@ def render_single(
         refine(s)
         kernel = kernels[key] if character is None else character.layer_kernels(rk, s, key[1], dt).to(dev)
         if s == 1 and tiled is not None:
-
-            def tick(fraction: float, step: int = step) -> None:
-                # a near-focus layer can take seconds at 8K: progress and Cancel within it
-                if check_interrupt is not None:
-                    check_interrupt()
-                if progress is not None:
-                    progress(step + fraction, len(order))
-
-            scatter_tiled(acc, *tiled, lin, assign, source, k, kernel, rk, settings, tick, zone_edges)
+            # a near-focus layer can take seconds at 8K: progress and Cancel within it
+            layer = progress.span(step, step + 1, len(order))
+            scatter_tiled(acc, *tiled, lin, assign, source, k, kernel, rk, settings, layer, zone_edges)
         else:
             scatter_on_crop(acc, acc_scale, lin, assign, source, k, box, s, kernel, rk, settings, zone_edges)
-        if progress is not None:
-            progress(step + 1, len(order))
+        progress.advance(step + 1, len(order))
 
     refine(1)
     fill_uncovered(acc)
@@ -270,7 +262,7 @@ def render_bokeh(
     aperture: Aperture = Aperture(),
     highlights: HighlightRebuild = HighlightRebuild(),
     settings: RenderSettings | None = None,
-    progress: Optional[ProgressFn] = None,
+    progress: Progress | ProgressFn | None = None,
     check_interrupt: Optional[Callable[[], None]] = None,
     character: Optional[LensCharacter] = None,
     full_frame: Optional[tuple[int, int, int]] = None,
@@ -285,10 +277,13 @@ def render_bokeh(
     layer_alpha: ``[B,H,W]`` 0..1, the soft alpha of people standing in front of everything else in the
     frame (from a portrait prior); they are then rendered as a layer of their own (``two_layer``), and
     what clips on them is not rebuilt as a light (``rebuild_highlights``).
+    progress: a :class:`Progress` (each image a share of it: 4 % set-up, then its layers), or a
+    ``(done, total)`` callback with ``check_interrupt()`` (raises to cancel) beside it.
     Returns the rendered batch, signed CoC diameters (px) and an in-focus mask.
     """
     settings = settings or RenderSettings()
     b, H, W, c = image.shape
+    bar = Progress.of(progress, check_interrupt, total=b * 1000)
     if c != 3:
         raise ValueError(f"image must have 3 channels (RGB), got {c}")
     if depth_m.shape != (b, H, W):
@@ -305,25 +300,18 @@ def render_bokeh(
         acceptable = max(settings.in_focus_coc_fraction * sensor_diagonal_mm(ln.sensor) * ppm, 1.0)
         _in_focus_weight(coc, acceptable, masks[i])
 
-        def setup_tick(step: int, _i=i) -> None:
-            # the first 4 % of each image's share of the bar: the full-frame passes before the layers
-            if check_interrupt is not None:
-                check_interrupt()
-            if progress is not None:
-                progress(_i * 1000 + 10 * step, b * 1000)
-
+        # the first 4 % of each image's share of the bar (of 1000): the full-frame passes before the layers
+        image_bar = bar.span(i, i + 1, b)
+        setup_tick = image_bar.on_step(1000)
         setup_tick(0)  # the circles of confusion are known
         radius = _nearer_wins(coc).mul_(0.5)
-        setup_tick(1)
+        setup_tick(10)
         lin = srgb_to_linear_planes(image[i])
-        setup_tick(2)
+        setup_tick(20)
         alpha = None if layer_alpha is None else layer_alpha[i].to(lin)
         lin = rebuild_highlights(lin, radius, highlights, image[i].amax(dim=-1), people=alpha)
-        setup_tick(3)
-
-        def prog(done: float, total: int, _i=i) -> None:
-            if progress is not None:
-                progress(_i * 1000 + 40 + int(960 * done / max(total, 1)), b * 1000)
+        setup_tick(30)
+        layers = image_bar.span(40, 1000, 1000)
 
         model = None
         if character is not None:
@@ -332,18 +320,14 @@ def render_bokeh(
         if alpha is not None and has_layer(alpha):
             passes = [0]
 
-            def render_pass(img, r, _box, _prog=prog):
+            def render_pass(img, r, _box, _layers=layers):
                 k = passes[0]
                 passes[0] += 1
-
-                def third(done: float, total: int) -> None:
-                    _prog(k * total + done, 3 * total)
-
-                return render_single(img, r, aperture, settings, third, check_interrupt, model)
+                return render_single(img, r, aperture, settings, _layers.span(k, k + 1, 3), model)
 
             rendered = render_two_layers(lin, coc.mul(0.5), alpha, render_pass, _nearer_wins, crop=character is None)
         else:
-            rendered = render_single(lin, radius, aperture, settings, prog, check_interrupt, model)
+            rendered = render_single(lin, radius, aperture, settings, layers, model)
         linear_planes_to_srgb_image(rendered, out[i])
         if character is not None and character.grain:
             regrain(out[i], image[i], radius, masks[i], seed=i)

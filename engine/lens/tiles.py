@@ -10,12 +10,12 @@ Sizes in pixels; tensors ``[5,h,w]`` with the planes of ``planes`` (layers: ``OC
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
+from ..core.progress import Progress
 from .character import LayerKernels
 from .composite import composite, drop_round_off
 from .fft import fft_convolve_full, padded_size
@@ -168,7 +168,7 @@ def scatter_tiled(
     kernel: torch.Tensor | LayerKernels,
     rk: float,
     settings,
-    tick: Optional[Callable[[float], None]] = None,
+    progress: Progress = Progress(),
     zone_edges: Optional[tuple[list[int], list[int]]] = None,
 ) -> None:
     """Scatter full-resolution layer ``k`` (radius ``rk`` px) over the tiles it touches and lay it over
@@ -177,9 +177,10 @@ def scatter_tiled(
     lin: ``[3,H,W]`` linear RGB; source: ``[H,W]`` 0..1, the share of each pixel that is scattered (see
     ``renderer``); kernel: ``[k,k]`` the layer's aperture kernel. Each run of touched tiles is convolved on
     its own and the results added where they overlap; the layer is then composited on the touched tiles
-    and their neighbours (the kernel is never wider than a tile). ``tick(fraction)`` is called as the runs
-    are convolved (progress, Cancel). A lens character's kernels (``LayerKernels``, with ``zone_edges``) cut
-    each run where the field zone of its tiles changes, each piece convolved with its zone's kernel.
+    and their neighbours (the kernel is never wider than a tile). ``progress`` counts the runs as they
+    are convolved, Cancel is honoured before each. A lens character's kernels (``LayerKernels``, with
+    ``zone_edges``) cut each run where the field zone of its tiles changes, each piece convolved with its
+    zone's kernel.
     """
     zoned = kernel if isinstance(kernel, LayerKernels) else None
     kk = kernel.size if isinstance(kernel, LayerKernels) else int(kernel.shape[-1])
@@ -202,8 +203,8 @@ def scatter_tiled(
     for y0, y1, x0, x1 in out_runs:  # the sum is read on these tiles only; every run's spill lands inside them
         total[:, y0 - oy : y1 - oy, x0 - ox : x1 - ox].zero_()
     for run, (zone, (y0, y1, x0, x1)) in enumerate(pieces):
-        if tick is not None:
-            tick(run / len(pieces))
+        progress.check()
+        progress.advance(run, len(pieces))
         h, w = y1 - y0, x1 - x0
         size = padded_size(h, w, kk)
         layer = work.padded(size, h, w)
