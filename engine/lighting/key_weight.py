@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ..core.box_filter import box_mean
+from ..core.box_filter import box_mean, dilate
 from ..depth.matte import subject_weight_from_depth
 
 FEATHER = 0.005  # box radius of the tent as a fraction of the long side (the transition spans 4 of them)
@@ -45,9 +45,8 @@ def key_weight(
         # what lies around the people takes the key from depth only where it is no part of them: dilate their
         # solid part by the feather so that her own depth (a blend at the outline) does not light her rim
         r = max(1, round(FEATHER * max(height, width)))
-        person = (a > 0.02).to(torch.float32).unsqueeze(1)
-        near = torch.nn.functional.max_pool2d(person, 2 * r + 1, stride=1, padding=r).squeeze(1)
-        return (a + (1.0 - a) * rest * (1.0 - near)).clamp_(0.0, 1.0)
+        near = dilate(a > 0.02, r)
+        return (a + (1.0 - a) * rest.masked_fill_(near, 0.0)).clamp_(0.0, 1.0)
     if subject_mask is not None:
         w = subject_mask.to(torch.float32)
     elif depth_m is not None:

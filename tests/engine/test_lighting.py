@@ -157,3 +157,16 @@ def test_key_and_ambient_meet_without_a_cut(source, strength):
     centre = 60 + int(torch.nonzero(share > 0.5)[0])
     assert abs(centre - 136) <= 2
     assert float(delta_e2000(lab[256 + 100], key)) < 0.5  # inside, the whole key
+
+
+def test_the_key_weights_dilation_is_the_max_pool_it_replaces():
+    # the people's surroundings (key_weight) are grown by running counts: the same pixels as a max pool of the
+    # window, at any radius, batch and border
+    from portraitos.engine.core.box_filter import dilate
+
+    gen = torch.Generator().manual_seed(3)
+    for shape, r in [((1, 40, 70), 1), ((2, 90, 60), 6), ((1, 33, 200), 16), ((1, 7, 5), 4)]:
+        mask = torch.rand(shape, generator=gen) > 0.99
+        mask[0, 0, -1] = True  # a corner pixel: the window clipped on two sides
+        pooled = torch.nn.functional.max_pool2d(mask.float()[:, None], 2 * r + 1, stride=1, padding=r)[:, 0] > 0
+        assert torch.equal(dilate(mask, r), pooled), (shape, r)
