@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from ..core.camera import DEFAULT_FOCAL_LENGTH_MM, DEFAULT_SENSOR, pixels_per_mm
 from ..core.finite import finite_pixels
+from ..core.progress import Progress
 from ..faces.distance import distance_from_eyes
 from ..faces.landmarks import FaceLandmarks
 from ..people.face_finding import find_faces_all
@@ -71,26 +72,25 @@ def estimate_depth(
     settings: EstimateSettings,
     network: Optional[DepthNetwork] = None,
     device: Optional[torch.device] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Progress | Callable[[int, int], None] | None = None,
     check_interrupt: Optional[Callable[[], None]] = None,
 ) -> tuple[DepthMap, torch.Tensor]:
     """Depth for a batch ``[B,H,W,C]``: a DepthMap (metres at the image's size) and a subject matte ``[B,H,W]``.
 
-    ``check_interrupt()`` is called between steps of well under a second each, within every image (it
-    raises to cancel); ``progress(done, total)`` counts :data:`PROGRESS_STEPS` steps per image.
+    ``progress``: a :class:`Progress` (the nodes give ComfyUI's bar and Cancel), or a ``(done, total)``
+    callback with ``check_interrupt()`` (raises to cancel) beside it; each image takes an equal share,
+    counted in :data:`PROGRESS_STEPS` steps. Cancel is honoured between steps of well under a second
+    each, within every image.
     """
     image = normalise_image(finite_pixels(image, "image"))
     device = device or image.device
     b, H, W, _ = image.shape
     ppm = pixels_per_mm(H, W, settings.sensor)
     depths, mattes, metas, layers = [], [], [], []
+    bar = Progress.of(progress, check_interrupt, total=b * PROGRESS_STEPS)
     for i in range(b):
-        if check_interrupt is not None:
-            check_interrupt()
-
-        def within(done: int, total: int, _i: int = i) -> None:
-            if progress is not None:
-                progress(_i * PROGRESS_STEPS + PROGRESS_STEPS * done // max(total, 1), b * PROGRESS_STEPS)
+        bar.check()
+        within = bar.span(i, i + 1, b)
 
         img = image[i].to(device)
         if network is None:
@@ -100,18 +100,16 @@ def estimate_depth(
                 settings.focal_length_mm,
                 settings.subject_distance_m,
                 settings.background_distance_m,
-                check_interrupt=check_interrupt,
                 progress=within,
             )
             layers.append(layer.float())
             source = ASSUMED
         else:
-            d, m, meta, source = _with_network(img, network, settings, ppm, device, check_interrupt, within)
+            d, m, meta, source = _with_network(img, network, settings, ppm, device, within)
         depths.append(d.float())
         mattes.append(m.float())
         metas.append(meta)
-        if progress is not None:
-            progress((i + 1) * PROGRESS_STEPS, b * PROGRESS_STEPS)
+        within.advance(1)
     meta = dict(metas[0])
     if b > 1:
         meta["per_image"] = metas
@@ -128,24 +126,18 @@ def _with_network(
     settings: EstimateSettings,
     ppm: float,
     device: torch.device,
-    check_interrupt: Optional[Callable[[], None]] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Progress = Progress(),
 ):
     H, W, _ = img.shape
 
-    def step(done: int, total: int = PROGRESS_STEPS) -> None:
-        if check_interrupt is not None:
-            check_interrupt()
-        if progress is not None:
-            progress(done, total)
-
-    pred = predict(net, img[None], device, check_interrupt)
+    step = progress.on_step(PROGRESS_STEPS)
+    pred = predict(net, img[None], device, progress.check if progress.cancellable else None)
     step(40)
     low = pred.values.to(img.device).float()
     # bring the network's output to the image's resolution; disparity is what varies smoothly
     low_disp = 1.0 / low.clamp_min(MIN_DEPTH_M) if pred.metric else low
     if settings.refine_edges:
-        disp = joint_bilateral_upsample(low_disp, img[None], on_band=lambda y, n: step(40 + 45 * y // n))[0]
+        disp = joint_bilateral_upsample(low_disp, img[None], progress=progress.span(40, 85, PROGRESS_STEPS))[0]
     else:
         disp = upsample(low_disp, (H, W))[0]
     step(85)
@@ -245,7 +237,9 @@ def _anchors(
         for st in standing:
             st.distance_m *= scale
         layout = background_layout(img, solid, standing, 1e3)
-        if layout.receding and "contact" in str(layout.meta.get("anchor", "")):
+        # a ground the texture shows, fixed by a contact (one from the contacts alone adds no anchor)
+        texture = str(layout.meta.get("ground_from", "")).startswith("texture")
+        if layout.receding and texture and "contact" in str(layout.meta.get("anchor", "")):
             bg = ~F.max_pool2d(solid.float()[None, None], 9, stride=1, padding=4)[0, 0].bool()
             name = f"{layout.meta['background']} ({layout.meta['anchor']})"
             anchors.append(Anchor(name, bg, 1.0 / layout.depth, 1.0))

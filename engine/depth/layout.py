@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 ENABLED = True  # off: every background is one plane at the assumed distance (benchmarks compare the two)
+PEOPLE_ON_GROUND = True  # off: the people's contacts from their outlines only, the matte's floor left to them
 WORK_SIDE = 512  # the texture's scale is measured at this long side
 EXPONENT = 1.3  # relative inverse depth = frequency^-EXPONENT (1.5 in theory; less fine texture saturates)
 TILE = 24  # px at the working size: the tiles the local frequency is measured over (half-overlapping)
@@ -51,6 +52,10 @@ MIN_GROUND_TILES = 16  # a ground plane needs at least this many ground tiles
 MIN_GROUND_AGREEMENT = 0.65  # whose frequency follows the ground model's distance this well (correlation)
 UNRESOLVED = 1.15  # rad/px: a tile's texture this fine or finer is at the pixels' limit (noise: 1.41)
 CONTACT_MARGIN = 0.03  # a person's outline ending this share of the height above the bottom stands there
+JUNCTION_STEP = 3.0  # the floor meets a wall where the rows' colour steps by this many times its spread
+JUNCTION_MIN_STEP = 0.04  # and by at least this much (sRGB 0..1, the rows' median colours)
+MIN_FREE_ROW = 0.1  # a row's colour is measured where at least this share of it is clear of people
+IN_FRONT = 0.9  # matte pixels outside every body where the ground is nearer than this × the person's depth
 
 
 @dataclass
@@ -79,22 +84,35 @@ def background_layout(
     people_mask: torch.Tensor,
     standing: list[Standing],
     background_distance_m: float,
+    in_front: Optional[torch.Tensor] = None,
 ) -> Layout:
     """The background's depth for ``image [H,W,3]`` sRGB 0..1 with the people at ``people_mask [H,W]``
     bool: a ground plane (and what stands on it) or a receding plane when the texture shows one (see
-    the module's text), else one plane at ``background_distance_m``. ``standing`` lists the people
-    (their distances, eye rows and ground contacts)."""
+    the module's text), else the ground the people stand on where the photo shows where it meets a wall
+    (:func:`_contact_layout`), else one plane at ``background_distance_m``. ``standing`` lists the people
+    (their distances, eye rows and ground contacts); ``in_front`` ``[H,W]`` bool (:func:`floor_in_front`),
+    the floor or a table in front of them, takes the ground's depth whatever the rest."""
     H, W, _ = image.shape
     flat = torch.full((H, W), float(background_distance_m), device=image.device)
     if not ENABLED:
         return Layout(flat, False, f"one plane {background_distance_m:g} m (layout off)", {"background": "layout off"})
     tiles = measure_tiles(image, people_mask)
     horizon, horizon_from = estimate_horizon(standing, H)
+    if in_front is not None and not bool(in_front.any()):
+        in_front = None
     ground = fit_ground(tiles, horizon, H, W)
     if ground is not None:
-        return _ground_layout(ground, horizon, horizon_from, standing, background_distance_m, people_mask)
+        out = _ground_layout(ground, horizon, horizon_from, standing, background_distance_m, people_mask)
+        return _with_front(out, in_front, standing, horizon)
+    # the ground the people stand on, where the photo shows a floor meeting a wall, before the texture's
+    # plane (a floor and a wall of two textures can pass for one receding plane)
+    contact = _contact_layout(image, people_mask, standing, horizon, horizon_from, background_distance_m, in_front)
+    if contact is not None and "junction_row" in contact.meta:
+        return contact
     fit = fit_receding_plane(tiles, H, W)
     if fit.plane is None:
+        if contact is not None:
+            return contact
         why = {"background": f"one plane at {background_distance_m:g} m (assumed)", "evidence": fit.why}
         return Layout(flat, False, f"one plane {background_distance_m:g} m (assumed: {fit.why})", why)
     a, b, c = fit.plane  # relative inverse depth at full-resolution pixel centres (x, y)
@@ -122,7 +140,7 @@ def background_layout(
         "fit_r2": round(fit.r2, 3),
         "depth_ratio": round(fit.ratio, 2),
     }
-    return Layout(depth, True, summary, meta)
+    return _with_front(Layout(depth, True, summary, meta), in_front, standing, horizon)
 
 
 def estimate_horizon(standing: list[Standing], H: int) -> tuple[float, str]:
@@ -262,6 +280,233 @@ def _ground_layout(
         "agreement": round(ground.agreement, 3),
     }
     return Layout(depth, True, summary, meta)
+
+
+def ground_from_contacts(standing: list[Standing], horizon: float) -> Optional[tuple[float, str]]:
+    """The ground plane the people stand on, 1/Z = k·(y − ``horizon``) (rows in pixels, Z in metres): k
+    (the median over the people whose ground contact is below the horizon: 1/(Z_person·(y_contact −
+    y_horizon))) and what fixed it; None without such a contact."""
+    ks = [
+        1.0 / (p.distance_m * (p.contact_xy[1] - horizon))
+        for p in standing
+        if p.contact_xy is not None and p.contact_xy[1] > horizon + 2 and p.distance_m > 0
+    ]
+    if not ks:
+        return None
+    n = len(ks)
+    return float(torch.tensor(ks).median()), f"ground contact of {n} {'person' if n == 1 else 'people'}"
+
+
+def contacts_from_bodies(standing: list[Standing], bodies: list[Optional[torch.Tensor]], H: int) -> list[Standing]:
+    """``standing`` with each person's ground contact taken from her own body (``bodies``: ``[H,W]`` bool
+    per person, her pose's body segmentation, None without one) where there is one: the middle of the
+    body's lowest row when it ends above the frame's bottom (by more than :data:`CONTACT_MARGIN` of the
+    height), none when it reaches the bottom. The person matte alone can run on into a floor or a table
+    of the people's colours; her body ends where she stands or where something in front hides her."""
+    out = []
+    for st, body in zip(standing, bodies):
+        contact = st.contact_xy
+        if body is not None and bool(body.any()):
+            rows = torch.nonzero(body.any(1)).flatten()
+            y = int(rows[-1])
+            contact = None
+            if y < H * (1 - CONTACT_MARGIN):
+                cols = torch.nonzero(body[max(0, y - 2) : y + 1].any(0)).flatten().float()
+                contact = (float(cols.mean()) + 0.5, y + 1.0)
+        out.append(Standing(st.distance_m, contact, st.eye_y))
+    return out
+
+
+def floor_in_front(
+    solid: torch.Tensor,
+    bodies: list[Optional[torch.Tensor]],
+    others: torch.Tensor,
+    people_depth: torch.Tensor,
+    standing: list[Standing],
+) -> torch.Tensor:
+    """``[H,W]`` bool: the pixels of the people's solid matte (``solid [H,W]`` bool) that are no one's
+    body but the floor or a table in front of them: outside every body (``bodies``, ``[H,W]`` bool per
+    person with a pose, grown by 0.5 % of the long side; ``others [H,W]`` bool, the pixels of the people
+    without a pose), below the horizon, where the ground the people stand on
+    (:func:`ground_from_contacts`) is nearer than :data:`IN_FRONT` × the depth the person there was given
+    (``people_depth [H,W]`` metres): what a person holds low stays hers. Empty without a ground contact."""
+    H, W = solid.shape
+    none = torch.zeros_like(solid)
+    horizon, _ = estimate_horizon(standing, H)
+    ground = ground_from_contacts(standing, horizon)
+    if ground is None or not bool(solid.any()):
+        return none
+    k = ground[0]
+    body = others.clone()
+    for b in bodies:
+        if b is not None:
+            body |= b
+    r = max(1, round(0.005 * max(H, W)))
+    body = F.max_pool2d(body.float()[None, None], 2 * r + 1, stride=1, padding=r)[0, 0] > 0.5
+    yy = torch.arange(H, device=solid.device, dtype=torch.float32).view(-1, 1) + 0.5
+    below = yy > horizon + 2
+    z_ground = 1.0 / (k * (yy - horizon)).clamp_min(1e-9)
+    return solid & ~body & below & (z_ground < IN_FRONT * people_depth)
+
+
+def place_on_ground(
+    solid: torch.Tensor,
+    labels: torch.Tensor,
+    bodies: list[Optional[torch.Tensor]],
+    people_depth: torch.Tensor,
+    standing: list[Standing],
+) -> tuple[list[Standing], Optional[torch.Tensor]]:
+    """The people on the ground they stand on: ``standing`` (one per person of ``labels [H,W]``, indices)
+    with their contacts from their bodies (:func:`contacts_from_bodies`; ``bodies`` ``[H,W]`` bool per
+    person, None without a pose), and the floor or table in front of them that the solid matte (``solid
+    [H,W]`` bool) holds (:func:`floor_in_front`, ``people_depth [H,W]`` metres; None when there is
+    none), for :func:`background_layout`."""
+    if not (ENABLED and PEOPLE_ON_GROUND) or not standing:
+        return standing, None
+    H = solid.shape[0]
+    bodies = list(bodies[: len(standing)]) + [None] * max(0, len(standing) - len(bodies))
+    standing = contacts_from_bodies(standing, bodies, H)
+    others = torch.zeros_like(solid)
+    for k, b in enumerate(bodies):
+        if b is None:
+            others |= labels == k
+    front = floor_in_front(solid, bodies, others & solid, people_depth, standing)
+    return standing, front if bool(front.any()) else None
+
+
+def find_junction(image: torch.Tensor, free: torch.Tensor, top: float, lowest: float) -> Optional[tuple[float, float]]:
+    """Where a floor meets a wall: the row (full-resolution pixels, between ``top`` and ``lowest``) at
+    which the median colour of the rows' ``free`` (``[H,W]`` bool, clear of people) pixels of ``image
+    [H,W,3]`` steps, fitted as two constant parts (least absolute deviations from each part's median)
+    from ``top`` down to the frame's bottom; with the step's size over the rows' spread around the two
+    parts (their median deviation, so a few rows of a lamp or a held object do not count; at least
+    :data:`JUNCTION_STEP`, and a step of :data:`JUNCTION_MIN_STEP`), else None."""
+    H, W, _ = image.shape
+    s = min(1.0, WORK_SIDE / max(H, W))
+    h, w = max(8, round(H * s)), max(8, round(W * s))
+    small = F.interpolate(image[..., :3].permute(2, 0, 1)[None].float(), size=(h, w), mode="area")[0]
+    clear = F.interpolate(free.float()[None, None], size=(h, w), mode="area")[0, 0] > 0.999
+    r0 = max(0, int(math.ceil(top * s)))
+    if h - r0 < 8:
+        return None
+    vals = torch.where(clear[None, r0:], small[:, r0:], torch.full_like(small[:, r0:], float("nan")))
+    med = vals.nanmedian(2).values.T  # [rows,3]
+    have = clear[r0:].float().mean(1) >= MIN_FREE_ROW
+    if int(have.sum()) < 8:
+        return None
+    rows = (torch.arange(r0, h, device=image.device).float() + 0.5)[have]
+    m = med[have].double()
+    n = m.shape[0]
+    best: Optional[tuple[float, int, float]] = None
+    for i in range(3, n - 2):  # the upper part rows[:i], the lower rows[i:]; least absolute deviations
+        if float(rows[i]) / s > lowest:
+            break
+        up, lo = m[:i].median(0).values, m[i:].median(0).values
+        cost = float((m[:i] - up).abs().sum() + (m[i:] - lo).abs().sum())
+        if best is None or cost < best[0]:
+            best = (cost, i, float((up - lo).norm()))
+    if best is None:
+        return None
+    cost, i, step = best
+    up, lo = m[:i].median(0).values, m[i:].median(0).values
+    dev = torch.cat([(m[:i] - up).norm(dim=1), (m[i:] - lo).norm(dim=1)])
+    spread = 1.4826 * float(dev.median())
+    ratio = step / max(spread, 1e-6)
+    if ratio < JUNCTION_STEP or step < JUNCTION_MIN_STEP:
+        return None
+    return (float(rows[i - 1] + rows[i]) / 2) / s, ratio
+
+
+def _contact_layout(
+    image: torch.Tensor,
+    people_mask: torch.Tensor,
+    standing: list[Standing],
+    horizon: float,
+    horizon_from: str,
+    background_distance_m: float,
+    in_front: Optional[torch.Tensor],
+) -> Optional[Layout]:
+    """The ground the people stand on (:func:`ground_from_contacts`) where the texture shows no ground:
+    below the row where the photo's colour steps between the people's contacts and the horizon (a floor
+    meeting a wall, :func:`find_junction`), the ground's depth; above it the wall at the ground's depth
+    there when that is behind the farthest person, else at ``background_distance_m``. Without a junction
+    only ``in_front`` (the floor or a table in front of the people) takes the ground's depth; None when
+    that leaves the one plane."""
+    H, W, _ = image.shape
+    ground = ground_from_contacts(standing, horizon)
+    if ground is None:
+        return None
+    k, anchored = ground
+    lowest = max(p.contact_xy[1] for p in standing if p.contact_xy is not None)
+    free = ~people_mask
+    if in_front is not None:
+        free = free | in_front
+    junction = find_junction(image, free, horizon + 2, lowest + 0.02 * H)
+    yy = torch.arange(H, device=image.device, dtype=torch.float32).view(-1, 1) + 0.5
+    z_ground = 1.0 / (k * (yy - horizon)).clamp_min(1.0 / (NEAR_LIMIT_M * 1e3))
+    z_ground = z_ground.clamp(NEAR_LIMIT_M, FAR_LIMIT_M).expand(H, W)
+    farthest = max(p.distance_m for p in standing)
+    flat = torch.full((H, W), float(background_distance_m), device=image.device)
+    meta: dict[str, Any] = {
+        "horizon_row": round(horizon / H, 3),
+        "horizon_from": horizon_from,
+        "anchor": anchored,
+        "camera_height_per_focal_px": round(1.0 / k, 3),
+    }
+    if junction is None:
+        if in_front is None:
+            return None
+        depth = torch.where(in_front, torch.minimum(z_ground, flat), flat)
+        near = _quantile(depth[in_front], 0.02)
+        summary = (
+            f"background: one plane {background_distance_m:g} m (assumed: no wall's foot seen); the floor or "
+            f"table in front of the people on the ground they stand on (from {_metres(near)}; {anchored})"
+        )
+        meta.update(background=f"one plane at {background_distance_m:g} m (assumed)", in_front="ground plane")
+        return Layout(depth, True, summary, meta)
+    y_j, ratio = junction
+    z_j = 1.0 / (k * max(y_j - horizon, 1e-3))
+    wall_m, wall_from = (
+        (z_j, "at the ground's depth where it meets the floor")
+        if z_j > farthest * 1.05
+        else (float(background_distance_m), "assumed (the floor's edge is not behind the people)")
+    )
+    wall = torch.full((H, W), wall_m, device=image.device)
+    depth = torch.where(yy >= y_j, torch.minimum(z_ground, wall), wall)
+    if in_front is not None:
+        depth = torch.where(in_front, torch.minimum(z_ground, wall), depth)
+    bg = ~people_mask
+    vals = depth[bg] if bool(bg.any()) else depth.reshape(-1)
+    lo = _quantile(vals, 0.02)
+    summary = (
+        f"background: ground plane {lo:.1f}–{_metres(wall_m)} the people stand on, a wall at "
+        f"{_metres(wall_m)} ({wall_from}); horizon: {horizon_from}; scale: {anchored}"
+    )
+    meta.update(
+        background="ground plane + wall at its foot",
+        depth_range_m=[round(lo, 2), round(wall_m, 2)],
+        ground_from="the people's ground contacts",
+        junction_row=round(y_j / H, 3),
+        junction_step=round(ratio, 2),
+        wall_from=wall_from,
+    )
+    return Layout(depth, True, summary, meta)
+
+
+def _with_front(out: Layout, in_front: Optional[torch.Tensor], standing: list[Standing], horizon: float) -> Layout:
+    """``out`` with ``in_front`` (``[H,W]`` bool: the floor or a table in front of the people) at the
+    ground's depth the people's contacts give, where that is nearer."""
+    if in_front is None:
+        return out
+    ground = ground_from_contacts(standing, horizon)
+    if ground is None:
+        return out
+    H = out.depth.shape[0]
+    yy = torch.arange(H, device=out.depth.device, dtype=torch.float32).view(-1, 1) + 0.5
+    z_ground = (1.0 / (ground[0] * (yy - horizon)).clamp_min(1e-6)).clamp(NEAR_LIMIT_M, FAR_LIMIT_M)
+    out.depth = torch.where(in_front, torch.minimum(out.depth, z_ground.expand_as(out.depth)), out.depth)
+    out.meta["in_front"] = "ground plane from the people's ground contacts"
+    return out
 
 
 def _fill_missing(v: torch.Tensor, have: torch.Tensor) -> torch.Tensor:

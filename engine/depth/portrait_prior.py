@@ -19,15 +19,15 @@ Named honestly: this is an *assumed* depth, not a measurement.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple, Optional
+from typing import Any, NamedTuple
 
 import torch
 
+from ..core.progress import Progress
 from ..people.finding import find_people, place_people
 from ..people.person import Person, eye_positions, main_person, people_meta
 from ..people.relief import BODY_BEHIND_M
-from .layout import CONTACT_MARGIN, Standing, background_layout
+from .layout import CONTACT_MARGIN, Standing, background_layout, place_on_ground
 
 NAME = "portrait prior (no weights)"
 DEFAULT_SUBJECT_M = 1.5  # when no face is found and no distance is given
@@ -41,8 +41,7 @@ def portrait_prior(
     focal_length_mm: float,
     subject_distance_m: float,
     background_distance_m: float,
-    check_interrupt: Optional[Callable[[], None]] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Progress = Progress(),
 ) -> Prior:
     """Depth ``[H,W]`` metres, subject matte ``[H,W]`` 0..1, metadata and the people's layer alpha
     ``[H,W]`` for one ``image [H,W,3]`` 0..1 (:class:`Prior`).
@@ -50,19 +49,14 @@ def portrait_prior(
     Every face found is a person with her own distance and her own part of the matte; the metadata's
     single-subject keys (``eye_xy``, ``subject_distance_m``, ``subject_distance_from``, ``face_box_rel``,
     …) are the main person's, the nearest; ``people`` lists them all (:func:`people.people_meta`).
-    ``check_interrupt()`` is called between steps of well under a second each (it raises to cancel);
-    ``progress(done, total)`` reports how far into this image the work is.
+    ``progress`` (this image's, counted in :data:`PROGRESS_STEPS` steps) moves with the work; Cancel
+    is honoured between steps of well under a second each.
     """
-
-    def step(done: int, total: int = PROGRESS_STEPS) -> None:
-        if check_interrupt is not None:
-            check_interrupt()
-        if progress is not None:
-            progress(done, total)
+    step = progress.on_step(PROGRESS_STEPS)
 
     H, W, _ = image.shape
     image = image[..., :3].float()
-    people, prob = find_people(image, focal_length_mm, pixels_per_mm, step)
+    people, prob = find_people(image, focal_length_mm, pixels_per_mm, progress)
     main = main_person(people)
     meta: dict[str, Any] = {"model": NAME, "faces_found": len(people)}
     if main is not None:
@@ -102,7 +96,7 @@ def portrait_prior(
         )
     meta.update(subject_distance_m=round(subject_m, 3), background_distance_m=background_distance_m)
 
-    placed = place_people(image, people, prob, focal_length_mm * pixels_per_mm, step, check_interrupt)
+    placed = place_people(image, people, prob, focal_length_mm * pixels_per_mm, progress)
     meta.update(placed.meta)
     if placed.depth_m is not None:
         meta["people_found"] = len(people)
@@ -117,15 +111,20 @@ def portrait_prior(
         depth_subject = torch.full((H, W), subject_m + BODY_BEHIND_M, device=image.device)
     # depth takes a hard edge inside the matte's soft one: mixed hair/background pixels stay with the
     # sharp subject instead of smearing hair colour into the blurred background (a halo)
-    solid = placed.solid
-    hard = solid.to(placed.matte.dtype)
+    solid, matte, alpha = placed.solid, placed.matte, placed.alpha
     standing = people_standing(placed.placed, placed.labels, solid)
-    layout = background_layout(image, solid, standing, background_distance_m)
+    # each person on the ground she stands on; the floor or table in front that the matte took is ground
+    bodies = [None if pose is None else pose.body >= 0.5 for pose in placed.poses]
+    standing, front = place_on_ground(solid, placed.labels, bodies, depth_subject, standing)
+    if front is not None:
+        solid, matte, alpha = solid & ~front, matte.masked_fill(front, 0.0), alpha.masked_fill(front, 0.0)
+    hard = solid.to(matte.dtype)
+    layout = background_layout(image, solid, standing, background_distance_m, in_front=front)
     meta["layout"] = {"summary": layout.summary, **layout.meta}
     disp = hard / depth_subject + (1 - hard) / layout.depth
     # the layer LensBokeh lays over the background: soft (matted) around heads, the depth's edge elsewhere
     step(PROGRESS_STEPS)
-    return Prior(1.0 / disp, placed.matte, meta, placed.alpha)
+    return Prior(1.0 / disp, matte, meta, alpha)
 
 
 def people_standing(people: list[Person], labels: torch.Tensor, solid: torch.Tensor) -> list[Standing]:

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from portraitos.engine.depth import layout
 from portraitos.engine.depth.calibration import Anchor, calibrate_with_anchors
-from portraitos.engine.depth.layout import Standing, background_layout
+from portraitos.engine.depth.layout import Standing, background_layout, contacts_from_bodies, floor_in_front
 from portraitos.engine.lens.optics import ThinLens
 from portraitos.validation.reference import card, pattern_texture, render_pinhole, shape_texture, to_photo
-from portraitos.validation.scenes import CAMERA_HEIGHT_MM, facade_scene, photo_texture, street_scene
+from portraitos.validation.scenes import CAMERA_HEIGHT_MM, facade_scene, group_scene, photo_texture, street_scene
 
 H, W = 240, 320  # a landscape frame, 85 mm on full frame
 SUBJECT_M = 3.0
@@ -78,6 +79,65 @@ def test_the_street_is_a_ground_plane_fixed_by_where_she_stands():
     # the ground recedes upwards: every column's depth grows from the bottom towards the horizon
     col = out.depth[H // 2 + 5 :, -30]
     assert bool((col[:-1] >= col[1:] - 1e-4).all())
+
+
+GROUP = (3.0, 4.2, 5.6)  # group_scene's rows (m); its wall at 10 m
+
+
+def cards_standing(depth: torch.Tensor, distances: tuple[float, ...]) -> tuple[list[torch.Tensor], list[Standing]]:
+    """Each card's pixels and the person it stands for: her distance, her eyes 0.25 m above the camera's
+    height (a level camera: the horizon is the frame's middle) and no contact (the outline is what the
+    matte would give; the contacts come from the bodies)."""
+    f_px = 85.0 * W / 36.0
+    masks = [(depth - z).abs() < 1e-3 for z in distances]
+    return masks, [Standing(z, None, H / 2 - 0.25 * f_px / z) for z in distances]
+
+
+def test_a_group_on_a_floor_stands_on_the_ground_before_a_wall_at_its_foot():
+    """Three rows of a group on a grass floor before a brick wall at 10 m; the person matte has run on
+    into the floor (as the selfie segmentation does on grass). The bodies end where each row stands: the
+    ground the rows stand on comes from those contacts and the eye line, the floor in the matte is taken
+    out of it and put on the ground, and the wall is found at its foot (the row where the floor's colour
+    meets the wall's) at the ground's depth there. Without the people's contacts, no ground."""
+    photo, depth = render(group_scene(person_card()))
+    bodies, standing = cards_standing(depth, GROUP)
+    people = bodies[0] | bodies[1] | bodies[2]
+    floor = (depth < 9.9) & ~people
+    standing = contacts_from_bodies(standing, bodies, H)
+    assert standing[0].contact_xy is not None and standing[2].contact_xy is not None
+    # each contact is where the true floor is at her distance (the floor's row just below her body)
+    for st, z in zip(standing, GROUP):
+        assert st.contact_xy is not None
+        x, y = st.contact_xy
+        row = depth[int(y) : int(y) + 3].reshape(-1)
+        assert float(row[row < 9.9].median()) == pytest.approx(z, rel=0.06)
+    solid = people | (floor & (depth < GROUP[-1]))  # the matte ran on into the floor in front of the rows
+    nearest = torch.full((H, W), GROUP[-1])  # the floor given to the farthest row's depth
+    people_depth = torch.where(people, depth, nearest)
+    front = floor_in_front(solid, bodies, torch.zeros_like(solid), people_depth, standing)
+    assert bool((front & people).sum() == 0)
+    in_front_rows = depth < 0.85 * GROUP[-1]
+    assert float((front & in_front_rows).sum()) > 0.95 * float((solid & floor & in_front_rows).sum())
+    out = background_layout(photo, solid & ~front, standing, 6.0, in_front=front)
+    assert out.receding and out.meta["background"] == "ground plane + wall at its foot", out.summary
+    wall = (depth - 10.0).abs() < 1e-3
+    assert float(out.depth[wall].median()) == pytest.approx(10.0, rel=0.15)
+    seen = floor & ~F.max_pool2d(people.float()[None, None], 5, 1, 2)[0, 0].bool()
+    assert correlation(1 / out.depth[seen], 1 / depth[seen]) > 0.9
+    assert float((out.depth[seen] / depth[seen]).median()) == pytest.approx(1.0, abs=0.1)
+    flat = [Standing(st.distance_m, None, st.eye_y) for st in standing]
+    assert not background_layout(photo, solid, flat, 6.0).meta["background"].startswith("ground plane")
+
+
+def test_a_card_floating_before_a_wall_gives_no_ground():
+    """A person whose body ends mid-frame before a flat brick wall (nothing below her but the wall): the
+    ground her contact would give has no floor's edge to meet, so the background stays one plane."""
+    photo, depth = render([card(6.0, photo_texture("brick", 1500.0, (0.9, 0.8, 0.7))), card(4.2, person_card())])
+    bodies, standing = cards_standing(depth, (4.2,))
+    standing = contacts_from_bodies(standing, bodies, H)
+    assert standing[0].contact_xy is not None
+    out = background_layout(photo, bodies[0], standing, 6.0)
+    assert not out.receding and bool((out.depth == 6.0).all()), out.summary
 
 
 @pytest.mark.parametrize(
