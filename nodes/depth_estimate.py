@@ -132,8 +132,7 @@ class DepthEstimate(SearchWords, SchemaChecked, io.ComfyNode):
                 settings,
                 net,
                 device=runtime.compute_device(),
-                progress=runtime.progress_callback(image.shape[0] * PROGRESS_STEPS),
-                check_interrupt=runtime.check_interrupt,
+                progress=runtime.progress(image.shape[0] * PROGRESS_STEPS),
             )
         out = runtime.output_device()
         dm = dm.to(out)

@@ -5,12 +5,13 @@ Disparity here is 1/Z in 1/metres, ``[B,H,W]``; guides are IMAGE ``[B,H,W,3]`` 0
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Optional
 
 import kornia
 import torch
 import torch.nn.functional as F
+
+from .progress import Progress
 
 
 def _kornia_before(major: int, minor: int) -> bool:
@@ -45,14 +46,14 @@ def guided_refine(
     radius: Optional[int] = None,
     eps: float = 1e-3,
     band_rows: int = 512,
-    on_band: Optional[Callable[[int, int], None]] = None,
+    progress: Progress = Progress(),
 ) -> torch.Tensor:
     """Edge-aware refinement: guided filter of ``disparity [B,H,W]`` by the colour image.
 
     Edges of the result follow edges of ``guide [B,H,W,3]``. Runs in horizontal bands with an
     overlap of twice the window, so 8K frames need little memory. Large windows use the fast
-    (subsampled) guided filter. ``radius`` defaults to 1 % of the long side. ``on_band(rows_done, H)``
-    is called after each band (progress; it may raise to cancel).
+    (subsampled) guided filter. ``radius`` defaults to 1 % of the long side. ``progress`` counts rows
+    after each band, where Cancel is honoured.
     """
     b, H, W = disparity.shape
     r = radius or default_radius(H, W)
@@ -71,8 +72,8 @@ def guided_refine(
         part = guided_filter(g[:, :, a0:a1], dn[:, :, a0:a1], r, eps, subsample=max(1, r // 4))
         out[:, :, y:y1] = part[:, :, y - a0 : y1 - a0]
         y = y1
-        if on_band is not None:
-            on_band(y, H)
+        progress.check()
+        progress.advance(y, H)
     return (out * span + lo).squeeze(1)
 
 

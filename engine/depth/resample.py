@@ -5,13 +5,11 @@ Depth ``[B,h,w]`` metres (or disparity 1/m) in, ``[B,H,W]`` out; guides are IMAG
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Optional
-
 import kornia
 import torch
 import torch.nn.functional as F
 
+from ..core.progress import Progress
 from .depth_map import MIN_DEPTH_M
 
 
@@ -30,7 +28,7 @@ def joint_bilateral_upsample(
     sigma_range: float = 0.1,
     band_rows: int = 256,
     edge_confidence: float = 30.0,
-    on_band: Optional[Callable[[int, int], None]] = None,
+    progress: Progress = Progress(),
 ) -> torch.Tensor:
     """Joint bilateral upsampling (Kopf et al. 2007) of ``low [B,h,w]`` to the size of ``guide [B,H,W,3]``.
 
@@ -39,8 +37,8 @@ def joint_bilateral_upsample(
     is to the pixel's own colour, so depth snaps to the side of the edge the pixel belongs to.
     ``edge_confidence`` > 0 also down-weights low-resolution samples that straddle a depth edge
     (large local range of ``low``, relative to its overall range): they hold mixed values.
-    Processes horizontal bands, so memory stays small at 8K; ``on_band(rows_done, H)`` is called after
-    each (progress; it may raise to cancel).
+    Processes horizontal bands, so memory stays small at 8K; ``progress`` counts rows after each band,
+    where Cancel is honoured.
     """
     b, h, w = low.shape
     H, W = guide.shape[1], guide.shape[2]
@@ -84,8 +82,8 @@ def joint_bilateral_upsample(
                 num += wgt * v
                 den += wgt
         out[:, y0:y1] = num / den.clamp_min(1e-12)
-        if on_band is not None:
-            on_band(y1, H)
+        progress.check()
+        progress.advance(y1, H)
     return out
 
 

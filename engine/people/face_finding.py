@@ -7,12 +7,12 @@ Images ``[H,W,3]`` float 0..1; coordinates in image pixels.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Optional
 
 import torch
 
 from ..core.colour import to_uint8_rgb
+from ..core.progress import Progress
 from ..faces.detection import find_faces
 from ..faces.landmarks import (
     Detection,
@@ -32,14 +32,15 @@ OTHER_FACE_SCORE = 0.75  # and this BlazeFace score
 
 
 def find_faces_all(
-    image: torch.Tensor, step: Callable[[int], None] = lambda done: None, prob: Optional[torch.Tensor] = None
+    image: torch.Tensor, progress: Progress = Progress(), prob: Optional[torch.Tensor] = None
 ) -> list[FaceLandmarks]:
     """Mesh and irises of every face in ``image [H,W,3]`` 0..1, each kept when the mesh model accepts it
     (:func:`_confident`): BlazeFace on the whole frame, then on the tiles of the frame (small faces,
     :func:`detect_faces_in_tiles`) where the person segmentation ``prob`` (``[gh,gw]``, computed when not
     given) shows someone the faces found so far do not explain; OpenCV's Haar cascade as a second
-    detector when BlazeFace gives none. ``step(done)`` reports progress (2..30 of 100) and may raise to
-    cancel."""
+    detector when BlazeFace gives none. ``progress`` (the image's, of 100 steps) moves
+    through 2..30 of it, Cancel honoured at each step."""
+    step = progress.on_step(100)
     H, W, _ = image.shape
     whole = merge_detections(detect_faces(image))
     found = _meshes(image, whole, [])
@@ -100,11 +101,11 @@ def _confident(faces: list[FaceLandmarks], haar: bool = False) -> list[FaceLandm
     ]
 
 
-def find_face(image: torch.Tensor, step: Callable[[int], None] = lambda done: None) -> Optional[FaceLandmarks]:
+def find_face(image: torch.Tensor, progress: Progress = Progress()) -> Optional[FaceLandmarks]:
     """The main face (the nearest by its eyes' size, :func:`find_faces_all`) in ``image [H,W,3]`` 0..1,
-    None when no detector finds one. ``step(done)`` reports progress (2..30 of 100) and may raise to cancel."""
+    None when no detector finds one. ``progress`` as in :func:`find_faces_all`."""
     # distance order does not depend on the lens: any focal length ranks the faces alike
-    people = people_from_faces(find_faces_all(image, step), 50.0, 1.0)
+    people = people_from_faces(find_faces_all(image, progress), 50.0, 1.0)
     return people[0].face if people else None
 
 

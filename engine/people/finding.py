@@ -11,12 +11,12 @@ Images ``[H,W,3]`` float 0..1; coordinates in image pixels; distances and depth 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
 
+from ..core.progress import Progress
 from .body_pose import BodyPose
 from .face_finding import find_faces_all
 from .matting import head_mask
@@ -69,15 +69,16 @@ def find_people(
     image: torch.Tensor,
     focal_length_mm: float,
     pixels_per_mm: float,
-    step: Callable[[int], None] = lambda done: None,
+    progress: Progress = Progress(),
 ) -> tuple[list[Person], torch.Tensor]:
     """Every person in ``image [H,W,3]`` 0..1, nearest first, each with her distance (metres) from her eyes'
     size through a lens of ``focal_length_mm`` on a sensor of ``pixels_per_mm``; and the person
-    segmentation's probability ``[gh,gw]`` on its own grid (for :func:`place_people`). ``step(done)``
-    reports progress (2..30 of 100) and may raise to cancel."""
+    segmentation's probability ``[gh,gw]`` on its own grid (for :func:`place_people`). ``progress``
+    (the image's, of 100 steps) moves through 2..30 of it, Cancel honoured at each step."""
+    step = progress.on_step(100)
     step(2)
     prob = person_probability(image)
-    found = people_from_faces(find_faces_all(image, step, prob), focal_length_mm, pixels_per_mm)
+    found = people_from_faces(find_faces_all(image, progress, prob), focal_length_mm, pixels_per_mm)
     step(30)
     return found, prob
 
@@ -87,16 +88,16 @@ def place_people(
     found: list[Person],
     prob: Optional[torch.Tensor],
     focal_px: float,
-    step: Callable[[int], None] = lambda done: None,
-    check_interrupt: Optional[Callable[[], None]] = None,
+    progress: Progress = Progress(),
 ) -> People:
     """The people of ``found`` (:func:`find_people`, at their final distances) in ``image [H,W,3]`` 0..1:
-    their matte, labels, poses and relief, with ``focal_px`` the focal length in pixels. ``step(done)``
-    reports progress (30..95 of 100) and may raise to cancel; ``check_interrupt()`` is polled within
-    the longer steps."""
+    their matte, labels, poses and relief, with ``focal_px`` the focal length in pixels. ``progress``
+    (the image's, of 100 steps) moves through 30..95 of it; Cancel is honoured at each step and within
+    the longer ones."""
+    step = progress.on_step(100)
     H, W, _ = image.shape
     meta: dict[str, Any] = {}
-    matte, kept, labels = subject_matte(image, found, meta, step, check_interrupt, prob)
+    matte, kept, labels = subject_matte(image, found, meta, progress, prob)
     step(90)
     heads = head_mask([p.face_box for p in kept or found], H, W, image.device) if "matting" in meta else None
     solid = solid_part(matte, heads)

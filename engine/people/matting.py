@@ -17,7 +17,7 @@ Image ``[H,W,3]`` sRGB 0..1; matte and alpha ``[H,W]`` 0..1 (1 = person); boxes 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Optional
 
 import torch
@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from ..core.box_filter import box_mean
 from ..core.fill import push_pull_fill
 from ..core.guided_filter import guided_filter
+from ..core.progress import Progress
 
 BAND = 0.01  # half-width of the unknown band, × the long side (at least 2 px)
 HAIR_REACH = 0.3  # around a head the band reaches this many face heights out of the matte (loose hair)
@@ -137,7 +138,7 @@ def solve_alpha(
     iterations: int = ITERATIONS,
     window: int = WINDOW,
     eps: float = EPS,
-    check_interrupt: Optional[Callable[[], None]] = None,
+    progress: Progress = Progress(),
 ) -> torch.Tensor:
     """Alpha ``[H,W]`` minimising the matting energy with the known pixels of ``tri`` (0/1) held, by
     conjugate gradients from ``start [H,W]``. Only the box around the unknown band is solved.
@@ -172,8 +173,7 @@ def solve_alpha(
     d = res.clone()
     rr = float((res * res).sum())
     for _ in range(iterations):
-        if check_interrupt is not None:
-            check_interrupt()
+        progress.check()
         q = system(d)
         dq = float((d * q).sum())
         if dq <= 0 or rr < 1e-10:
@@ -208,7 +208,7 @@ def matte_to_alpha(
     matte: torch.Tensor,
     heads: Sequence[tuple[float, float, float, float]] = (),
     reach: Optional[torch.Tensor] = None,
-    check_interrupt: Optional[Callable[[], None]] = None,
+    progress: Progress = Progress(),
 ) -> torch.Tensor:
     """The soft alpha ``[H,W]`` of the people in ``image [H,W,3]`` from their ``matte [H,W]`` and face
     boxes: matted around the heads (:func:`trimap`; ``reach`` as there), the matte itself elsewhere.
@@ -237,7 +237,7 @@ def matte_to_alpha(
         held = torch.where(small_tri == 0.5, (alpha > 0.5).to(alpha.dtype), small_tri)
         alpha = torch.where(
             one,
-            solve_alpha(small_image, torch.where(one, small_tri, held), alpha, check_interrupt=check_interrupt),
+            solve_alpha(small_image, torch.where(one, small_tri, held), alpha, progress=progress),
             alpha,
         )
     head = head_mask(heads, H, W, matte.device)

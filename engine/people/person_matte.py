@@ -8,13 +8,11 @@ holds are usually part of its person class, objects behind the person are not.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 
 from ..core.guided_filter import guided_filter
+from ..core.progress import Progress
 from ..faces.crop import Region, crop
 from ..mediapipe import SELFIE_SEGMENTATION, get_model
 
@@ -43,11 +41,11 @@ def refine_to_image(
     prob: torch.Tensor,
     image: torch.Tensor,
     eps: float = 2e-3,
-    on_band: Optional[Callable[[int, int], None]] = None,
+    progress: Progress = Progress(),
 ) -> torch.Tensor:
     """The low-resolution probability ``[h,w]`` brought to ``image [H,W,3]``'s size, its edge moved onto
-    the image's edges by a guided filter whose window spans about two model cells. ``on_band(rows_done,
-    H)`` is called after each band of rows (progress; it may raise to cancel)."""
+    the image's edges by a guided filter whose window spans about two model cells. ``progress`` counts rows
+    after each band, where Cancel is honoured."""
     H, W, _ = image.shape
     up = F.interpolate(prob[None, None], size=(H, W), mode="bilinear", align_corners=False)[0]
     # the model's edge is several cells wide: steepen it to about one cell, then let the image place it
@@ -69,6 +67,6 @@ def refine_to_image(
         part = guided_filter(guide[:, :, a0:a1], src[:, :, a0:a1], radius, eps, subsample=sub)
         out[:, y:y1] = part[0, :, y - a0 : y1 - a0]
         y = y1
-        if on_band is not None:
-            on_band(y, H)
+        progress.check()
+        progress.advance(y, H)
     return out[0].clamp(0, 1)

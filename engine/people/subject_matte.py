@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..core.colour import to_uint8_rgb
 from ..core.guided_filter import guided_refine
 from ..core.min_filter import min_filter
+from ..core.progress import Progress
 from ..faces.detection import Face
 from .matting import matte_to_alpha
 from .person import Person, person_labels, split_matte
@@ -39,14 +40,14 @@ def subject_matte(
     image: torch.Tensor,
     people: list[Person],
     meta: dict[str, Any],
-    step: Callable[[int], None] = lambda done: None,
-    check_interrupt: Optional[Callable[[], None]] = None,
+    progress: Progress = Progress(),
     prob: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, list[Person], torch.Tensor]:
     """Subject matte ``[H,W]`` 0..1, the people in it and which of them each pixel belongs to
     (``[H,W]`` uint8 index into that list). The person segmentation where a face was found, split between
     the people (:mod:`people`), else GrabCut from a head-and-shoulders prior around the main face.
-    ``step(done)`` reports progress (30..90 of 100) and may raise to cancel."""
+    ``progress`` (the image's, of 100 steps) moves through 30..90 of it, Cancel honoured at each step."""
+    step = progress.on_step(100)
     H, W, _ = image.shape
     # the segmentation alone is no person detector (it marks cats and coffee cups): only with a face
     if people and prob is None:
@@ -57,13 +58,13 @@ def subject_matte(
         split = split_matte(prob, people, H, W)
         if split.notes:
             meta["matte_notes"] = split.notes
-        matte = refine_to_image(split.prob, image, eps=1e-3, on_band=lambda y, n: step(40 + 35 * y // n))
+        matte = refine_to_image(split.prob, image, eps=1e-3, progress=progress.span(40, 75, 100))
         if MATTING and split.people:
             meta["matte"] = "selfie segmentation + guided filter, matted around the heads (soft alpha on hair)"
             meta["matting"] = f"closed-form matting on a trimap around {len(split.people)} head(s)"
             chance = F.interpolate(split.prob[None, None], size=(H, W), mode="bilinear", align_corners=False)[0, 0]
             heads = [p.face_box for p in split.people]
-            matte = matte_to_alpha(image, matte, heads, chance > HAIR_CHANCE, check_interrupt)
+            matte = matte_to_alpha(image, matte, heads, chance > HAIR_CHANCE, progress)
         step(85)
         return matte, split.people, person_labels(split.people, H, W, image.device)
     import cv2
@@ -78,12 +79,10 @@ def subject_matte(
         x0, y0, x1, y1 = people[0].face.detection.box
         haar = Face((int(x0 * scale), int(y0 * scale), max(1, int((x1 - x0) * scale)), max(1, int((y1 - y0) * scale))))
     meta["matte"] = "GrabCut (no face and person found by the models)"
-    small = _grabcut_matte(rgb, haar, lambda i, n: step(40 + 35 * i // n), check_interrupt)
+    small = _grabcut_matte(rgb, haar, progress.span(40, 75, 100))
     matte = torch.from_numpy(small).to(image.device, torch.float32)
     matte = F.interpolate(matte[None, None], size=(H, W), mode="bilinear", align_corners=False)[0, 0]
-    matte = guided_refine(matte[None], image[None], eps=1e-4, on_band=lambda y, n: step(75 + 15 * y // n))[0].clamp(
-        0, 1
-    )
+    matte = guided_refine(matte[None], image[None], eps=1e-4, progress=progress.span(75, 90, 100))[0].clamp(0, 1)
     for p in people:
         p.in_matte = "GrabCut matte around person 1" if p is people[0] else "GrabCut matte (around person 1 only)"
     return matte, people, person_labels(people, H, W, image.device)
@@ -107,14 +106,13 @@ def solid_part(matte: torch.Tensor, heads: Optional[torch.Tensor] = None) -> tor
 def _grabcut_matte(
     rgb: np.ndarray,
     face: Face | None,
-    after_iteration: Optional[Callable[[int, int], None]] = None,
-    check_interrupt: Optional[Callable[[], None]] = None,
+    progress: Progress = Progress(),
 ) -> np.ndarray:
     """Binary subject matte (float 0/1) at the working resolution.
 
     GrabCut runs one iteration per call (the colour models carry over, so the result is that of one
-    call with all iterations); ``after_iteration(done, total)`` is called between them. An iteration
-    can take seconds on a slow CPU, so with ``check_interrupt`` each runs on a worker thread (OpenCV
+    call with all iterations); ``progress`` counts them (Cancel honoured after each). An iteration
+    can take seconds on a slow CPU, so when ``progress`` can cancel each runs on a worker thread (OpenCV
     releases the GIL) while this thread checks for a cancel every 0.1 s.
     """
     import cv2
@@ -151,9 +149,9 @@ def _grabcut_matte(
         cv2.grabCut(bgr, mask, None, bgd, fgd, 1, mode)  # type: ignore[call-overload]  # no rect with a mask
 
     for i in range(GRABCUT_ITERATIONS):
-        _interruptible(partial(iteration, i), check_interrupt)
-        if after_iteration is not None:
-            after_iteration(i + 1, GRABCUT_ITERATIONS)
+        _interruptible(partial(iteration, i), progress)
+        progress.check()
+        progress.advance(i + 1, GRABCUT_ITERATIONS)
     fg = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
     # keep the component that holds the face (or the largest)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(fg, connectivity=8)
@@ -179,11 +177,11 @@ _worker: Optional[ThreadPoolExecutor] = None
 _worker_lock = threading.Lock()
 
 
-def _interruptible(fn: Callable[[], None], check_interrupt: Optional[Callable[[], None]], poll_s: float = 0.1) -> None:
-    """Run ``fn`` (a call that releases the GIL) on a worker thread, calling ``check_interrupt`` every
+def _interruptible(fn: Callable[[], None], progress: Progress, poll_s: float = 0.1) -> None:
+    """Run ``fn`` (a call that releases the GIL) on a worker thread, calling ``progress.check()`` every
     ``poll_s`` while it runs; a cancel raises here at once and the worker's result is dropped."""
     global _worker
-    if check_interrupt is None:
+    if not progress.cancellable:
         fn()
         return
     with _worker_lock:
@@ -195,4 +193,4 @@ def _interruptible(fn: Callable[[], None], check_interrupt: Optional[Callable[[]
             job.result(timeout=poll_s)
             return
         except FutureTimeout:
-            check_interrupt()
+            progress.check()
