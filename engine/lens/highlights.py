@@ -4,10 +4,12 @@ A light source clipped at display white carries far more energy than its pixel s
 it would spread into a dull grey disc. Each compact clipped highlight that the lens puts out of focus is
 taken as one light (its clipped pixels, 8-connected): its energy is its clipped extent times a prior on how
 far past white a photo's lights are (``HighlightRebuild.boost``: a fully clipped light pixel holds
-``1 + boost`` times white), so its disc dims with its area as a real lamp's does, from that brightness
-down; its colour is the LIGHTING's when one is connected, else that of the light's own unclipped fringe
-(the pixels around it that hold its light without clipping: a warm bulb's fringe is warm where its clipped
-core is white). A light in focus (CoC radius under a pixel) is left exactly as it came.
+``1 + boost`` times white, in a night exposure: a light on a brighter surround, in a photo exposed for
+daylight, lies proportionally less far past white, ``exposure_share``), so its disc dims with its area as a
+real lamp's does, from that brightness down; its colour is the LIGHTING's when one is connected, else
+that of the light's own unclipped fringe (the pixels around it that hold its light without clipping: a
+warm bulb's fringe is warm where its clipped core is white). A light in focus (CoC radius under a pixel)
+is left exactly as it came.
 
 What counts as a light: clipped in luminance (a saturated orange or warm skin, bright in one channel, is
 not) and compact next to the blur it gets (a white shirt or a bright wall thrown out of focus is a diffuse
@@ -51,6 +53,10 @@ FRINGE_CONTRAST = 0.15
 # prior falls as the square root of its area beyond that.
 POINT_AREA = 4e-5
 EDGE_COVER = 0.5  # the share of a clipped light's edge pixel it covers, on average
+# The exposure the photo was taken for (``exposure_share``): a light whose surroundings have a linear
+# luminance up to SURROUND_FULL (a night exposure) gets the whole prior; brighter surroundings (a lit wall,
+# daylight), proportionally less.
+SURROUND_FULL = 0.03
 
 
 @dataclass(frozen=True)
@@ -180,36 +186,73 @@ def light_components(idx: torch.Tensor, H: int, W: int, max_rounds: int = 64) ->
     return inverse, int(uniq.numel())
 
 
-def fringe_colours(
+def ring_sums(
+    flat: torch.Tensor,
+    idx: torch.Tensor,
+    clipped_idx: torch.Tensor,
+    labels: torch.Tensor,
+    k: int,
+    H: int,
+    W: int,
+    ring: list[tuple[int, int]],
+) -> torch.Tensor:
+    """``[4,K]``: per light, the summed linear RGB and the count of the unclipped pixels at the offsets
+    ``ring`` from its pixels (``idx [N]``, sorted flat, with ``labels [N]`` 0..K−1); a pixel of
+    ``clipped_idx`` (sorted) is never a sample."""
+    acc = torch.zeros(4, k, dtype=flat.dtype, device=flat.device)
+    for dy, dx in ring:
+        q, inside = _shifted(idx, dy, dx, H, W)
+        _, there = _find(clipped_idx, q)
+        ok = torch.nonzero(inside & ~there).squeeze(1)
+        lab = labels[ok]
+        acc[:3].index_add_(1, lab, flat[:, q[ok]])
+        acc[3].index_add_(0, lab, torch.ones(ok.numel(), dtype=flat.dtype, device=flat.device))
+    return acc
+
+
+def surround_of(
     flat: torch.Tensor, idx: torch.Tensor, clipped_idx: torch.Tensor, labels: torch.Tensor, k: int, H: int, W: int
+) -> torch.Tensor:
+    """``[4,K]`` sums of what lies around each light, at ``BACKGROUND_PX`` from its pixels (``ring_sums``)."""
+    return ring_sums(flat, idx, clipped_idx, labels, k, H, W, _ring(BACKGROUND_PX))
+
+
+def fringe_colours(
+    flat: torch.Tensor,
+    idx: torch.Tensor,
+    clipped_idx: torch.Tensor,
+    labels: torch.Tensor,
+    k: int,
+    H: int,
+    W: int,
+    surround: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each light's colour from its unclipped fringe: ``([3,K]`` linear RGB of luminance 1, ``[K]`` 0..1 how
     sure). ``flat [3,H·W]`` linear image; ``idx [N]`` the lights' pixels (sorted flat indices) with
     ``labels [N]`` (0..K−1); ``clipped_idx`` (sorted) every clipped pixel, which no fringe sample may be.
 
     The fringe is what lies within ``FRINGE_PX`` of a light's pixels without clipping, the background what
-    lies at ``BACKGROUND_PX``; the light's own share of the fringe is their difference (channels ≥ 0)."""
-    dt, dev = flat.dtype, flat.device
-    sums = {}
-    for name, ring in (
-        ("fringe", [o for d in range(1, FRINGE_PX + 1) for o in _ring(d)]),
-        ("bg", _ring(BACKGROUND_PX)),
-    ):
-        acc = torch.zeros(4, k, dtype=dt, device=dev)
-        for dy, dx in ring:
-            q, inside = _shifted(idx, dy, dx, H, W)
-            _, there = _find(clipped_idx, q)
-            ok = torch.nonzero(inside & ~there).squeeze(1)
-            lab = labels[ok]
-            acc[:3].index_add_(1, lab, flat[:, q[ok]])
-            acc[3].index_add_(0, lab, torch.ones(ok.numel(), dtype=dt, device=dev))
-        sums[name] = acc
-    f, b = sums["fringe"], sums["bg"]
+    lies at ``BACKGROUND_PX`` (``surround``, when the caller has it from ``surround_of``); the light's own
+    share of the fringe is their difference (channels ≥ 0)."""
+    dt = flat.dtype
+    f = ring_sums(flat, idx, clipped_idx, labels, k, H, W, [o for d in range(1, FRINGE_PX + 1) for o in _ring(d)])
+    b = surround if surround is not None else surround_of(flat, idx, clipped_idx, labels, k, H, W)
     excess = (f[:3] / f[3:].clamp_min(1.0) - b[:3] / b[3:].clamp_min(1.0)).clamp_min(0.0)
     lum = luminance(excess.T, dim=-1)
     floor = FRINGE_MIN + FRINGE_CONTRAST * luminance((b[:3] / b[3:].clamp_min(1.0)).T, dim=-1)
     sure = ((lum / floor) - 1.0).clamp(0.0, 1.0) * (f[3] > 0).to(dt)
     return excess / lum.clamp_min(1e-6), sure
+
+
+def exposure_share(surround: torch.Tensor) -> torch.Tensor:
+    """``[K]`` 0..1: how much of the brightness prior holds for each light, from the mean linear luminance of
+    what surrounds it (``surround [4,K]``, ``surround_of``). A lamp's own luminance is fixed; the exposure
+    follows the scene: the same lamp lies far past white in a night street exposed for its dim
+    surroundings, and only a few times past white on a sunlit wall. The share is
+    min(1, ``SURROUND_FULL`` / Y_surround): the exposure scales inversely with the surroundings' luminance."""
+    mean = (surround[:3] / surround[3:].clamp_min(1.0)).T
+    y = luminance(mean, dim=-1).clamp_min(1e-6)
+    return (SURROUND_FULL / y).clamp(max=1.0)
 
 
 def rebuild_highlights(
@@ -270,10 +313,12 @@ def rebuild_highlights(
     labels, k = light_components(idx, H, W)
     size = torch.bincount(labels, minlength=k).to(lin.dtype)[labels] / float(H * W)  # each light's share of the frame
     point = (POINT_AREA / size).sqrt().clamp(max=1.0)  # the prior holds for a point source, falls for a wide one
+    surround = surround_of(flat, idx, clipped_idx, labels, k, H, W)
+    point = point * exposure_share(surround)[labels]  # a night scene's lights lie farther past white
     gain = 1.0 + hl.boost * point * over**hl.exponent * weight * _cover(idx, clipped_idx, H, W)
     mix = (over * weight).unsqueeze(0)  # towards the light's colour by how clipped and how much a light
     if hl.colour is None:
-        colours, sure = fringe_colours(flat, idx, clipped_idx, labels, k, H, W)
+        colours, sure = fringe_colours(flat, idx, clipped_idx, labels, k, H, W, surround)
         col = colours[:, labels]
         mix = mix * sure[labels].unsqueeze(0)
     else:

@@ -73,7 +73,10 @@ def _dense_lights(clipped: torch.Tensor, live: torch.Tensor, lin: torch.Tensor):
     )
     sure = ((lum / floor) - 1).clamp(0, 1) * (f[:, 3] > 0).float()
     col = (excess / lum.clamp_min(1e-6).unsqueeze(1))[labels].permute(2, 0, 1)
-    return cover, point, col, sure[labels]
+    # the exposure: a light's prior falls inversely with its surroundings' luminance, whole up to SURROUND_FULL
+    surround = colour.luminance(b[:, :3] / b[:, 3:].clamp_min(1), dim=-1).clamp_min(1e-6)
+    exposure = (highlights.SURROUND_FULL / surround).clamp(max=1.0)
+    return cover, point * exposure[labels], col, sure[labels]
 
 
 def test_sparse_highlights_equal_dense_formula():

@@ -245,8 +245,8 @@ def test_a_saturated_or_white_subject_thrown_out_of_focus_keeps_its_colour(setti
 
 
 def test_what_clips_on_a_person_is_not_rebuilt_as_a_light(settings):
-    """A person (the prior's layer alpha) holding something with a compact clipped reflection on it, thrown
-    out of focus: her interior keeps the mean colour the render without any rebuild gives; the same
+    """A person (the prior's layer alpha) in a dark suit holding something with a compact clipped reflection
+    on it, thrown out of focus: her interior keeps the mean colour the render without any rebuild gives; the same
     reflection beside her, as far out of focus, on the background layer, still becomes a bright disc."""
     from portraitos.validation.metrics import delta_e2000, linear_rgb_to_lab
 
@@ -255,7 +255,8 @@ def test_what_clips_on_a_person_is_not_rebuilt_as_a_light(settings):
     depth = torch.full((1, h, w), 1.5)
     person = torch.zeros(1, h, w)
     person[0, 30:210, 40:190] = 1.0
-    img[0, 30:210, 40:190] = torch.tensor([0.85, 0.45, 0.2])  # an orange suit
+    # a dark brown suit (a reflection on a bright suit gets little of the prior on its own: the exposure)
+    img[0, 30:210, 40:190] = torch.tensor([0.3, 0.16, 0.08])
     img[0, 110:122, 108:120] = 1.0  # the studio light's reflection in what she holds: small, clipped
     img[0, 110:122, 258:270] = 1.0  # a real light beside her, as small, as far out of focus
     lens = ThinLens(85, 1.2, 8.0)
