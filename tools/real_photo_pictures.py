@@ -1,4 +1,4 @@
-"""The README's real-photo pictures: hair over the background before/after, and every shipped photo
+"""The docs' real-photo pictures: hair over the background before/after, and every shipped photo
 through the weight-free chain at three apertures, focused on the eyes and on the background.
 
     .venv/bin/python tools/real_photo_pictures.py [--out docs]
