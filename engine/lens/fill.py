@@ -45,8 +45,8 @@ def fill_behind_foreground(
     if not bool((behind > NO_SUPPORT).any()):
         return  # nothing behind to fill from (all in front): the foreground is normalised by its own coverage
     filled = push_pull_fill(torch.cat([colour, mean_r.unsqueeze(0)]), behind)
-    region[RGB] = filled[:3]
-    region[RADIUS_SUM] = filled[3]  # a radius again: mean radius × coverage 1
+    region[RGB] = filled[:-1]
+    region[RADIUS_SUM] = filled[-1]  # a radius again: mean radius × coverage 1
     region[COVERAGE] = 1.0
 
 

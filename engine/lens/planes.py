@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import torch
 
-PLANES = 5
-RGB = slice(0, 3)  # premultiplied linear RGB
-COVERAGE = 3
-LIGHT = slice(0, 4)  # RGB and coverage: the planes that carry light
-OCCLUDING = 4  # in a layer
-RADIUS_SUM = 4  # in the accumulator
+PLANES = 5  # for RGB light; a render of C colour planes has C + 2 (the indices below count from the end)
+RGB = slice(0, -2)  # premultiplied linear colour (RGB, or any C planes rendered alike)
+COVERAGE = -2
+LIGHT = slice(0, -1)  # colour and coverage: the planes that carry light
+OCCLUDING = -1  # in a layer
+RADIUS_SUM = -1  # in the accumulator
 
 
 def planes(t: torch.Tensor, which: int | slice, dim: int = 0) -> torch.Tensor:
@@ -27,4 +27,5 @@ def planes(t: torch.Tensor, which: int | slice, dim: int = 0) -> torch.Tensor:
     a view, so that in-place updates reach ``t``."""
     if isinstance(which, int):
         return t.narrow(dim, which, 1)
-    return t.narrow(dim, which.start, which.stop - which.start)
+    start, stop, _ = which.indices(t.shape[dim])
+    return t.narrow(dim, start, stop - start)

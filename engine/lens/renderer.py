@@ -67,7 +67,7 @@ from .grain import regrain
 from .highlights import HighlightRebuild, rebuild_highlights
 from .layers import LayerAssignment, layer_radii, scale_for_radius
 from .optics import ThinLens, sensor_diagonal_mm
-from .planes import COVERAGE, PLANES, RGB
+from .planes import COVERAGE, RGB
 from .scatter import scatter_on_crop
 from .tiles import Tiles, TileWork, scatter_tiled
 from .two_layer import has_layer, render_two_layers
@@ -184,9 +184,11 @@ def render_single(
     progress: Progress = Progress(),
     character: Optional[CharacterModel] = None,
 ) -> torch.Tensor:
-    """Render one linear image ``lin [3,H,W]`` with signed CoC radius map ``radius [H,W]`` (px).
+    """Render one linear image ``lin [C,H,W]`` with signed CoC radius map ``radius [H,W]`` (px).
 
-    Returns linear RGB ``[3,H,W]``. The caller handles sRGB, highlights and batching. ``character``: a lens
+    Returns linear ``[C,H,W]``: usually C = 3 (RGB); any C planes are rendered alike, each as RGB is (a
+    person's premultiplied colour and her alpha in one pass), except with a ``character``, whose kernels
+    are per RGB plane (C = 3 only). The caller handles sRGB, highlights and batching. ``character``: a lens
     character's kernels (per layer, colour plane and field zone) instead of the ideal aperture's.
     ``progress`` counts layers (a tick once they are assigned, then one per layer, within the layers
     rendered in tiles); Cancel is honoured before each layer and within tiled ones.
@@ -206,10 +208,11 @@ def render_single(
     # what has been laid down: premultiplied RGB, coverage, RADIUS_SUM; far layers are laid down at the scale
     # of their blur (one upsampling when a finer layer comes), so full-size buffers are touched only near focus
     acc_scale = scale_for_radius(radii_host[order[0]], settings.base_radius_px) if order else 1
-    acc = torch.zeros(PLANES, -(-H // acc_scale), -(-W // acc_scale), dtype=dt, device=dev)
+    n_planes = lin.shape[0] + 2  # colour planes, coverage, RADIUS_SUM
+    acc = torch.zeros(n_planes, -(-H // acc_scale), -(-W // acc_scale), dtype=dt, device=dev)
     tiled: Optional[tuple[Tiles, TileWork]] = None  # the tile grid and buffers of full-resolution layers
     if settings.tiles_on(dev):
-        work = TileWork.reaching([assign.bbox(k) for k in order if plans[k][0] == 1], H, W, dt, dev)
+        work = TileWork.reaching([assign.bbox(k) for k in order if plans[k][0] == 1], H, W, dt, dev, n_planes)
         tiled = None if work is None else (Tiles(assign, H, W), work)
     filled_for_foreground = False
 
@@ -320,12 +323,18 @@ def render_bokeh(
         if alpha is not None and has_layer(alpha):
             passes = [0]
 
-            def render_pass(img, r, _box, _layers=layers):
+            # the ideal lens renders the person's light and coverage in one pass; a character's kernels are per
+            # RGB plane, so there each is a pass of its own
+            n_passes = 2 if character is None else 3
+
+            def render_pass(img, r, _box, _layers=layers, _n=n_passes):
                 k = passes[0]
                 passes[0] += 1
-                return render_single(img, r, aperture, settings, _layers.span(k, k + 1, 3), model)
+                return render_single(img, r, aperture, settings, _layers.span(k, k + 1, _n), model)
 
-            rendered = render_two_layers(lin, coc.mul(0.5), alpha, render_pass, _nearer_wins, crop=character is None)
+            rendered = render_two_layers(
+                lin, coc.mul(0.5), alpha, render_pass, _nearer_wins, crop=character is None, fused=character is None
+            )
         else:
             rendered = render_single(lin, radius, aperture, settings, layers, model)
         linear_planes_to_srgb_image(rendered, out[i])

@@ -21,7 +21,7 @@ from .character import LayerKernels
 from .composite import composite, drop_round_off
 from .fft import fft_convolve_same
 from .layers import LayerAssignment
-from .planes import COVERAGE, OCCLUDING, PLANES, RGB
+from .planes import COVERAGE, OCCLUDING, RGB
 from .zones import convolve_same_zoned
 
 
@@ -43,10 +43,11 @@ def layer_planes(
     h, w = y1 - y0, x1 - x0
     wp = -(-w // s) * s
     rows = row_chunks(h, wp, multiple_of=s) if lin.device.type == "cpu" else [(0, h)]  # ~17+ rows a chunk
-    out = torch.empty(PLANES, -(-h // s), wp // s, dtype=lin.dtype, device=lin.device)
+    n_planes = lin.shape[0] + 2  # colour planes, coverage, occluding
+    out = torch.empty(n_planes, -(-h // s), wp // s, dtype=lin.dtype, device=lin.device)
     for r0, r1 in rows:
         n = r1 - r0
-        chunk = torch.zeros(PLANES, -(-n // s) * s, wp, dtype=lin.dtype, device=lin.device)
+        chunk = torch.zeros(n_planes, -(-n // s) * s, wp, dtype=lin.dtype, device=lin.device)
         a, a_occ = chunk[COVERAGE, :n, :w], chunk[OCCLUDING, :n, :w]
         assign.weights_into(k, y0 + r0, y0 + r1, x0, x1, a, a_occ)
         src = source[y0 + r0 : y0 + r1, x0:x1]

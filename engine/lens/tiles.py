@@ -107,18 +107,23 @@ class TileWork:
 
     MAX_PADDED = 6  # padded sizes kept at once (beyond that the cache starts afresh: memory stays bounded)
 
-    def __init__(self, box: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device):
+    def __init__(
+        self, box: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device, planes: int = PLANES
+    ):
         """``box`` (y0, y1, x0, x1): the frame's part that tiled layers can reach (their pixels' box plus two
         of the largest tiles: a run's tiles, their neighbours and the kernel's reach all lie inside it)."""
         self.y0, self.x0 = box[0], box[2]
-        self.blurred = torch.empty(PLANES, box[1] - box[0], box[3] - box[2], dtype=dtype, device=device)
+        self.blurred = torch.empty(planes, box[1] - box[0], box[3] - box[2], dtype=dtype, device=device)
         self._padded: dict[tuple[int, int], torch.Tensor] = {}
         self.spectra: dict[tuple[int, int], torch.Tensor] = {}  # padded size -> the current layer's kernel spectrum
         self.zone_spectra: dict[tuple[int, tuple[int, int]], torch.Tensor] = {}  # (zone, size) -> spectrum
 
     @classmethod
-    def reaching(cls, boxes: list, H: int, W: int, dtype: torch.dtype, device: torch.device) -> Optional[TileWork]:
-        """Buffers for tiled layers whose pixels lie in ``boxes`` (y0, y1, x0, x1; None for an empty layer)."""
+    def reaching(
+        cls, boxes: list, H: int, W: int, dtype: torch.dtype, device: torch.device, planes: int = PLANES
+    ) -> Optional[TileWork]:
+        """Buffers for tiled layers whose pixels lie in ``boxes`` (y0, y1, x0, x1; None for an empty layer),
+        of ``planes`` planes (colour planes + 2)."""
         boxes = [box for box in boxes if box is not None]
         if not boxes:
             return None
@@ -129,7 +134,7 @@ class TileWork:
             max(0, min(b[2] for b in boxes) - m),
             min(W, max(b[3] for b in boxes) + m),
         )
-        return cls(reach, dtype, device)
+        return cls(reach, dtype, device, planes)
 
     def padded(self, size: tuple[int, int], h: int, w: int) -> torch.Tensor:
         """A ``[5, *size]`` buffer, zero outside its top-left ``h×w`` (which the caller fills)."""
@@ -137,7 +142,8 @@ class TileWork:
         if buf is None:
             if len(self._padded) >= self.MAX_PADDED:
                 self._padded.clear()
-            buf = self._padded[size] = torch.zeros(PLANES, *size, dtype=self.blurred.dtype, device=self.blurred.device)
+            buf = torch.zeros(self.blurred.shape[0], *size, dtype=self.blurred.dtype, device=self.blurred.device)
+            self._padded[size] = buf
         else:
             buf[:, h:].zero_()
             buf[:, :h, w:].zero_()

@@ -107,6 +107,13 @@ def split_colours(
     return fg, bg
 
 
+def _box3(x: torch.Tensor) -> torch.Tensor:
+    """Sums over the 3×3 window of each pixel of ``x [C,h,w]`` (zeros outside): rows, then columns."""
+    p = F.pad(x, (1, 1, 1, 1))
+    rows = p[:, :-2] + p[:, 1:-1] + p[:, 2:]
+    return rows[:, :, :-2] + rows[:, :, 1:-1] + rows[:, :, 2:]
+
+
 SPLIT_TILE = 64  # tile side (px) of the runs the colour split is solved on
 
 
@@ -149,15 +156,21 @@ def _solve_band(
         spread = ((1.0 + bg_radius.abs()) / (1.0 + fg_radius.abs())) ** 2
         pf = (SMOOTH * spread.clamp(max=1.0)).clamp_min(MIN_PULL)
     det = (a * a + pf) * (c * c + pb) - (a * c) ** 2
+    # the per-pixel factors once, then each step a 3×3 mean of both colours and a few products
+    ccp, ac, aap = c * c + pb, a * c, a * a + pf
+    a_image, c_image = a * image, c * image
+    pair = torch.cat([f, b])  # [6,h,w]
+    count = _box3(torch.ones_like(a)[None])[0]  # pixels of each 3×3 window inside the crop
+    inside = inside.expand(3, -1, -1)
     for _ in range(SPLIT_ITERATIONS):
-        f_mean = F.avg_pool2d(f[None], 3, 1, 1, count_include_pad=False)[0]
-        b_mean = F.avg_pool2d(b[None], 3, 1, 1, count_include_pad=False)[0]
-        rf = a * image + pf * f_mean
-        rb = c * image + pb * b_mean
-        new_f = ((c * c + pb) * rf - a * c * rb) / det
-        new_b = ((a * a + pf) * rb - a * c * rf) / det
-        f = torch.where(inside, new_f.clamp_min(0), f)
-        b = torch.where(inside, new_b.clamp_min(0), b)
+        mean = _box3(pair).div_(count)
+        rf = mean[:3].mul_(pf).add_(a_image)
+        rb = mean[3:].mul_(pb).add_(c_image)
+        new_f = (ccp * rf).sub_(ac * rb).div_(det).clamp_min_(0)
+        new_b = (aap * rb).sub_(ac * rf).div_(det).clamp_min_(0)
+        pair[:3] = torch.where(inside, new_f, pair[:3])
+        pair[3:] = torch.where(inside, new_b, pair[3:])
+    f, b = pair[:3], pair[3:]
     return f, b
 
 
@@ -179,13 +192,17 @@ def render_two_layers(
     render: Callable[[torch.Tensor, torch.Tensor, Optional[tuple[int, int, int, int]]], torch.Tensor],
     nearer_wins: Callable[[torch.Tensor], torch.Tensor],
     crop: bool = True,
+    fused: bool = True,
 ) -> torch.Tensor:
     """Linear RGB ``[3,H,W]``: the person (``alpha``) rendered over the background behind her.
 
-    ``radius``: signed CoC radii ``[H,W]`` (px) of the one-depth map; ``render(image [3,h,w], radius
-    [h,w], box)`` renders a linear image (``box`` = where the crop lies in the frame, or None);
+    ``radius``: signed CoC radii ``[H,W]`` (px) of the one-depth map; ``render(image [C,h,w], radius
+    [h,w], box)`` renders a linear image of C planes (``box`` = where the crop lies in the frame, or None);
     ``nearer_wins``: the renderer's depth-edge rule, applied to each layer's radii. With ``crop`` the
-    person's layer is rendered only over her box grown by her largest blur."""
+    person's layer is rendered only over her box grown by her largest blur. With ``fused`` her light and
+    her coverage are one render of 4 planes (the renderer treats every colour plane alike, so this is
+    both renders at once, sharing the layer assignment, the occlusion weights and each tile's FFT);
+    otherwise two renders of 3 planes (a lens character's kernels are per RGB plane)."""
     fg_radius, bg_radius = layer_radii(radius, alpha)
     fg_colour, bg_colour = split_colours(lin, alpha, fg_radius, bg_radius)
     fg_radius, bg_radius = nearer_wins(fg_radius), nearer_wins(bg_radius)
@@ -203,9 +220,17 @@ def render_two_layers(
     a = alpha[y0:y1, x0:x1].where(person[y0:y1, x0:x1], torch.zeros((), dtype=alpha.dtype, device=alpha.device))
     r = fg_radius[y0:y1, x0:x1]
     where = None if box == (0, H, 0, W) else box
+    region = out[:, y0:y1, x0:x1]
+    if fused:
+        planes = torch.cat([fg_colour[:, y0:y1, x0:x1] * a, a[None]])
+        del fg_colour
+        both = render(planes, r, where)
+        del planes
+        # the coverage laid over the background, then her light
+        region.mul_((1.0 - both[3]).clamp_(0, 1)).add_(both[:3])
+        return out
     # the coverage first, laid over the background, then the light: one pass's buffers alive at a time
     coverage = render(a.expand(3, -1, -1), r, where)
-    region = out[:, y0:y1, x0:x1]
     region.mul_((1.0 - coverage).clamp_(0, 1))
     del coverage
     region.add_(render(fg_colour[:, y0:y1, x0:x1] * a, r, where))

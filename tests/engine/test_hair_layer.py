@@ -87,6 +87,32 @@ def test_no_person_in_the_layer_changes_nothing(strand_scene):
     assert torch.equal(plain, empty)
 
 
+def test_her_light_and_coverage_in_one_pass_equal_two_passes(strand_scene):
+    # the renderer treats every colour plane alike, so the person's premultiplied colour and her alpha rendered
+    # as 4 planes of one pass are the two 3-plane passes they replace; a wall out of focus behind her, her
+    # head a little in front of the focus plane, so her own layers blur
+    from portraitos.engine.core.colour import srgb_to_linear_planes
+    from portraitos.engine.lens.aperture import Aperture
+    from portraitos.engine.lens.renderer import RenderSettings, _nearer_wins, render_single
+    from portraitos.engine.lens.two_layer import render_two_layers
+
+    _exact, photo, depth, alpha = strand_scene
+    lens = ThinLens(85, 1.8, 1.3)
+    radius = lens.coc_px(depth, SIDE, SIDE) * 0.5
+    lin = srgb_to_linear_planes(photo)
+    calls = []
+
+    def render(image, r, _box):
+        calls.append(image.shape[0])
+        return render_single(image, r, Aperture(), RenderSettings())
+
+    one = render_two_layers(lin, radius, alpha, render, _nearer_wins, fused=True)
+    two = render_two_layers(lin, radius, alpha, render, _nearer_wins, fused=False)
+    assert calls == [3, 4, 3, 3, 3]  # background, then her planes: one pass of 4, or two of 3
+    assert float(radius[alpha > 0.95].abs().max()) > 1.0
+    assert torch.allclose(one, two, atol=1e-5, rtol=0), float((one - two).abs().max())
+
+
 def _composite_strands(side: int = 256):
     """Brown head with strands (alpha 0.7) over a smooth colourful background: image, true alpha, a
     segmentation-like matte (the head only, softened), the head's box and where a segmentation would
