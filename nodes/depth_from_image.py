@@ -146,7 +146,7 @@ class DepthFromImage(SearchWords, SchemaChecked, io.ComfyNode):
         )
         runtime.check_interrupt()
         with caught_warnings("DepthFromImage") as warned:
-            dm, matte = depth_from_picture(picture, settings, image, progress=runtime.progress_callback(1))
+            dm, matte = depth_from_picture(picture, settings, image, progress=runtime.progress(1000))
         out = runtime.output_device()
         dm = dm.to(out)
         preview = depth_preview(dm.metres)

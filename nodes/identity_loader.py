@@ -187,8 +187,7 @@ class IdentityLoader(SearchWords, SchemaChecked, io.ComfyNode):
                 photos,
                 face_model,
                 analyse_photo,
-                progress=runtime.progress_callback(max(1, len(photos))),
-                check_interrupt=runtime.check_interrupt,
+                progress=runtime.progress(max(1, len(photos))),
             )
         for w in result.warnings:
             log.warning("IdentityLoader: %s", w)

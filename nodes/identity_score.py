@@ -69,8 +69,7 @@ class IdentityScore(SearchWords, SchemaChecked, io.ComfyNode):
             pack,
             identity,
             images,
-            progress=runtime.progress_callback(images.shape[0]),
-            check_interrupt=runtime.check_interrupt,
+            progress=runtime.progress(images.shape[0]),
             reasons=reasons,
         )
         ranking = rank(scores, threshold, reasons)

@@ -177,8 +177,7 @@ class LightingTint(SearchWords, SchemaChecked, io.ComfyNode):
                 params,
                 metres,
                 mask,
-                progress=runtime.progress_callback(1),
-                check_interrupt=runtime.check_interrupt,
+                progress=runtime.progress(1000),
                 people_alpha=None if depth is None or depth.layer_alpha is None else depth.layer_alpha.to(dev),
             )
         out = out.to(runtime.output_device())

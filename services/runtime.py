@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import comfy.model_management as mm
 import comfy.utils
 
@@ -18,16 +16,6 @@ def compute_device():
 def output_device():
     """Where node outputs live between nodes."""
     return mm.intermediate_device()
-
-
-def progress_callback(total: int) -> Callable[[int, int], None]:
-    """A ``(done, total)`` callback driving a ComfyUI progress bar (shown on the node, sent over /ws)."""
-    bar = comfy.utils.ProgressBar(total)
-
-    def update(done: int, new_total: int) -> None:
-        bar.update_absolute(done, new_total)
-
-    return update
 
 
 def progress(total: int = 1000) -> Progress:

@@ -26,6 +26,7 @@ from ..core.batch import common_batch
 from ..core.camera import DEFAULT_FOCAL_LENGTH_MM, DEFAULT_SENSOR, pixels_per_mm
 from ..core.colour import to_uint8_rgb
 from ..core.finite import finite_depth_picture, finite_pixels
+from ..core.progress import Progress
 from ..core.sampling import strided_sample
 from ..faces.detection import distance_from_face, eye_positions_normalised, find_faces_scaled
 from .calibration import calibrate_disparity
@@ -118,16 +119,16 @@ def depth_from_picture(
     picture: torch.Tensor,
     settings: ImageDepthSettings,
     photo: Optional[torch.Tensor] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Progress | Callable[[int, int], None] | None = None,
 ) -> tuple[DepthMap, torch.Tensor]:
     """Metric DEPTH from a depth picture (IMAGE ``[B,H,W,C]`` or MASK ``[B,H,W]``).
 
     ``photo`` (IMAGE ``[B or 1,H',W',3]``, any size) is the photograph the depth was made from; the
     ``face`` calibration finds the face in it (its size gives the subject's distance with the
     focal length and sensor, unless ``near_m`` gives it). Returns the DepthMap (at the picture's
-    size) and a subject matte ``[B,H,W]`` 0..1. ``progress(done, total)`` ticks per image and step.
+    size) and a subject matte ``[B,H,W]`` 0..1. ``progress`` (a :class:`Progress`, or a ``(done,
+    total)`` callback) ticks per image and step.
     """
-    tick = progress or (lambda done, total: None)
     s = settings
     if s.encoding not in ENCODINGS:
         raise ValueError(f"encoding must be one of {ENCODINGS}, got {s.encoding!r}")
@@ -138,6 +139,7 @@ def depth_from_picture(
         photo = finite_pixels(photo, "image")
         common_batch(**{"depth picture": values.shape[0], "image": photo.shape[0]})
     b, h, w = values.shape
+    bar = Progress.of(progress, total=b + 1)
     depths, metas = [], []
     for i in range(b):
         v = values[i]
@@ -154,7 +156,7 @@ def depth_from_picture(
             meta.update(more)
         depths.append(depth.clamp_min(MIN_DEPTH_M).float())
         metas.append(meta)
-        tick(i + 1, b + 1)
+        bar.advance(i + 1, b + 1)
     meta = dict(metas[0])
     if b > 1:
         meta["per_image"] = metas
@@ -162,7 +164,7 @@ def depth_from_picture(
     meta["sensor"] = s.sensor
     metres = torch.stack(depths)
     matte = subject_weight_from_depth(metres)
-    tick(b + 1, b + 1)
+    bar.advance(b + 1, b + 1)
     return DepthMap(metres, CALIBRATED, meta), matte
 
 

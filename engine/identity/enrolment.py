@@ -12,6 +12,7 @@ from typing import Optional
 
 import numpy as np
 
+from ..core.progress import Progress
 from ..faces.records import photo_sha256
 from .file_format import (
     Identity,
@@ -67,14 +68,16 @@ def enrol(
     photos: list[np.ndarray],
     pack_name: str,
     analyse_photo: Callable[[np.ndarray], tuple[dict, list[str], list, np.ndarray]],
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Progress | Callable[[int, int], None] | None = None,
     check_interrupt: Optional[Callable[[], None]] = None,
 ) -> Enrolment:
     """``create`` a new identity or ``update`` a stored one from ``photos`` of one person.
 
     ``analyse_photo(rgb)`` returns (face record, warnings, faces found, preview picture); it is only
-    called when the photos have to be analysed. Queueing ``create`` again with the same photos and
-    face pack returns the stored identity instead of failing (a re-run workflow is not an error).
+    called when the photos have to be analysed, each a step of ``progress`` (a :class:`Progress`, or a
+    ``(done, total)`` callback with ``check_interrupt()`` beside it; Cancel honoured before each).
+    Queueing ``create`` again with the same photos and face pack returns the stored identity instead of
+    failing (a re-run workflow is not an error).
     """
     if mode not in ("create", "update"):
         raise IdentityError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
@@ -96,15 +99,14 @@ def enrol(
             "'update' to add these photos, or choose another name"
         )
     records, warnings, previews = [], [], []
+    bar = Progress.of(progress, check_interrupt, total=len(photos))
     for i, rgb in enumerate(photos):
-        if check_interrupt is not None:
-            check_interrupt()
+        bar.check()
         record, warn, _faces, preview = analyse_photo(rgb)
         records.append(record)
         warnings += [f"photo {i + 1}: {w}" for w in warn]
         previews.append(preview)
-        if progress is not None:
-            progress(i + 1, len(photos))
+        bar.advance(i + 1, len(photos))
     identity = build_identity(name, records, pack_name, warnings)
     if mode == "update":
         identity = merge(load_identity(identity_path(folder, name)), identity)

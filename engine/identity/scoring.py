@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from ..core.colour import to_uint8_rgb
+from ..core.progress import Progress
 from ..faces.analysis import FacePack, find_faces_insightface, largest_first, photo_shape_problem
 from .file_format import Identity, normalise
 
@@ -43,24 +44,25 @@ def score_images(
     pack: FacePack,
     identity: Identity,
     images: torch.Tensor,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Progress | Callable[[int, int], None] | None = None,
     check_interrupt: Optional[Callable[[], None]] = None,
     reasons: Optional[list[str]] = None,
 ) -> torch.Tensor:
     """Cosine similarity ``[B]`` of each image's largest face to the identity; NaN where no face is found.
-    ``reasons``: filled with one entry per image, why it has no score ("" when it has one)."""
+    ``reasons``: filled with one entry per image, why it has no score ("" when it has one). Each image is a
+    step of ``progress`` (a :class:`Progress`, or a ``(done, total)`` callback with ``check_interrupt()``
+    beside it; Cancel honoured before each)."""
     target = normalise(identity.embedding.float())
     scores = []
+    bar = Progress.of(progress, check_interrupt, total=images.shape[0])
     for i in range(images.shape[0]):
-        if check_interrupt is not None:
-            check_interrupt()
+        bar.check()
         why: list[str] = []
         emb = largest_face_embedding(pack, to_uint8_rgb(images[i]), why)
         scores.append(float("nan") if emb is None else float(emb @ target))
         if reasons is not None:
             reasons.append("; ".join(why))
-        if progress is not None:
-            progress(i + 1, images.shape[0])
+        bar.advance(i + 1, images.shape[0])
     return torch.tensor(scores, dtype=torch.float32)
 
 

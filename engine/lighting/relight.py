@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ..core.batch import common_batch, repeat_to
 from ..core.colour import linear_to_srgb, luminance, srgb_to_linear
 from ..core.finite import finite_pixels
+from ..core.progress import Progress
 from .illuminants import D65_XY, bradford_matrix, cct_to_xy, estimate_illuminant_xy, xy_to_cct, xy_to_linear_rgb
 from .key_weight import key_weight
 from .presets import DEFAULT_PRESET, PRESETS, LightingPreset
@@ -86,7 +87,7 @@ def relight(
     params: LightingParams,
     depth_m: Optional[torch.Tensor] = None,
     subject_mask: Optional[torch.Tensor] = None,
-    progress: Optional[Callable[[int, int], None]] = None,
+    progress: Progress | Callable[[int, int], None] | None = None,
     check_interrupt: Optional[Callable[[], None]] = None,
     people_alpha: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, LightingSetup]:
@@ -100,7 +101,8 @@ def relight(
     without a mask; without depth it cannot, and says so in a warning).
     Depth ``[B|1,h,w]`` metres and mask ``[B|1,h,w]`` 0..1 are resized to the image; a batch of 1 serves
     every image. An alpha channel (4th) is passed through unchanged. The colour work runs in bands of
-    rows (bounded memory at 8K), calling ``check_interrupt`` and ``progress(done, total)`` per band.
+    rows (bounded memory at 8K), with Cancel honoured and ``progress`` moved per band
+    (a :class:`Progress`, or a ``(done, total)`` callback with ``check_interrupt()`` beside it).
     """
     if image.dim() != 4 or image.shape[-1] not in (3, 4):
         raise ValueError(f"image must be [B,H,W,3] or [B,H,W,4], got shape {tuple(image.shape)}")
@@ -159,9 +161,9 @@ def relight(
     out = torch.empty(b, H, W, 3, dtype=image.dtype, device=dev)
     rows = max(1, BAND_PIXELS // max(W, 1))
     bands = [(i, y0, min(H, y0 + rows)) for i in range(b) for y0 in range(0, H, rows)]
+    bar = Progress.of(progress, check_interrupt, total=len(bands))
     for n, (i, y0, y1) in enumerate(bands):
-        if check_interrupt is not None:
-            check_interrupt()
+        bar.check()
         lin = srgb_to_linear(image[i, y0:y1, :, :3]).to(torch.float32)
         key = lin @ key_m
         if key_gain is not None:
@@ -169,8 +171,7 @@ def relight(
         amb = lin @ amb_m
         mixed = key if w is None else torch.lerp(amb, key, w[i, y0:y1].unsqueeze(-1))
         out[i, y0:y1] = linear_to_srgb(_finish(mixed, lin, preset.contrast, params.strength)).to(image.dtype)
-        if progress is not None:
-            progress(n + 1, len(bands))
+        bar.advance(n + 1, len(bands))
     if alpha is not None:
         out = torch.cat([out, alpha], dim=-1)
     return out, setup
