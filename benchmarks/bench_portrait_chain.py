@@ -148,7 +148,13 @@ def main() -> None:
     ap.add_argument("--f-number", type=float, default=1.8)
     ap.add_argument("--save", type=Path, default=None)
     ap.add_argument("--cache", type=Path, default=None, help="keep the ray-traced scenes here (reused by later runs)")
+    ap.add_argument(
+        "--no-people-ground", action="store_true", help="no ground from the people's contacts (layout.PEOPLE_ON_GROUND)"
+    )
     a = ap.parse_args()
+    from portraitos.engine.depth import layout
+
+    layout.PEOPLE_ON_GROUND = not a.no_people_ground
     torch.set_num_threads(max(1, torch.get_num_threads()))
     # name: (planes, where the exact lens focuses, what the chain is told: 0 = auto focus, else metres)
     scenes = {

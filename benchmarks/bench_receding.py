@@ -88,11 +88,14 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="keep the ray-traced scenes here (reused by later runs)")
     ap.add_argument("--only", default="", help="run only the scenes whose name contains this")
     ap.add_argument("--one-plane", action="store_true", help="the background as one plane (the layout off)")
+    ap.add_argument(
+        "--no-people-ground", action="store_true", help="no ground from the people's contacts (layout.PEOPLE_ON_GROUND)"
+    )
     a = ap.parse_args()
-    if a.one_plane:
-        from portraitos.engine.depth import layout
+    from portraitos.engine.depth import layout
 
-        layout.ENABLED = False
+    layout.ENABLED = not a.one_plane
+    layout.PEOPLE_ON_GROUND = not a.no_people_ground
     rows = []
     for name, planes in scenes().items():
         if a.only and a.only not in name:

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 ENABLED = True  # off: every background is one plane at the assumed distance (benchmarks compare the two)
-PEOPLE_ON_GROUND = True  # off: the people's contacts from their outlines only, the matte's floor left to them
+PEOPLE_ON_GROUND = True  # off: contacts from the outlines only, no ground from them alone (benchmarks compare)
 WORK_SIDE = 512  # the texture's scale is measured at this long side
 EXPONENT = 1.3  # relative inverse depth = frequency^-EXPONENT (1.5 in theory; less fine texture saturates)
 TILE = 24  # px at the working size: the tiles the local frequency is measured over (half-overlapping)
@@ -120,13 +120,13 @@ def background_layout(
     xx = torch.arange(W, device=image.device, dtype=torch.float32).view(1, -1) + 0.5
     rel = a * xx + b * yy + c
     bg = ~people_mask
-    r_near = _quantile(rel[bg] if bool(bg.any()) else rel.reshape(-1), 0.98)
+    r_near = _quantile(_over(rel, bg), 0.98)
     nearest_behind = BEHIND * max((p.distance_m for p in standing), default=0.0)
     near_m = nearest_behind if nearest_behind > 0 else background_distance_m
     k, anchored = 1.0 / (near_m * max(r_near, 1e-9)), f"nearest part {near_m:.2f} m, just behind the people"
     disp = (k * rel).clamp(1.0 / FAR_LIMIT_M, 1.0 / NEAR_LIMIT_M)
     depth = 1.0 / disp
-    vals = depth[bg] if bool(bg.any()) else depth.reshape(-1)
+    vals = _over(depth, bg)
     lo, hi = _quantile(vals, 0.02), _quantile(vals, 0.98)
     kind = "receding wall" if abs(a) * W > abs(b) * H else "receding plane"
     summary = f"background: {kind} {lo:.1f}–{_metres(hi)} from the texture's scale ({anchored})"
@@ -259,8 +259,7 @@ def _ground_layout(
     row = torch.maximum(yy, contact)  # above its contact line, a surface takes the contact's depth
     disp = (k * (row - horizon)).clamp(1.0 / FAR_LIMIT_M, 1.0 / NEAR_LIMIT_M)
     depth = 1.0 / disp
-    bg = ~people_mask
-    vals = depth[bg] if bool(bg.any()) else depth.reshape(-1)
+    vals = _over(depth, ~people_mask)
     lo, hi = _quantile(vals, 0.02), _quantile(vals, 0.98)
     stands = 1.0 / (k * (float(ground.contact.median()) - horizon))
     summary = (
@@ -433,7 +432,7 @@ def _contact_layout(
     only ``in_front`` (the floor or a table in front of the people) takes the ground's depth; None when
     that leaves the one plane."""
     H, W, _ = image.shape
-    ground = ground_from_contacts(standing, horizon)
+    ground = ground_from_contacts(standing, horizon) if PEOPLE_ON_GROUND else None
     if ground is None:
         return None
     k, anchored = ground
@@ -457,7 +456,7 @@ def _contact_layout(
         if in_front is None:
             return None
         depth = torch.where(in_front, torch.minimum(z_ground, flat), flat)
-        near = _quantile(depth[in_front], 0.02)
+        near = _quantile(_over(depth, in_front), 0.02)
         summary = (
             f"background: one plane {background_distance_m:g} m (assumed: no wall's foot seen); the floor or "
             f"table in front of the people on the ground they stand on (from {_metres(near)}; {anchored})"
@@ -475,9 +474,7 @@ def _contact_layout(
     depth = torch.where(yy >= y_j, torch.minimum(z_ground, wall), wall)
     if in_front is not None:
         depth = torch.where(in_front, torch.minimum(z_ground, wall), depth)
-    bg = ~people_mask
-    vals = depth[bg] if bool(bg.any()) else depth.reshape(-1)
-    lo = _quantile(vals, 0.02)
+    lo = _quantile(_over(depth, ~people_mask), 0.02)
     summary = (
         f"background: ground plane {lo:.1f}–{_metres(wall_m)} the people stand on, a wall at "
         f"{_metres(wall_m)} ({wall_from}); horizon: {horizon_from}; scale: {anchored}"
@@ -566,8 +563,11 @@ def measure_tiles(image: torch.Tensor, people_mask: torch.Tensor) -> Optional[Ti
     h, w = max(8, round(H * s)), max(8, round(W * s))
     if min(h, w) < 2 * TILE:
         return None
-    grey = (image[..., :3].float() @ torch.tensor([0.299, 0.587, 0.114], device=image.device))[None, None]
-    small = F.interpolate(grey, size=(h, w), mode="area") if s < 1 else grey
+    rgb = image[..., :3].permute(2, 0, 1)[None].float()
+    if s < 1:  # brought down first: the grey level is linear in the colour, the area average too
+        rgb = F.interpolate(rgb, size=(h, w), mode="area")
+    luma = torch.tensor([0.299, 0.587, 0.114], device=image.device).view(1, 3, 1, 1)
+    small = (rgb * luma).sum(1, keepdim=True)
     people = F.interpolate(people_mask.float()[None, None], size=(h, w), mode="area")
     people = F.max_pool2d(people, 7, stride=1, padding=3) > 0.01  # away from outlines
     bg_vals = small[~people]
@@ -652,8 +652,21 @@ def _metres(v: float) -> str:
     return "∞" if v >= FAR_LIMIT_M * 0.99 else f"{v:.0f} m" if v >= 10 else f"{v:.1f} m"
 
 
+def _over(v: torch.Tensor, where: torch.Tensor, most: int = 200_000) -> torch.Tensor:
+    """The values of ``v [H,W]`` where ``where [H,W]`` (bool) is set, on a grid of every n-th row and
+    column thin enough to keep at most about ``most`` pixels (all of ``v`` when ``where`` is empty)."""
+    n = max(1, math.ceil(math.sqrt(v.numel() / most)))
+    sv, sw = v[::n, ::n], where[::n, ::n]
+    if not bool(sw.any()):
+        sw = where if bool(where.any()) else torch.ones_like(where)
+        sv = v
+    return sv[sw]
+
+
 def _quantile(x: torch.Tensor, q: float) -> float:
+    """The ``q`` quantile of ``x`` (the nearest rank; thinned to about 200 000 values)."""
     x = x.reshape(-1)
     if x.numel() > 200_000:
         x = x[:: x.numel() // 200_000 + 1]
-    return float(torch.quantile(x.float(), q))
+    k = min(x.numel(), max(1, round(q * (x.numel() - 1)) + 1))
+    return float(x.float().kthvalue(k).values)
