@@ -162,6 +162,51 @@ def check_module(token: str, roots: set[str]) -> str | None:
     return f"{token}: no such module"
 
 
+def program_of(word: str) -> Path | None:
+    """The repository's Python program a command word runs: ``benchmarks/x.py``, ``tools/x.py``,
+    ``headless/x.py`` or a ``portraitos.…`` module (after ``-m``)."""
+    if re.fullmatch(r"(bench_\w+|soak)\.py", word):
+        word = f"benchmarks/{word}"
+    if re.fullmatch(r"(benchmarks|tools|headless|scripts)/[\w/]+\.py", word):
+        path = REPO / word
+        return path if path.is_file() else None
+    if word.startswith("portraitos."):
+        return module_file(word.split(".")[1:])
+    return None
+
+
+def option_sources(program: Path) -> str:
+    """The program's text and that of the pack modules it imports (options parsed in a shared helper)."""
+    text = program.read_text()
+    sources = [text]
+    for module in re.findall(r"^\s*(?:from|import) portraitos\.([\w.]+)", text, flags=re.M):
+        found = module_file(module.split("."))
+        if found is not None:
+            sources.append(found.read_text())
+    for module in re.findall(r"^\s*from \.([\w.]*) import", text, flags=re.M):
+        found = module_file([*program.parent.relative_to(REPO).parts, *filter(None, module.split("."))])
+        if found is not None:
+            sources.append(found.read_text())
+    return "\n".join(sources)
+
+
+def unknown_options(command: str) -> list[str]:
+    """``--option`` words given to one of the repository's programs that the program does not define."""
+    words = path_tokens(command)
+    for i, word in enumerate(words):
+        program = program_of(word)
+        if program is None or word.startswith("portraitos.") and (i == 0 or words[i - 1] != "-m"):
+            continue  # a module named to another program (celery -A …) is not the one run
+        defined = option_sources(program)
+        out = []
+        for option in words[i + 1 :]:
+            option = option.split("=", 1)[0]
+            if option.startswith("--") and not re.search(rf"[\"']{re.escape(option)}[\"']", defined):
+                out.append(f"{option}: not an option of {program.relative_to(REPO)}")
+        return out
+    return []
+
+
 def problems_in(doc: Path, roots: set[str]) -> list[str]:
     text = doc.read_text()
     found: list[str] = []
@@ -174,6 +219,9 @@ def problems_in(doc: Path, roots: set[str]) -> list[str]:
                 why = check(token, roots)
                 if why:
                     found.append(why)
+    for span in spans:
+        for line in span.replace("\\\n", " ").splitlines():  # a command continued over lines is one
+            found += unknown_options(line)
     for target in markdown_links(text):
         if re.match(r"[a-z]+:", target):
             continue  # https:, mailto:
@@ -235,7 +283,8 @@ def test_the_checker_finds_a_broken_path_link_and_module(tmp_path):
         "# Broken\n\nRun `.venv/bin/python benchmarks/bench_nothing_here.py --x` and `scripts/missing.sh`;\n"
         "see [optics](optics.md#no-such-heading), [gone](gone.md) and ![](no_picture.jpg);\n"
         "`python -m portraitos.headless.no_such_module`, `engine.lens.depth_of_field.no_such_name`.\n"
-        "```bash\nbash scripts/not_there.sh\n```\n"
+        "```bash\nbash scripts/not_there.sh\n"
+        ".venv/bin/python benchmarks/bench_bokeh.py \\\n    --only speed --no-such-option 3\n```\n"
     )
     try:
         problems = problems_in(doc, roots)
@@ -251,9 +300,10 @@ def test_the_checker_finds_a_broken_path_link_and_module(tmp_path):
         "portraitos.headless.no_such_module",
         "no_such_name",
         "scripts/not_there.sh",
+        "--no-such-option: not an option of benchmarks/bench_bokeh.py",
     ):
         assert expected in joined, (expected, problems)
-    assert len(problems) == 8, problems
+    assert len(problems) == 9, problems  # --only is bench_bokeh's
 
 
 def test_every_file_named_bare_exists_somewhere():
