@@ -10,7 +10,7 @@ convolution, and occlusion between layers is decided per pixel.
 Pipeline for one image (all tensors channels-first internally, ``[C,H,W]``; radii in pixels):
 
 1. decode sRGB to linear light; signed CoC radius per pixel from the thin lens (``optics``);
-   at depth discontinuities the nearer depth wins over a 3×3 neighbourhood (``min_filter``), so mixed
+   at depth discontinuities the nearer depth wins over a 3×3 neighbourhood (``edges.sharper_wins``), so mixed
    edge pixels stay with the sharp subject instead of leaking its colour into the blur;
 2. rebuild clipped highlights, only where the pixel will be out of focus (``highlights``);
 3. split the image into depth layers in CoC space with linear weights (``layers``);
@@ -57,10 +57,11 @@ import torch.nn.functional as F
 
 from ..core.chunks import row_chunks
 from ..core.colour import linear_planes_to_srgb_image, srgb_to_linear_planes
-from ..core.min_filter import min_filter, min_filter_chunks
+from ..core.min_filter import min_filter_chunks
 from ..core.progress import Progress
 from .aperture import Aperture
 from .character import CharacterModel, Frame, LensCharacter
+from .edges import sharper_wins
 from .fft import fft_convolve_same
 from .fill import fill_behind_foreground, fill_uncovered
 from .grain import regrain
@@ -142,8 +143,9 @@ def _unmixed_source_weight(radius: torch.Tensor, settings: RenderSettings) -> to
 
 
 def _nearer_wins(radius: torch.Tensor) -> torch.Tensor:
-    """3×3 minimum of the signed radius ``[H,W]`` (nearer = smaller): edge pixels join the nearer surface."""
-    return min_filter(radius, 1)
+    """Signed radius ``[H,W]`` with depth-edge pixels joined to the nearer surface where it is the sharper one
+    (``edges.sharper_wins``): a blurred foreground does not take the sharp background's outline pixels."""
+    return sharper_wins(radius)
 
 
 def _layer_plan(k: int, radii_host: list[float], settings: RenderSettings) -> tuple[int, tuple[float, float]]:

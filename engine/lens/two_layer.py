@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.fill import push_pull_fill_mask
+from .edges import rim_split
 
 SOLID = 0.95  # alpha at or above which a pixel's colour is the person's own
 CLEAR = 0.02  # alpha at or below which a pixel is background only
@@ -205,6 +206,7 @@ def render_two_layers(
     otherwise two renders of 3 planes (a lens character's kernels are per RGB plane)."""
     fg_radius, bg_radius = layer_radii(radius, alpha)
     fg_colour, bg_colour = split_colours(lin, alpha, fg_radius, bg_radius)
+    alpha, bg_colour = rim_split(lin, alpha, fg_colour, bg_colour, fg_radius, bg_radius)  # her outline, when blurred
     fg_radius, bg_radius = nearer_wins(fg_radius), nearer_wins(bg_radius)
     out = render(bg_colour, bg_radius, None)
     del bg_colour, bg_radius  # freed before the person's passes: peak memory at 8K
