@@ -7,7 +7,8 @@ What it assumes, per region (also said in the DEPTH metadata):
   normalised convolution, wide where no bone is near);
 - what she holds (her matte, not her body in the pose model's segmentation, next to a hand): round,
   centred on the depth of that hand (of the body around it when the hand is hidden: the pose's depth
-  of a hand it does not see is a guess), its front nearer by up to its half-width (a sphere on its
+  of a hand it does not see is a guess, unless the forearm it sees reaches towards the camera and puts the
+  hand in front of that body), its front nearer by up to its half-width (a sphere on its
   outline: ``R·sqrt(1 − (1 − d/R)²)`` at ``d`` px inside the outline, ``R`` the largest such ``d``);
   a piece larger than :data:`HELD_SIZE` (a table she leans on) stays flat at the hand's depth;
 - offsets are clamped to ``[NEAREST_M, FARTHEST_M]`` behind the eyes.
@@ -35,6 +36,7 @@ HELD = 0.3  # a matte pixel the body segmentation gives less than this is not he
 HELD_REACH = 0.6  # shoulder widths from a hand: what she holds
 HELD_SIZE = 2.5  # shoulder widths: the farthest a held object's pixels lie from the hand holding it
 SEEN = 0.5  # a pose landmark's visibility from which it counts as seen in the photo
+FOREARM_FORWARD = 0.05  # m: a wrist this much nearer than its elbow places a hidden hand (the arm reaches forward)
 NEAREST_M, FARTHEST_M = -0.6, 0.6
 
 
@@ -96,10 +98,13 @@ def body_relief(
     }
     held = _held(pose, person, height, width, metres_per_px, out.cpu().numpy())
     if held is not None:
-        mask, offset, hand_m, front_m, hidden = held
+        mask, offset, hand_m, front_m, hidden, reached = held
         out = torch.where(mask, offset.to(out), out)
         notes["held"] = f"in her matte, not her body, next to a hand: centred on the hand's depth ({hand_m:+.2f} m"
-        notes["held"] += ", the body's around it where the hand is hidden)" if hidden else ")"
+        if reached:
+            notes["held"] += ", where the hand is hidden its forearm reaching towards the camera places it)"
+        else:
+            notes["held"] += ", the body's around it where the hand is hidden)" if hidden else ")"
         if front_m > 0:
             notes["held"] += f", round: its front {front_m:.2f} m nearer"
     return out, notes
@@ -122,11 +127,12 @@ def holding_hand(pose: BodyPose, px: np.ndarray, py: np.ndarray) -> tuple[float,
 
 def _held(
     pose: BodyPose, person: torch.Tensor, height: int, width: int, metres_per_px: float, body_m: np.ndarray
-) -> tuple[torch.Tensor, torch.Tensor, float, float, bool] | None:
+) -> tuple[torch.Tensor, torch.Tensor, float, float, bool, bool] | None:
     """What she holds: its pixels ``[height,width]`` bool, their offsets behind the eyes ``[height,width]``
     m (each piece round about the depth of the hand holding it, or of ``body_m [height,width]``, the body's
-    offsets, around it when that hand is hidden), the nearest such centre, the largest bulge (m) and
-    whether a hidden hand's piece was centred on the body; None when nothing is held."""
+    offsets, around it when that hand is hidden and its forearm does not reach forward), the nearest such
+    centre, the largest bulge (m), whether a hand was hidden and whether a hidden hand's forearm placed its
+    piece; None when nothing is held."""
     import cv2
 
     body = pose.body.to(person.device)
@@ -141,7 +147,7 @@ def _held(
     z = pose.behind_eyes_m()
     mask = np.zeros((height, width), bool)
     offset = np.zeros((height, width), np.float32)
-    depth, front, hidden = None, 0.0, False
+    depth, front, hidden, reached = None, 0.0, False, False
     min_area = (0.1 * shoulders) ** 2
     for c in range(1, n):
         if stats[c, cv2.CC_STAT_AREA] < min_area:
@@ -163,6 +169,10 @@ def _held(
             around = body_m[y0:y1, x0:x1][ring]
             centre = float(np.median(around)) if around.size else 0.0
             hidden = True
+            # unless its forearm reaches towards the camera and puts the hand in front of that body
+            reach = _reaching_hand(pose, held_by)
+            if reach is not None and reach < centre:
+                centre, reached = reach, True
         mask[y0:y1, x0:x1] |= piece
         # round if it is no larger than what one holds; a table she leans on stays flat
         bulge = _round_front(piece) * metres_per_px if small else np.zeros(piece.shape, np.float32)
@@ -172,7 +182,19 @@ def _held(
     if depth is None:
         return None
     dev = person.device
-    return torch.from_numpy(mask).to(dev), torch.from_numpy(offset).to(dev), depth, front, hidden
+    return torch.from_numpy(mask).to(dev), torch.from_numpy(offset).to(dev), depth, front, hidden, reached
+
+
+def _reaching_hand(pose: BodyPose, hand: tuple[int, ...]) -> float | None:
+    """The depth (m behind the eyes) of ``hand`` (its landmarks) where its forearm reaches towards the camera:
+    its wrist nearer than its elbow by :data:`FOREARM_FORWARD` or more; None otherwise. The pose places a hidden
+    hand by the arm it sees, so an arm held forward puts what the hand holds in front of the body."""
+    z = pose.behind_eyes_m()
+    wrist = hand[0]
+    elbow = wrist - 2  # BlazePose: 13/14 elbows, 15/16 wrists
+    if float(z[elbow] - z[wrist]) < FOREARM_FORWARD:
+        return None
+    return float(z[list(hand)].mean())
 
 
 def _round_front(piece: np.ndarray) -> np.ndarray:

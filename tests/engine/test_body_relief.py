@@ -54,20 +54,29 @@ def test_the_body_follows_the_pose_and_a_held_object_takes_its_hands_depth():
     assert abs(float(rounded[105, 155]) - (-0.05)) < 0.03
     assert float(rounded[120, 155]) < float(rounded[110, 155]) < float(rounded[105, 155])
     assert "front 0.07 m nearer" in notes_round["held"] or "front 0.08 m nearer" in notes_round["held"]
-    # a hand the pose does not see (behind what it holds): its depth is a guess, so the box is centred on
-    # the body around it instead (the torso here, farther than the hand's guessed -5 cm)
-    hidden = _pose(z, body)
+    # a hand the pose does not see (behind what it holds) on a forearm that does not reach forward (wrist and
+    # elbow level): its depth is a guess, so the box is centred on the body around it instead
+    level = {**z, **{i: 0.1 for i in (15, 17, 19, 21)}}  # the elbow's depth
+    hidden = _pose(level, body)
     hidden.visibility[[15, 17, 19, 21]] = 0.0
     around, _ = body_relief(hidden, person, H, W, metres_per_px=0.005)
     ring = torch.zeros(H, W, dtype=torch.bool)
     ring[102:138, 132:178] = True
     ring[105:135, 135:175] = False
-    body_around = float(offset[ring].median())  # the body just outside the box
-    assert body_around > 0.05  # the torso behind the eyes, where the hidden hand's guess was 5 cm in front
+    body_around = float(around[ring].median())  # the body just outside the box
+    assert body_around > 0.1  # the torso behind the eyes, behind the hidden hand's guess of 10 cm
     assert abs(float(around[120, 155]) - (body_around - 0.075)) < 0.01  # its middle: 7.5 cm nearer than that
     assert float(around[120, 155]) < float(around[110, 155]) < float(around[105, 155]) < body_around
     assert "hand is hidden" in body_relief(hidden, person, H, W)[1]["held"]
     assert "hand is hidden" not in notes["held"]
+    # the same hidden hand on a forearm reaching towards the camera (wrist 15 cm nearer than the elbow): the
+    # arm the pose sees places the hand, and what it holds, in front of the body (a helmet held forward)
+    reaching = _pose(z, body)
+    reaching.visibility[[15, 17, 19, 21]] = 0.0
+    forward, forward_notes = body_relief(reaching, person, H, W, metres_per_px=0.005)
+    assert abs(float(forward[120, 155]) - (-0.05 - 0.075)) < 0.01
+    assert float(forward[120, 155]) < float(around[120, 155]) - 0.1
+    assert "forearm" in forward_notes["held"] and "hand is hidden" in forward_notes["held"]
     # without the box nothing is held
     body2 = body.clone()
     body2[105:135, 135:175] = 1.0
@@ -89,6 +98,10 @@ def test_the_sample_portrait_has_a_body_behind_the_eyes_and_the_helmet_in_front(
     assert float(matte[400:480, 340:460].mean()) > 0.9  # the helmet is in the person matte
     assert torso > eyes + 0.05
     assert helmet < torso - 0.1
+    # her left forearm reaches towards the camera under the helmet (the pose's wrist nearer than its elbow):
+    # the helmet lies in front of her eyes, not only of her chest
+    assert helmet < eyes - 0.05, (helmet, eyes)
+    assert "forearm" in meta["relief"]["held"]
     assert "held" in meta["relief"] and meta["people"][0]["relief"] == meta["relief"]
 
 
