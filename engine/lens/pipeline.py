@@ -20,6 +20,7 @@ from ..core.camera import DEFAULT_F_NUMBER, DEFAULT_FOCAL_LENGTH_MM
 from ..core.chunks import row_chunks
 from ..core.finite import finite_pixels
 from ..core.progress import Progress
+from ..core.threads import fair_threads
 from ..depth.depth_map import clean_depth
 from ..depth.resample import resize_depth_edge_aware
 from .aperture import Aperture
@@ -171,27 +172,30 @@ def render_lens_bokeh(
     out_device = image.device
     device = device or image.device
     cap = max_tile_pixels or _tile_pixels_for(device, H, W)
-    while True:
-        try:
-            result = _render_in_bands(
-                image.to(device),
-                render_depth.to(device),
-                lenses,
-                aperture,
-                highlights,
-                settings,
-                render,
-                cap,
-                character,
-                None if layer_alpha is None else layer_alpha.to(device),
-            )
-            break
-        except torch.OutOfMemoryError:
-            if cap <= 256 * 256:
-                raise
-            cap //= 4
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
+    # on a CPU others share, as many threads as there are idle cores: torch's threads wait for each other at
+    # every operation, and a busy machine makes that wait, not the work, the render's time
+    with fair_threads(device):
+        while True:
+            try:
+                result = _render_in_bands(
+                    image.to(device),
+                    render_depth.to(device),
+                    lenses,
+                    aperture,
+                    highlights,
+                    settings,
+                    render,
+                    cap,
+                    character,
+                    None if layer_alpha is None else layer_alpha.to(device),
+                )
+                break
+            except torch.OutOfMemoryError:
+                if cap <= 256 * 256:
+                    raise
+                cap //= 4
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
     coc_px = result.coc_px
     if capped:  # report the lens's true circles of confusion, not the capped ones rendered
         coc_px = torch.stack([ln.coc_px(depth_m[i], H, W) for i, ln in enumerate(lenses)]).to(coc_px)

@@ -21,6 +21,7 @@ from ..core.batch import common_batch, repeat_to
 from ..core.colour import linear_to_srgb, luminance, srgb_to_linear
 from ..core.finite import finite_pixels
 from ..core.progress import Progress
+from ..core.threads import fair_threads
 from .illuminants import D65_XY, bradford_matrix, cct_to_xy, estimate_illuminant_xy, xy_to_cct, xy_to_linear_rgb
 from .key_weight import key_weight
 from .presets import DEFAULT_PRESET, PRESETS, LightingPreset
@@ -162,16 +163,19 @@ def relight(
     rows = max(1, BAND_PIXELS // max(W, 1))
     bands = [(i, y0, min(H, y0 + rows)) for i in range(b) for y0 in range(0, H, rows)]
     bar = Progress.of(progress, check_interrupt, total=len(bands))
-    for n, (i, y0, y1) in enumerate(bands):
-        bar.check()
-        lin = srgb_to_linear(image[i, y0:y1, :, :3]).to(torch.float32)
-        key = lin @ key_m
-        if key_gain is not None:
-            key = key * key_gain[i, y0:y1].unsqueeze(-1)
-        amb = lin @ amb_m
-        mixed = key if w is None else torch.lerp(amb, key, w[i, y0:y1].unsqueeze(-1))
-        out[i, y0:y1] = linear_to_srgb(_finish(mixed, lin, preset.contrast, params.strength)).to(image.dtype)
-        bar.advance(n + 1, len(bands))
+    # as many threads as there are idle cores (engine.core.threads): a busy machine slows the work in
+    # proportion, not by torch's threads waiting for each other
+    with fair_threads(dev):
+        for n, (i, y0, y1) in enumerate(bands):
+            bar.check()
+            lin = srgb_to_linear(image[i, y0:y1, :, :3]).to(torch.float32)
+            key = lin @ key_m
+            if key_gain is not None:
+                key = key * key_gain[i, y0:y1].unsqueeze(-1)
+            amb = lin @ amb_m
+            mixed = key if w is None else torch.lerp(amb, key, w[i, y0:y1].unsqueeze(-1))
+            out[i, y0:y1] = linear_to_srgb(_finish(mixed, lin, preset.contrast, params.strength)).to(image.dtype)
+            bar.advance(n + 1, len(bands))
     if alpha is not None:
         out = torch.cat([out, alpha], dim=-1)
     return out, setup
