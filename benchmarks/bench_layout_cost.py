@@ -2,10 +2,11 @@
 the weight-free portrait prior with and without it (the ratio), on the street scene of
 benchmarks/bench_receding.py (a pinhole render scaled up, so the texture measurement has real work).
 
-    .venv/bin/python benchmarks/bench_layout_cost.py [--sizes 1mp,8k] [--prior-sizes 1mp] [--repeat 3]
+    .venv/bin/python benchmarks/bench_layout_cost.py [--sizes 1mp,8k] [--prior-sizes 1mp] [--repeat 3] [--threads N]
 
-Times are the median of ``--repeat`` runs in one process; the prior's ratio is measured alternately with
-the layout on and off, so a loaded machine affects both alike.
+Times are the median of ``--repeat`` runs in one process, wall-clock and CPU (every thread's: the work
+itself, which a loaded machine does not stretch); the prior's ratio is measured alternately with the
+layout on and off, so a loaded machine affects both alike.
 """
 
 from __future__ import annotations
@@ -41,13 +42,15 @@ def scene(h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
     return big.contiguous(), people
 
 
-def timed(fn, repeat: int) -> float:
-    out = []
+def timed(fn, repeat: int) -> tuple[float, float]:
+    """Median wall-clock and CPU seconds (every thread of the process) of ``repeat`` calls of ``fn``."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        out.append(time.perf_counter() - t)
-    return statistics.median(out)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -55,7 +58,10 @@ def main() -> None:
     ap.add_argument("--sizes", default="1mp,8k")
     ap.add_argument("--prior-sizes", default="1mp")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch's CPU threads (0: its default)")
     a = ap.parse_args()
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     for name in a.sizes.split(","):
         h, w = SIZES[name]
@@ -63,20 +69,24 @@ def main() -> None:
         eye = h * 0.42
         standing = [Standing(3.0, (w * 0.3, h * 0.93), eye)]
         background_layout(img, people, standing, 6.0)  # warm up
-        t_layout = timed(lambda: background_layout(img, people, standing, 6.0), a.repeat)
-        line = f"{name} ({w}×{h}): layout {t_layout:.3f} s"
+        t_layout, c_layout = timed(lambda: background_layout(img, people, standing, 6.0), a.repeat)
+        line = f"{name} ({w}×{h}, {torch.get_num_threads()} threads): layout {t_layout:.3f} s ({c_layout:.3f} s CPU)"
         if name in a.prior_sizes.split(","):
             ppm = pixels_per_mm(h, w, "full frame 36x24")
             on, off = [], []
             for _ in range(a.repeat):
                 for enabled, bucket in ((True, on), (False, off)):
                     layout.ENABLED = enabled
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), time.process_time()
                     portrait_prior(img, ppm, 85.0, 0.0, 6.0)
-                    bucket.append(time.perf_counter() - t)
+                    bucket.append((time.perf_counter() - t, time.process_time() - c))
             layout.ENABLED = True
-            t_on, t_off = statistics.median(on), statistics.median(off)
-            line += f"; prior {t_off:.2f} s without the layout, {t_on:.2f} s with it (×{t_on / t_off:.3f})"
+            t_on, t_off = (statistics.median(v[0] for v in b) for b in (on, off))
+            c_on, c_off = (statistics.median(v[1] for v in b) for b in (on, off))
+            line += (
+                f"; prior {t_off:.2f} s without the layout, {t_on:.2f} s with it (×{t_on / t_off:.3f}); CPU "
+                f"{c_off:.2f} s and {c_on:.2f} s (×{c_on / c_off:.3f})"
+            )
         print(line, flush=True)
 
 

@@ -111,8 +111,12 @@ def background_layout(
         return contact
     fit = fit_receding_plane(tiles, H, W)
     if fit.plane is None:
-        if contact is not None:
-            return contact
+        # no wall's foot behind the people: the ground in front of them where the photo shows its edge
+        front = _contact_layout(
+            image, people_mask, standing, horizon, horizon_from, background_distance_m, in_front, to_bottom=True
+        )
+        if front is not None:
+            return front
         why = {"background": f"one plane at {background_distance_m:g} m (assumed)", "evidence": fit.why}
         return Layout(flat, False, f"one plane {background_distance_m:g} m (assumed: {fit.why})", why)
     a, b, c = fit.plane  # relative inverse depth at full-resolution pixel centres (x, y)
@@ -297,19 +301,18 @@ def ground_from_contacts(standing: list[Standing], horizon: float) -> Optional[t
 
 
 def contacts_from_bodies(standing: list[Standing], bodies: list[Optional[torch.Tensor]], H: int) -> list[Standing]:
-    """``standing`` with each person's ground contact taken from her own body (``bodies``: ``[H,W]`` bool
-    per person, her pose's body segmentation, None without one) where there is one: the middle of the
-    body's lowest row when it ends above the frame's bottom (by more than :data:`CONTACT_MARGIN` of the
-    height), none when it reaches the bottom. The person matte alone can run on into a floor or a table
-    of the people's colours; her body ends where she stands or where something in front hides her."""
+    """``standing`` with each person's ground contact also looked for in her own body (``bodies``: ``[H,W]``
+    bool per person, her pose's body segmentation, None without one): the middle of the body's lowest
+    row when it ends above the frame's bottom (by more than :data:`CONTACT_MARGIN` of the height). Of
+    that and the contact of her outline (the person matte's), the higher: either segmentation can run on
+    into a floor of the people's colours, and she ends where she stands or where something hides her."""
     out = []
     for st, body in zip(standing, bodies):
         contact = st.contact_xy
         if body is not None and bool(body.any()):
             rows = torch.nonzero(body.any(1)).flatten()
             y = int(rows[-1])
-            contact = None
-            if y < H * (1 - CONTACT_MARGIN):
+            if y < H * (1 - CONTACT_MARGIN) and (contact is None or y + 1.0 < contact[1]):
                 cols = torch.nonzero(body[max(0, y - 2) : y + 1].any(0)).flatten().float()
                 contact = (float(cols.mean()) + 0.5, y + 1.0)
         out.append(Standing(st.distance_m, contact, st.eye_y))
@@ -424,13 +427,15 @@ def _contact_layout(
     horizon_from: str,
     background_distance_m: float,
     in_front: Optional[torch.Tensor],
+    to_bottom: bool = False,
 ) -> Optional[Layout]:
     """The ground the people stand on (:func:`ground_from_contacts`) where the texture shows no ground:
     below the row where the photo's colour steps between the people's contacts and the horizon (a floor
     meeting a wall, :func:`find_junction`), the ground's depth; above it the wall at the ground's depth
     there when that is behind the farthest person, else at ``background_distance_m``. Without a junction
     only ``in_front`` (the floor or a table in front of the people) takes the ground's depth; None when
-    that leaves the one plane."""
+    that leaves the one plane. The junction is looked for down to the people's lowest contact, or with
+    ``to_bottom`` down to the frame's bottom (a pavement in front of a group: the wall stays assumed)."""
     H, W, _ = image.shape
     ground = ground_from_contacts(standing, horizon) if PEOPLE_ON_GROUND else None
     if ground is None:
@@ -440,7 +445,7 @@ def _contact_layout(
     free = ~people_mask
     if in_front is not None:
         free = free | in_front
-    junction = find_junction(image, free, horizon + 2, lowest + 0.02 * H)
+    junction = find_junction(image, free, horizon + 2, H - 3.0 if to_bottom else lowest + 0.02 * H)
     yy = torch.arange(H, device=image.device, dtype=torch.float32).view(-1, 1) + 0.5
     z_ground = 1.0 / (k * (yy - horizon)).clamp_min(1.0 / (NEAR_LIMIT_M * 1e3))
     z_ground = z_ground.clamp(NEAR_LIMIT_M, FAR_LIMIT_M).expand(H, W)
