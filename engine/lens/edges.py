@@ -23,7 +23,7 @@ from ..core.min_filter import min_filter_chunks
 
 EDGE_FRACTION = 1 / 400  # a matte's edge is trusted to within this share of the frame's long side (≥ 1 px)
 AROUND = 4  # × edge_px: the window the clean background beside her outline is taken from
-OFF_LINE = 0.5  # a pixel farther than this share of |F − B| from the line between them is no mix of the two
+OFF_LINE = 1.5  # a pixel farther than this × |F − B| off the line between them is no mix of the two (a lamp)
 
 
 def sharper_wins(radius: torch.Tensor) -> torch.Tensor:
