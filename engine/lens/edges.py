@@ -21,6 +21,9 @@ import torch
 from ..core.box_filter import box_mean, dilate
 from ..core.min_filter import min_filter_chunks
 
+SOLID = 0.95  # a person's alpha at or above which a pixel's colour is hers alone
+CLEAR = 0.02  # a person's alpha at or below which a pixel is background only
+
 EDGE_FRACTION = 1 / 400  # a matte's edge is trusted to within this share of the frame's long side (≥ 1 px)
 AROUND = 4  # × edge_px: the window the clean background beside her outline is taken from
 OFF_LINE = 1.5  # a pixel farther than this × |F − B| off the line between them is no mix of the two (a lamp)
@@ -65,8 +68,6 @@ def rim_split(
     of her outline joins her blur with its light; a pixel of plain background keeps its own sharp colour (I = B
     there); a pixel far off the line (farther than ``OFF_LINE`` × |F − B|: a lamp beside her) is no mix of the two
     and is left as it was."""
-    from .two_layer import CLEAR, SOLID
-
     k = edge_px(*alpha.shape)
     near = dilate((alpha > CLEAR)[None], k)[0]
     rim = near & (alpha < SOLID) & (fg_radius.abs() > bg_radius.abs() + 1.0)

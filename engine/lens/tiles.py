@@ -107,9 +107,7 @@ class TileWork:
 
     MAX_PADDED = 6  # padded sizes kept at once (beyond that the cache starts afresh: memory stays bounded)
 
-    def __init__(
-        self, box: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device, planes: int = PLANES
-    ):
+    def __init__(self, box: tuple[int, int, int, int], dtype: torch.dtype, device: torch.device, planes: int = PLANES):
         """``box`` (y0, y1, x0, x1): the frame's part that tiled layers can reach (their pixels' box plus two
         of the largest tiles: a run's tiles, their neighbours and the kernel's reach all lie inside it)."""
         self.y0, self.x0 = box[0], box[2]

@@ -27,10 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from ..core.fill import push_pull_fill_mask
-from .edges import rim_split
+from .edges import CLEAR, SOLID, rim_split
 
-SOLID = 0.95  # alpha at or above which a pixel's colour is the person's own
-CLEAR = 0.02  # alpha at or below which a pixel is background only
 DEPTH_SOLID = 0.5  # the person's depth is taken from pixels at or above this alpha
 SMOOTH = 0.05  # how strongly a sharp layer's colours follow their neighbours where the photo cannot tell
 MIN_PULL = 1e-4  # the weakest pull, on a layer spread over a large disc
