@@ -33,8 +33,8 @@ def _claim_import_name() -> None:
             f"PortraitOS is installed twice: {here} cannot load because the import name 'portraitos' already "
             f"belongs to {_folder(first)}. One Python process holds one copy of the pack; with both, this one "
             "would silently run the other's engine. Remove or disable one of the two folders (in ComfyUI's "
-            "custom_nodes, or ComfyUI-Manager's 'disable'), or run `bash scripts/provision.sh` in the checkout "
-            "you mean to use (it links that one as the venv's 'portraitos')."
+            "custom_nodes, or ComfyUI-Manager's 'disable'); in a development checkout, `bash scripts/provision.sh` "
+            "in the one you mean to use links that one as the venv's 'portraitos'."
         )
 
 

@@ -154,7 +154,9 @@ class LensBokeh(SearchWords, SchemaChecked, io.ComfyNode):
                     tooltip="How far past white the photo's lights really are: a clipped lamp, bulb or window that "
                     "the lens throws out of focus is rebuilt with 1 + this many times white in each clipped pixel, so "
                     "its disc glows and dims with its size as a real lamp's does (the photo's bright lights are "
-                    "typically tens of times past white). Lights in focus are left as they are; 0 = off.",
+                    "typically tens of times past white). That holds for lights in a dim scene; a light on a "
+                    "brighter surround (a sunlit wall) gets proportionally less, as the photo's exposure was "
+                    "shorter. Lights in focus are left as they are; 0 = off.",
                 ),
                 io.Mask.Input(
                     "focus_mask",

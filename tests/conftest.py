@@ -5,6 +5,7 @@ upscaler). The top-level ``testing/`` (the package ``portraitos.testing``) holds
 loader, the browser host and the tiny models the tests build; the layer markers are set here, from each
 test's folder."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from portraitos.testing.comfy_host import load_in_process
 REPO = Path(__file__).resolve().parents[1]
 
 LAYERS = ("engine", "comfy", "live", "tools", "real")
+
+# renders repeat bit for bit within a run: the thread count a render takes on a shared machine is pinned to
+# torch's setting (engine.core.threads; a live server started by a test inherits it)
+os.environ.setdefault("PORTRAITOS_CPU_THREADS", str(torch.get_num_threads()))
 
 
 def pytest_collection_modifyitems(config, items):

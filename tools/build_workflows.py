@@ -1,4 +1,4 @@
-"""Generate every shipped workflow from the product presets in ``engine/presets.py``.
+"""Generate every shipped workflow from the product presets in ``engine/presets/``.
 
     .venv/bin/python tools/build_workflows.py               # write workflows/*.json and api/*.json
     .venv/bin/python tools/build_workflows.py --check       # exit 1 if a file on disk is stale

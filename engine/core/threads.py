@@ -6,6 +6,9 @@ every one of the thousands of small operations of a render then waits for it (me
 1.5 MP, 2 threads on 2 cores, 0.6 s on a quiet machine and 5–10 s under a load average of 5–6, while one
 thread degrades only in proportion to its share of a core). So the work takes as many threads as there
 are idle cores when it starts, at least one and at most torch's setting, and gives the setting back after.
+
+The count changes a render's float round-off (about 1e-6), not its picture. ``PORTRAITOS_CPU_THREADS=N`` in
+the environment pins it (at most torch's setting) for runs that must repeat bit for bit.
 """
 
 from __future__ import annotations
@@ -19,11 +22,33 @@ import torch
 
 SAMPLES = 3  # reads of the run queue, SAMPLE_GAP_S apart (2 ms in all): the count of running tasks is instantaneous
 SAMPLE_GAP_S = 0.001
+PIN_VARIABLE = "PORTRAITOS_CPU_THREADS"  # a fixed thread count, from the environment
+
+
+def own_running() -> int:
+    """Threads of this process running or ready to run now (state R in ``/proc/self/task/*/stat``; the
+    caller's own thread among them): torch's workers still spinning after the last operation are these,
+    not other load. 1 where ``/proc`` is missing."""
+    try:
+        names = os.listdir("/proc/self/task")
+    except OSError:
+        return 1
+    running = 0
+    for name in names:
+        try:
+            with open(f"/proc/self/task/{name}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue  # the thread ended while we read
+        if stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "R":
+            running += 1
+    return max(running, 1)
 
 
 def others_running() -> float:
-    """Tasks running or waiting for a CPU besides the caller, now (mean of a few reads of ``/proc/loadavg``'s
-    run queue); the 1-minute load average where that file is missing (not Linux)."""
+    """Tasks of other processes running or waiting for a CPU now (mean of a few reads of ``/proc/loadavg``'s
+    run queue, less this process's running threads, :func:`own_running`); the 1-minute load average where
+    that file is missing (not Linux)."""
     counts = []
     for i in range(SAMPLES):
         try:
@@ -31,7 +56,7 @@ def others_running() -> float:
                 running = int(f.read().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):
             return float(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0.0
-        counts.append(max(running - 1, 0))  # the reading thread itself is running
+        counts.append(max(running - own_running(), 0))  # this process's threads are not others' load
         if i + 1 < SAMPLES:
             time.sleep(SAMPLE_GAP_S)
     return sum(counts) / len(counts)
@@ -39,8 +64,14 @@ def others_running() -> float:
 
 def fair_thread_count(limit: int | None = None) -> int:
     """Intra-op threads to use now: the cores no other task is using (rounded down), between 1 and ``limit``
-    (default: torch's current setting)."""
+    (default: torch's current setting); ``PORTRAITOS_CPU_THREADS`` pins it."""
     limit = torch.get_num_threads() if limit is None else limit
+    pinned = os.environ.get(PIN_VARIABLE, "").strip()
+    if pinned:
+        try:
+            return max(1, min(limit, int(pinned)))
+        except ValueError:
+            raise ValueError(f"{PIN_VARIABLE}={pinned!r}: give a whole number of threads, e.g. 1") from None
     if limit <= 1:
         return 1
     idle = (os.cpu_count() or 1) - others_running()

@@ -29,6 +29,8 @@ from ..core.finite import finite_depth_picture, finite_pixels
 from ..core.progress import Progress
 from ..core.sampling import strided_sample
 from ..faces.detection import distance_from_face, eye_positions_normalised, find_faces_scaled
+from ..faces.distance import distance_from_eyes
+from ..people.face_finding import find_face
 from .calibration import calibrate_disparity
 from .depth_map import CALIBRATED, MIN_DEPTH_M, DepthMap
 from .matte import subject_weight_from_depth
@@ -171,9 +173,6 @@ def depth_from_picture(
 def _face_distance(photo: torch.Tensor, face, focal_length_mm: float, ppm: float) -> tuple[float, str]:
     """The subject distance DepthEstimate's prior would find (iris, else the eyes' spacing, from the
     MediaPipe face mesh), else the Haar face's size."""
-    from ..faces.distance import distance_from_eyes
-    from ..people.face_finding import find_face
-
     lm = find_face(photo)
     if lm is not None:
         iris = lm.iris_diameters_px

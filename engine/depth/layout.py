@@ -35,6 +35,8 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 
+from ..core.box_filter import dilate
+
 ENABLED = True  # off: every background is one plane at the assumed distance (benchmarks compare the two)
 PEOPLE_ON_GROUND = True  # off: contacts from the outlines only, no ground from them alone (benchmarks compare)
 WORK_SIDE = 512  # the texture's scale is measured at this long side
@@ -344,7 +346,7 @@ def floor_in_front(
         if b is not None:
             body |= b
     r = max(1, round(0.005 * max(H, W)))
-    body = F.max_pool2d(body.float()[None, None], 2 * r + 1, stride=1, padding=r)[0, 0] > 0.5
+    body = dilate(body[None], r)[0]
     yy = torch.arange(H, device=solid.device, dtype=torch.float32).view(-1, 1) + 0.5
     below = yy > horizon + 2
     z_ground = 1.0 / (k * (yy - horizon)).clamp_min(1e-9)

@@ -10,8 +10,9 @@ convolution, and occlusion between layers is decided per pixel.
 Pipeline for one image (all tensors channels-first internally, ``[C,H,W]``; radii in pixels):
 
 1. decode sRGB to linear light; signed CoC radius per pixel from the thin lens (``optics``);
-   at depth discontinuities the nearer depth wins over a 3×3 neighbourhood (``edges.sharper_wins``), so mixed
-   edge pixels stay with the sharp subject instead of leaking its colour into the blur;
+   at depth discontinuities a pixel joins the nearer depth of its 3×3 neighbourhood where that surface is also
+   the sharper one (``edges.sharper_wins``), so mixed edge pixels stay with the sharp surface instead of
+   leaking its colour into the blur;
 2. rebuild clipped highlights, only where the pixel will be out of focus (``highlights``);
 3. split the image into depth layers in CoC space with linear weights (``layers``);
 4. far to near, each layer's premultiplied colour and coverage are *scattered* over the aperture shape

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.fill import push_pull_fill_mask
-from .edges import CLEAR, SOLID, rim_split
+from .edges import CLEAR, SOLID, edge_px, rim_split
 
 DEPTH_SOLID = 0.5  # the person's depth is taken from pixels at or above this alpha
 SMOOTH = 0.05  # how strongly a sharp layer's colours follow their neighbours where the photo cannot tell
@@ -76,8 +76,9 @@ def split_colours(
     sharper background (``fg_radius``, ``bg_radius``: signed CoC radii ``[H,W]`` px; None = both sharp),
     her pull is weakened by the ratio of the two discs' areas, so what the photo cannot tell apart goes
     to her: the lens hides her errors, while the background's would draw a line along her outline."""
-    # filled only where they are read: where she is (the band's steps reach SPLIT_ITERATIONS px further)
-    box = _box(alpha > CLEAR / 4, SPLIT_ITERATIONS + 1)
+    # filled only where they are read: where she is, and as far as the band's steps (SPLIT_ITERATIONS px) and
+    # her outline's split (edges.rim_split: edge_px, 1/400 of the long side) reach beyond her
+    box = _box(alpha > CLEAR / 4, max(SPLIT_ITERATIONS + 1, edge_px(*alpha.shape)))
     fg = push_pull_fill_mask(lin, alpha >= SOLID, box)  # = lin on her solid pixels (and outside the box)
     bg = push_pull_fill_mask(lin, alpha <= CLEAR, box)  # = lin where she is not
     band = mixed(alpha)

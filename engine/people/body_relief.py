@@ -36,6 +36,9 @@ HELD = 0.3  # a matte pixel the body segmentation gives less than this is not he
 HELD_REACH = 0.6  # shoulder widths from a hand: what she holds
 HELD_SIZE = 2.5  # shoulder widths: the farthest a held object's pixels lie from the hand holding it
 SEEN = 0.5  # a pose landmark's visibility from which it counts as seen in the photo
+# The elbow of an arm reaching forward with something in its hand is often half hidden by that very thing: its
+# depth is trusted from this visibility on (the sample's: 0.46); a fully hidden arm (about 0.1) is not.
+ELBOW_SEEN = 0.3
 FOREARM_FORWARD = 0.05  # m: a wrist this much nearer than its elbow places a hidden hand (the arm reaches forward)
 NEAREST_M, FARTHEST_M = -0.6, 0.6
 
@@ -192,6 +195,8 @@ def _reaching_hand(pose: BodyPose, hand: tuple[int, ...]) -> float | None:
     z = pose.behind_eyes_m()
     wrist = hand[0]
     elbow = wrist - 2  # BlazePose: 13/14 elbows, 15/16 wrists
+    if float(pose.visibility[elbow]) < ELBOW_SEEN:  # an arm the photo does not show says nothing of its reach
+        return None
     if float(z[elbow] - z[wrist]) < FOREARM_FORWARD:
         return None
     return float(z[list(hand)].mean())

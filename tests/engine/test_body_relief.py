@@ -77,6 +77,13 @@ def test_the_body_follows_the_pose_and_a_held_object_takes_its_hands_depth():
     assert abs(float(forward[120, 155]) - (-0.05 - 0.075)) < 0.01
     assert float(forward[120, 155]) < float(around[120, 155]) - 0.1
     assert "forearm" in forward_notes["held"] and "hand is hidden" in forward_notes["held"]
+    # the whole arm hidden (its elbow as unseen as its hand): the forearm's reach is a guess too, the box is
+    # centred on the body around it
+    unseen = _pose(z, body)
+    unseen.visibility[[13, 15, 17, 19, 21]] = 0.1
+    guessed, guessed_notes = body_relief(unseen, person, H, W, metres_per_px=0.005)
+    assert "forearm" not in guessed_notes["held"]
+    assert float(guessed[120, 155]) > float(forward[120, 155]) + 0.1
     # without the box nothing is held
     body2 = body.clone()
     body2[105:135, 135:175] = 1.0

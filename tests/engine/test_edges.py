@@ -109,3 +109,28 @@ def test_a_matte_a_pixel_tight_leaves_no_outline(head_before_wall):
     # with the true alpha her outline is no worse
     true_alpha = render_lens_bokeh(photo[None], depth[None], LENS, layer_alpha=alpha[None])
     assert _psnr(true_alpha.image[0], exact, ring) > 33.0
+
+
+def test_her_outline_split_reads_her_colour_as_far_as_it_reaches(monkeypatch):
+    """On a large frame the outline's split reaches edge_px (1/400 of the long side: 19 px at 8K) beyond her,
+    farther than the colour split's own steps: her colour must be filled that far, or plain background
+    there would be read as her (share 1) and blurred with her. Here edge_px is made 20 px on a 200 px frame."""
+    import portraitos.engine.lens.edges as edges
+    from portraitos.engine.lens.two_layer import layer_radii, split_colours
+
+    monkeypatch.setattr(edges, "EDGE_FRACTION", 1 / 10)
+    H = W = 200
+    yy, xx = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    alpha = (((yy - 100) ** 2 + (xx - 100) ** 2) < 50**2).float()
+    g = torch.Generator().manual_seed(0)
+    lin = torch.where(
+        alpha.bool(), torch.tensor([0.6, 0.3, 0.2]).view(3, 1, 1), torch.tensor([0.1, 0.2, 0.4]).view(3, 1, 1)
+    )
+    lin = lin + 0.02 * torch.rand(3, H, W, generator=g)
+    radius = torch.where(alpha.bool(), torch.tensor(12.0), torch.tensor(2.0))  # she is blurred more
+    fg_radius, bg_radius = layer_radii(radius, alpha)
+    fg, bg = split_colours(lin, alpha, fg_radius, bg_radius)
+    out, _ = edges.rim_split(lin, alpha, fg, bg, fg_radius, bg_radius)
+    dist = ((yy - 100) ** 2 + (xx - 100) ** 2).float().sqrt() - 50
+    beyond = (dist > 13) & (dist < 20)  # past the colour split's reach, within the outline's
+    assert float(out[beyond].max()) < 0.2  # plain background stays background
