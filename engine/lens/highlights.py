@@ -54,11 +54,12 @@ FRINGE_CONTRAST = 0.15
 POINT_AREA = 4e-5
 EDGE_COVER = 0.5  # the share of a clipped light's edge pixel it covers, on average
 # The exposure the photo was taken for (``exposure_share``): a light whose surroundings have a linear
-# luminance up to SURROUND_FULL (a night street, a dim room, a mid-grey wall) gets the whole prior; brighter
-# surroundings (a sunlit wall, daylight), proportionally less. One prior cannot know every scene's lamps:
-# 0.1 keeps the point-light reference within 0.7 dB of the whole prior and the daylight portrait scenes
-# within 1 dB of the old gain cap (benchmarks/bench_bokeh.py --only quality, bench_portrait_chain.py).
-SURROUND_FULL = 0.1
+# luminance up to SURROUND_FULL (a night street, a dim room) gets the whole prior; brighter surroundings (a
+# lit wall, daylight), proportionally less. One prior cannot know every scene's lamps: at 0.06 the
+# point-light reference and the daylight portrait scenes both score within 0.2 dB of the former gain cap
+# (benchmarks/bench_bokeh.py --only quality, bench_portrait_chain.py), and every night scene's lights
+# (surroundings 0.01-0.03) keep the whole prior.
+SURROUND_FULL = 0.06
 
 
 @dataclass(frozen=True)
