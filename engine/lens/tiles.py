@@ -24,6 +24,23 @@ from .planes import COVERAGE, OCCLUDING, PLANES, RGB
 from .zones import multiply_identity, plane_spectrum, zone_segments
 
 
+def tile_runs(hit: torch.Tensor, T: int, H: int, W: int) -> list[tuple[int, int, int, int]]:
+    """Pixel boxes ``(y0, y1, x0, x1)`` of an ``H×W`` frame, one per horizontal run of set tiles in ``hit``
+    (bool ``[ceil(H/T), ceil(W/T)]``, one entry per ``T×T`` tile)."""
+    out = []
+    for ty, row in enumerate(hit.tolist()):
+        tx, n = 0, len(row)
+        while tx < n:
+            if not row[tx]:
+                tx += 1
+                continue
+            t0 = tx
+            while tx < n and row[tx]:
+                tx += 1
+            out.append((ty * T, min((ty + 1) * T, H), t0 * T, min(tx * T, W)))
+    return out
+
+
 class Tiles:
     """A square tile grid over an ``H×W`` image: which tiles a layer touches.
 
@@ -85,19 +102,7 @@ class Tiles:
         hit = (lo <= k + 1) & (hi >= k)
         if grow:
             hit = F.max_pool2d(hit.to(torch.float32)[None, None], 3, stride=1, padding=1)[0, 0] > 0
-        out = []
-        for ty, row in enumerate(hit.tolist()):
-            tx = 0
-            n = len(row)
-            while tx < n:
-                if not row[tx]:
-                    tx += 1
-                    continue
-                t0 = tx
-                while tx < n and row[tx]:
-                    tx += 1
-                out.append((ty * T, min((ty + 1) * T, self.H), t0 * T, min(tx * T, self.W)))
-        return out
+        return tile_runs(hit, T, self.H, self.W)
 
 
 class TileWork:

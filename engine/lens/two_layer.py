@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from ..core.fill import push_pull_fill_mask
 from .edges import CLEAR, SOLID, edge_px, rim_split
+from .tiles import tile_runs
 
 DEPTH_SOLID = 0.5  # the person's depth is taken from pixels at or above this alpha
 SMOOTH = 0.05  # how strongly a sharp layer's colours follow their neighbours where the photo cannot tell
@@ -121,18 +122,7 @@ def _tile_runs(mask: torch.Tensor, T: int) -> list[tuple[int, int, int, int]]:
     """Boxes ``(y0, y1, x0, x1)``: the horizontal runs of ``T×T`` tiles of ``mask [H,W]`` holding a set pixel."""
     H, W = mask.shape
     hit = F.max_pool2d(mask[None, None].to(torch.float32), T, stride=T, ceil_mode=True)[0, 0] > 0
-    out = []
-    for ty, row in enumerate(hit.tolist()):
-        tx, n = 0, len(row)
-        while tx < n:
-            if not row[tx]:
-                tx += 1
-                continue
-            t0 = tx
-            while tx < n and row[tx]:
-                tx += 1
-            out.append((ty * T, min((ty + 1) * T, H), t0 * T, min(tx * T, W)))
-    return out
+    return tile_runs(hit, T, H, W)
 
 
 def _solve_band(
